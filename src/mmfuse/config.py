@@ -1,0 +1,136 @@
+"""Configuration as pydantic models: presets (``presets/*.yaml``), ``--config`` files and CLI flags all land here.
+
+A config says how to build and train a model; it never holds data-dependent state (vocabularies, class names):
+that lives in the fitted processors and the task, saved beside it in the bundle.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+Modality = Literal["text", "image", "numeric", "categorical", "ignore"]
+MODALITIES: tuple[str, ...] = ("text", "image", "numeric", "categorical", "ignore")
+TaskType = Literal["binary", "multiclass", "multilabel", "regression"]
+BadRowPolicy = Literal["error", "skip", "mask"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EncoderCfg(_Strict):
+    """An encoder by registry name plus its constructor arguments."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class FusionCfg(_Strict):
+    name: str = "concat"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class HeadCfg(_Strict):
+    hidden_dims: list[int] = Field(default_factory=lambda: [128])
+    dropout: float = Field(0.1, ge=0, lt=1)
+    activation: Literal["relu", "gelu", "silu", "tanh"] = "gelu"
+
+
+class TextCfg(_Strict):
+    tokenizer: Literal["word", "wordpiece", "bpe"] = "word"
+    vocab_size: int = Field(10000, ge=10)
+    max_length: int = Field(64, ge=1)
+    lowercase: bool = True
+
+
+class ImageCfg(_Strict):
+    size: int = Field(64, ge=8)
+    channels: Literal["auto", 1, 3] = "auto"
+    normalize: bool = True
+    augment: bool = True
+
+
+class PreprocessCfg(_Strict):
+    text: TextCfg = Field(default_factory=TextCfg)
+    image: ImageCfg = Field(default_factory=ImageCfg)
+
+
+class TrainCfg(_Strict):
+    optimizer: Literal["adamw", "adam"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(64, ge=1)
+    max_epochs: int = Field(30, ge=1)
+    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    early_stopping: bool = True
+    patience: int = Field(5, ge=1)
+    time_limit: float | None = Field(None, gt=0, description="seconds")
+    seed: int = 0
+    threads: int | None = Field(None, ge=1)
+    valid_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+class ModelConfig(_Strict):
+    """Everything needed to rebuild and retrain a model, minus the data."""
+
+    encoders: dict[Literal["text", "image", "tabular"], EncoderCfg]
+    column_encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
+    fusion: FusionCfg = Field(default_factory=FusionCfg)
+    head: HeadCfg = Field(default_factory=HeadCfg)
+    preprocess: PreprocessCfg = Field(default_factory=PreprocessCfg)
+    train: TrainCfg = Field(default_factory=TrainCfg)
+
+
+def list_presets() -> list[str]:
+    """Names of the built-in presets."""
+    return sorted(p.name[: -len(".yaml")] for p in resources.files("mmfuse.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def validate_config(data: dict[str, Any], source: str) -> ModelConfig:
+    """Validate a raw mapping; errors name the field path and what is allowed."""
+    try:
+        return ModelConfig.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_config(preset: str = "default", config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ModelConfig:
+    """A preset, then a user's YAML file, then explicit overrides, each merged over the previous."""
+    if preset not in list_presets():
+        raise ConfigError(f"unknown preset {preset!r}; choose from: {', '.join(list_presets())}")
+    data = _read_yaml(resources.files("mmfuse.presets").joinpath(f"{preset}.yaml").read_text(), f"preset {preset}")
+    source = f"preset {preset}"
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        data = _deep_merge(data, _read_yaml(path.read_text(), str(path)))
+        source = str(path)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    return validate_config(data, source)

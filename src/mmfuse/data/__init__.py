@@ -1,0 +1,1 @@
+"""Tables in, tensors out: reading, column detection, per-column preprocessing, batching."""

@@ -1,0 +1,321 @@
+"""One processor per model input, fitted on the training split only, with JSON-serialisable state.
+
+Each processor turns raw column values into a stored tensor once (``transform``: decode, tokenise, impute) and
+turns a batch of stored rows into model input every step (``prepare_batch``: scale, normalise, augment at train
+time). Values that are empty or cannot be read are not dropped silently: ``transform`` returns them as
+``Problem`` records and a per-row ``present`` mask; the caller applies the user's ``--on-bad-row`` policy.
+
+Inputs: every text column and every image column is its own input; numeric and categorical columns share one
+``tabular`` input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from ..config import PreprocessCfg
+from ..errors import DataError
+from .detect import ColumnInfo
+
+TABULAR = "tabular"
+EMPTY, UNREADABLE, UNKNOWN = "empty", "unreadable", "unknown_category"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One value that could not be used as is. ``kind``: empty (masked), unreadable (per policy), unknown_category."""
+
+    row: int
+    column: str
+    kind: str
+    detail: str
+
+
+@dataclass
+class Transformed:
+    values: Tensor                      # (N, ...) stored representation
+    present: Tensor                     # (N,) bool: False where the input is missing for that row
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+class Processor:
+    """Base: ``fit(values, root) -> self``, ``transform(values, root)``, ``prepare_batch``, JSON state round trip."""
+
+    kind: ClassVar[str]
+    modality: ClassVar[str]
+
+    def fit(self, values: Any, root: Path) -> "Processor":
+        raise NotImplementedError
+
+    def transform(self, values: Any, root: Path) -> Transformed:
+        raise NotImplementedError
+
+    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
+        """Stored rows (B, ...) -> model input (B, ...). Identity unless overridden."""
+        return x
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        """What the encoder must know about its input (vocabulary size, channels, ...)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "Processor":
+        state = dict(state)
+        kind = state.pop("kind")
+        sub = {c.kind: c for c in (TextProcessor, ImageProcessor, TabularProcessor)}[kind]
+        obj = sub.__new__(sub)
+        obj.__dict__.update(state)
+        obj._restore()
+        return obj
+
+    def _restore(self) -> None:
+        """Rebuild non-JSON helpers after ``from_state``."""
+
+
+class TextProcessor(Processor):
+    """Text -> token ids (N, max_length), 0 = padding, via a ``tokenizers`` word / WordPiece / BPE vocabulary."""
+
+    kind, modality = "text", "text"
+
+    def __init__(self, column: str, tokenizer: str = "word", vocab_size: int = 10000, max_length: int = 64,
+                 lowercase: bool = True):
+        self.column, self.tokenizer, self.vocab_size = column, tokenizer, vocab_size
+        self.max_length, self.lowercase = max_length, lowercase
+        self.tokenizer_json: str | None = None
+
+    def fit(self, values: pd.Series, root: Path) -> "TextProcessor":
+        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+        special = ["[PAD]", "[UNK]"]
+        model, trainer = {
+            "word": (models.WordLevel(unk_token="[UNK]"), trainers.WordLevelTrainer),
+            "wordpiece": (models.WordPiece(unk_token="[UNK]"), trainers.WordPieceTrainer),
+            "bpe": (models.BPE(unk_token="[UNK]"), trainers.BpeTrainer),
+        }[self.tokenizer]
+        tok = Tokenizer(model)
+        norms = [normalizers.NFKC()] + ([normalizers.Lowercase()] if self.lowercase else [])
+        tok.normalizer = normalizers.Sequence(norms)
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        texts = [str(v) for v in values if not _is_empty(v)]
+        tok.train_from_iterator(texts, trainer(vocab_size=self.vocab_size, special_tokens=special, show_progress=False))
+        self.tokenizer_json = tok.to_str()
+        self._restore()
+        return self
+
+    def _restore(self) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_str(self.tokenizer_json)
+        self._tok.enable_truncation(self.max_length)
+
+    def transform(self, values: pd.Series, root: Path) -> Transformed:
+        ids = torch.zeros(len(values), self.max_length, dtype=torch.long)  # (N, L), 0 = [PAD]
+        present = torch.ones(len(values), dtype=torch.bool)
+        problems, texts, rows = [], [], []
+        for i, v in enumerate(values):
+            if _is_empty(v):
+                present[i] = False
+                problems.append(Problem(i, self.column, EMPTY, "empty text"))
+            else:
+                texts.append(str(v))
+                rows.append(i)
+        for i, enc in zip(rows, self._tok.encode_batch(texts)):
+            ids[i, : len(enc.ids)] = torch.tensor(enc.ids, dtype=torch.long)
+        return Transformed(ids, present, problems)
+
+    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
+        longest = int((x != 0).sum(1).max().clamp(min=1))
+        return x[:, :longest]  # drop padding columns no row in this batch uses
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        return {"vocab_size": self._tok.get_vocab_size(), "max_length": self.max_length}
+
+
+class ImageProcessor(Processor):
+    """Image file paths -> uint8 (N, C, S, S) decoded once; batches are scaled, normalised and (train) augmented."""
+
+    kind, modality = "image", "image"
+
+    def __init__(self, column: str, size: int = 64, channels: str | int = "auto", normalize: bool = True,
+                 augment: bool = True):
+        self.column, self.size, self.channels = column, size, channels
+        self.normalize, self.augment = normalize, augment
+        self.mean: list[float] = []
+        self.std: list[float] = []
+
+    def _load(self, value: Any, root: Path) -> np.ndarray:
+        path = Path(str(value).strip())
+        path = path if path.is_absolute() else root / path
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")  # transparent areas become white, not black
+                img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img.alpha_composite(rgba)
+            img = img.convert("L" if self.channels == 1 else "RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
+            array = np.array(img, dtype=np.uint8)
+        return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, S, S)
+
+    def fit(self, values: pd.Series, root: Path) -> "ImageProcessor":
+        if self.channels == "auto":
+            self.channels = 3 if any(self._is_colour(v, root) for v in values.head(500) if not _is_empty(v)) else 1
+        sample = self.transform(values.head(2000), root)
+        pixels = sample.values[sample.present].float() / 255  # (n, C, S, S)
+        if len(pixels):
+            self.mean = pixels.mean((0, 2, 3)).tolist()
+            self.std = pixels.std((0, 2, 3)).clamp(min=1e-3).tolist()
+        else:
+            self.mean, self.std = [0.5] * self.channels, [0.25] * self.channels
+        return self
+
+    @staticmethod
+    def _is_colour(value: Any, root: Path) -> bool:
+        path = Path(str(value).strip())
+        try:
+            with Image.open(path if path.is_absolute() else root / path) as img:
+                return img.mode not in ("L", "LA", "1", "I", "I;16", "F")
+        except (OSError, UnidentifiedImageError):
+            return False
+
+    def transform(self, values: pd.Series, root: Path) -> Transformed:
+        images = torch.zeros(len(values), int(self.channels), self.size, self.size, dtype=torch.uint8)
+        present = torch.ones(len(values), dtype=torch.bool)
+        problems = []
+        for i, v in enumerate(values):
+            if _is_empty(v):
+                present[i] = False
+                problems.append(Problem(i, self.column, EMPTY, "no image path"))
+                continue
+            try:
+                images[i] = torch.from_numpy(self._load(v, root))
+            except FileNotFoundError:
+                present[i] = False
+                problems.append(Problem(i, self.column, UNREADABLE, f"image file not found: {v}"))
+            except (OSError, UnidentifiedImageError, ValueError) as err:
+                present[i] = False
+                problems.append(Problem(i, self.column, UNREADABLE, f"cannot read image {v}: {err}"))
+        return Transformed(images, present, problems)
+
+    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
+        x = x.float() / 255  # (B, C, S, S) in [0, 1]
+        if train and self.augment:
+            x = _random_shift(x, max_shift=max(1, self.size // 16))
+            x = x * torch.empty(len(x), 1, 1, 1).uniform_(0.85, 1.15)  # brightness jitter
+        if self.normalize:
+            x = (x - torch.tensor(self.mean).view(1, -1, 1, 1)) / torch.tensor(self.std).view(1, -1, 1, 1)
+        return x
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        return {"in_channels": int(self.channels), "image_size": self.size}
+
+
+def _random_shift(x: Tensor, max_shift: int) -> Tensor:
+    """Translate each image by up to ``max_shift`` pixels (edge-replicated): (B, C, S, S) -> (B, C, S, S)."""
+    size = x.shape[-1]
+    padded = torch.nn.functional.pad(x, [max_shift] * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(x), 2))
+    return torch.stack([padded[i, :, dy:dy + size, dx:dx + size] for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
+class TabularProcessor(Processor):
+    """Numeric and categorical columns -> float (N, 2 * n_numeric + n_categorical).
+
+    Numeric: median-imputed, standardised value + a 0/1 missing indicator per column. Categorical: ids stored as
+    floats, 0 = missing, 1 = unseen category, 2.. = categories seen in training.
+    """
+
+    kind, modality = "tabular", "tabular"
+
+    def __init__(self, numeric: list[str], categorical: list[str]):
+        self.numeric, self.categorical = list(numeric), list(categorical)
+        self.medians: list[float] = []
+        self.means: list[float] = []
+        self.stds: list[float] = []
+        self.categories: list[list[str]] = []
+
+    def fit(self, frame: pd.DataFrame, root: Path) -> "TabularProcessor":
+        for col in self.numeric:
+            numbers = pd.to_numeric(frame[col], errors="coerce").astype(float)
+            median = float(numbers.median()) if numbers.notna().any() else 0.0
+            filled = numbers.fillna(median)
+            self.medians.append(median)
+            self.means.append(float(filled.mean()))
+            self.stds.append(float(filled.std(ddof=0)) or 1.0)
+        for col in self.categorical:
+            counts = frame[col].dropna().astype(str).value_counts()
+            self.categories.append([str(c) for c in counts.index])
+        self._restore()
+        return self
+
+    def _restore(self) -> None:
+        self._ids = [{c: i + 2 for i, c in enumerate(cats)} for cats in self.categories]
+
+    def transform(self, frame: pd.DataFrame, root: Path) -> Transformed:
+        n = len(frame)
+        parts, problems = [], []
+        for j, col in enumerate(self.numeric):
+            raw = frame[col]
+            numbers = pd.to_numeric(raw, errors="coerce").astype(float)
+            empty = raw.isna() | raw.astype(str).str.strip().eq("")
+            for i in np.flatnonzero(numbers.isna().to_numpy()):
+                kind = EMPTY if empty.iloc[i] else UNREADABLE
+                detail = "missing number (median imputed)" if kind == EMPTY else f"not a number: {raw.iloc[i]!r}"
+                problems.append(Problem(int(i), col, kind, detail))
+            missing = numbers.isna().to_numpy()
+            values = (numbers.fillna(self.medians[j]).to_numpy() - self.means[j]) / self.stds[j]
+            parts += [values, missing.astype(float)]
+        for j, col in enumerate(self.categorical):
+            ids = np.zeros(n)
+            for i, v in enumerate(frame[col]):
+                if _is_empty(v):
+                    problems.append(Problem(i, col, EMPTY, "missing category"))
+                else:
+                    ids[i] = self._ids[j].get(str(v), 1)
+                    if ids[i] == 1:
+                        problems.append(Problem(i, col, UNKNOWN, f"category {v!r} not seen in training"))
+            parts.append(ids)
+        values = torch.tensor(np.stack(parts, axis=1), dtype=torch.float32)  # (N, 2 * n_num + n_cat)
+        return Transformed(values, torch.ones(n, dtype=torch.bool), problems)
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        return {"num_numeric": 2 * len(self.numeric), "cardinalities": [len(c) + 2 for c in self.categories]}
+
+
+def build_processors(columns: list[ColumnInfo], cfg: PreprocessCfg) -> dict[str, Processor]:
+    """Unfitted processors keyed by model input name (text/image column names and ``tabular``)."""
+    processors: dict[str, Processor] = {}
+    for col in columns:
+        if col.modality == "text":
+            processors[col.name] = TextProcessor(col.name, **cfg.text.model_dump())
+        elif col.modality == "image":
+            processors[col.name] = ImageProcessor(col.name, **cfg.image.model_dump())
+    numeric = [c.name for c in columns if c.modality == "numeric"]
+    categorical = [c.name for c in columns if c.modality == "categorical"]
+    if numeric or categorical:
+        if TABULAR in processors:
+            raise DataError(f"a text/image column may not be named {TABULAR!r} when the table has numeric or "
+                            "categorical columns; rename it")
+        processors[TABULAR] = TabularProcessor(numeric, categorical)
+    return processors
+
+
+def input_values(frame: pd.DataFrame, name: str, processor: Processor) -> Any:
+    """The slice of the table a processor reads: one column, or the tabular group's columns."""
+    if isinstance(processor, TabularProcessor):
+        return frame[processor.numeric + processor.categorical]
+    return frame[name]

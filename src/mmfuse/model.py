@@ -1,0 +1,64 @@
+"""The multimodal model: one encoder per input -> fusion -> head, composed from parts (TorchMultimodal style)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, NamedTuple
+
+from torch import Tensor, nn
+
+from .config import EncoderCfg, ModelConfig
+from .errors import ConfigError
+from .heads import MLPHead
+from .registry import create_encoder, create_fusion, encoder_class, encoder_modality, list_encoders
+
+
+class ModelOutput(NamedTuple):
+    logits: Tensor  # (B, out_dim)
+    fused: Tensor   # (B, D) fused features before the head
+
+
+class MultiModalModel(nn.Module):
+    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoders, self.fusion, self.head = encoders, fusion, head
+
+    def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor] | None = None) -> ModelOutput:
+        """inputs: name -> (B, ...) prepared tensors; present: name -> (B,) bool, False where that input is missing."""
+        feats = {name: encoder(inputs[name]) for name, encoder in self.encoders.items()}  # name -> (B, D_i)
+        fused = self.fusion(feats, present)
+        return ModelOutput(self.head(fused), fused)
+
+
+def resolve_encoder(cfg: ModelConfig, name: str, modality: str) -> EncoderCfg:
+    """The encoder for one input: a per-column choice, else the preset's for its modality; checked for fit."""
+    chosen = cfg.column_encoders.get(name) or cfg.encoders.get(modality)
+    if chosen is None:
+        raise ConfigError(f"no encoder configured for {modality} input {name!r}")
+    if encoder_modality(chosen.name) != modality:
+        raise ConfigError(f"encoder {chosen.name!r} is for {encoder_modality(chosen.name)} inputs, but {name!r} is "
+                          f"{modality}; {modality} encoders: {', '.join(list_encoders(modality))}")
+    return chosen
+
+
+def build_model(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, Any]]], out_dim: int) -> MultiModalModel:
+    """Assemble a model.
+
+    Args:
+        cfg: the model config (encoders per modality or column, fusion, head).
+        input_specs: input name -> (modality, what its processor tells the encoder: vocab size, channels, ...).
+        out_dim: the task's output width.
+    """
+    encoders = nn.ModuleDict()
+    for name in sorted(input_specs):
+        modality, data_kwargs = input_specs[name]
+        enc = resolve_encoder(cfg, name, modality)
+        accepted = inspect.signature(encoder_class(enc.name)).parameters
+        kwargs = {k: v for k, v in data_kwargs.items() if k in accepted}
+        try:
+            encoders[name] = create_encoder(enc.name, **kwargs, **enc.params)
+        except TypeError as err:
+            raise ConfigError(f"encoder {enc.name!r} for {name!r}: {err}; check its params in the config") from None
+    fusion = create_fusion(cfg.fusion.name, {n: e.output_dim for n, e in encoders.items()}, **cfg.fusion.params)
+    head = MLPHead(fusion.output_dim, out_dim, cfg.head.hidden_dims, cfg.head.dropout, cfg.head.activation)
+    return MultiModalModel(encoders, fusion, head)

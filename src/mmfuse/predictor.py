@@ -1,0 +1,252 @@
+"""``Predictor``: the public entry point, with scikit-learn habits (``__init__`` stores, ``fit`` returns self,
+learned state ends in ``_``) and AutoGluon's method names.
+
+    p = Predictor(label="category", preset="default").fit("train.csv", valid="valid.csv")
+    p.evaluate("test.csv")            # {"accuracy": ..., "macro_f1": ..., ...}
+    p.predict_proba(frame)            # one column per class
+    p.save("model/"); Predictor.load("model/")
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from .bundle import load_bundle, save_bundle
+from .config import ModelConfig, load_config, validate_config
+from .data.dataset import EncodedSplit, TableDataset, describe_report, encode_split, make_loader
+from .data.detect import ColumnInfo, detect_columns
+from .data.preprocess import Processor, build_processors, input_values
+from .data.table import Table, read_table, split_rows
+from .errors import ConfigError, DataError
+from .model import MultiModalModel, build_model
+from .tasks import Task, create_task, infer_task
+
+console = Console(stderr=True)
+MODALITY_KEYS = ("text", "image", "tabular")
+TableLike = "str | Path | pd.DataFrame | Table"
+
+
+class Predictor:
+    """Train, evaluate, predict with, save and load one fused multimodal model.
+
+    Args:
+        label: the label column.
+        task: ``auto`` (inferred from the label) or binary / multiclass / multilabel / regression.
+        preset: a built-in preset name (``mmfuse.config.list_presets()``).
+        config: a YAML file merged over the preset.
+        column_types: column -> modality overrides (text, image, numeric, categorical, ignore).
+        encoders: column (or modality: text/image/tabular) -> encoder name.
+        ignore: columns not to use (IDs that would leak the label).
+        label_sep: separator of a multilabel column of delimited strings.
+        threshold: multilabel decision threshold.
+        on_bad_row: what an unreadable value (missing/corrupt file, non-number) does: error, skip or mask.
+        seed, batch_size, lr, max_epochs, time_limit (seconds), threads: override the preset's training settings.
+        progress: show progress bars; verbose: print the column table and data report.
+    """
+
+    def __init__(self, label: str, task: str = "auto", preset: str = "default", config: str | Path | None = None,
+                 column_types: dict[str, str] | None = None, encoders: dict[str, str] | None = None,
+                 ignore: list[str] | None = None, label_sep: str | None = None, threshold: float = 0.5,
+                 on_bad_row: str = "mask", seed: int | None = None, batch_size: int | None = None,
+                 lr: float | None = None, max_epochs: int | None = None, time_limit: float | None = None,
+                 threads: int | None = None, progress: bool = True, verbose: bool = True):
+        self.label, self.task, self.preset, self.config = label, task, preset, config
+        self.column_types, self.encoders, self.ignore = column_types, encoders, ignore
+        self.label_sep, self.threshold, self.on_bad_row = label_sep, threshold, on_bad_row
+        self.seed, self.batch_size, self.lr, self.max_epochs = seed, batch_size, lr, max_epochs
+        self.time_limit, self.threads, self.progress, self.verbose = time_limit, threads, progress, verbose
+
+    # --- configuration ------------------------------------------------------------------------------------------
+    def _resolve_config(self) -> ModelConfig:
+        if self.on_bad_row not in ("error", "skip", "mask"):
+            raise ConfigError(f"on_bad_row must be error, skip or mask, not {self.on_bad_row!r}")
+        train = {k: v for k, v in {"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
+                                   "max_epochs": self.max_epochs, "time_limit": self.time_limit,
+                                   "threads": self.threads}.items() if v is not None}
+        overrides: dict[str, Any] = {"train": train} if train else {}
+        for key, name in (self.encoders or {}).items():
+            section = "encoders" if key in MODALITY_KEYS else "column_encoders"
+            overrides.setdefault(section, {})[key] = {"name": name}
+        return load_config(self.preset, self.config, overrides)
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            console.print(message, highlight=False)
+
+    # --- fit ----------------------------------------------------------------------------------------------------
+    def fit(self, train: TableLike, valid: TableLike | None = None) -> "Predictor":
+        """Learn preprocessing and weights from ``train``; validate on ``valid`` or on a stratified hold-out."""
+        start = time.perf_counter()
+        self.config_ = cfg = self._resolve_config()
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        table = read_table(train, "train")
+        frame, label_missing = self._labelled_rows(table.frame, "train")
+        task_name = infer_task(frame[self.label], self.label_sep) if self.task == "auto" else self.task
+        self.task_ = create_task(task_name, self.label, self.label_sep, self.threshold)
+        if valid is None:
+            strata = frame[self.label].astype(str).to_numpy() if task_name in ("binary", "multiclass") else None
+            train_idx, valid_idx = split_rows(strata, len(frame), cfg.train.valid_fraction, cfg.train.seed)
+            valid_table, valid_missing = Table(frame.iloc[valid_idx], table.root, "valid"), []
+            frame = frame.iloc[train_idx]
+            self._say(f"validation: {len(valid_idx)} rows held out from train (seed {cfg.train.seed})")
+        else:
+            valid_table = read_table(valid, "valid")
+            valid_table.frame, valid_missing = self._labelled_rows(valid_table.frame, "valid")
+        self.task_.fit(frame[self.label])
+
+        self.columns_ = detect_columns(frame, self.label, table.root, self.column_types, self.ignore)
+        self._show_columns()
+        self.processors_ = build_processors(self.columns_, cfg.preprocess)
+        for name, proc in self.processors_.items():
+            proc.fit(input_values(frame, name, proc), table.root)
+
+        train_split = self._encode(frame, table.root, "train", label_missing)
+        valid_split = self._encode(valid_table.frame, valid_table.root, "valid", valid_missing)
+        self.data_report_ = {"train": train_split.report, "valid": valid_split.report}
+        train_set = TableDataset(train_split, self.processors_, self._targets(frame, train_split), train=True)
+        valid_set = TableDataset(valid_split, self.processors_, self._targets(valid_table.frame, valid_split))
+
+        self.model_ = self._build_model()
+        n_params = sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
+        self._say(f"task: {task_name}; model: {n_params:,} trainable parameters; "
+                  f"train {len(train_set)} rows, valid {len(valid_set)} rows")
+        from .training import train as run_training  # lightning is imported only when training
+
+        self.history_ = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, self.progress)
+        self.fit_time_ = time.perf_counter() - start
+        self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
+                         "fit_seconds": round(self.fit_time_, 2), "parameters": n_params}
+        return self
+
+    def _labelled_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
+        if self.label not in frame.columns:
+            raise DataError(f"{split}: label column {self.label!r} not found; columns are: "
+                            f"{', '.join(map(str, frame.columns))}")
+        labels = frame[self.label]
+        missing = labels.isna() | labels.astype(str).str.strip().eq("")
+        if missing.all():
+            raise DataError(f"{split}: label column {self.label!r} is empty in every row")
+        return frame[~missing], [int(i) for i in frame.index[missing]]
+
+    def _encode(self, frame: pd.DataFrame, root: Path, split: str, label_missing: list[int] = ()) -> EncodedSplit:
+        encoded = encode_split(frame, root, self.processors_, self.on_bad_row, split)
+        if label_missing:
+            encoded.report["label_missing"] = list(label_missing)
+        for line in describe_report(encoded.report, split):
+            self._say(f"[yellow]{line}[/yellow]")
+        if len(encoded.rows) == 0:
+            raise DataError(f"{split}: no usable rows left after skipping unreadable values")
+        return encoded
+
+    def _targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
+        return self.task_.encode(frame[self.label].loc[split.rows])
+
+    def _build_model(self) -> MultiModalModel:
+        specs = {name: (proc.modality, proc.encoder_kwargs()) for name, proc in self.processors_.items()}
+        return build_model(self.config_, specs, self.task_.out_dim)
+
+    def _show_columns(self) -> None:
+        if not self.verbose:
+            return
+        table = RichTable(title="columns", title_justify="left")
+        for header in ("column", "modality", "why"):
+            table.add_column(header)
+        for col in self.columns_:
+            table.add_row(str(col.name), col.modality, col.reason)
+        console.print(table)
+
+    # --- inference ----------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise DataError("this Predictor is not fitted yet: call fit() or Predictor.load()")
+
+    def _prepare(self, data: TableLike, split: str, need_label: bool) -> tuple[pd.DataFrame, EncodedSplit]:
+        self._check_fitted()
+        table = read_table(data, split)
+        frame, missing = self._labelled_rows(table.frame, split) if need_label else (table.frame, [])
+        needed = [c.name for c in self.columns_ if c.modality != "ignore"]
+        absent = [c for c in needed if c not in frame.columns]
+        if absent:
+            raise DataError(f"{split}: the model uses column(s) {', '.join(map(repr, absent))}, missing from the table")
+        return frame, self._encode(frame, table.root, split, missing)
+
+    @torch.inference_mode()
+    def _outputs(self, split: EncodedSplit, batch_size: int = 256) -> np.ndarray:
+        dataset = TableDataset(split, self.processors_)
+        self.model_.eval()
+        logits = [self.model_(b.inputs, b.present).logits for b in make_loader(dataset, batch_size, shuffle=False)]
+        return self.task_.outputs(torch.cat(logits))
+
+    def _score(self, dataset: TableDataset) -> dict[str, float]:
+        return self.task_.metrics(dataset.target, self._outputs(dataset.split))
+
+    def predict_frame(self, data: TableLike) -> pd.DataFrame:
+        """``row`` (the input's row id), ignored ID columns, ``prediction`` and ``proba_<class>`` columns."""
+        frame, split = self._prepare(data, "predict", need_label=False)
+        out = self.task_.prediction_frame(self._outputs(split))
+        keep = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
+        ids = frame.loc[split.rows, keep].reset_index(drop=True)
+        return pd.concat([pd.DataFrame({"row": split.rows}), ids, out], axis=1)
+
+    def predict(self, data: TableLike) -> pd.Series:
+        """Predicted class (multilabel: the chosen labels joined by ``label_sep``) or value, indexed by row id."""
+        out = self.predict_frame(data)
+        return pd.Series(out["prediction"].to_numpy(), index=out["row"].to_numpy(), name=self.label)
+
+    def predict_proba(self, data: TableLike) -> pd.DataFrame:
+        """Class probabilities, one column per class, indexed by row id (not for regression)."""
+        if self.task_.name == "regression":
+            raise DataError("predict_proba is for classification; this model does regression: use predict")
+        out = self.predict_frame(data)
+        proba = out[[c for c in out.columns if c.startswith("proba_")]]
+        proba.columns = [c[len("proba_"):] for c in proba.columns]
+        return proba.set_index(out["row"].to_numpy())
+
+    def evaluate(self, data: TableLike) -> dict[str, float]:
+        """Metrics on a labelled table (rows with a missing label are reported and left out)."""
+        frame, split = self._prepare(data, "evaluate", need_label=True)
+        target = self.task_.encode(frame[self.label].loc[split.rows])
+        return self.task_.metrics(target, self._outputs(split))
+
+    # --- persistence --------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder (JSON + safetensors); returns its path."""
+        self._check_fitted()
+        config = {"label": self.label, "label_sep": self.label_sep, "on_bad_row": self.on_bad_row,
+                  "task": self.task_.state_dict(), "columns": [vars(c) for c in self.columns_],
+                  "model": self.config_.model_dump(mode="json")}
+        processors = {name: proc.state_dict() for name, proc in self.processors_.items()}
+        return save_bundle(path, config, processors, self.model_.state_dict(), self.metrics_, self.data_report_,
+                           self.history_)
+
+    @classmethod
+    def load(cls, path: str | Path, verbose: bool = True) -> "Predictor":
+        """Rebuild a saved model from its config and weights (checksum and format version verified)."""
+        bundle = load_bundle(path)
+        config = bundle.config
+        predictor = cls(label=config["label"], label_sep=config.get("label_sep"),
+                        on_bad_row=config.get("on_bad_row", "mask"), verbose=verbose)
+        predictor.config_ = validate_config(config["model"], f"{path}/config.json")
+        predictor.task_ = Task.from_state(config["task"])
+        predictor.threshold = predictor.task_.threshold
+        predictor.columns_ = [ColumnInfo(**c) for c in config["columns"]]
+        predictor.processors_ = {name: Processor.from_state(state) for name, state in bundle.processors.items()}
+        predictor.model_ = predictor._build_model()
+        predictor.model_.load_state_dict(bundle.weights)
+        predictor.model_.eval()
+        predictor.metrics_, predictor.data_report_, predictor.history_ = bundle.metrics, bundle.data_report, bundle.history
+        return predictor
+
+
+def load(path: str | Path) -> Predictor:
+    """Shorthand for ``Predictor.load``."""
+    return Predictor.load(path)

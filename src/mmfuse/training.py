@@ -1,0 +1,107 @@
+"""The training loop, on Lightning. The only module that imports lightning: prediction never loads it.
+
+``train(model, task, train_set, valid_set, cfg)`` runs AdamW/Adam with a cosine, one-cycle or constant schedule,
+validates every epoch, stops early on validation loss (unless the config says otherwise), honours ``max_epochs``
+and ``time_limit``, restores the best epoch's weights and returns the per-epoch history.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from datetime import timedelta
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch import Tensor
+
+from .config import TrainCfg
+from .data.dataset import Batch, TableDataset, make_loader
+from .model import MultiModalModel
+from .tasks import Task
+
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+
+
+class LitMultiModal(L.LightningModule):
+    """Wraps a MultiModalModel and its Task; keeps the per-epoch history and the best weights seen."""
+
+    def __init__(self, model: MultiModalModel, task: Task, cfg: TrainCfg, steps_per_epoch: int):
+        super().__init__()
+        self.model, self.task, self.cfg, self.steps_per_epoch = model, task, cfg, steps_per_epoch
+        self.history: list[dict[str, float]] = []
+        self.best_loss, self.best_state = float("inf"), None
+        self._train_losses: list[float] = []
+        self._val_logits: list[Tensor] = []
+        self._val_targets: list[Tensor] = []
+        self._epoch_start = time.perf_counter()
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self.task.loss(self.model(batch.inputs, batch.present).logits, batch.target)
+        self._train_losses.append(loss.item())
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._val_logits.append(self.model(batch.inputs, batch.present).logits.cpu())
+        self._val_targets.append(batch.target.cpu())
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_validation_epoch_end(self) -> None:
+        logits, target = torch.cat(self._val_logits), torch.cat(self._val_targets)
+        self._val_logits.clear()
+        self._val_targets.clear()
+        val_loss = self.task.loss(logits, target).item()
+        metrics = {f"val_{k}": v for k, v in self.task.metrics(target, self.task.outputs(logits)).items()}
+        self.log("val_loss", val_loss, prog_bar=True)
+        self.log(f"val_{self.task.primary_metric}", metrics[f"val_{self.task.primary_metric}"], prog_bar=True)
+        train_loss = sum(self._train_losses) / max(len(self._train_losses), 1)
+        self._train_losses.clear()
+        self.history.append({"epoch": self.current_epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                             **metrics, "seconds": time.perf_counter() - self._epoch_start})
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_state = val_loss, copy.deepcopy(self.model.state_dict())
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.cfg.optimizer == "adam":
+            optimizer = torch.optim.Adam(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        total = self.steps_per_epoch * self.cfg.max_epochs
+        if self.cfg.schedule == "constant":
+            return optimizer
+        if self.cfg.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        else:
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.cfg.lr, total_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def train(model: MultiModalModel, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
+          progress: bool = True) -> list[dict[str, float]]:
+    """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False)
+    module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
+    callbacks = [EarlyStopping("val_loss", patience=cfg.patience, mode="min")] if cfg.early_stopping else []
+    trainer = L.Trainer(
+        accelerator="auto", devices=1, max_epochs=cfg.max_epochs, callbacks=callbacks, logger=False,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+        num_sanity_val_steps=0, deterministic=True,
+        max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*is deprecated, use `isinstance\(treespec.*")
+        trainer.fit(module, train_loader, valid_loader)
+    if module.best_state is not None:
+        model.load_state_dict(module.best_state)
+    model.eval()
+    return module.history

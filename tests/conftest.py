@@ -1,0 +1,47 @@
+"""Shared fixtures: small generated tables whose image columns point at real PNG files on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+torch.set_num_threads(2)
+
+WORDS = {0: ["calm", "blue", "river", "cool", "quiet"], 1: ["hot", "red", "fire", "loud", "bright"],
+         2: ["green", "leaf", "forest", "moss", "fern"]}
+
+
+def write_image(path: Path, label: int, rng: np.random.Generator, size: int = 16, mode: str = "RGB") -> None:
+    """A noisy image whose dominant colour channel is the label."""
+    pixels = rng.integers(0, 90, (size, size, 3))
+    pixels[..., label % 3] += 150
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).convert(mode).save(path)
+
+
+def make_table(folder: Path, n: int = 120, n_classes: int = 2, seed: int = 0) -> pd.DataFrame:
+    """Columns: id, text, image (relative path), x (numeric), colour (categorical), y (label 0..n_classes-1)."""
+    rng = np.random.default_rng(seed)
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        y = int(rng.integers(n_classes))
+        noisy = int(rng.integers(n_classes)) if rng.random() < 0.3 else y
+        words = list(rng.choice(WORDS[noisy], 3)) + list(rng.choice(sum(WORDS.values(), []), 2))
+        write_image(folder / "img" / f"{seed}_{i}.png", y, rng)
+        rows.append({"id": f"r{seed}_{i}", "text": " ".join(words), "image": f"img/{seed}_{i}.png",
+                     "x": float(y + rng.normal(0, 1.0)), "colour": ["a", "b", "c"][(y + int(rng.random() < 0.4)) % 3],
+                     "y": y})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def table_dir(tmp_path: Path) -> Path:
+    """A folder with train.csv / valid.csv / test.csv (binary) and their images."""
+    for name, seed, n in (("train", 0, 160), ("valid", 1, 60), ("test", 2, 60)):
+        make_table(tmp_path, n=n, seed=seed).to_csv(tmp_path / f"{name}.csv", index=False)
+    return tmp_path
