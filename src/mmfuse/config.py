@@ -71,6 +71,7 @@ class TrainCfg(_Strict):
     schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
     early_stopping: bool = True
     patience: int = Field(5, ge=1)
+    restore_best: bool = True
     time_limit: float | None = Field(None, gt=0, description="seconds")
     seed: int = 0
     threads: int | None = Field(None, ge=1)
@@ -104,9 +105,12 @@ def _read_yaml(text: str, source: str) -> dict[str, Any]:
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge mappings recursively; a component entry naming a different ``name`` replaces the old one whole."""
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        old = merged.get(key)
+        same_component = isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) == old.get("name")
+        merged[key] = _deep_merge(old, value) if same_component else value
     return merged
 
 
@@ -119,13 +123,16 @@ def validate_config(data: dict[str, Any], source: str) -> ModelConfig:
         raise ConfigError(f"{source}: {problems}") from None
 
 
-def load_config(preset: str = "default", config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ModelConfig:
-    """A preset, then a user's YAML file, then explicit overrides, each merged over the previous."""
+def load_config(preset: str = "default", config_file: "str | Path | dict[str, Any] | None" = None,
+                overrides: dict[str, Any] | None = None) -> ModelConfig:
+    """A preset, then a user's YAML file (or mapping), then explicit overrides, each merged over the previous."""
     if preset not in list_presets():
         raise ConfigError(f"unknown preset {preset!r}; choose from: {', '.join(list_presets())}")
     data = _read_yaml(resources.files("mmfuse.presets").joinpath(f"{preset}.yaml").read_text(), f"preset {preset}")
     source = f"preset {preset}"
-    if config_file is not None:
+    if isinstance(config_file, dict):
+        data, source = _deep_merge(data, config_file), "config"
+    elif config_file is not None:
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")

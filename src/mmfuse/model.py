@@ -41,6 +41,12 @@ def resolve_encoder(cfg: ModelConfig, name: str, modality: str) -> EncoderCfg:
     return chosen
 
 
+def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> nn.Module:
+    """An encoder from its config plus the data facts its constructor asks for (others are not passed)."""
+    accepted = inspect.signature(encoder_class(enc.name)).parameters
+    return create_encoder(enc.name, **{k: v for k, v in data_kwargs.items() if k in accepted}, **enc.params)
+
+
 def build_model(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, Any]]], out_dim: int) -> MultiModalModel:
     """Assemble a model.
 
@@ -53,10 +59,8 @@ def build_model(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, An
     for name in sorted(input_specs):
         modality, data_kwargs = input_specs[name]
         enc = resolve_encoder(cfg, name, modality)
-        accepted = inspect.signature(encoder_class(enc.name)).parameters
-        kwargs = {k: v for k, v in data_kwargs.items() if k in accepted}
         try:
-            encoders[name] = create_encoder(enc.name, **kwargs, **enc.params)
+            encoders[name] = make_encoder(enc, data_kwargs)
         except TypeError as err:
             raise ConfigError(f"encoder {enc.name!r} for {name!r}: {err}; check its params in the config") from None
     fusion = create_fusion(cfg.fusion.name, {n: e.output_dim for n, e in encoders.items()}, **cfg.fusion.params)

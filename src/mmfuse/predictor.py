@@ -41,7 +41,7 @@ class Predictor:
         label: the label column.
         task: ``auto`` (inferred from the label) or binary / multiclass / multilabel / regression.
         preset: a built-in preset name (``mmfuse.config.list_presets()``).
-        config: a YAML file merged over the preset.
+        config: a YAML file or a mapping, merged over the preset.
         column_types: column -> modality overrides (text, image, numeric, categorical, ignore).
         encoders: column (or modality: text/image/tabular) -> encoder name.
         ignore: columns not to use (IDs that would leak the label).
@@ -52,7 +52,7 @@ class Predictor:
         progress: show progress bars; verbose: print the column table and data report.
     """
 
-    def __init__(self, label: str, task: str = "auto", preset: str = "default", config: str | Path | None = None,
+    def __init__(self, label: str, task: str = "auto", preset: str = "default", config: str | Path | dict | None = None,
                  column_types: dict[str, str] | None = None, encoders: dict[str, str] | None = None,
                  ignore: list[str] | None = None, label_sep: str | None = None, threshold: float = 0.5,
                  on_bad_row: str = "mask", seed: int | None = None, batch_size: int | None = None,
@@ -115,6 +115,7 @@ class Predictor:
         train_set = TableDataset(train_split, self.processors_, self._targets(frame, train_split), train=True)
         valid_set = TableDataset(valid_split, self.processors_, self._targets(valid_table.frame, valid_split))
 
+        torch.manual_seed(cfg.train.seed)  # weight init is part of the seeded run
         self.model_ = self._build_model()
         n_params = sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
         self._say(f"task: {task_name}; model: {n_params:,} trainable parameters; "

@@ -48,7 +48,8 @@ class Task:
     """Base class. ``fit`` learns classes/scaling from the training labels; everything else is stateless."""
 
     name: ClassVar[str]
-    primary_metric: ClassVar[str]
+    primary_metric: ClassVar[str]  # early stopping and best-epoch choice
+    maximize: ClassVar[bool] = True
 
     def __init__(self, label: str, label_sep: str | None = None, threshold: float = 0.5):
         self.label, self.label_sep, self.threshold = label, label_sep, threshold
@@ -214,7 +215,7 @@ class MultilabelTask(Task):
 class RegressionTask(Task):
     """A number: one output trained on the standardised target with MSE, reported in the original units."""
 
-    name, primary_metric = "regression", "rmse"
+    name, primary_metric, maximize = "regression", "rmse", False
     out_dim = 1
     mean: float = 0.0
     std: float = 1.0
@@ -256,7 +257,7 @@ def infer_task(labels: pd.Series, label_sep: str | None = None) -> str:
     """Guess the task from the label column's values (missing labels already removed)."""
     if label_sep is not None or labels.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
         return "multilabel"
-    if labels.dtype == object and labels.astype(str).str.strip().str.startswith("[").all():
+    if not pd.api.types.is_numeric_dtype(labels) and labels.astype(str).str.strip().str.startswith("[").all():
         return "multilabel"
     n_unique = labels.nunique()
     if n_unique < 2:

@@ -1,8 +1,9 @@
 """The training loop, on Lightning. The only module that imports lightning: prediction never loads it.
 
 ``train(model, task, train_set, valid_set, cfg)`` runs AdamW/Adam with a cosine, one-cycle or constant schedule,
-validates every epoch, stops early on validation loss (unless the config says otherwise), honours ``max_epochs``
-and ``time_limit``, restores the best epoch's weights and returns the per-epoch history.
+validates every epoch, stops early on the task's primary validation metric (unless the config says otherwise),
+honours ``max_epochs`` and ``time_limit``, restores the best epoch's weights (best metric, then lowest loss; unless
+``restore_best`` is off, as in the seed recipe) and returns the per-epoch history.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class LitMultiModal(L.LightningModule):
         super().__init__()
         self.model, self.task, self.cfg, self.steps_per_epoch = model, task, cfg, steps_per_epoch
         self.history: list[dict[str, float]] = []
-        self.best_loss, self.best_state = float("inf"), None
+        self.best_score: tuple[float, float] | None = None
+        self.best_state: dict[str, Tensor] | None = None
         self._train_losses: list[float] = []
         self._val_logits: list[Tensor] = []
         self._val_targets: list[Tensor] = []
@@ -59,14 +61,16 @@ class LitMultiModal(L.LightningModule):
         self._val_targets.clear()
         val_loss = self.task.loss(logits, target).item()
         metrics = {f"val_{k}": v for k, v in self.task.metrics(target, self.task.outputs(logits)).items()}
+        primary = metrics[f"val_{self.task.primary_metric}"]
         self.log("val_loss", val_loss, prog_bar=True)
-        self.log(f"val_{self.task.primary_metric}", metrics[f"val_{self.task.primary_metric}"], prog_bar=True)
+        self.log(f"val_{self.task.primary_metric}", primary, prog_bar=True)
         train_loss = sum(self._train_losses) / max(len(self._train_losses), 1)
         self._train_losses.clear()
         self.history.append({"epoch": self.current_epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                              **metrics, "seconds": time.perf_counter() - self._epoch_start})
-        if val_loss < self.best_loss:
-            self.best_loss, self.best_state = val_loss, copy.deepcopy(self.model.state_dict())
+        score = (primary if self.task.maximize else -primary, -val_loss)  # the task's metric, then loss on ties
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_state = score, copy.deepcopy(self.model.state_dict())
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -91,7 +95,8 @@ def train(model: MultiModalModel, task: Task, train_set: TableDataset, valid_set
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)
     valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False)
     module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
-    callbacks = [EarlyStopping("val_loss", patience=cfg.patience, mode="min")] if cfg.early_stopping else []
+    monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
+    callbacks = [monitor] if cfg.early_stopping else []
     trainer = L.Trainer(
         accelerator="auto", devices=1, max_epochs=cfg.max_epochs, callbacks=callbacks, logger=False,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
@@ -99,9 +104,9 @@ def train(model: MultiModalModel, task: Task, train_set: TableDataset, valid_set
         max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*is deprecated, use `isinstance\(treespec.*")
+        warnings.filterwarnings("ignore", message=r".*is deprecated, use `isinstance\(treespec.*")
         trainer.fit(module, train_loader, valid_loader)
-    if module.best_state is not None:
+    if cfg.restore_best and module.best_state is not None:
         model.load_state_dict(module.best_state)
     model.eval()
     return module.history

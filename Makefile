@@ -1,0 +1,33 @@
+# `make demo` and `make test` each create/refresh .venv on a fresh machine, then run.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EMOJI := data/npm/emoji-datasource-google
+
+.PHONY: install data demo test clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(EMOJI)/emoji.json:
+	mkdir -p $(EMOJI)
+	cd data/npm && npm pack emoji-datasource-google@16.0.0 --silent
+	tar xzf data/npm/emoji-datasource-google-16.0.0.tgz -C $(EMOJI) --strip-components=1
+	rm data/npm/emoji-datasource-google-16.0.0.tgz
+
+data: $(EMOJI)/emoji.json
+
+demo: install data
+	$(BIN)/mmfuse demo
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) data runs

@@ -1,0 +1,52 @@
+"""Pick the ``default`` preset on validation data (never test): candidates trained on the emoji table.
+
+    python benchmarks/pick_default.py [--data data/emoji] [--threads 2]
+
+Prints validation accuracy / macro-F1 / epochs / train time per candidate. Each candidate is the ``default``
+preset with the overrides shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from mmfuse import Predictor
+
+CANDIDATES: dict[str, dict] = {
+    "gru-bi + cnn": {},
+    "seed recipe (lstm + conv, adam, 10 epochs)": {"encoders": {"text": {"name": "lstm"}, "image": {"name": "conv"}}, "preprocess": {"image": {"size": 28, "normalize": False, "augment": False}}, "head": {"hidden_dims": []}, "train": {"optimizer": "adam", "schedule": "constant", "batch_size": 32, "max_epochs": 10, "early_stopping": False, "weight_decay": 0.0}},
+    "bow + cnn": {"encoders": {"text": {"name": "bow", "params": {"embed_dim": 128}}}},
+    "transformer + cnn": {"encoders": {"text": {"name": "transformer", "params": {}}}},
+    "lstm + cnn": {"encoders": {"text": {"name": "lstm", "params": {}}}},
+    "gru-bi + cnn, 48 px": {"preprocess": {"image": {"size": 48}}},
+    "gru-bi + cnn, dropout .3, lr 1e-3": {"head": {"dropout": 0.3}, "train": {"lr": 0.001}},
+    "gru-bi + conv (seed image branch)": {"encoders": {"image": {"name": "conv", "params": {}}},
+                                          "preprocess": {"image": {"size": 28}}},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="data/emoji")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", nargs="*", help="candidate names to run")
+    args = parser.parse_args()
+    rows = []
+    for name, overrides in CANDIDATES.items():
+        if args.only and name not in args.only:
+            continue
+        start = time.perf_counter()
+        p = Predictor("category", config=overrides, threads=args.threads, progress=False, verbose=False)
+        p.fit(f"{args.data}/train.csv", valid=f"{args.data}/valid.csv")
+        v = p.metrics_["valid"]
+        rows.append((name, v["accuracy"], v["macro_f1"], p.metrics_["epochs"], time.perf_counter() - start))
+        print(f"{name:38s} acc {v['accuracy']:.3f}  macro-F1 {v['macro_f1']:.3f}  epochs {rows[-1][3]:2d}  "
+              f"{rows[-1][4]:6.1f} s", flush=True)
+    print("\n| candidate | valid accuracy | valid macro-F1 | epochs | train time |\n|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: -r[1]):
+        print(f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]} | {r[4]:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()

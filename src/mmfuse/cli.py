@@ -1,0 +1,207 @@
+"""The ``mmfuse`` command line: a thin layer over ``Predictor`` and the dataset modules.
+
+    mmfuse fit train.csv --label y --valid valid.csv --out model/
+    mmfuse evaluate model/ test.csv [--json]
+    mmfuse predict model/ new.csv --out preds.csv
+    mmfuse info model/
+    mmfuse datasets export emoji DIR
+    mmfuse demo
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .errors import MMFuseError
+
+console = Console()
+TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression"]
+MODALITY_CHOICES = "text, image, numeric, categorical, ignore"
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise click.BadParameter(f"expected COLUMN=VALUE, got {item!r}", param_hint=option)
+        pairs[key] = value
+    return pairs
+
+
+def _metrics_table(title: str, metrics: dict[str, float]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    return table
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="mmfuse")
+def main() -> None:
+    """mmfuse: train one fused model on a table of text, images, numbers and categories."""
+
+
+@main.command()
+@click.argument("train", type=click.Path(dir_okay=False))
+@click.option("--label", required=True, help="Label column to predict.")
+@click.option("--valid", type=click.Path(dir_okay=False), help="Validation table; default: a stratified hold-out of TRAIN.")
+@click.option("--out", default="model", show_default=True, type=click.Path(file_okay=False), help="Folder to save the model in.")
+@click.option("--task", type=click.Choice(TASK_CHOICES), default="auto", show_default=True, help="Override the inferred task.")
+@click.option("--label-sep", help="Separator of a multilabel column of delimited strings (e.g. '|').")
+@click.option("--threshold", type=float, default=0.5, show_default=True, help="Multilabel decision threshold.")
+@click.option("--preset", default="default", show_default=True, help="Built-in preset: default, fast, seed.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
+@click.option("--encoder", multiple=True, metavar="COL=NAME", help="Encoder for a column (or for all text/image/tabular inputs).")
+@click.option("--column-type", multiple=True, metavar="COL=MODALITY", help=f"Override detection; modality: {MODALITY_CHOICES}.")
+@click.option("--ignore", multiple=True, metavar="COL", help="Column not to use (IDs that would leak); repeatable.")
+@click.option("--seed", type=int, help="Random seed (splits, init, shuffling).")
+@click.option("--batch-size", type=int, help="Rows per training step.")
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--max-epochs", type=int, help="Most epochs to train.")
+@click.option("--time-limit", type=float, help="Stop training after this many seconds.")
+@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), default="mask", show_default=True,
+              help="A row with an unreadable file or value: stop, skip the row, or mask that value.")
+@click.option("--quiet", is_flag=True, help="No progress bars or tables.")
+def fit(train: str, label: str, valid: str | None, out: str, task: str, label_sep: str | None, threshold: float,
+        preset: str, config_file: str | None, encoder: tuple[str, ...], column_type: tuple[str, ...],
+        ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
+        time_limit: float | None, threads: int | None, on_bad_row: str, quiet: bool) -> None:
+    """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out."""
+    from .predictor import Predictor
+
+    predictor = Predictor(label, task=task, preset=preset, config=config_file,
+                          column_types=_pairs(column_type, "--column-type"), encoders=_pairs(encoder, "--encoder"),
+                          ignore=list(ignore), label_sep=label_sep, threshold=threshold, on_bad_row=on_bad_row,
+                          seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
+                          threads=threads, progress=not quiet, verbose=not quiet)
+    predictor.fit(train, valid=valid)
+    path = predictor.save(out)
+    m = predictor.metrics_
+    console.print(_metrics_table(f"validation ({m['epochs']} epochs, {m['fit_seconds']:.1f} s)", m["valid"]))
+    console.print(f"saved model to {path}/")
+
+
+@main.command()
+@click.argument("model", type=click.Path(file_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
+@click.option("--threads", type=int, help="CPU threads for torch.")
+def evaluate(model: str, data: str, as_json: bool, on_bad_row: str | None, threads: int | None) -> None:
+    """Score MODEL on a labelled table DATA."""
+    predictor = _load(model, on_bad_row, threads, verbose=not as_json)
+    metrics = predictor.evaluate(data)
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+    else:
+        console.print(_metrics_table(f"{Path(data).name}", metrics))
+
+
+@main.command()
+@click.argument("model", type=click.Path(file_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False), help="CSV to write.")
+@click.option("--threshold", type=float, help="Multilabel decision threshold (default: the model's).")
+@click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
+@click.option("--threads", type=int, help="CPU threads for torch.")
+def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None) -> None:
+    """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
+    predictor = _load(model, on_bad_row, threads)
+    if threshold is not None:
+        predictor.task_.threshold = threshold
+    frame = predictor.predict_frame(data)
+    frame.to_csv(out, index=False)
+    console.print(f"wrote {len(frame)} predictions to {out}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(file_okay=False))
+def info(model: str) -> None:
+    """Show a saved model's columns, encoders, task and metrics."""
+    from .bundle import read_bundle_config
+    from .config import validate_config
+    from .model import resolve_encoder
+
+    config = read_bundle_config(model)
+    cfg = validate_config(config["model"], model)
+    task = config["task"]
+    console.print(f"[bold]{model}[/bold]  mmfuse {config['mmfuse_version']}, label {config['label']!r}, task {task['name']}"
+                  + (f", {len(task['classes'])} classes" if "classes" in task else ""))
+    table = Table(title="inputs", title_justify="left")
+    for header in ("column", "modality", "encoder", "detected because"):
+        table.add_column(header)
+    for col in config["columns"]:
+        group = "tabular" if col["modality"] in ("numeric", "categorical") else col["modality"]
+        enc = "-" if group == "ignore" else resolve_encoder(cfg, col["name"] if group != "tabular" else "tabular", group).name
+        table.add_row(str(col["name"]), col["modality"], enc, col["reason"])
+    console.print(table)
+    console.print(f"fusion: {cfg.fusion.name}; head: {cfg.head.hidden_dims or 'linear'}")
+    metrics = json.loads((Path(model) / "metrics.json").read_text())
+    console.print(f"trained {metrics.get('epochs')} epochs in {metrics.get('fit_seconds')} s, "
+                  f"{metrics.get('parameters', 0):,} parameters")
+    for split, values in metrics.items():
+        if isinstance(values, dict):
+            console.print(_metrics_table(split, values))
+
+
+def _load(model: str, on_bad_row: str | None, threads: int | None, verbose: bool = True):
+    import torch
+
+    from .predictor import Predictor
+
+    if threads:
+        torch.set_num_threads(threads)
+    predictor = Predictor.load(model, verbose=verbose)
+    if on_bad_row:
+        predictor.on_bad_row = on_bad_row
+    return predictor
+
+
+@main.group()
+def datasets() -> None:
+    """Built-in real datasets, written as tables mmfuse reads."""
+
+
+@datasets.command("export")
+@click.argument("name", type=click.Choice(["emoji"]))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--source", type=click.Path(file_okay=False), help="Unpacked npm package folder (default: data/npm/...).")
+def export_dataset(name: str, out_dir: str, source: str | None) -> None:
+    """Write dataset NAME to OUT_DIR as train/valid/test CSVs plus the files they point to."""
+    from .datasets import emoji
+
+    paths = emoji.export(out_dir, source)
+    for split, path in paths.items():
+        console.print(f"{split}: {path}")
+
+
+@main.command()
+@click.option("--data", "data_dir", default="data/emoji", show_default=True, type=click.Path(file_okay=False),
+              help="Where the emoji table is (exported there first if missing).")
+@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Where models go.")
+@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for torch.")
+@click.option("--presets", default="seed,default", show_default=True, help="Comma-separated presets to compare.")
+def demo(data_dir: str, out: str, threads: int, presets: str) -> None:
+    """Train on the real emoji table (image + name -> category) and print test metrics per preset."""
+    from .demo import run_demo
+
+    run_demo(Path(data_dir), Path(out), threads, [p.strip() for p in presets.split(",") if p.strip()], console)
+
+
+def entry() -> None:
+    """Console-script entry: user errors become one line on stderr and exit code 2."""
+    try:
+        main(standalone_mode=True)
+    except MMFuseError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)

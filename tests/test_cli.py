@@ -1,0 +1,53 @@
+"""The command line as a user runs it: fit / evaluate / predict / info, --help everywhere, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+MMFUSE = [str(Path(sys.executable).with_name("mmfuse"))]
+COMMANDS = [[], ["fit"], ["evaluate"], ["predict"], ["info"], ["datasets"], ["datasets", "export"], ["demo"]]
+
+
+def run(*args, check=True):
+    result = subprocess.run(MMFUSE + [str(a) for a in args], capture_output=True, text=True, env={"COLUMNS": "200",
+                            "PATH": str(Path(sys.executable).parent)})
+    if check and result.returncode != 0:
+        raise AssertionError(f"mmfuse {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mmfuse")
+def test_help(command):
+    out = run(*command, "--help").stdout
+    assert "Usage:" in out
+
+
+def test_fit_evaluate_predict_info(table_dir, tmp_path):
+    model = tmp_path / "model"
+    fit = run("fit", table_dir / "train.csv", "--label", "y", "--valid", table_dir / "valid.csv", "--out", model,
+              "--preset", "fast", "--max-epochs", "3", "--threads", "2", "--ignore", "id", "--encoder", "text=gru",
+              "--column-type", "colour=categorical", "--quiet")
+    assert "accuracy" in fit.stdout and f"saved model to {model}" in fit.stdout
+    metrics = json.loads(run("evaluate", model, table_dir / "test.csv", "--json").stdout)
+    assert set(metrics) >= {"accuracy", "macro_f1", "roc_auc", "log_loss"}
+    preds = tmp_path / "p.csv"
+    run("predict", model, table_dir / "test.csv", "--out", preds)
+    frame = pd.read_csv(preds)
+    assert list(frame.columns) == ["row", "id", "prediction", "proba_0", "proba_1"] and len(frame) == 60
+    info = run("info", model).stdout
+    assert "gru" in info and "categorical" in info and "valid" in info
+
+
+def test_errors_are_one_line(table_dir, tmp_path):
+    result = run("fit", table_dir / "train.csv", "--label", "nope", "--out", tmp_path / "m", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: train: label column 'nope' not found")
+    assert "Traceback" not in result.stderr
+    result = run("evaluate", tmp_path / "nothing", table_dir / "test.csv", check=False)
+    assert result.returncode == 2 and "model folder not found" in result.stderr
+    result = run("fit", table_dir / "train.csv", "--label", "y", "--encoder", "textgru", check=False)
+    assert result.returncode == 2 and "expected COLUMN=VALUE" in result.stderr

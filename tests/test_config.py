@@ -1,0 +1,40 @@
+import pytest
+
+from mmfuse.config import list_presets, load_config
+from mmfuse.errors import ConfigError
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_presets_validate(preset):
+    cfg = load_config(preset)
+    assert set(cfg.encoders) == {"text", "image", "tabular"}
+
+
+def test_seed_preset_is_the_keras_recipe():
+    cfg = load_config("seed")
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.batch_size, cfg.train.max_epochs) == ("adam", 0.001, 32, 10)
+    assert not cfg.train.early_stopping and cfg.preprocess.image.size == 28
+    assert cfg.head.hidden_dims == []
+
+
+def test_config_file_merges_over_preset(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {max_epochs: 3}\nencoders: {text: {name: bow}}\n")
+    cfg = load_config("default", path)
+    assert cfg.train.max_epochs == 3 and cfg.encoders["text"].name == "bow"
+    assert cfg.encoders["image"].name == load_config("default").encoders["image"].name
+
+
+def test_bad_config_names_the_field(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {schedule: linear, batch_size: 0}\n")
+    with pytest.raises(ConfigError, match=r"train\.batch_size.*train\.schedule: Input should be 'cosine'"):
+        load_config("default", path)
+    path.write_text("trian: {}\n")
+    with pytest.raises(ConfigError, match="trian"):
+        load_config("default", path)
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="choose from: .*seed"):
+        load_config("nope")

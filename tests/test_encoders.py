@@ -1,0 +1,76 @@
+"""Every registered encoder and fusion: forward, backward, output width; the seed preset's Keras parameter count."""
+
+import pytest
+import torch
+
+from mmfuse import list_encoders, list_fusions
+from mmfuse.config import EncoderCfg, load_config
+from mmfuse.model import build_model, make_encoder
+from mmfuse.registry import create_encoder, create_fusion, encoder_modality
+
+DATA_KWARGS = {"text": {"vocab_size": 50, "max_length": 12}, "image": {"in_channels": 3, "image_size": 16},
+               "tabular": {"num_numeric": 4, "cardinalities": [5, 3]}}
+
+
+def sample_input(modality: str, batch: int = 4) -> torch.Tensor:
+    if modality == "text":
+        ids = torch.randint(1, 50, (batch, 12))
+        ids[0, 5:] = 0  # a shorter row
+        ids[1, :] = 0   # an empty row
+        return ids
+    if modality == "image":
+        return torch.randn(batch, 3, 16, 16)
+    return torch.cat([torch.randn(batch, 4), torch.randint(0, 5, (batch, 1)).float(),
+                      torch.randint(0, 3, (batch, 1)).float()], dim=1)
+
+
+@pytest.mark.parametrize("name", list_encoders())
+def test_encoder_forward_backward(name):
+    torch.manual_seed(0)
+    modality = encoder_modality(name)
+    encoder = make_encoder(EncoderCfg(name=name), DATA_KWARGS[modality])
+    x = sample_input(modality)
+    out = encoder(x)
+    assert out.shape == (4, encoder.output_dim)
+    assert torch.isfinite(out).all()
+    out.pow(2).sum().backward()
+    trainable = {n: p for n, p in encoder.named_parameters() if p.requires_grad}
+    assert trainable
+    no_grad = [n for n, p in trainable.items() if p.grad is None or not torch.any(p.grad != 0)]
+    assert not no_grad, f"parameters without gradient: {no_grad}"
+
+
+def test_unknown_encoder_names_choices():
+    with pytest.raises(Exception, match="choose from: .*lstm"):
+        create_encoder("nope")
+
+
+@pytest.mark.parametrize("name", list_fusions())
+def test_fusion_shape_and_mask(name):
+    fusion = create_fusion(name, {"b": 3, "a": 2})
+    feats = {"a": torch.randn(5, 2, requires_grad=True), "b": torch.randn(5, 3, requires_grad=True)}
+    out = fusion(feats, None)
+    assert out.shape == (5, fusion.output_dim)
+    masks = {"a": torch.tensor([True, False, True, True, True]), "b": torch.ones(5, dtype=torch.bool)}
+    changed = {"a": feats["a"] + 100 * torch.tensor([0.0, 1, 0, 0, 0]).unsqueeze(1), "b": feats["b"]}
+    assert torch.allclose(fusion(feats, masks), fusion(changed, masks)), "a masked input changed the output"
+
+
+def keras_seed_params(vocab: int, embed: int, units: int, channels: int, size: int, classes: int) -> int:
+    """Parameter count of the seed document's Keras model, by Keras's formulas."""
+    embedding = vocab * embed
+    lstm = 4 * (units * (embed + units) + units)          # one bias vector per gate
+    conv = 3 * 3 * channels * 32 + 32
+    flat = 32 * ((size - 2) // 2) ** 2
+    dense = (units + flat + 1) * (1 if classes == 2 else classes)
+    return embedding + lstm + conv + dense
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_seed_preset_matches_keras_parameter_count(classes):
+    cfg = load_config("seed")
+    specs = {"text": ("text", {"vocab_size": 10000}), "image": ("image", {"in_channels": 3, "image_size": 28})}
+    model = build_model(cfg, specs, out_dim=1 if classes == 2 else classes)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == keras_seed_params(10000, 128, 128, 3, 28, classes)
+    assert trainable == 1_418_017 if classes == 2 else True
