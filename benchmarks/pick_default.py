@@ -14,15 +14,21 @@ import time
 from mmfuse import Predictor
 
 CANDIDATES: dict[str, dict] = {
-    "gru-bi + cnn": {},
-    "seed recipe (lstm + conv, adam, 10 epochs)": {"encoders": {"text": {"name": "lstm"}, "image": {"name": "conv"}}, "preprocess": {"image": {"size": 28, "normalize": False, "augment": False}}, "head": {"hidden_dims": []}, "train": {"optimizer": "adam", "schedule": "constant", "batch_size": 32, "max_epochs": 10, "early_stopping": False, "weight_decay": 0.0}},
-    "bow + cnn": {"encoders": {"text": {"name": "bow", "params": {"embed_dim": 128}}}},
-    "transformer + cnn": {"encoders": {"text": {"name": "transformer", "params": {}}}},
-    "lstm + cnn": {"encoders": {"text": {"name": "lstm", "params": {}}}},
-    "gru-bi + cnn, 48 px": {"preprocess": {"image": {"size": 48}}},
-    "gru-bi + cnn, dropout .3, lr 1e-3": {"head": {"dropout": 0.3}, "train": {"lr": 0.001}},
-    "gru-bi + conv (seed image branch)": {"encoders": {"image": {"name": "conv", "params": {}}},
-                                          "preprocess": {"image": {"size": 28}}},
+    "default (gru-bi + cnn, 4x4 pool, bf16, lr 1e-3)": {},
+    "fp32 instead of bf16": {"train": {"precision": "32"}},
+    "cnn global pool (1x1)": {"encoders": {"image": {"name": "cnn", "params": {"pool_grid": 1}}}},
+    "cnn 2x2 pool": {"encoders": {"image": {"name": "cnn", "params": {"pool_grid": 2}}}},
+    "text bow": {"encoders": {"text": {"name": "bow", "params": {"embed_dim": 128}}}},
+    "text transformer": {"encoders": {"text": {"name": "transformer"}}},
+    "text lstm": {"encoders": {"text": {"name": "lstm"}}},
+    "image conv 28 px (seed branch)": {"encoders": {"image": {"name": "conv"}}, "preprocess": {"image": {"size": 28}}},
+    "modality dropout 0.3": {"modality_dropout": 0.3},
+    "lr 2e-3": {"train": {"lr": 0.002}},
+    "seed recipe (lstm + conv, adam, 10 epochs)": {
+        "encoders": {"text": {"name": "lstm"}, "image": {"name": "conv"}}, "head": {"hidden_dims": []},
+        "preprocess": {"image": {"size": 28, "normalize": False, "augment": False}},
+        "train": {"optimizer": "adam", "schedule": "constant", "batch_size": 32, "max_epochs": 10,
+                  "early_stopping": False, "restore_best": False, "weight_decay": 0.0, "precision": "32"}},
 }
 
 

@@ -32,8 +32,9 @@ def test_fit_evaluate_predict_info(table_dir, tmp_path):
               "--preset", "fast", "--max-epochs", "3", "--threads", "2", "--ignore", "id", "--encoder", "text=gru",
               "--column-type", "colour=categorical", "--quiet")
     assert "accuracy" in fit.stdout and f"saved model to {model}" in fit.stdout
-    metrics = json.loads(run("evaluate", model, table_dir / "test.csv", "--json").stdout)
+    metrics = json.loads(run("evaluate", model, table_dir / "test.csv", "--json", "--confusion", tmp_path / "c.png").stdout)
     assert set(metrics) >= {"accuracy", "macro_f1", "roc_auc", "log_loss"}
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     preds = tmp_path / "p.csv"
     run("predict", model, table_dir / "test.csv", "--out", preds)
     frame = pd.read_csv(preds)

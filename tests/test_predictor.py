@@ -36,8 +36,9 @@ def test_binary_end_to_end_and_round_trip(table_dir, tmp_path):
     assert np.allclose(preds[["proba_0", "proba_1"]].sum(axis=1), 1, atol=1e-5)
 
     path = predictor.save(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == ["config.json", "data_report.json", "metrics.json",
-                                                      "model.safetensors", "processors.json", "training_log.csv"]
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "data_report.json", "learning_curves.png",
+                                                      "metrics.json", "model.safetensors", "processors.json",
+                                                      "training_log.csv"]
     loaded = Predictor.load(path, verbose=False)
     again = loaded.predict_frame(table_dir / "test.csv")
     pd.testing.assert_frame_equal(preds, again)

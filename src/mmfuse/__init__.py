@@ -3,13 +3,24 @@
     from mmfuse import Predictor
     p = Predictor(label="y").fit("train.csv")
     p.evaluate("test.csv"); p.save("model/"); Predictor.load("model/").predict("new.csv")
+
+The public names are imported on first use, so ``mmfuse --help`` starts without loading torch.
 """
+
+from importlib import import_module
+from typing import Any
+
+from .errors import BundleError, ConfigError, DataError, MMFuseError
 
 __version__ = "0.1.0"
 
-from .errors import BundleError, ConfigError, DataError, MMFuseError  # noqa: E402
-from .predictor import Predictor, load  # noqa: E402
-from .registry import list_encoders, list_fusions  # noqa: E402
+_LAZY = {"Predictor": "predictor", "load": "predictor", "list_encoders": "registry", "list_fusions": "registry"}
 
 __all__ = ["Predictor", "load", "list_encoders", "list_fusions", "MMFuseError", "DataError", "ConfigError",
            "BundleError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'mmfuse' has no attribute {name!r}")

@@ -95,12 +95,14 @@ def fit(train: str, label: str, valid: str | None, out: str, task: str, label_se
 @click.argument("model", type=click.Path(file_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@click.option("--confusion", type=click.Path(dir_okay=False), help="Also write a confusion-matrix PNG here.")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
 @click.option("--threads", type=int, help="CPU threads for torch.")
-def evaluate(model: str, data: str, as_json: bool, on_bad_row: str | None, threads: int | None) -> None:
+def evaluate(model: str, data: str, as_json: bool, confusion: str | None, on_bad_row: str | None,
+             threads: int | None) -> None:
     """Score MODEL on a labelled table DATA."""
     predictor = _load(model, on_bad_row, threads, verbose=not as_json)
-    metrics = predictor.evaluate(data)
+    metrics = predictor.evaluate(data, confusion_plot=confusion)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
     else:

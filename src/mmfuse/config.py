@@ -72,6 +72,7 @@ class TrainCfg(_Strict):
     early_stopping: bool = True
     patience: int = Field(5, ge=1)
     restore_best: bool = True
+    precision: Literal["32", "bf16"] = "32"  # bf16: mixed-precision autocast, for training and prediction
     time_limit: float | None = Field(None, gt=0, description="seconds")
     seed: int = 0
     threads: int | None = Field(None, ge=1)
@@ -84,6 +85,7 @@ class ModelConfig(_Strict):
     encoders: dict[Literal["text", "image", "tabular"], EncoderCfg]
     column_encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
     fusion: FusionCfg = Field(default_factory=FusionCfg)
+    modality_dropout: float = Field(0.0, ge=0, lt=1)
     head: HeadCfg = Field(default_factory=HeadCfg)
     preprocess: PreprocessCfg = Field(default_factory=PreprocessCfg)
     train: TrainCfg = Field(default_factory=TrainCfg)

@@ -24,9 +24,11 @@ def run_demo(data_dir: Path, out: Path, threads: int, presets: list[str], consol
         predictor = Predictor("category", preset=preset, threads=threads).fit(data_dir / "train.csv",
                                                                              valid=data_dir / "valid.csv")
         fit_seconds = time.perf_counter() - start
-        test = predictor.evaluate(data_dir / "test.csv")
+        path = out / preset
+        path.mkdir(parents=True, exist_ok=True)
+        test = predictor.evaluate(data_dir / "test.csv", confusion_plot=path / "confusion_test.png")
         predictor.metrics_["test"] = test
-        path = predictor.save(out / preset)
+        predictor.save(path)
         results[preset] = {**test, "epochs": predictor.metrics_["epochs"], "fit_seconds": fit_seconds,
                            "parameters": predictor.metrics_["parameters"], "path": str(path)}
     table = Table(title="emoji: image + name -> category (10 classes), test split", title_justify="left")

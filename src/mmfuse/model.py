@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from .config import EncoderCfg, ModelConfig
@@ -19,15 +20,34 @@ class ModelOutput(NamedTuple):
 
 
 class MultiModalModel(nn.Module):
-    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module):
+    """Encoders -> fusion -> head.
+
+    ``modality_dropout``: at train time each input of each row is hidden with this probability (never all inputs
+    of a row), so the model cannot lean on one modality alone and keeps working when one is missing.
+    """
+
+    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module, modality_dropout: float = 0.0):
         super().__init__()
         self.encoders, self.fusion, self.head = encoders, fusion, head
+        self.modality_dropout = modality_dropout
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor] | None = None) -> ModelOutput:
         """inputs: name -> (B, ...) prepared tensors; present: name -> (B,) bool, False where that input is missing."""
         feats = {name: encoder(inputs[name]) for name, encoder in self.encoders.items()}  # name -> (B, D_i)
+        if self.training and self.modality_dropout > 0 and len(feats) > 1:
+            present = self._drop_modalities(feats, present)
         fused = self.fusion(feats, present)
         return ModelOutput(self.head(fused), fused)
+
+    def _drop_modalities(self, feats: dict[str, Tensor], present: dict[str, Tensor] | None) -> dict[str, Tensor]:
+        names = sorted(feats)
+        batch = next(iter(feats.values())).shape[0]
+        device = next(iter(feats.values())).device
+        keep = torch.rand(batch, len(names), device=device) >= self.modality_dropout  # (B, M)
+        keep[~keep.any(1)] = True  # a row never loses every input
+        given = present or {}
+        return {n: keep[:, i] & given.get(n, torch.ones(batch, dtype=torch.bool, device=device)).to(device)
+                for i, n in enumerate(names)}
 
 
 def resolve_encoder(cfg: ModelConfig, name: str, modality: str) -> EncoderCfg:
@@ -65,4 +85,4 @@ def build_model(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, An
             raise ConfigError(f"encoder {enc.name!r} for {name!r}: {err}; check its params in the config") from None
     fusion = create_fusion(cfg.fusion.name, {n: e.output_dim for n, e in encoders.items()}, **cfg.fusion.params)
     head = MLPHead(fusion.output_dim, out_dim, cfg.head.hidden_dims, cfg.head.dropout, cfg.head.activation)
-    return MultiModalModel(encoders, fusion, head)
+    return MultiModalModel(encoders, fusion, head, cfg.modality_dropout)

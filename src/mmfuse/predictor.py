@@ -27,6 +27,7 @@ from .data.preprocess import Processor, build_processors, input_values
 from .data.table import Table, read_table, split_rows
 from .errors import ConfigError, DataError
 from .model import MultiModalModel, build_model
+from .report import plot_confusion, plot_learning_curves
 from .tasks import Task, create_task, infer_task
 
 console = Console(stderr=True)
@@ -184,7 +185,9 @@ class Predictor:
     def _outputs(self, split: EncodedSplit, batch_size: int = 256) -> np.ndarray:
         dataset = TableDataset(split, self.processors_)
         self.model_.eval()
-        logits = [self.model_(b.inputs, b.present).logits for b in make_loader(dataset, batch_size, shuffle=False)]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config_.train.precision == "bf16"):
+            logits = [self.model_(b.inputs, b.present).logits.float()
+                      for b in make_loader(dataset, batch_size, shuffle=False)]
         return self.task_.outputs(torch.cat(logits))
 
     def _score(self, dataset: TableDataset) -> dict[str, float]:
@@ -212,11 +215,19 @@ class Predictor:
         proba.columns = [c[len("proba_"):] for c in proba.columns]
         return proba.set_index(out["row"].to_numpy())
 
-    def evaluate(self, data: TableLike) -> dict[str, float]:
-        """Metrics on a labelled table (rows with a missing label are reported and left out)."""
+    def evaluate(self, data: TableLike, confusion_plot: str | Path | None = None) -> dict[str, float]:
+        """Metrics on a labelled table (rows with a missing label are reported and left out).
+
+        ``confusion_plot``: also write a confusion-matrix PNG there (binary / multiclass).
+        """
         frame, split = self._prepare(data, "evaluate", need_label=True)
         target = self.task_.encode(frame[self.label].loc[split.rows])
-        return self.task_.metrics(target, self._outputs(split))
+        outputs = self._outputs(split)
+        if confusion_plot is not None:
+            if self.task_.name not in ("binary", "multiclass"):
+                raise DataError(f"a confusion matrix needs a binary or multiclass model, not {self.task_.name}")
+            plot_confusion(target.numpy(), outputs.argmax(1), self.task_.classes, confusion_plot)
+        return self.task_.metrics(target, outputs)
 
     # --- persistence --------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -226,8 +237,11 @@ class Predictor:
                   "task": self.task_.state_dict(), "columns": [vars(c) for c in self.columns_],
                   "model": self.config_.model_dump(mode="json")}
         processors = {name: proc.state_dict() for name, proc in self.processors_.items()}
-        return save_bundle(path, config, processors, self.model_.state_dict(), self.metrics_, self.data_report_,
-                           self.history_)
+        out = save_bundle(path, config, processors, self.model_.state_dict(), self.metrics_, self.data_report_,
+                          self.history_)
+        if self.history_:
+            plot_learning_curves(self.history_, out / "learning_curves.png", self.task_.primary_metric)
+        return out
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True) -> "Predictor":

@@ -106,7 +106,7 @@ class _ClassTask(Task):
 
     def encode(self, labels: pd.Series) -> Tensor:
         index = {c: i for i, c in enumerate(self.classes)}
-        keys = labels if not isinstance(self.classes[0], str) or labels.map(type).eq(str).all() else labels.astype(str)
+        keys = labels.astype(str) if isinstance(self.classes[0], str) else labels
         ids = []
         for row, value in zip(labels.index, keys):
             if value not in index:

@@ -100,6 +100,7 @@ def train(model: MultiModalModel, task: Task, train_set: TableDataset, valid_set
     trainer = L.Trainer(
         accelerator="auto", devices=1, max_epochs=cfg.max_epochs, callbacks=callbacks, logger=False,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+        precision="bf16-mixed" if cfg.precision == "bf16" else "32-true",
         num_sanity_val_steps=0, deterministic=True,
         max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
     with warnings.catch_warnings():

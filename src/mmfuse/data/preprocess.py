@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
+from rich.console import Console
+from rich.progress import track
 from torch import Tensor
 
 from ..config import PreprocessCfg
@@ -196,7 +198,9 @@ class ImageProcessor(Processor):
         images = torch.zeros(len(values), int(self.channels), self.size, self.size, dtype=torch.uint8)
         present = torch.ones(len(values), dtype=torch.bool)
         problems = []
-        for i, v in enumerate(values):
+        rows = track(enumerate(values), total=len(values), description=f"reading images of {self.column!r}",
+                     disable=len(values) < 2000, transient=True, console=Console(stderr=True))
+        for i, v in rows:
             if _is_empty(v):
                 present[i] = False
                 problems.append(Problem(i, self.column, EMPTY, "no image path"))

@@ -1,0 +1,57 @@
+"""Plots a person would rather look at than read: learning curves and a confusion matrix (PNG, matplotlib Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curves(history: list[dict[str, float]], path: str | Path, metric: str) -> Path:
+    """Train/validation loss and the validation ``metric`` per epoch."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], label="train")
+    loss_ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
+    loss_ax.legend()
+    metric_ax.plot(epochs, [h[f"val_{metric}"] for h in history], color="tab:green")
+    metric_ax.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: list, path: str | Path) -> Path:
+    """Row-normalised confusion matrix with counts in the cells."""
+    plt = _pyplot()
+    k = len(classes)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (y_true, y_pred), 1)
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * k, 1 + 0.5 * k))
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    labels = [str(c)[:18] for c in classes]
+    ax.set_xticks(range(k), labels, rotation=45, ha="right")
+    ax.set_yticks(range(k), labels)
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (row share, counts)")
+    for i in range(k):
+        for j in range(k):
+            if counts[i, j]:
+                ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=8,
+                        color="white" if shares[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
