@@ -47,7 +47,8 @@ def test_binary_end_to_end_and_round_trip(table_dir, tmp_path):
     assert len(history) == predictor.metrics_["epochs"] and "val_accuracy" in history
 
 
-def test_fit_returns_self_and_is_deterministic(table_dir):
+def test_fit_returns_self_and_is_deterministic(table_dir, monkeypatch):
+    monkeypatch.chdir(table_dir)
     first = Predictor("y", **opts(max_epochs=2))
     assert first.fit(table_dir / "train.csv") is first
     second = Predictor("y", **opts(max_epochs=2)).fit(table_dir / "train.csv")
@@ -55,7 +56,16 @@ def test_fit_returns_self_and_is_deterministic(table_dir):
     np.testing.assert_allclose(first.predict_proba(frame).to_numpy(), second.predict_proba(frame).to_numpy())
 
 
-def test_multiclass_with_dataframe_and_auto_split(tmp_path):
+def test_dataframe_image_paths_resolve_against_the_working_directory(tmp_path, monkeypatch):
+    frame = make_table(tmp_path, n=40, seed=4)
+    with pytest.raises(DataError, match=r"column 'image': not one of \d+ values could be read.*working directory"):
+        Predictor("y", **opts(ignore=["id"])).fit(frame)
+    monkeypatch.chdir(tmp_path)
+    assert Predictor("y", **opts(ignore=["id"], max_epochs=1)).fit(frame).data_report_["train"]["columns"] == {}
+
+
+def test_multiclass_with_dataframe_and_auto_split(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     frame = make_table(tmp_path, n=240, n_classes=3, seed=5)
     predictor = Predictor("y", **opts(ignore=["id"])).fit(frame)
     assert predictor.task_.name == "multiclass" and predictor.task_.classes == [0, 1, 2]
@@ -64,7 +74,8 @@ def test_multiclass_with_dataframe_and_auto_split(tmp_path):
     assert list(proba.columns) == ["0", "1", "2"] and proba.shape == (30, 3)
 
 
-def test_multilabel_from_delimited_strings(tmp_path):
+def test_multilabel_from_delimited_strings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     frame = make_table(tmp_path, n=240, seed=7)
     frame["tags"] = np.where(frame["y"] == 1, "warm", "cool") + np.where(frame["x"] > 0.5, "|high", "")
     frame = frame.drop(columns="y")
@@ -76,7 +87,8 @@ def test_multilabel_from_delimited_strings(tmp_path):
     assert set(out["warm"]) <= {0, 1}
 
 
-def test_multilabel_from_json_lists(tmp_path):
+def test_multilabel_from_json_lists(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     frame = make_table(tmp_path, n=200, seed=8)
     frame["tags"] = [json.dumps(["warm"] if y else ["cool", "calm"]) for y in frame["y"]]
     predictor = Predictor("tags", **opts(ignore=["id", "y"])).fit(frame)
@@ -84,7 +96,8 @@ def test_multilabel_from_json_lists(tmp_path):
     assert predictor.metrics_["valid"]["subset_accuracy"] >= 0.8
 
 
-def test_regression(tmp_path):
+def test_regression(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     frame = make_table(tmp_path, n=300, seed=9)
     frame["price"] = 10 * frame["y"] + 3 * frame["x"] + 100
     predictor = Predictor("price", **opts(max_epochs=20, ignore=["id", "y"])).fit(frame)
@@ -145,7 +158,8 @@ def test_bad_rows_mask_keeps_rows_and_lists_them(broken_dir, tmp_path):
     assert len(out) == 160 and out["prediction"].notna().all()
 
 
-def test_unseen_category_at_predict_time(table_dir):
+def test_unseen_category_at_predict_time(table_dir, monkeypatch):
+    monkeypatch.chdir(table_dir)
     predictor = fitted(table_dir, max_epochs=1)
     frame = pd.read_csv(table_dir / "test.csv")
     frame.loc[0, "colour"] = "ultraviolet"

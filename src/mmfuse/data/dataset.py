@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ..errors import DataError
-from .preprocess import UNREADABLE, Processor, input_values
+from .preprocess import EMPTY, UNREADABLE, Processor, input_values
 
 
 @dataclass
@@ -47,6 +47,7 @@ def encode_split(frame: pd.DataFrame, root: Path, processors: dict[str, Processo
         problems += out.problems
     row_ids = frame.index.to_numpy()
     unreadable = [p for p in problems if p.kind == UNREADABLE]
+    _fail_if_column_unreadable(unreadable, problems, len(frame), root, split)
     if unreadable and on_bad_row == "error":
         p = unreadable[0]
         more = f" ({len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
@@ -69,6 +70,19 @@ def encode_split(frame: pd.DataFrame, root: Path, processors: dict[str, Processo
     index = torch.as_tensor(keep, dtype=torch.long)
     return EncodedSplit({n: t[index] for n, t in stored.items()}, {n: m[index] for n, m in present.items()},
                         row_ids[keep], report)
+
+
+def _fail_if_column_unreadable(unreadable: list, problems: list, n_rows: int, root: Path, split: str) -> None:
+    """A column none of whose non-empty values can be read is a path or type mistake, not bad rows: stop."""
+    by_column: dict[str, list] = defaultdict(list)
+    for p in unreadable:
+        by_column[p.column].append(p)
+    for column, bad in by_column.items():
+        empty = sum(1 for p in problems if p.column == column and p.kind == EMPTY)
+        if len(bad) >= 3 and len(bad) + empty == n_rows:
+            raise DataError(f"{split}: column {column!r}: not one of {len(bad)} values could be read "
+                            f"(first: {bad[0].detail}); relative paths are resolved against the table's folder, "
+                            f"here {root} (for a DataFrame: the working directory)")
 
 
 def describe_report(report: dict[str, Any], split: str) -> list[str]:
