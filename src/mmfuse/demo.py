@@ -32,10 +32,12 @@ def run_demo(data_dir: Path, out: Path, threads: int, presets: list[str], consol
         results[preset] = {**test, "epochs": predictor.metrics_["epochs"], "fit_seconds": fit_seconds,
                            "parameters": predictor.metrics_["parameters"], "path": str(path)}
     table = Table(title="emoji: image + name -> category (10 classes), test split", title_justify="left")
-    for header in ("preset", "accuracy", "macro-F1", "epochs", "train time", "parameters", "model"):
-        table.add_column(header, justify="left" if header in ("preset", "model") else "right")
+    for header in ("preset", "accuracy", "macro-F1", "epochs", "train time", "parameters"):
+        table.add_column(header, justify="left" if header == "preset" else "right")
     for preset, r in results.items():
         table.add_row(preset, f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", str(r["epochs"]),
-                      f"{r['fit_seconds']:.1f} s", f"{r['parameters']:,}", r["path"])
+                      f"{r['fit_seconds']:.1f} s", f"{r['parameters']:,}")
     console.print(table)
+    for preset, r in results.items():
+        console.print(f"saved {preset}: {r['path']}/  (learning_curves.png, confusion_test.png inside)", soft_wrap=True)
     return results
