@@ -7,7 +7,7 @@ from mmfuse.errors import ConfigError
 @pytest.mark.parametrize("preset", list_presets())
 def test_presets_validate(preset):
     cfg = load_config(preset)
-    assert set(cfg.encoders) == {"text", "image", "tabular"}
+    assert set(cfg.encoders) == {"text", "image", "audio", "sequence", "tabular"}
 
 
 def test_seed_preset_is_the_keras_recipe():

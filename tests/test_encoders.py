@@ -9,6 +9,7 @@ from mmfuse.model import build_model, make_encoder
 from mmfuse.registry import create_encoder, create_fusion, encoder_modality
 
 DATA_KWARGS = {"text": {"vocab_size": 50, "max_length": 12}, "image": {"in_channels": 3, "image_size": 16},
+               "audio": {"in_features": 16}, "sequence": {"in_features": 5},
                "tabular": {"num_numeric": 4, "cardinalities": [5, 3]}}
 
 
@@ -20,6 +21,11 @@ def sample_input(modality: str, batch: int = 4) -> torch.Tensor:
         return ids
     if modality == "image":
         return torch.randn(batch, 3, 16, 16)
+    if modality in ("audio", "sequence"):
+        frames = torch.randn(batch, 20, DATA_KWARGS[modality]["in_features"] + 1)
+        frames[..., -1] = 1.0
+        frames[0, 7:] = 0.0   # a shorter row: padding has zero features and mask
+        return frames
     return torch.cat([torch.randn(batch, 4), torch.randint(0, 5, (batch, 1)).float(),
                       torch.randint(0, 3, (batch, 1)).float()], dim=1)
 
@@ -74,3 +80,16 @@ def test_seed_preset_matches_keras_parameter_count(classes):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == keras_seed_params(10000, 128, 128, 3, 28, classes)
     assert trainable == 1_418_017 if classes == 2 else True
+
+
+@pytest.mark.parametrize("name", [n for n in list_encoders() if encoder_modality(n) in ("audio", "sequence")])
+def test_frame_encoders_ignore_padding(name):
+    torch.manual_seed(0)
+    modality = encoder_modality(name)
+    encoder = make_encoder(EncoderCfg(name=name), DATA_KWARGS[modality]).eval()
+    x = sample_input(modality)
+    longer = torch.cat([x, torch.zeros(4, 9, x.shape[-1])], dim=1)  # more padding steps
+    noisy = x.clone()
+    noisy[0, 7:, :-1] = torch.randn_like(noisy[0, 7:, :-1])  # garbage under the mask
+    assert torch.allclose(encoder(x), encoder(longer), atol=1e-5)
+    assert torch.allclose(encoder(x)[0], encoder(noisy)[0], atol=1e-5)

@@ -22,7 +22,7 @@ from .errors import MMFuseError
 
 console = Console()
 TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression"]
-MODALITY_CHOICES = "text, image, numeric, categorical, ignore"
+MODALITY_CHOICES = "text, image, audio, sequence, numeric, categorical, ignore"
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -60,7 +60,7 @@ def main() -> None:
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="Multilabel decision threshold.")
 @click.option("--preset", default="default", show_default=True, help="Built-in preset: default, fast, seed.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
-@click.option("--encoder", multiple=True, metavar="COL=NAME", help="Encoder for a column (or for all text/image/tabular inputs).")
+@click.option("--encoder", multiple=True, metavar="COL=NAME", help="Encoder for a column (or for every text/image/audio/sequence/tabular input).")
 @click.option("--column-type", multiple=True, metavar="COL=MODALITY", help=f"Override detection; modality: {MODALITY_CHOICES}.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use (IDs that would leak); repeatable.")
 @click.option("--seed", type=int, help="Random seed (splits, init, shuffling).")

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 
-Modality = Literal["text", "image", "numeric", "categorical", "ignore"]
-MODALITIES: tuple[str, ...] = ("text", "image", "numeric", "categorical", "ignore")
+Modality = Literal["text", "image", "audio", "sequence", "numeric", "categorical", "ignore"]
+MODALITIES: tuple[str, ...] = ("text", "image", "audio", "sequence", "numeric", "categorical", "ignore")
+InputKind = Literal["text", "image", "audio", "sequence", "tabular"]
 TaskType = Literal["binary", "multiclass", "multilabel", "regression"]
 BadRowPolicy = Literal["error", "skip", "mask"]
 
@@ -57,9 +58,24 @@ class ImageCfg(_Strict):
     augment: bool = True
 
 
+class AudioCfg(_Strict):
+    sample_rate: int = Field(16000, ge=1000)
+    max_seconds: float = Field(2.0, gt=0)
+    n_mels: int = Field(64, ge=4)
+    n_fft: int = Field(400, ge=16)
+    hop: int = Field(160, ge=1)
+    augment: bool = True
+
+
+class SequenceCfg(_Strict):
+    max_length: int = Field(256, ge=1)
+
+
 class PreprocessCfg(_Strict):
     text: TextCfg = Field(default_factory=TextCfg)
     image: ImageCfg = Field(default_factory=ImageCfg)
+    audio: AudioCfg = Field(default_factory=AudioCfg)
+    sequence: SequenceCfg = Field(default_factory=SequenceCfg)
 
 
 class TrainCfg(_Strict):
@@ -82,7 +98,7 @@ class TrainCfg(_Strict):
 class ModelConfig(_Strict):
     """Everything needed to rebuild and retrain a model, minus the data."""
 
-    encoders: dict[Literal["text", "image", "tabular"], EncoderCfg]
+    encoders: dict[InputKind, EncoderCfg]
     column_encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
     fusion: FusionCfg = Field(default_factory=FusionCfg)
     modality_dropout: float = Field(0.0, ge=0, lt=1)

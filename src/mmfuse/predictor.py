@@ -31,7 +31,7 @@ from .report import plot_confusion, plot_learning_curves
 from .tasks import Task, create_task, infer_task
 
 console = Console(stderr=True)
-MODALITY_KEYS = ("text", "image", "tabular")
+MODALITY_KEYS = ("text", "image", "audio", "sequence", "tabular")
 TableLike = "str | Path | pd.DataFrame | Table"
 
 

@@ -5,12 +5,13 @@ turns a batch of stored rows into model input every step (``prepare_batch``: sca
 time). Values that are empty or cannot be read are not dropped silently: ``transform`` returns them as
 ``Problem`` records and a per-row ``present`` mask; the caller applies the user's ``--on-bad-row`` policy.
 
-Inputs: every text column and every image column is its own input; numeric and categorical columns share one
+Inputs: every text, image, audio and sequence column is its own input; numeric and categorical columns share one
 ``tabular`` input.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,15 +26,20 @@ from torch import Tensor
 
 from ..config import PreprocessCfg
 from ..errors import DataError
+from .audio import frames_for, load_audio, log_mel
 from .detect import ColumnInfo
 
 TABULAR = "tabular"
-EMPTY, UNREADABLE, UNKNOWN = "empty", "unreadable", "unknown_category"
+EMPTY, UNREADABLE, UNKNOWN, TRUNCATED = "empty", "unreadable", "unknown_category", "truncated"
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One value that could not be used as is. ``kind``: empty (masked), unreadable (per policy), unknown_category."""
+    """One value that could not be used as is.
+
+    ``kind``: empty (masked), unreadable (per ``--on-bad-row``), unknown_category (unknown bucket), truncated
+    (a sequence or clip longer than the configured length, cut).
+    """
 
     row: int
     column: str
@@ -79,7 +85,8 @@ class Processor:
     def from_state(cls, state: dict[str, Any]) -> "Processor":
         state = dict(state)
         kind = state.pop("kind")
-        sub = {c.kind: c for c in (TextProcessor, ImageProcessor, TabularProcessor)}[kind]
+        sub = {c.kind: c for c in (TextProcessor, ImageProcessor, AudioProcessor, SequenceProcessor,
+                                   TabularProcessor)}[kind]
         obj = sub.__new__(sub)
         obj.__dict__.update(state)
         obj._restore()
@@ -228,6 +235,183 @@ class ImageProcessor(Processor):
         return {"in_channels": int(self.channels), "image_size": self.size}
 
 
+def _resolve(value: Any, root: Path) -> Path:
+    path = Path(str(value).strip())
+    return path if path.is_absolute() else root / path
+
+
+class _FrameProcessor(Processor):
+    """Shared by audio and sequences: rows become (N, T, F + 1) frames, the last feature 1 on real frames, 0 on
+    padding; features are standardised per feature with statistics of the training frames."""
+
+    column: str
+    mean: list[float]
+    std: list[float]
+
+    def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
+        """One cell -> (frames (t, F), a truncation note or None); raises ValueError/OSError when unreadable."""
+        raise NotImplementedError
+
+    def _length(self) -> int:
+        raise NotImplementedError
+
+    def fit(self, values: pd.Series, root: Path) -> "_FrameProcessor":
+        self._prepare_fit(values, root)
+        sample = self.transform(values.head(2000), root)
+        frames, mask = sample.values[..., :-1], sample.values[..., -1] > 0  # (n, T, F), (n, T)
+        real = frames[mask]  # (frames, F)
+        self.mean = real.mean(0).tolist() if len(real) else [0.0] * frames.shape[-1]
+        self.std = real.std(0).clamp(min=1e-3).tolist() if len(real) > 1 else [1.0] * frames.shape[-1]
+        return self
+
+    def _prepare_fit(self, values: pd.Series, root: Path) -> None:
+        """Learn shape facts (feature count, length) before statistics; optional."""
+
+    def transform(self, values: pd.Series, root: Path) -> Transformed:
+        length, n_features = self._length(), self._n_features()
+        out = torch.zeros(len(values), length, n_features + 1)  # (N, T, F + 1)
+        present = torch.ones(len(values), dtype=torch.bool)
+        problems = []
+        for i, v in enumerate(values):
+            if _is_empty(v):
+                present[i] = False
+                problems.append(Problem(i, self.column, EMPTY, f"no {self.modality}"))
+                continue
+            try:
+                frames, note = self._frames(v, root)
+            except (OSError, ValueError, RuntimeError) as err:
+                present[i] = False
+                problems.append(Problem(i, self.column, UNREADABLE, f"cannot read {self.modality} {v}: {err}"))
+                continue
+            if note:
+                problems.append(Problem(i, self.column, TRUNCATED, note))
+            t = min(len(frames), length)
+            out[i, :t, :-1] = torch.from_numpy(np.ascontiguousarray(frames[:t], dtype=np.float32))
+            out[i, :t, -1] = 1.0
+        return Transformed(out, present, problems)
+
+    def _n_features(self) -> int:
+        raise NotImplementedError
+
+    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
+        frames, mask = x[..., :-1], x[..., -1:]  # (B, T, F), (B, T, 1)
+        frames = (frames - torch.tensor(self.mean)) / torch.tensor(self.std) * mask
+        if train and getattr(self, "augment", False):
+            frames = _spec_augment(frames)
+        return torch.cat([frames, mask], dim=-1)
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        return {"in_features": self._n_features()}
+
+
+class AudioProcessor(_FrameProcessor):
+    """Audio file paths -> log-mel frames (N, T, n_mels + 1), decoded once: mono, resampled, cropped to
+    ``max_seconds``; per-band standardisation and (train) SpecAugment time/frequency masking per batch."""
+
+    kind, modality = "audio", "audio"
+
+    def __init__(self, column: str, sample_rate: int = 16000, max_seconds: float = 2.0, n_mels: int = 64,
+                 n_fft: int = 400, hop: int = 160, augment: bool = True):
+        self.column, self.sample_rate, self.max_seconds = column, sample_rate, max_seconds
+        self.n_mels, self.n_fft, self.hop, self.augment = n_mels, n_fft, hop, augment
+        self.mean: list[float] = []
+        self.std: list[float] = []
+        self._restore()
+
+    def _restore(self) -> None:
+        from .audio import mel_filterbank
+
+        self._filterbank = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels)
+
+    def _n_features(self) -> int:
+        return self.n_mels
+
+    def _length(self) -> int:
+        return frames_for(int(self.max_seconds * self.sample_rate), self.hop)
+
+    def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
+        wave = load_audio(_resolve(value, root), self.sample_rate)
+        if len(wave) < self.hop:
+            raise ValueError(f"{len(wave) / self.sample_rate:.3f} s long, shorter than one "
+                             f"{1000 * self.hop / self.sample_rate:.0f} ms frame")
+        limit = int(self.max_seconds * self.sample_rate)
+        note = f"{len(wave) / self.sample_rate:.2f} s clip cropped to {self.max_seconds} s" if len(wave) > limit else None
+        wave = wave[:limit]
+        frames = log_mel(torch.from_numpy(wave), self._filterbank, self.n_fft, self.hop)  # (1 + n // hop, n_mels)
+        return frames[: frames_for(len(wave), self.hop)].numpy(), note
+
+
+class SequenceProcessor(_FrameProcessor):
+    """Numeric sequences (a .npy file of shape (T, D) or (T,), or a list-valued cell) -> (N, T, D + 1) frames,
+    padded to the longest training sequence (at most ``max_length``); longer ones are cut and reported."""
+
+    kind, modality = "sequence", "sequence"
+
+    def __init__(self, column: str, max_length: int = 256):
+        self.column, self.max_length = column, max_length
+        self.length, self.n_features = 1, 1
+        self.mean: list[float] = []
+        self.std: list[float] = []
+
+    def _n_features(self) -> int:
+        return self.n_features
+
+    def _length(self) -> int:
+        return self.length
+
+    def _read(self, value: Any, root: Path) -> np.ndarray:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            array = np.asarray(value, dtype=np.float32)
+        elif str(value).strip().startswith("["):
+            array = np.asarray(json.loads(str(value)), dtype=np.float32)
+        else:
+            array = np.load(_resolve(value, root), allow_pickle=False).astype(np.float32)
+        array = array[:, None] if array.ndim == 1 else array
+        if array.ndim != 2 or len(array) == 0:
+            raise ValueError(f"expected a non-empty (steps, features) array, got shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError("holds NaN or infinite values")
+        return array
+
+    def _prepare_fit(self, values: pd.Series, root: Path) -> None:
+        lengths, widths = [], []
+        for v in values.head(2000):
+            if _is_empty(v):
+                continue
+            try:
+                array = self._read(v, root)
+            except (OSError, ValueError):
+                continue
+            lengths.append(len(array))
+            widths.append(array.shape[1])
+        if widths:
+            self.n_features = max(set(widths), key=widths.count)
+            self.length = min(max(lengths), self.max_length)
+
+    def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
+        array = self._read(value, root)
+        if array.shape[1] != self.n_features:
+            raise ValueError(f"expected {self.n_features} features per step, got {array.shape[1]}")
+        note = f"{len(array)} steps cut to {self.length}" if len(array) > self.length else None
+        return array, note
+
+
+def _spec_augment(frames: Tensor, max_time: float = 0.1, max_features: float = 0.125) -> Tensor:
+    """SpecAugment-style masking: per row, one band of features and one span of steps set to 0 (the mean).
+
+    frames (B, T, F) -> (B, T, F).
+    """
+    batch, steps, features = frames.shape
+    t = torch.arange(steps).view(1, -1, 1)
+    f = torch.arange(features).view(1, 1, -1)
+    t_width = torch.randint(0, max(1, int(steps * max_time)) + 1, (batch, 1, 1))
+    f_width = torch.randint(0, max(1, int(features * max_features)) + 1, (batch, 1, 1))
+    t_start = (torch.rand(batch, 1, 1) * (steps - t_width + 1)).long()
+    f_start = (torch.rand(batch, 1, 1) * (features - f_width + 1)).long()
+    hidden = ((t >= t_start) & (t < t_start + t_width)) | ((f >= f_start) & (f < f_start + f_width))
+    return frames.masked_fill(hidden, 0.0)
+
+
 def _random_shift(x: Tensor, max_shift: int) -> Tensor:
     """Translate each image by up to ``max_shift`` pixels (edge-replicated): (B, C, S, S) -> (B, C, S, S)."""
     size = x.shape[-1]
@@ -308,6 +492,10 @@ def build_processors(columns: list[ColumnInfo], cfg: PreprocessCfg) -> dict[str,
             processors[col.name] = TextProcessor(col.name, **cfg.text.model_dump())
         elif col.modality == "image":
             processors[col.name] = ImageProcessor(col.name, **cfg.image.model_dump())
+        elif col.modality == "audio":
+            processors[col.name] = AudioProcessor(col.name, **cfg.audio.model_dump())
+        elif col.modality == "sequence":
+            processors[col.name] = SequenceProcessor(col.name, **cfg.sequence.model_dump())
     numeric = [c.name for c in columns if c.modality == "numeric"]
     categorical = [c.name for c in columns if c.modality == "categorical"]
     if numeric or categorical:

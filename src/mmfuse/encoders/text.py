@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..registry import register_encoder
-
-
-def _lengths(ids: Tensor) -> Tensor:
-    """Tokens per row (B,), at least 1 so an empty row still runs (it reads one padding token)."""
-    return (ids != 0).sum(1).clamp(min=1).cpu()
+from .recurrent import last_hidden, use_keras_lstm_bias
 
 
 class _RecurrentEncoder(nn.Module):
@@ -26,13 +21,9 @@ class _RecurrentEncoder(nn.Module):
         self.output_dim = hidden_dim * (2 if bidirectional else 1)
 
     def forward(self, ids: Tensor) -> Tensor:
-        """ids (B, L) -> last hidden state (B, output_dim), reading each row only up to its length."""
-        packed = pack_padded_sequence(self.embed(ids), _lengths(ids), batch_first=True, enforce_sorted=False)
-        _, hidden = self.rnn(packed)
-        hidden = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
-        if self.rnn.bidirectional:
-            return torch.cat([hidden[-2], hidden[-1]], dim=1)
-        return hidden[-1]
+        """ids (B, L) -> last hidden state (B, output_dim), reading each row only up to its length (an empty row
+        reads one padding token)."""
+        return last_hidden(self.rnn, self.embed(ids), (ids != 0).sum(1))
 
 
 @register_encoder("lstm", modality="text")
@@ -49,13 +40,7 @@ class LSTMEncoder(_RecurrentEncoder):
                  bidirectional: bool = False, dropout: float = 0.0, keras_bias: bool = False):
         super().__init__(vocab_size, embed_dim, hidden_dim, num_layers, bidirectional, dropout)
         if keras_bias:
-            for name, param in self.rnn.named_parameters():
-                if name.startswith("bias_hh"):
-                    nn.init.zeros_(param)
-                    param.requires_grad_(False)
-                elif name.startswith("bias_ih"):
-                    nn.init.zeros_(param)
-                    param.data[hidden_dim:2 * hidden_dim] = 1.0  # gate order i, f, g, o
+            use_keras_lstm_bias(self.rnn)
 
 
 @register_encoder("gru", modality="text")
