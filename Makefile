@@ -25,7 +25,7 @@ $(EMOJI)/emoji.json:
 
 data: $(EMOJI)/emoji.json
 
-demo: install data
+demo: install
 	$(BIN)/mmfuse demo
 
 test: install

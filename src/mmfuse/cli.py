@@ -195,16 +195,19 @@ def export_dataset(name: str, out_dir: str, variant: str, seed: int, source: str
 
 
 @main.command()
-@click.option("--data", "data_dir", default="data/emoji", show_default=True, type=click.Path(file_okay=False),
-              help="Where the emoji table is (exported there first if missing).")
-@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Where models go.")
+@click.option("--dataset", type=click.Choice(["avdigits", "emoji"]), default="avdigits", show_default=True,
+              help="avdigits: image-only vs audio-only vs fused on avdigits-hard; emoji: seed vs default preset.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False),
+              help="Where the table is (built there first if missing); default data/avdigits-hard or data/emoji.")
+@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where models and report.md go.")
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for torch.")
-@click.option("--presets", default="seed,default", show_default=True, help="Comma-separated presets to compare.")
-def demo(data_dir: str, out: str, threads: int, presets: str) -> None:
-    """Train on the real emoji table (image + name -> category) and print test metrics per preset."""
+def demo(dataset: str, data_dir: str | None, out: str, threads: int) -> None:
+    """Train on a real built-in dataset, print a comparison table on its test split and write a report."""
     from .demo import run_demo
 
-    run_demo(Path(data_dir), Path(out), threads, [p.strip() for p in presets.split(",") if p.strip()], console)
+    default_dir = {"avdigits": "data/avdigits-hard", "emoji": "data/emoji"}[dataset]
+    run_demo(dataset, Path(data_dir or default_dir), Path(out), threads, console)
 
 
 def entry() -> None:

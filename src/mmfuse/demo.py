@@ -1,43 +1,84 @@
-"""``mmfuse demo``: train presets on the real emoji table and print one comparison table on the test split."""
+"""``mmfuse demo``: train on a real built-in dataset, print one comparison table, write a Markdown report.
+
+avdigits (the default): MNIST images + spoken-digit MFCCs, hard variant; image-only, audio-only and fused models.
+emoji: image + name -> category; the seed preset against the default preset.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .datasets import emoji
+from .datasets import avdigits, emoji
 from .predictor import Predictor
+from .report import plot_bars
+
+DEMOS: dict[str, dict[str, Any]] = {
+    "avdigits": {"label": "digit", "title": "avdigits-hard: MNIST image + spoken digit (MFCC) -> digit, test split",
+                 "runs": {"image only": {"ignore": ["audio"]}, "audio only": {"ignore": ["image"]}, "fused": {}}},
+    "emoji": {"label": "category", "title": "emoji: image + name -> category (10 classes), test split",
+              "runs": {"seed": {"preset": "seed"}, "default": {"preset": "default"}}},
+}
 
 
-def run_demo(data_dir: Path, out: Path, threads: int, presets: list[str], console: Console) -> dict[str, dict]:
-    """Fit each preset on train (validated on valid), score on test, save under ``out/<preset>``."""
-    if not (data_dir / "train.csv").is_file():
-        console.print(f"exporting the emoji table to {data_dir}/")
+def prepare_data(dataset: str, data_dir: Path, console: Console) -> None:
+    if (data_dir / "train.csv").is_file():
+        return
+    console.print(f"building {dataset} in {data_dir}/")
+    if dataset == "avdigits":
+        avdigits.export(data_dir, "hard")
+    else:
         emoji.export(data_dir)
+
+
+def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, console: Console) -> dict[str, dict]:
+    """Fit each run on train (validated on valid), score on test, save under ``out/<run>``, write ``report.md``."""
+    demo = DEMOS[dataset]
+    prepare_data(dataset, data_dir, console)
     results = {}
-    for preset in presets:
-        console.rule(f"preset {preset}")
+    for name, options in demo["runs"].items():
+        console.rule(name)
         start = time.perf_counter()
-        predictor = Predictor("category", preset=preset, threads=threads).fit(data_dir / "train.csv",
-                                                                             valid=data_dir / "valid.csv")
+        predictor = Predictor(demo["label"], threads=threads, **options)
+        predictor.fit(data_dir / "train.csv", valid=data_dir / "valid.csv")
         fit_seconds = time.perf_counter() - start
-        path = out / preset
+        path = out / name.replace(" ", "_")
         path.mkdir(parents=True, exist_ok=True)
         test = predictor.evaluate(data_dir / "test.csv", confusion_plot=path / "confusion_test.png")
         predictor.metrics_["test"] = test
         predictor.save(path)
-        results[preset] = {**test, "epochs": predictor.metrics_["epochs"], "fit_seconds": fit_seconds,
-                           "parameters": predictor.metrics_["parameters"], "path": str(path)}
-    table = Table(title="emoji: image + name -> category (10 classes), test split", title_justify="left")
-    for header in ("preset", "accuracy", "macro-F1", "epochs", "train time", "parameters"):
-        table.add_column(header, justify="left" if header == "preset" else "right")
-    for preset, r in results.items():
-        table.add_row(preset, f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", str(r["epochs"]),
+        results[name] = {**test, "epochs": predictor.metrics_["epochs"], "fit_seconds": fit_seconds,
+                         "parameters": predictor.metrics_["parameters"], "path": path}
+    table = Table(title=demo["title"], title_justify="left")
+    for header in ("model", "accuracy", "macro-F1", "epochs", "train time", "parameters"):
+        table.add_column(header, justify="left" if header == "model" else "right")
+    for name, r in results.items():
+        table.add_row(name, f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", str(r["epochs"]),
                       f"{r['fit_seconds']:.1f} s", f"{r['parameters']:,}")
     console.print(table)
-    for preset, r in results.items():
-        console.print(f"saved {preset}: {r['path']}/  (learning_curves.png, confusion_test.png inside)", soft_wrap=True)
+    report = write_report(out, demo["title"], results)
+    best = max(results, key=lambda n: results[n]["accuracy"])
+    console.print(f"best model: {results[best]['path']}/   report: {report}", soft_wrap=True)
     return results
+
+
+def write_report(out: Path, title: str, results: dict[str, dict]) -> Path:
+    """Markdown with the table, a bar chart of the runs, and each run's learning curves and confusion matrix."""
+    plot_bars({n: r["accuracy"] for n, r in results.items()}, out / "accuracy.png", "test accuracy")
+    lines = [f"# {title}", "", "| model | accuracy | macro-F1 | epochs | train time | parameters |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {n} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | {r['epochs']} | {r['fit_seconds']:.1f} s | "
+              f"{r['parameters']:,} |" for n, r in results.items()]
+    lines += ["", "![test accuracy](accuracy.png)", ""]
+    for name, r in results.items():
+        folder = r["path"].name
+        lines += [f"## {name}", "", f"Model: `{r['path']}/`", "",
+                  f"![learning curves]({folder}/learning_curves.png)", "",
+                  f"![confusion matrix]({folder}/confusion_test.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -55,3 +55,16 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: list, path: 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_bars(values: dict[str, float], path: str | Path, ylabel: str) -> Path:
+    """One bar per model (e.g. unimodal vs fused), value printed on top."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(values), 3.2))
+    bars = ax.bar(list(values), list(values.values()), color=["tab:gray"] * (len(values) - 1) + ["tab:blue"])
+    ax.bar_label(bars, fmt="%.3f")
+    ax.set(ylabel=ylabel, ylim=(0, 1.08))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
