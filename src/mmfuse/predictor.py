@@ -83,8 +83,11 @@ class Predictor:
             console.print(message, highlight=False)
 
     # --- fit ----------------------------------------------------------------------------------------------------
-    def fit(self, train: TableLike, valid: TableLike | None = None) -> "Predictor":
-        """Learn preprocessing and weights from ``train``; validate on ``valid`` or on a stratified hold-out."""
+    def fit(self, train: TableLike, valid: TableLike | None = None, callbacks: list | None = None) -> "Predictor":
+        """Learn preprocessing and weights from ``train``; validate on ``valid`` or on a stratified hold-out.
+
+        ``callbacks``: extra Lightning callbacks passed to the trainer (advanced use).
+        """
         start = time.perf_counter()
         self.config_ = cfg = self._resolve_config()
         if cfg.train.threads:
@@ -123,7 +126,8 @@ class Predictor:
                   f"train {len(train_set)} rows, valid {len(valid_set)} rows")
         from .training import train as run_training  # lightning is imported only when training
 
-        self.history_ = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, self.progress)
+        self.history_ = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, self.progress,
+                                     callbacks)
         self.fit_time_ = time.perf_counter() - start
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
                          "fit_seconds": round(self.fit_time_, 2), "parameters": n_params}

@@ -89,14 +89,17 @@ class LitMultiModal(L.LightningModule):
 
 
 def train(model: MultiModalModel, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
-          progress: bool = True) -> list[dict[str, float]]:
-    """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history."""
+          progress: bool = True, callbacks: list[L.Callback] | None = None) -> list[dict[str, float]]:
+    """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
+
+    ``callbacks``: extra Lightning callbacks (benchmarks use one to time epochs and score a test set).
+    """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)
     valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False)
     module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
     monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
-    callbacks = [monitor] if cfg.early_stopping else []
+    callbacks = ([monitor] if cfg.early_stopping else []) + list(callbacks or [])
     trainer = L.Trainer(
         accelerator="auto", devices=1, max_epochs=cfg.max_epochs, callbacks=callbacks, logger=False,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,

@@ -205,8 +205,9 @@ class ImageProcessor(Processor):
         images = torch.zeros(len(values), int(self.channels), self.size, self.size, dtype=torch.uint8)
         present = torch.ones(len(values), dtype=torch.bool)
         problems = []
+        console = Console(stderr=True)
         rows = track(enumerate(values), total=len(values), description=f"reading images of {self.column!r}",
-                     disable=len(values) < 2000, transient=True, console=Console(stderr=True))
+                     disable=len(values) < 2000 or not console.is_terminal, transient=True, console=console)
         for i, v in rows:
             if _is_empty(v):
                 present[i] = False
