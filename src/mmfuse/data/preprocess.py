@@ -248,6 +248,7 @@ class _FrameProcessor(Processor):
     column: str
     mean: list[float]
     std: list[float]
+    augment: bool = False  # SpecAugment-style masking at train time
 
     def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
         """One cell -> (frames (t, F), a truncation note or None); raises ValueError/OSError when unreadable."""
@@ -297,7 +298,7 @@ class _FrameProcessor(Processor):
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
         frames, mask = x[..., :-1], x[..., -1:]  # (B, T, F), (B, T, 1)
         frames = (frames - torch.tensor(self.mean)) / torch.tensor(self.std) * mask
-        if train and getattr(self, "augment", False):
+        if train and self.augment:
             frames = _spec_augment(frames)
         return torch.cat([frames, mask], dim=-1)
 
