@@ -29,7 +29,7 @@ def test_help(command):
 def test_fit_evaluate_predict_info(table_dir, tmp_path):
     model = tmp_path / "model"
     fit = run("fit", table_dir / "train.csv", "--label", "y", "--valid", table_dir / "valid.csv", "--out", model,
-              "--preset", "fast", "--max-epochs", "3", "--threads", "2", "--ignore", "id", "--encoder", "text=gru",
+              "--preset", "fast", "--max-epochs", "3", "--threads", "2", "--ignore", "id", "--encoder", "text=gru", "--fusion", "gated",
               "--column-type", "colour=categorical", "--quiet")
     assert "accuracy" in fit.stdout and f"saved model to {model}" in fit.stdout
     metrics = json.loads(run("evaluate", model, table_dir / "test.csv", "--json", "--confusion", tmp_path / "c.png").stdout)
@@ -40,7 +40,7 @@ def test_fit_evaluate_predict_info(table_dir, tmp_path):
     frame = pd.read_csv(preds)
     assert list(frame.columns) == ["row", "id", "prediction", "proba_0", "proba_1"] and len(frame) == 60
     info = run("info", model).stdout
-    assert "gru" in info and "categorical" in info and "valid" in info
+    assert "gru" in info and "categorical" in info and "valid" in info and "fusion: gated" in info
 
 
 def test_errors_are_one_line(table_dir, tmp_path):

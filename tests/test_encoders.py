@@ -1,12 +1,12 @@
-"""Every registered encoder and fusion: forward, backward, output width; the seed preset's Keras parameter count."""
+"""Every registered encoder: forward, backward, output width, padding; the seed preset's Keras parameter count."""
 
 import pytest
 import torch
 
-from mmfuse import list_encoders, list_fusions
+from mmfuse import list_encoders
 from mmfuse.config import EncoderCfg, load_config
 from mmfuse.model import build_model, make_encoder
-from mmfuse.registry import create_encoder, create_fusion, encoder_modality
+from mmfuse.registry import create_encoder, encoder_modality
 
 DATA_KWARGS = {"text": {"vocab_size": 50, "max_length": 12}, "image": {"in_channels": 3, "image_size": 16},
                "audio": {"in_features": 16}, "sequence": {"in_features": 5},
@@ -49,17 +49,6 @@ def test_encoder_forward_backward(name):
 def test_unknown_encoder_names_choices():
     with pytest.raises(Exception, match="choose from: .*lstm"):
         create_encoder("nope")
-
-
-@pytest.mark.parametrize("name", list_fusions())
-def test_fusion_shape_and_mask(name):
-    fusion = create_fusion(name, {"b": 3, "a": 2})
-    feats = {"a": torch.randn(5, 2, requires_grad=True), "b": torch.randn(5, 3, requires_grad=True)}
-    out = fusion(feats, None)
-    assert out.shape == (5, fusion.output_dim)
-    masks = {"a": torch.tensor([True, False, True, True, True]), "b": torch.ones(5, dtype=torch.bool)}
-    changed = {"a": feats["a"] + 100 * torch.tensor([0.0, 1, 0, 0, 0]).unsqueeze(1), "b": feats["b"]}
-    assert torch.allclose(fusion(feats, masks), fusion(changed, masks)), "a masked input changed the output"
 
 
 def keras_seed_params(vocab: int, embed: int, units: int, channels: int, size: int, classes: int) -> int:

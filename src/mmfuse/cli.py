@@ -61,6 +61,8 @@ def main() -> None:
 @click.option("--preset", default="default", show_default=True, help="Built-in preset: default, fast, seed.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
 @click.option("--encoder", multiple=True, metavar="COL=NAME", help="Encoder for a column (or for every text/image/audio/sequence/tabular input).")
+@click.option("--fusion", help="Fusion method: attention, concat, film, gated, late, lowrank, tensor.")
+@click.option("--modality-dropout", type=float, help="Hide each input of a row with this probability while training.")
 @click.option("--column-type", multiple=True, metavar="COL=MODALITY", help=f"Override detection; modality: {MODALITY_CHOICES}.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use (IDs that would leak); repeatable.")
 @click.option("--seed", type=int, help="Random seed (splits, init, shuffling).")
@@ -73,7 +75,8 @@ def main() -> None:
               help="A row with an unreadable file or value: stop, skip the row, or mask that value.")
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
 def fit(train: str, label: str, valid: str | None, out: str, task: str, label_sep: str | None, threshold: float,
-        preset: str, config_file: str | None, encoder: tuple[str, ...], column_type: tuple[str, ...],
+        preset: str, config_file: str | None, encoder: tuple[str, ...], fusion: str | None,
+        modality_dropout: float | None, column_type: tuple[str, ...],
         ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
         time_limit: float | None, threads: int | None, on_bad_row: str, quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out."""
@@ -81,6 +84,7 @@ def fit(train: str, label: str, valid: str | None, out: str, task: str, label_se
 
     predictor = Predictor(label, task=task, preset=preset, config=config_file,
                           column_types=_pairs(column_type, "--column-type"), encoders=_pairs(encoder, "--encoder"),
+                          fusion=fusion, modality_dropout=modality_dropout,
                           ignore=list(ignore), label_sep=label_sep, threshold=threshold, on_bad_row=on_bad_row,
                           seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
                           threads=threads, progress=not quiet, verbose=not quiet)

@@ -83,6 +83,11 @@ def build_model(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, An
             encoders[name] = make_encoder(enc, data_kwargs)
         except TypeError as err:
             raise ConfigError(f"encoder {enc.name!r} for {name!r}: {err}; check its params in the config") from None
-    fusion = create_fusion(cfg.fusion.name, {n: e.output_dim for n, e in encoders.items()}, **cfg.fusion.params)
-    head = MLPHead(fusion.output_dim, out_dim, cfg.head.hidden_dims, cfg.head.dropout, cfg.head.activation)
+    try:
+        fusion = create_fusion(cfg.fusion.name, {n: e.output_dim for n, e in encoders.items()}, out_dim,
+                               **cfg.fusion.params)
+    except TypeError as err:
+        raise ConfigError(f"fusion {cfg.fusion.name!r}: {err}; check its params in the config") from None
+    head = (nn.Identity() if fusion.emits_logits else
+            MLPHead(fusion.output_dim, out_dim, cfg.head.hidden_dims, cfg.head.dropout, cfg.head.activation))
     return MultiModalModel(encoders, fusion, head, cfg.modality_dropout)

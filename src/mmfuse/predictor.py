@@ -44,7 +44,8 @@ class Predictor:
         preset: a built-in preset name (``mmfuse.config.list_presets()``).
         config: a YAML file or a mapping, merged over the preset.
         column_types: column -> modality overrides (text, image, numeric, categorical, ignore).
-        encoders: column (or modality: text/image/tabular) -> encoder name.
+        encoders: column (or modality: text/image/audio/sequence/tabular) -> encoder name.
+        fusion: fusion method name (``mmfuse.list_fusions()``); modality_dropout: train-time input dropout.
         ignore: columns not to use (IDs that would leak the label).
         label_sep: separator of a multilabel column of delimited strings.
         threshold: multilabel decision threshold.
@@ -55,12 +56,13 @@ class Predictor:
 
     def __init__(self, label: str, task: str = "auto", preset: str = "default", config: str | Path | dict | None = None,
                  column_types: dict[str, str] | None = None, encoders: dict[str, str] | None = None,
-                 ignore: list[str] | None = None, label_sep: str | None = None, threshold: float = 0.5,
+                 fusion: str | None = None, modality_dropout: float | None = None, ignore: list[str] | None = None, label_sep: str | None = None, threshold: float = 0.5,
                  on_bad_row: str = "mask", seed: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, max_epochs: int | None = None, time_limit: float | None = None,
                  threads: int | None = None, progress: bool = True, verbose: bool = True):
         self.label, self.task, self.preset, self.config = label, task, preset, config
         self.column_types, self.encoders, self.ignore = column_types, encoders, ignore
+        self.fusion, self.modality_dropout = fusion, modality_dropout
         self.label_sep, self.threshold, self.on_bad_row = label_sep, threshold, on_bad_row
         self.seed, self.batch_size, self.lr, self.max_epochs = seed, batch_size, lr, max_epochs
         self.time_limit, self.threads, self.progress, self.verbose = time_limit, threads, progress, verbose
@@ -73,6 +75,10 @@ class Predictor:
                                    "max_epochs": self.max_epochs, "time_limit": self.time_limit,
                                    "threads": self.threads}.items() if v is not None}
         overrides: dict[str, Any] = {"train": train} if train else {}
+        if self.fusion is not None:
+            overrides["fusion"] = {"name": self.fusion}
+        if self.modality_dropout is not None:
+            overrides["modality_dropout"] = self.modality_dropout
         for key, name in (self.encoders or {}).items():
             section = "encoders" if key in MODALITY_KEYS else "column_encoders"
             overrides.setdefault(section, {})[key] = {"name": name}

@@ -80,9 +80,9 @@ def create_encoder(name: str, **kwargs) -> nn.Module:
     return encoder_class(name)(**{k: v for k, v in kwargs.items() if v is not None})
 
 
-def create_fusion(name: str, input_dims: dict[str, int], **kwargs) -> nn.Module:
-    """Instantiate a registered fusion method for the given per-modality feature widths."""
+def create_fusion(name: str, input_dims: dict[str, int], out_dim: int, **kwargs) -> nn.Module:
+    """Instantiate a registered fusion method for the given per-input feature widths and task output width."""
     _load_builtins()
     if name not in _FUSIONS:
         raise ConfigError(f"unknown fusion {name!r}; choose from: {', '.join(list_fusions())}")
-    return _FUSIONS[name](input_dims, **{k: v for k, v in kwargs.items() if v is not None})
+    return _FUSIONS[name](input_dims, out_dim, **{k: v for k, v in kwargs.items() if v is not None})
