@@ -38,7 +38,7 @@ def test_fit_evaluate_predict_info(table_dir, tmp_path):
     preds = tmp_path / "p.csv"
     run("predict", model, table_dir / "test.csv", "--out", preds)
     frame = pd.read_csv(preds)
-    assert list(frame.columns) == ["row", "id", "prediction", "proba_0", "proba_1"] and len(frame) == 60
+    assert list(frame.columns) == ["row", "id", "inputs_used", "prediction", "proba_0", "proba_1"] and len(frame) == 60
     info = run("info", model).stdout
     assert "gru" in info and "categorical" in info and "valid" in info and "fusion: gated" in info
 

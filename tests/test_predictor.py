@@ -32,7 +32,8 @@ def test_binary_end_to_end_and_round_trip(table_dir, tmp_path):
     metrics = predictor.evaluate(table_dir / "test.csv")
     assert metrics["accuracy"] >= 0.85 and metrics["roc_auc"] >= 0.9
     preds = predictor.predict_frame(table_dir / "test.csv")
-    assert list(preds.columns) == ["row", "id", "prediction", "proba_0", "proba_1"]
+    assert list(preds.columns) == ["row", "id", "inputs_used", "prediction", "proba_0", "proba_1"]
+    assert (preds["inputs_used"] == "image+tabular+text").all()
     assert np.allclose(preds[["proba_0", "proba_1"]].sum(axis=1), 1, atol=1e-5)
 
     path = predictor.save(tmp_path / "model")
@@ -156,6 +157,8 @@ def test_bad_rows_mask_keeps_rows_and_lists_them(broken_dir, tmp_path):
     assert saved["train"]["columns"]["image"]["masked"]["rows"] == [3, 7]
     out = predictor.predict_frame(broken_dir / "broken.csv")
     assert len(out) == 160 and out["prediction"].notna().all()
+    assert out.set_index("row").loc[[3, 7, 12], "inputs_used"].tolist() == ["tabular+text", "tabular+text",
+                                                                          "image+tabular"]
 
 
 def test_unseen_category_at_predict_time(table_dir, monkeypatch):
@@ -168,12 +171,15 @@ def test_unseen_category_at_predict_time(table_dir, monkeypatch):
     assert predictor._prepare(frame, "predict", False)[1].report["columns"]["colour"]["unknown_category"]["rows"] == [0]
 
 
-def test_missing_label_column_and_missing_input_column(table_dir):
+def test_missing_label_column_and_missing_input_columns(table_dir, monkeypatch):
     with pytest.raises(DataError, match="label column 'target' not found; columns are: id, text"):
         Predictor("target", **FAST).fit(table_dir / "train.csv")
     predictor = fitted(table_dir, max_epochs=1)
-    with pytest.raises(DataError, match="'image'.*missing from the table"):
-        predictor.predict(pd.read_csv(table_dir / "test.csv").drop(columns="image"))
+    monkeypatch.chdir(table_dir)
+    without_image = predictor.predict_frame(pd.read_csv(table_dir / "test.csv").drop(columns="image"))
+    assert len(without_image) == 60 and (without_image["inputs_used"] == "tabular+text").all()
+    with pytest.raises(DataError, match="none of the model's input columns"):
+        predictor.predict(pd.DataFrame({"other": [1, 2]}))
 
 
 def test_wrong_overrides_are_clear(table_dir):

@@ -26,27 +26,42 @@ def presence(feats: dict[str, Tensor], masks: dict[str, Tensor] | None, names: l
 
 
 class Fusion(nn.Module):
-    """Base: keeps the sorted input names; subclasses set ``output_dim``."""
+    """Base: keeps the sorted input names; subclasses set ``output_dim``.
+
+    Methods that read absent inputs' features (``fills_missing``) see a learned "missing" vector per input in
+    their place, the same for every absent row, so an absent input carries no information but the model can
+    still learn what absence means.
+    """
 
     emits_logits: ClassVar[bool] = False
+    fills_missing: ClassVar[bool] = True
 
-    def __init__(self, input_dims: dict[str, int], out_dim: int):
+    def __init__(self, input_dims: dict[str, int], out_dim: int, learn_missing: bool = True):
         super().__init__()
         self.names = sorted(input_dims)
         self.output_dim = 0
+        learned = self.fills_missing and learn_missing  # off: absent inputs read as zeros
+        self.missing = nn.ParameterDict({n: nn.Parameter(torch.zeros(d), requires_grad=learned)
+                                         for n, d in input_dims.items()}) if self.fills_missing else None
 
     def masked(self, feats: dict[str, Tensor], masks: dict[str, Tensor] | None) -> tuple[list[Tensor], Tensor]:
-        """Features in sorted order with absent rows zeroed, and the (B, M) presence matrix."""
+        """Features in sorted order with absent rows replaced by the learned missing vector, and the (B, M)
+        presence matrix."""
         present = presence(feats, masks, self.names)
-        return [feats[n] * present[:, i:i + 1].to(feats[n].dtype) for i, n in enumerate(self.names)], present
+        parts = []
+        for i, n in enumerate(self.names):
+            keep = present[:, i:i + 1].to(feats[n].dtype)  # (B, 1)
+            parts.append(feats[n] * keep + self.missing[n].to(feats[n].dtype) * (1 - keep))
+        return parts, present
 
 
 @register_fusion("concat")
 class ConcatFusion(Fusion):
-    """Early fusion by concatenation (the seed's ``concatenate``); an absent input contributes zeros."""
+    """Early fusion by concatenation (the seed's ``concatenate``); an absent input contributes its learned missing
+    vector (zeros with ``learn_missing=False``)."""
 
-    def __init__(self, input_dims: dict[str, int], out_dim: int):
-        super().__init__(input_dims, out_dim)
+    def __init__(self, input_dims: dict[str, int], out_dim: int, learn_missing: bool = True):
+        super().__init__(input_dims, out_dim, learn_missing)
         self.output_dim = sum(input_dims.values())
 
     def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor] | None = None) -> Tensor:
@@ -58,7 +73,7 @@ class LateFusion(Fusion):
     """Decision-level fusion: one linear head per input, logits averaged over the inputs present (uniformly, or
     with learned weights when ``learned_weights``)."""
 
-    emits_logits = True
+    emits_logits, fills_missing = True, False
 
     def __init__(self, input_dims: dict[str, int], out_dim: int, learned_weights: bool = False):
         super().__init__(input_dims, out_dim)
@@ -79,8 +94,8 @@ class GatedFusion(Fusion):
     """Gated Multimodal Unit (Arevalo et al., 2017, "Gated Multimodal Units for Information Fusion"): each input
     becomes ``tanh(W_i x_i)``; a softmax gate computed from all inputs weighs them; absent inputs get no weight."""
 
-    def __init__(self, input_dims: dict[str, int], out_dim: int, hidden_dim: int = 128):
-        super().__init__(input_dims, out_dim)
+    def __init__(self, input_dims: dict[str, int], out_dim: int, hidden_dim: int = 128, learn_missing: bool = True):
+        super().__init__(input_dims, out_dim, learn_missing)
         self.project = nn.ModuleDict({n: nn.Linear(d, hidden_dim) for n, d in input_dims.items()})
         self.gate = nn.Linear(sum(input_dims.values()), len(self.names))
         self.output_dim = hidden_dim
@@ -98,6 +113,8 @@ class TensorFusion(Fusion):
     """Tensor Fusion Network (Zadeh et al., 2017): the outer product of every input's small projection with a 1
     appended, so all unimodal, bimodal, ... interactions appear; an absent input keeps only its constant 1.
     Projections to ``rank_dim`` keep the product's size (rank_dim + 1) ** M affordable."""
+
+    fills_missing = False
 
     def __init__(self, input_dims: dict[str, int], out_dim: int, rank_dim: int = 8):
         super().__init__(input_dims, out_dim)
@@ -119,8 +136,9 @@ class LowRankFusion(Fusion):
     """Low-rank Multimodal Fusion (Liu et al., 2018): the tensor-fusion product computed through rank-``rank``
     factors per input, ``sum_r prod_i ([x_i, 1] W_i^r)``, linear in the number of inputs."""
 
-    def __init__(self, input_dims: dict[str, int], out_dim: int, rank: int = 4, hidden_dim: int = 128):
-        super().__init__(input_dims, out_dim)
+    def __init__(self, input_dims: dict[str, int], out_dim: int, rank: int = 4, hidden_dim: int = 128,
+                 learn_missing: bool = True):
+        super().__init__(input_dims, out_dim, learn_missing)
         self.factors = nn.ParameterDict({n: nn.Parameter(torch.randn(rank, d + 1, hidden_dim) * (d + 1) ** -0.5)
                                          for n, d in input_dims.items()})
         self.output_dim = hidden_dim
@@ -141,8 +159,9 @@ class FiLMFusion(Fusion):
     (default: the widest); output = [gamma * x_target + beta, the other inputs]. With every conditioning input
     absent the modulation is the identity."""
 
-    def __init__(self, input_dims: dict[str, int], out_dim: int, target: str | None = None):
-        super().__init__(input_dims, out_dim)
+    def __init__(self, input_dims: dict[str, int], out_dim: int, target: str | None = None,
+                 learn_missing: bool = True):
+        super().__init__(input_dims, out_dim, learn_missing)
         self.target = target or max(self.names, key=lambda n: input_dims[n])
         self.others = [n for n in self.names if n != self.target]
         width, cond = input_dims[self.target], sum(input_dims[n] for n in self.others)
@@ -167,6 +186,8 @@ class AttentionFusion(Fusion):
     """A small transformer over one token per input plus a learned CLS token; absent inputs are masked out of
     attention. ``cross=True``: MulT-style cross-modal attention, each input's token attends only to the other
     inputs' tokens (and CLS to all)."""
+
+    fills_missing = False
 
     def __init__(self, input_dims: dict[str, int], out_dim: int, dim: int = 128, depth: int = 2, heads: int = 4,
                  dropout: float = 0.1, cross: bool = False):

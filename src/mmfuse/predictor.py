@@ -187,8 +187,12 @@ class Predictor:
         frame, missing = self._labelled_rows(table.frame, split) if need_label else (table.frame, [])
         needed = [c.name for c in self.columns_ if c.modality != "ignore"]
         absent = [c for c in needed if c not in frame.columns]
+        if len(absent) == len(needed):
+            raise DataError(f"{split}: none of the model's input columns ({', '.join(map(repr, needed))}) is in the table")
         if absent:
-            raise DataError(f"{split}: the model uses column(s) {', '.join(map(repr, absent))}, missing from the table")
+            console.print(f"[yellow]{split}: column(s) {', '.join(map(repr, absent))} not in the table: "
+                          "predicting without them (as missing in every row)[/yellow]", highlight=False)
+            frame = frame.assign(**{c: np.nan for c in absent})
         return frame, self._encode(frame, table.root, split, missing)
 
     @torch.inference_mode()
@@ -204,12 +208,16 @@ class Predictor:
         return self.task_.metrics(dataset.target, self._outputs(dataset.split))
 
     def predict_frame(self, data: TableLike) -> pd.DataFrame:
-        """``row`` (the input's row id), ignored ID columns, ``prediction`` and ``proba_<class>`` columns."""
+        """``row`` (the input's row id), ignored ID columns, ``inputs_used`` (the inputs present in that row, e.g.
+        ``audio+image``), ``prediction`` and ``proba_<class>`` columns."""
         frame, split = self._prepare(data, "predict", need_label=False)
         out = self.task_.prediction_frame(self._outputs(split))
         keep = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
         ids = frame.loc[split.rows, keep].reset_index(drop=True)
-        return pd.concat([pd.DataFrame({"row": split.rows}), ids, out], axis=1)
+        names = sorted(split.present)
+        present = torch.stack([split.present[n] for n in names], dim=1).tolist()  # (N, M)
+        used = ["+".join(n for n, on in zip(names, row) if on) or "none" for row in present]
+        return pd.concat([pd.DataFrame({"row": split.rows}), ids, pd.DataFrame({"inputs_used": used}), out], axis=1)
 
     def predict(self, data: TableLike) -> pd.Series:
         """Predicted class (multilabel: the chosen labels joined by ``label_sep``) or value, indexed by row id."""
