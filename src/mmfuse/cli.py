@@ -100,17 +100,53 @@ def fit(train: str, label: str, valid: str | None, out: str, task: str, label_se
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @click.option("--confusion", type=click.Path(dir_okay=False), help="Also write a confusion-matrix PNG here.")
+@click.option("--robustness", is_flag=True,
+              help="Also: the score with each input removed, Shapley contributions, and corruption curves.")
+@click.option("--robustness-plot", type=click.Path(dir_okay=False), help="With --robustness: draw the curves here (PNG).")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
 @click.option("--threads", type=int, help="CPU threads for torch.")
-def evaluate(model: str, data: str, as_json: bool, confusion: str | None, on_bad_row: str | None,
-             threads: int | None) -> None:
+def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robustness: bool,
+             robustness_plot: str | None, on_bad_row: str | None, threads: int | None) -> None:
     """Score MODEL on a labelled table DATA."""
     predictor = _load(model, on_bad_row, threads, verbose=not as_json)
     metrics = predictor.evaluate(data, confusion_plot=confusion)
+    report = None
+    if robustness:
+        from .robustness import LEVELS, robustness as analyse
+
+        report = analyse(predictor, data)
+        if robustness_plot:
+            from .report import plot_robustness
+
+            plot_robustness(report.curves, LEVELS, report.metric, robustness_plot)
     if as_json:
-        click.echo(json.dumps(metrics, indent=2))
-    else:
-        console.print(_metrics_table(f"{Path(data).name}", metrics))
+        click.echo(json.dumps({**metrics, **({"robustness": report.to_dict()} if report else {})}, indent=2))
+        return
+    console.print(_metrics_table(f"{Path(data).name}", metrics))
+    if report:
+        _print_robustness(report)
+
+
+def _print_robustness(report) -> None:
+    from .robustness import LEVELS
+
+    table = Table(title=f"contribution of each input ({report.metric}, all inputs: {report.score:.4f})",
+                  title_justify="left")
+    for header in ("input", "without it", "drop", "Shapley"):
+        table.add_column(header, justify="left" if header == "input" else "right")
+    for name, score in report.without.items():
+        shapley = f"{report.shapley[name]:+.4f}" if report.shapley else "-"
+        table.add_row(name, f"{score:.4f}", f"{report.score - score:+.4f}", shapley)
+    console.print(table)
+    curves = Table(title=f"{report.metric} under corruption (levels {', '.join(map(str, LEVELS))})",
+                   title_justify="left")
+    for header in ("input", "corruption", *[str(level) for level in LEVELS], "relative robustness"):
+        curves.add_column(header, justify="left" if header in ("input", "corruption") else "right")
+    relative = report.relative()
+    for name, by_corruption in report.curves.items():
+        for corruption, scores in by_corruption.items():
+            curves.add_row(name, corruption, *[f"{s:.3f}" for s in scores], f"{relative[name][corruption]:.3f}")
+    console.print(curves)
 
 
 @main.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from .data.dataset import EncodedSplit, TableDataset, describe_report, encode_sp
 from .data.detect import ColumnInfo, detect_columns
 from .data.preprocess import Processor, build_processors, input_values
 from .data.table import Table, read_table, split_rows
-from .errors import ConfigError, DataError
+from .errors import BundleError, ConfigError, DataError
 from .model import MultiModalModel, build_model
 from .report import plot_confusion, plot_learning_curves
 from .tasks import Task, create_task, infer_task
@@ -196,12 +196,18 @@ class Predictor:
         return frame, self._encode(frame, table.root, split, missing)
 
     @torch.inference_mode()
-    def _outputs(self, split: EncodedSplit, batch_size: int = 256) -> np.ndarray:
+    def _outputs(self, split: EncodedSplit, batch_size: int = 256, absent: frozenset[str] = frozenset(),
+                 transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> np.ndarray:
+        """Task outputs for every row; ``absent`` inputs are marked missing, ``transform`` edits model inputs
+        (both used by the robustness analysis)."""
         dataset = TableDataset(split, self.processors_)
         self.model_.eval()
+        logits = []
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config_.train.precision == "bf16"):
-            logits = [self.model_(b.inputs, b.present).logits.float()
-                      for b in make_loader(dataset, batch_size, shuffle=False)]
+            for batch in make_loader(dataset, batch_size, shuffle=False):
+                inputs = transform(batch.inputs) if transform else batch.inputs
+                present = {n: m & (n not in absent) for n, m in batch.present.items()}
+                logits.append(self.model_(inputs, present).logits.float())
         return self.task_.outputs(torch.cat(logits))
 
     def _score(self, dataset: TableDataset) -> dict[str, float]:
@@ -274,7 +280,11 @@ class Predictor:
         predictor.columns_ = [ColumnInfo(**c) for c in config["columns"]]
         predictor.processors_ = {name: Processor.from_state(state) for name, state in bundle.processors.items()}
         predictor.model_ = predictor._build_model()
-        predictor.model_.load_state_dict(bundle.weights)
+        try:
+            predictor.model_.load_state_dict(bundle.weights)
+        except RuntimeError as err:
+            raise BundleError(f"{path}: the weights do not fit the model its config describes (saved by another "
+                              f"mmfuse version?): {str(err).splitlines()[0]}") from None
         predictor.model_.eval()
         predictor.metrics_, predictor.data_report_, predictor.history_ = bundle.metrics, bundle.data_report, bundle.history
         return predictor

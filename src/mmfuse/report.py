@@ -68,3 +68,19 @@ def plot_bars(values: dict[str, float], path: str | Path, ylabel: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_robustness(curves: dict[str, dict[str, list[float]]], levels: tuple[float, ...], metric: str,
+                    path: str | Path) -> Path:
+    """One panel per input: the score against corruption level, one line per corruption."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 3.0), squeeze=False)
+    for ax, (name, by_corruption) in zip(axes[0], curves.items()):
+        for corruption, scores in by_corruption.items():
+            ax.plot(levels, scores, marker="o", label=corruption)
+        ax.set(title=name, xlabel="corruption level", ylabel=metric)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
