@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import MMFuseError
+from .errors import DataError, MMFuseError
 
 console = Console()
 TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression"]
@@ -207,6 +207,60 @@ def _load(model: str, on_bad_row: str | None, threads: int | None, verbose: bool
     if on_bad_row:
         predictor.on_bad_row = on_bad_row
     return predictor
+
+
+@main.command()
+@click.argument("train", type=click.Path(dir_okay=False))
+@click.option("--label", required=True, help="Label column to predict.")
+@click.option("--test", required=True, type=click.Path(dir_okay=False), help="Test table (scores reported on it).")
+@click.option("--valid", type=click.Path(dir_okay=False), help="Validation table (picks the winner); default: hold-out.")
+@click.option("--fusions", default="concat,late,gated,tensor,lowrank,film,attention", show_default=True,
+              help="Comma-separated fusion methods to compare.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; mean and spread are reported.")
+@click.option("--preset", default="default", show_default=True, help="Preset every run starts from.")
+@click.option("--max-epochs", type=int, help="Most epochs per run (the same budget for all).")
+@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for torch in each run.")
+@click.option("--ignore", multiple=True, metavar="COL", help="Column not to use; repeatable.")
+@click.option("--out", default="sweep", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for every run's model and the winner (OUT/best).")
+def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, seeds: str, preset: str,
+          max_epochs: int | None, threads: int, ignore: tuple[str, ...], out: str) -> None:
+    """Train each unimodal baseline and each fusion method on TRAIN with the same budget and compare them."""
+    from .data.detect import detect_columns
+    from .data.table import read_table
+    from .sweep import run_sweep, summarise, sweep_specs
+
+    table = read_table(train, "train")
+    if label not in table.frame.columns:
+        raise DataError(f"train: label column {label!r} not found")
+    columns: dict[str, list[str]] = {}
+    for col in detect_columns(table.frame, label, table.root, ignore=list(ignore)):
+        if col.modality != "ignore":
+            columns.setdefault("tabular" if col.modality in ("numeric", "categorical") else col.name, []).append(col.name)
+    specs = sweep_specs(columns, [f.strip() for f in fusions.split(",") if f.strip()])
+    base = {"preset": preset, "threads": threads, "max_epochs": max_epochs, "ignore": list(ignore)}
+    base = {k: v for k, v in base.items() if v is not None}
+    seed_list = [int(s) for s in seeds.split(",")]
+    console.print(f"{len(specs)} configurations x {len(seed_list)} seeds, each in its own process")
+
+    def progress(r: dict) -> None:
+        console.print(f"  {r['name']} seed {r['seed']}: valid {r['metric']} {r['valid']:.4f}, test {r['test']:.4f}, "
+                      f"{r['fit_seconds']:.1f} s")
+
+    results, winner = run_sweep(label, train, test, valid, specs, seed_list, base, out, progress)
+    summary = summarise(results)
+    metric = results[0]["metric"]
+    table_out = Table(title=f"sweep: {metric}, mean ± std over seeds {seeds}; winner picked on validation",
+                      title_justify="left")
+    for header in ("run", f"valid {metric}", f"test {metric}", "parameters", "train time", "latency / row",
+                   "peak memory"):
+        table_out.add_column(header, justify="left" if header == "run" else "right")
+    for name, s in summary.items():
+        table_out.add_row(("* " if name == winner else "") + name, f"{s['valid'][0]:.4f} ± {s['valid'][1]:.4f}",
+                          f"{s['test'][0]:.4f} ± {s['test'][1]:.4f}", f"{s['parameters'][0]:,.0f}",
+                          f"{s['fit_seconds'][0]:.1f} s", f"{s['latency_ms'][0]:.2f} ms", f"{s['peak_mb'][0]:.0f} MB")
+    console.print(table_out)
+    console.print(f"winner: {winner}; saved to {Path(out) / 'best'}/")
 
 
 @main.group()
