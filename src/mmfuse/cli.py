@@ -20,7 +20,7 @@ from rich.table import Table
 
 from .errors import DataError, MMFuseError
 
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get wide tables, not wrapped ones
 TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression"]
 MODALITY_CHOICES = "text, image, audio, sequence, numeric, categorical, ignore"
 
