@@ -39,6 +39,7 @@ def sweep_specs(columns: dict[str, list[str]], fusions: list[str]) -> list[RunSp
 
 def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[str, Any], out: str) -> dict:
     """Worker (in a fresh process): fit, score valid and test, time inference, save the model."""
+    from .data.table import read_table
     from .predictor import Predictor
 
     options = {**base, **spec.options, "ignore": [*base.get("ignore", []), *spec.options.get("ignore", [])]}
@@ -48,7 +49,7 @@ def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     test = predictor.evaluate(data["test"])
-    latency = (time.perf_counter() - start) / max(len(predictor._prepare(data["test"], "test", True)[1].rows), 1)
+    latency = (time.perf_counter() - start) / len(read_table(data["test"], "test"))  # reading + decoding + model
     path = Path(out) / "runs" / f"{spec.name.replace(' ', '_')}_seed{seed}"
     predictor.save(path)
     metric = "r2" if predictor.task_.name == "regression" else predictor.task_.primary_metric
