@@ -6,6 +6,8 @@ from pathlib import Path
 
 from mmfuse import Predictor
 from mmfuse.demo import write_report
+from mmfuse.report import plot_robustness
+from mmfuse.robustness import LEVELS, robustness
 
 
 def test_report_links_existing_plots(table_dir, tmp_path):
@@ -18,8 +20,11 @@ def test_report_links_existing_plots(table_dir, tmp_path):
         test = predictor.evaluate(table_dir / "test.csv", confusion_plot=folder / "confusion_test.png")
         predictor.save(folder)
         results[name] = {**test, "epochs": 2, "fit_seconds": 1.0, "parameters": 10, "path": folder}
-    report = write_report(tmp_path, "title", results)
+    contributions = robustness(predictor, table_dir / "test.csv")
+    plot_robustness(contributions.curves, LEVELS, contributions.metric, tmp_path / "robustness.png")
+    report = write_report(tmp_path, "title", results, contributions)
     text = report.read_text()
+    assert "What each input contributes" in text and "| image |" in text
     assert "| fused |" in text and "| image only |" in text
     for link in [line.split("(")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:
         assert (tmp_path / link).read_bytes()[:4] == b"\x89PNG", link

@@ -15,7 +15,8 @@ from rich.table import Table
 
 from .datasets import avdigits, emoji
 from .predictor import Predictor
-from .report import plot_bars
+from .report import plot_bars, plot_robustness
+from .robustness import LEVELS, RobustnessReport, robustness
 
 DEMOS: dict[str, dict[str, Any]] = {
     "avdigits": {"label": "digit", "title": "avdigits-hard: MNIST image + spoken digit (MFCC) -> digit, test split",
@@ -39,7 +40,7 @@ def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, console: Con
     """Fit each run on train (validated on valid), score on test, save under ``out/<run>``, write ``report.md``."""
     demo = DEMOS[dataset]
     prepare_data(dataset, data_dir, console)
-    results = {}
+    results, predictor_of = {}, {}
     for name, options in demo["runs"].items():
         console.rule(name)
         start = time.perf_counter()
@@ -51,6 +52,7 @@ def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, console: Con
         test = predictor.evaluate(data_dir / "test.csv", confusion_plot=path / "confusion_test.png")
         predictor.metrics_["test"] = test
         predictor.save(path)
+        predictor_of[name] = predictor
         results[name] = {**test, "epochs": predictor.metrics_["epochs"], "fit_seconds": fit_seconds,
                          "parameters": predictor.metrics_["parameters"], "path": path}
     table = Table(title=demo["title"], title_justify="left")
@@ -60,20 +62,34 @@ def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, console: Con
         table.add_row(name, f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", str(r["epochs"]),
                       f"{r['fit_seconds']:.1f} s", f"{r['parameters']:,}")
     console.print(table)
-    report = write_report(out, demo["title"], results)
+    fused = "fused" if "fused" in results else None
+    contributions = robustness(predictor_of[fused], data_dir / "test.csv") if fused else None
+    if contributions:
+        plot_robustness(contributions.curves, LEVELS, contributions.metric, out / "robustness.png")
+        shares = ", ".join(f"{n} {v:+.3f}" for n, v in (contributions.shapley or {}).items())
+        console.print(f"fused model, Shapley contribution to test {contributions.metric}: {shares}")
+    report = write_report(out, demo["title"], results, contributions)
     best = max(results, key=lambda n: results[n]["accuracy"])
     console.print(f"best model: {results[best]['path']}/   report: {report}", soft_wrap=True)
     return results
 
 
-def write_report(out: Path, title: str, results: dict[str, dict]) -> Path:
-    """Markdown with the table, a bar chart of the runs, and each run's learning curves and confusion matrix."""
+def write_report(out: Path, title: str, results: dict[str, dict], contributions: RobustnessReport | None = None) -> Path:
+    """Markdown with the table, a bar chart of the runs, the fused model's input contributions and corruption
+    curves (when given), and each run's learning curves and confusion matrix."""
     plot_bars({n: r["accuracy"] for n, r in results.items()}, out / "accuracy.png", "test accuracy")
     lines = [f"# {title}", "", "| model | accuracy | macro-F1 | epochs | train time | parameters |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {n} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | {r['epochs']} | {r['fit_seconds']:.1f} s | "
               f"{r['parameters']:,} |" for n, r in results.items()]
     lines += ["", "![test accuracy](accuracy.png)", ""]
+    if contributions:
+        lines += ["## What each input contributes (fused model)", "",
+                  f"| input | {contributions.metric} without it | Shapley value |", "|---|---|---|"]
+        lines += [f"| {n} | {s:.3f} | {(contributions.shapley or {}).get(n, float('nan')):+.3f} |"
+                  for n, s in contributions.without.items()]
+        lines += ["", f"All inputs: {contributions.score:.3f}; none: {contributions.nothing:.3f}.", "",
+                  "![robustness](robustness.png)", ""]
     for name, r in results.items():
         folder = r["path"].name
         lines += [f"## {name}", "", f"Model: `{r['path']}/`", "",
