@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .config import EncoderCfg, ModelConfig
 from .errors import ConfigError
+from .fusion import presence
 from .heads import MLPHead
 from .registry import create_encoder, create_fusion, encoder_class, encoder_modality, list_encoders
 
@@ -41,13 +42,10 @@ class MultiModalModel(nn.Module):
 
     def _drop_modalities(self, feats: dict[str, Tensor], present: dict[str, Tensor] | None) -> dict[str, Tensor]:
         names = sorted(feats)
-        batch = next(iter(feats.values())).shape[0]
-        device = next(iter(feats.values())).device
-        keep = torch.rand(batch, len(names), device=device) >= self.modality_dropout  # (B, M)
+        given = presence(feats, present, names).bool()  # (B, M)
+        keep = torch.rand(given.shape, device=given.device) >= self.modality_dropout
         keep[~keep.any(1)] = True  # a row never loses every input
-        given = present or {}
-        return {n: keep[:, i] & given.get(n, torch.ones(batch, dtype=torch.bool, device=device)).to(device)
-                for i, n in enumerate(names)}
+        return {n: keep[:, i] & given[:, i] for i, n in enumerate(names)}
 
 
 def resolve_encoder(cfg: ModelConfig, name: str, modality: str) -> EncoderCfg:
