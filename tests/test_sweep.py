@@ -1,5 +1,6 @@
 """The sweep: unimodal baselines + fusion methods, each run in its own process, winner picked on validation."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,24 @@ def test_specs_cover_unimodal_baselines_and_fusions():
     assert sweep_specs({"image": ["image"]}, ["concat"]) == [RunSpec("fusion concat", {"fusion": "concat"})]
 
 
+def _run(name, seed, valid, image_curve):
+    return {"name": name, "seed": seed, "valid": valid, "test": valid, "parameters": 10, "fit_seconds": 1.0,
+            "latency_ms": 0.1, "peak_mb": 500, "curves": {"image": {"noise": image_curve}}}
+
+
 def test_summarise_means_and_spread():
-    runs = [{"name": "a", "valid": v, "test": v, "parameters": 10, "fit_seconds": 1.0, "latency_ms": 0.1,
-             "peak_mb": 500} for v in (0.8, 0.9)]
-    summary = summarise(runs)
+    summary = summarise([_run("a", 0, 0.8, [0.8] * 6), _run("a", 1, 0.9, [0.9] * 6)])
     assert summary["a"]["valid"] == pytest.approx((0.85, 0.05))
+    assert summary["a"]["relative"] == pytest.approx((0.85, 0.05))  # flat curves: area = the clean score
+    assert "effective" not in summary["a"]  # no late-fusion reference among the runs
+
+
+def test_summarise_effective_robustness_against_late_fusion():
+    late = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
+    flatter = [0.9, 0.85, 0.8, 0.75, 0.7, 0.65]  # loses 0.05 per level where late loses 0.1
+    summary = summarise([_run("fusion late", 0, 1.0, late), _run("image only", 0, 0.9, flatter)])
+    assert summary["fusion late"]["effective"][0] == pytest.approx(0.0)
+    assert summary["image only"]["effective"][0] == pytest.approx(sum(0.05 * k for k in range(6)))
 
 
 def test_sweep_command(table_dir, tmp_path):
@@ -35,3 +49,7 @@ def test_sweep_command(table_dir, tmp_path):
         assert name in result.stdout
     assert "winner:" in result.stdout and (tmp_path / "sweep" / "best" / "model.safetensors").is_file()
     assert len(list((tmp_path / "sweep" / "runs").iterdir())) == 5
+    assert "eff. robustness" in result.stdout
+    results = json.loads((tmp_path / "sweep" / "results.json").read_text())
+    assert {r["name"] for r in results["runs"]} >= {"image only", "fusion late"}
+    assert set(results["runs"][0]["curves"]) == {"image"}  # the image-only run is corrupted on its one input

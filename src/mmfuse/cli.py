@@ -252,14 +252,20 @@ def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, se
     metric = results[0]["metric"]
     table_out = Table(title=f"sweep: {metric}, mean ± std over seeds {seeds}; winner picked on validation",
                       title_justify="left")
-    for header in ("run", f"valid {metric}", f"test {metric}", "parameters", "train time", "latency / row",
+    effective = "effective" in next(iter(summary.values()))
+    for header in ("run", f"valid {metric}", f"test {metric}", "rel. robustness",
+                   *(["eff. robustness"] if effective else []), "parameters", "train time", "latency / row",
                    "peak memory"):
         table_out.add_column(header, justify="left" if header == "run" else "right")
     for name, s in summary.items():
         table_out.add_row(("* " if name == winner else "") + name, f"{s['valid'][0]:.4f} ± {s['valid'][1]:.4f}",
-                          f"{s['test'][0]:.4f} ± {s['test'][1]:.4f}", f"{s['parameters'][0]:,.0f}",
+                          f"{s['test'][0]:.4f} ± {s['test'][1]:.4f}", f"{s['relative'][0]:.3f}",
+                          *([f"{s['effective'][0]:+.3f}"] if effective else []), f"{s['parameters'][0]:,.0f}",
                           f"{s['fit_seconds'][0]:.1f} s", f"{s['latency_ms'][0]:.2f} ms", f"{s['peak_mb'][0]:.0f} MB")
     console.print(table_out)
+    console.print("robustness on the test split: relative = mean area under the corruption curves; effective = "
+                  "mean excess over late fusion's curves moved to the same clean score (MultiBench)"
+                  if effective else "robustness on the test split: relative = mean area under the corruption curves")
     console.print(f"winner: {winner}; saved to {Path(out) / 'best'}/")
 
 

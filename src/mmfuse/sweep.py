@@ -1,12 +1,15 @@
 """``mmfuse sweep``: every unimodal baseline and every fusion method, same preset and budget, several seeds.
 
 Each run is its own process (so its peak memory is its own). The winner is the best mean validation score; the
-table also reports test scores, parameters, training time, inference latency per row and peak memory, and the
-winner's first-seed model is saved as ``OUT/best``.
+table also reports test scores, parameters, training time, inference latency per row, peak memory and MultiBench's
+robustness measures on the test split: relative robustness (mean area under the run's corruption curves) and
+effective robustness against a reference run (late fusion, as in MultiBench) on the same corruptions. The winner's
+first-seed model is saved as ``OUT/best`` and every run's figures in ``OUT/results.json``.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import resource
 import shutil
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .robustness import effective_robustness, relative_robustness, robustness
 
 
 @dataclass
@@ -52,11 +57,12 @@ def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[
     latency = (time.perf_counter() - start) / len(read_table(data["test"], "test"))  # reading + decoding + model
     path = Path(out) / "runs" / f"{spec.name.replace(' ', '_')}_seed{seed}"
     predictor.save(path)
+    curves = robustness(predictor, data["test"], max_shapley_inputs=0, seed=seed).curves
     metric = "r2" if predictor.task_.name == "regression" else predictor.task_.primary_metric
     return {"name": spec.name, "seed": seed, "metric": metric, "valid": predictor.metrics_["valid"][metric],
             "test": test[metric], "parameters": predictor.metrics_["parameters"], "fit_seconds": fit_seconds,
             "latency_ms": 1000 * latency, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "path": str(path)}
+            "curves": curves, "path": str(path)}
 
 
 def run_sweep(label: str, train: str, test: str, valid: str | None, specs: list[RunSpec], seeds: list[int],
@@ -73,6 +79,7 @@ def run_sweep(label: str, train: str, test: str, valid: str | None, specs: list[
             if on_result:
                 on_result(result)
     summary = summarise(results)
+    (Path(out) / "results.json").write_text(json.dumps({"runs": results, "summary": summary}, indent=1))
     winner = max(summary, key=lambda name: summary[name]["valid"][0])
     best = Path(out) / "best"
     if best.exists():
@@ -81,12 +88,27 @@ def run_sweep(label: str, train: str, test: str, valid: str | None, specs: list[
     return results, winner
 
 
-def summarise(results: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
-    """name -> field -> (mean, std) over seeds."""
-    fields = ("valid", "test", "parameters", "fit_seconds", "latency_ms", "peak_mb")
+def mean_effective_robustness(curves: dict, reference: dict) -> float:
+    """Mean effective robustness over the (input, corruption) curves a run shares with the reference run."""
+    shared = [(i, c) for i, cs in curves.items() for c in cs if c in reference.get(i, {})]
+    return float(np.mean([effective_robustness(curves[i][c], reference[i][c]) for i, c in shared]))
+
+
+def summarise(results: list[dict], reference: str = "fusion late") -> dict[str, dict[str, tuple[float, float]]]:
+    """name -> field -> (mean, std) over seeds.
+
+    Fields: valid, test, parameters, fit_seconds, latency_ms, peak_mb, relative (robustness), and effective
+    (robustness against the same seed's ``reference`` run) when that run is among the results.
+    """
+    fields = ("valid", "test", "parameters", "fit_seconds", "latency_ms", "peak_mb", "relative")
+    references = {r["seed"]: r["curves"] for r in results if r["name"] == reference}
     summary: dict[str, dict[str, tuple[float, float]]] = {}
     for name in dict.fromkeys(r["name"] for r in results):
-        runs = [r for r in results if r["name"] == name]
+        runs = [{**r, "relative": np.mean([relative_robustness(s) for cs in r["curves"].values() for s in cs.values()])}
+                for r in results if r["name"] == name]
+        if len(references) == len({r["seed"] for r in results}):
+            for r in runs:
+                r["effective"] = mean_effective_robustness(r["curves"], references[r["seed"]])
         summary[name] = {f: (float(np.mean([r[f] for r in runs])), float(np.std([r[f] for r in runs])))
-                         for f in fields}
+                         for f in (*fields, "effective") if f in runs[0]}
     return summary
