@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,32 @@ import torch
 from PIL import Image
 
 torch.set_num_threads(2)
+os.environ["HF_HUB_OFFLINE"] = "1"  # and any socket connection fails the test (below): nothing may download
+
+
+class NetworkAccess(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Fail any test whose code tries to open a network connection (local Unix sockets stay allowed)."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise NetworkAccess(f"network access attempted: {address}")
+        return real_connect(sock, address)
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if host not in (None, "localhost", "127.0.0.1", "::1"):
+            raise NetworkAccess(f"network access attempted: name lookup of {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
 
 WORDS = {0: ["calm", "blue", "river", "cool", "quiet"], 1: ["hot", "red", "fire", "loud", "bright"],
          2: ["green", "leaf", "forest", "moss", "fern"]}

@@ -14,9 +14,9 @@ from .errors import BundleError, ConfigError, DataError, MMFuseError
 
 __version__ = "0.1.0"
 
-_LAZY = {"Predictor": "predictor", "load": "predictor", "list_encoders": "registry", "list_fusions": "registry"}
+_LAZY = {"Predictor": "predictor", "Retriever": "retrieval", "load": "predictor", "list_encoders": "registry", "list_fusions": "registry"}
 
-__all__ = ["Predictor", "load", "list_encoders", "list_fusions", "MMFuseError", "DataError", "ConfigError",
+__all__ = ["Predictor", "Retriever", "load", "list_encoders", "list_fusions", "MMFuseError", "DataError", "ConfigError",
            "BundleError", "__version__"]
 
 

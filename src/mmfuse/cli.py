@@ -1,7 +1,9 @@
 """The ``mmfuse`` command line: a thin layer over ``Predictor`` and the dataset modules.
 
     mmfuse fit train.csv --label y --valid valid.csv --out model/
+    mmfuse fit pairs.csv --task retrieval --query caption --target image --out model/
     mmfuse evaluate model/ test.csv [--json]
+    mmfuse index model/ items.csv --out index/;  mmfuse search index/ "a red heart"
     mmfuse predict model/ new.csv --out preds.csv
     mmfuse info model/
     mmfuse datasets export emoji DIR
@@ -21,7 +23,7 @@ from rich.table import Table
 from .errors import DataError, MMFuseError
 
 console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get wide tables, not wrapped ones
-TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression"]
+TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression", "retrieval"]
 MODALITY_CHOICES = "text, image, audio, sequence, numeric, categorical, ignore"
 
 
@@ -52,15 +54,23 @@ def main() -> None:
 
 @main.command()
 @click.argument("train", type=click.Path(dir_okay=False))
-@click.option("--label", required=True, help="Label column to predict.")
+@click.option("--label", help="Label column to predict (not for --task retrieval).")
 @click.option("--valid", type=click.Path(dir_okay=False), help="Validation table; default: a stratified hold-out of TRAIN.")
 @click.option("--out", default="model", show_default=True, type=click.Path(file_okay=False), help="Folder to save the model in.")
-@click.option("--task", type=click.Choice(TASK_CHOICES), default="auto", show_default=True, help="Override the inferred task.")
+@click.option("--task", type=click.Choice(TASK_CHOICES), default="auto", show_default=True,
+              help="Override the inferred task; retrieval trains two towers on (--query, --target) pairs.")
+@click.option("--query", help="Retrieval: the query column (e.g. a caption).")
+@click.option("--target", help="Retrieval: the target column (e.g. an image).")
+@click.option("--finetune", is_flag=True, help="Train pretrained encoders' backbones too (default: frozen, features cached).")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Feature cache of frozen pretrained encoders [default: ~/.cache/mmfuse/features].")
 @click.option("--label-sep", help="Separator of a multilabel column of delimited strings (e.g. '|').")
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="Multilabel decision threshold.")
-@click.option("--preset", default="default", show_default=True, help="Built-in preset: default, fast, seed.")
+@click.option("--preset", help="Built-in preset: default, fast, seed, retrieval  [default: default; retrieval for --task retrieval]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
-@click.option("--encoder", multiple=True, metavar="COL=NAME", help="Encoder for a column (or for every text/image/audio/sequence/tabular input).")
+@click.option("--encoder", multiple=True, metavar="COL=NAME",
+              help="Encoder for a column (or for every text/image/audio/sequence/tabular input); pretrained: minilm, "
+                   "efficientnet_lite0, text_hf:/path/to/local/model.")
 @click.option("--fusion", help="Fusion method: attention, concat, film, gated, late, lowrank, tensor.")
 @click.option("--modality-dropout", type=float, help="Hide each input of a row with this probability while training.")
 @click.option("--column-type", multiple=True, metavar="COL=MODALITY", help=f"Override detection; modality: {MODALITY_CHOICES}.")
@@ -74,24 +84,44 @@ def main() -> None:
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), default="mask", show_default=True,
               help="A row with an unreadable file or value: stop, skip the row, or mask that value.")
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
-def fit(train: str, label: str, valid: str | None, out: str, task: str, label_sep: str | None, threshold: float,
-        preset: str, config_file: str | None, encoder: tuple[str, ...], fusion: str | None,
+def fit(train: str, label: str | None, valid: str | None, out: str, task: str, query: str | None, target: str | None,
+        finetune: bool, cache_dir: str | None, label_sep: str | None, threshold: float,
+        preset: str | None, config_file: str | None, encoder: tuple[str, ...], fusion: str | None,
         modality_dropout: float | None, column_type: tuple[str, ...],
         ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
         time_limit: float | None, threads: int | None, on_bad_row: str, quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out."""
-    from .predictor import Predictor
+    common = dict(config=config_file, column_types=_pairs(column_type, "--column-type"),
+                  encoders=_pairs(encoder, "--encoder"), finetune=finetune, cache_dir=cache_dir, on_bad_row=on_bad_row,
+                  seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
+                  threads=threads, progress=not quiet, verbose=not quiet)
+    if task == "retrieval":
+        from .retrieval import Retriever
 
-    predictor = Predictor(label, task=task, preset=preset, config=config_file,
-                          column_types=_pairs(column_type, "--column-type"), encoders=_pairs(encoder, "--encoder"),
-                          fusion=fusion, modality_dropout=modality_dropout,
-                          ignore=list(ignore), label_sep=label_sep, threshold=threshold, on_bad_row=on_bad_row,
-                          seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
-                          threads=threads, progress=not quiet, verbose=not quiet)
+        if not query or not target or label:
+            raise click.UsageError("--task retrieval needs --query and --target (the two columns of each pair), "
+                                   "and no --label")
+        predictor = Retriever(query, target, preset=preset or "retrieval", **common)
+    else:
+        from .predictor import Predictor
+
+        if not label or query or target:
+            raise click.UsageError("--label is required (--query/--target are for --task retrieval)")
+        predictor = Predictor(label, task=task, preset=preset or "default", fusion=fusion,
+                              modality_dropout=modality_dropout, ignore=list(ignore), label_sep=label_sep,
+                              threshold=threshold, **common)
     predictor.fit(train, valid=valid)
     path = predictor.save(out)
     m = predictor.metrics_
-    console.print(_metrics_table(f"validation ({m['epochs']} epochs, {m['fit_seconds']:.1f} s)", m["valid"]))
+    title = f"validation ({m['epochs']} epochs, {m['fit_seconds']:.1f} s)"
+    if task == "retrieval":
+        console.print(_retrieval_table(title, m["valid"], predictor.query, predictor.target))
+        for split, inputs in m["features"].items():
+            for name, e in inputs.items():
+                console.print(f"{split} {name!r} features: {e['computed']} computed, {e['cached']} from the cache, "
+                              f"{e['seconds']:.1f} s")
+    else:
+        console.print(_metrics_table(title, m["valid"]))
     console.print(f"saved model to {path}/")
 
 
@@ -103,12 +133,22 @@ def fit(train: str, label: str, valid: str | None, out: str, task: str, label_se
 @click.option("--robustness", is_flag=True,
               help="Also: the score with each input removed, Shapley contributions, and corruption curves.")
 @click.option("--robustness-plot", type=click.Path(dir_okay=False), help="With --robustness: draw the curves here (PNG).")
+@click.option("--zero-shot", "zero_shot", metavar="LABEL",
+              help="Retrieval models: also classify by nearest class-name prompt, scored against column LABEL.")
+@click.option("--prompt", default="{}", show_default=True, help="With --zero-shot: prompt text, {} = the class name.")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
 @click.option("--threads", type=int, help="CPU threads for torch.")
 def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robustness: bool,
-             robustness_plot: str | None, on_bad_row: str | None, threads: int | None) -> None:
-    """Score MODEL on a labelled table DATA."""
-    predictor = _load(model, on_bad_row, threads, verbose=not as_json)
+             robustness_plot: str | None, zero_shot: str | None, prompt: str, on_bad_row: str | None,
+             cache_dir: str | None, threads: int | None) -> None:
+    """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
+    predictor = _load(model, on_bad_row, threads, verbose=not as_json, cache_dir=cache_dir)
+    if hasattr(predictor, "zero_shot"):
+        _evaluate_retrieval(predictor, data, as_json, zero_shot, prompt, confusion or robustness)
+        return
+    if zero_shot:
+        raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
     metrics = predictor.evaluate(data, confusion_plot=confusion)
     report = None
     if robustness:
@@ -125,6 +165,35 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
     console.print(_metrics_table(f"{Path(data).name}", metrics))
     if report:
         _print_robustness(report)
+
+
+def _evaluate_retrieval(retriever, data: str, as_json: bool, zero_shot: str | None, prompt: str,
+                        classifier_options: bool) -> None:
+    if classifier_options:
+        raise DataError("--confusion and --robustness are for classification models, not retrieval")
+    metrics = retriever.evaluate(data)
+    shot = retriever.zero_shot(data, zero_shot, prompt) if zero_shot else None
+    if as_json:
+        click.echo(json.dumps({**metrics, **({"zero_shot": shot} if shot else {})}, indent=2))
+        return
+    console.print(_retrieval_table(f"{Path(data).name}: retrieval among {metrics['pairs']} pairs", metrics,
+                                   retriever.query, retriever.target))
+    if shot:
+        console.print(f"zero-shot classification of {zero_shot!r} ({shot['classes']} classes, prompt {prompt!r}, "
+                      f"{shot['rows']} rows): accuracy {shot['accuracy']:.3f}")
+
+
+def _retrieval_table(title: str, metrics: dict[str, float], query: str, target: str) -> Table:
+    from .retrieval import DIRECTIONS, RECALL_AT
+
+    names = {"q2t": f"{query} -> {target}", "t2q": f"{target} -> {query}"}
+    table = Table(title=title, title_justify="left")
+    for header in ("direction", *[f"R@{k}" for k in RECALL_AT], "median rank", "MRR"):
+        table.add_column(header, justify="left" if header == "direction" else "right")
+    for d in DIRECTIONS:
+        table.add_row(names[d], *[f"{metrics[f'{d}_r@{k}']:.3f}" for k in RECALL_AT],
+                      f"{metrics[f'{d}_median_rank']:.0f}", f"{metrics[f'{d}_mrr']:.3f}")
+    return table
 
 
 def _print_robustness(report) -> None:
@@ -159,6 +228,8 @@ def _print_robustness(report) -> None:
 def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None) -> None:
     """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
     predictor = _load(model, on_bad_row, threads)
+    if hasattr(predictor, "zero_shot"):
+        raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
     if threshold is not None:
         predictor.task_.threshold = threshold
     frame = predictor.predict_frame(data)
@@ -177,7 +248,9 @@ def info(model: str) -> None:
     config = read_bundle_config(model)
     cfg = validate_config(config["model"], model)
     task = config["task"]
-    console.print(f"[bold]{model}[/bold]  mmfuse {config['mmfuse_version']}, label {config['label']!r}, task {task['name']}"
+    what = f"query {config['query']!r} <-> target {config['target']!r}" if task["name"] == "retrieval" else \
+        f"label {config['label']!r}"
+    console.print(f"[bold]{model}[/bold]  mmfuse {config['mmfuse_version']}, {what}, task {task['name']}"
                   + (f", {len(task['classes'])} classes" if "classes" in task else ""))
     table = Table(title="inputs", title_justify="left")
     for header in ("column", "modality", "encoder", "detected because"):
@@ -187,23 +260,26 @@ def info(model: str) -> None:
         enc = "-" if group == "ignore" else resolve_encoder(cfg, col["name"] if group != "tabular" else "tabular", group).name
         table.add_row(str(col["name"]), col["modality"], enc, col["reason"])
     console.print(table)
-    console.print(f"fusion: {cfg.fusion.name}; head: {cfg.head.hidden_dims or 'linear'}")
+    if task["name"] == "retrieval":
+        console.print(f"shared embedding: {cfg.retrieval.embed_dim}-d, cosine similarity")
+    else:
+        console.print(f"fusion: {cfg.fusion.name}; head: {cfg.head.hidden_dims or 'linear'}")
     metrics = json.loads((Path(model) / "metrics.json").read_text())
     console.print(f"trained {metrics.get('epochs')} epochs in {metrics.get('fit_seconds')} s, "
                   f"{metrics.get('parameters', 0):,} parameters")
     for split, values in metrics.items():
-        if isinstance(values, dict):
+        if isinstance(values, dict) and all(isinstance(v, (int, float)) for v in values.values()):
             console.print(_metrics_table(split, values))
 
 
-def _load(model: str, on_bad_row: str | None, threads: int | None, verbose: bool = True):
+def _load(model: str, on_bad_row: str | None, threads: int | None, verbose: bool = True, cache_dir: str | None = None):
     import torch
 
-    from .predictor import Predictor
+    from .predictor import load
 
     if threads:
         torch.set_num_threads(threads)
-    predictor = Predictor.load(model, verbose=verbose)
+    predictor = load(model, verbose=verbose, cache_dir=cache_dir)
     if on_bad_row:
         predictor.on_bad_row = on_bad_row
     return predictor
@@ -267,6 +343,66 @@ def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, se
                   "mean excess over late fusion's curves moved to the same clean score (MultiBench)"
                   if effective else "robustness on the test split: relative = mean area under the corruption curves")
     console.print(f"winner: {winner}; saved to {Path(out) / 'best'}/")
+
+
+@main.command()
+@click.argument("model", type=click.Path(file_okay=False))
+@click.argument("items", type=click.Path(dir_okay=False))
+@click.option("--column", help="The items' column [default: the model's target column, else its query column].")
+@click.option("--tower", help="Model tower to embed them with [default: the tower of the same name].")
+@click.option("--out", default="index", show_default=True, type=click.Path(file_okay=False), help="Index folder.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
+@click.option("--threads", type=int, help="CPU threads for torch.")
+def index(model: str, items: str, column: str | None, tower: str | None, out: str, cache_dir: str | None,
+          threads: int | None) -> None:
+    """Embed the collection ITEMS with retrieval MODEL into a search index."""
+    from .data.table import read_table
+    from .index import build_index
+
+    retriever = _load_retriever(model, threads, cache_dir)
+    table = read_table(items, "items")
+    column = column or next((c for c in (retriever.target, retriever.query) if c in table.frame.columns), None)
+    if column is None:
+        raise DataError(f"items: neither {retriever.target!r} nor {retriever.query!r} is a column; name one with --column")
+    built = build_index(retriever, table, column, tower)
+    built.save(out)
+    console.print(f"indexed {len(built.rows)} items of {column!r} into {out}/")
+
+
+@main.command()
+@click.argument("index_dir", metavar="INDEX", type=click.Path(file_okay=False))
+@click.argument("query", required=False)
+@click.option("--image", type=click.Path(dir_okay=False), help="Search with an image file instead of text.")
+@click.option("--audio", type=click.Path(dir_okay=False), help="Search with an audio file instead of text.")
+@click.option("-k", "--top", default=5, show_default=True, type=click.IntRange(min=1), help="How many results.")
+@click.option("--model", type=click.Path(file_okay=False), help="Retrieval model [default: the one that built INDEX].")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
+def search(index_dir: str, query: str | None, image: str | None, audio: str | None, top: int, model: str | None,
+           cache_dir: str | None) -> None:
+    """Print the items of INDEX closest to QUERY (text), or to --image / --audio."""
+    from .index import SearchIndex
+
+    given = [(m, v) for m, v in (("text", query), ("image", image), ("audio", audio)) if v]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one query: a text argument, --image FILE or --audio FILE")
+    modality, value = given[0]
+    built = SearchIndex.load(index_dir)
+    retriever = _load_retriever(model or built.model, None, cache_dir, verbose=False)
+    tower = retriever.tower_of_modality(modality)
+    vector = retriever.embed_values(tower, [value])[0]
+    table = Table(title=f"top {top} of {len(built.rows)} {built.column!r} items for {value!r}", title_justify="left")
+    for header in ("rank", "score", "row", built.column):
+        table.add_column(header, justify="left" if header == built.column else "right")
+    for rank, (i, score) in enumerate(built.search(vector, top), start=1):
+        table.add_row(str(rank), f"{score:.3f}", str(built.rows[i]), built.values[i])
+    console.print(table)
+
+
+def _load_retriever(model: str, threads: int | None, cache_dir: str | None, verbose: bool = True):
+    retriever = _load(model, None, threads, verbose=verbose, cache_dir=cache_dir)
+    if not hasattr(retriever, "zero_shot"):
+        raise DataError(f"{model} is not a retrieval model (train one with mmfuse fit --task retrieval)")
+    return retriever
 
 
 @main.group()

@@ -95,6 +95,13 @@ class TrainCfg(_Strict):
     valid_fraction: float = Field(0.2, gt=0, lt=1)
 
 
+class RetrievalCfg(_Strict):
+    """Two-tower retrieval: the shared embedding width and CLIP's initial temperature (learned)."""
+
+    embed_dim: int = Field(256, ge=2)
+    temperature: float = Field(0.07, gt=0)
+
+
 class ModelConfig(_Strict):
     """Everything needed to rebuild and retrain a model, minus the data."""
 
@@ -103,6 +110,7 @@ class ModelConfig(_Strict):
     fusion: FusionCfg = Field(default_factory=FusionCfg)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
     head: HeadCfg = Field(default_factory=HeadCfg)
+    retrieval: RetrievalCfg = Field(default_factory=RetrievalCfg)
     preprocess: PreprocessCfg = Field(default_factory=PreprocessCfg)
     train: TrainCfg = Field(default_factory=TrainCfg)
 
@@ -130,6 +138,14 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
         same_component = isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) == old.get("name")
         merged[key] = _deep_merge(old, value) if same_component else value
     return merged
+
+
+def encoder_spec(name: str) -> dict[str, Any]:
+    """An encoder choice from the command line: ``gru``, or ``text_hf:/path/to/model`` (a name with its source)."""
+    if ":" in name:
+        base, source = name.split(":", 1)
+        return {"name": base, "params": {"source": source}}
+    return {"name": name}
 
 
 def validate_config(data: dict[str, Any], source: str) -> ModelConfig:

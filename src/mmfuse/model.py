@@ -59,6 +59,15 @@ def resolve_encoder(cfg: ModelConfig, name: str, modality: str) -> EncoderCfg:
     return chosen
 
 
+def with_finetuning(cfg: ModelConfig) -> ModelConfig:
+    """The config with every pretrained encoder (one that brings its own processor) set to train its backbone."""
+    cfg = cfg.model_copy(deep=True)
+    for enc in [*cfg.encoders.values(), *cfg.column_encoders.values()]:
+        if hasattr(encoder_class(enc.name), "make_processor"):
+            enc.params["finetune"] = True
+    return cfg
+
+
 def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> nn.Module:
     """An encoder from its config plus the data facts its constructor asks for (others are not passed)."""
     accepted = inspect.signature(encoder_class(enc.name)).parameters

@@ -20,13 +20,13 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from .bundle import load_bundle, save_bundle
-from .config import ModelConfig, load_config, validate_config
+from .config import ModelConfig, encoder_spec, load_config, validate_config
 from .data.dataset import EncodedSplit, TableDataset, describe_report, encode_split, make_loader
 from .data.detect import ColumnInfo, detect_columns
-from .data.preprocess import Processor, build_processors, input_values
+from .data.preprocess import Processor, build_processors, input_values, use_cache_dir
 from .data.table import Table, read_table, split_rows
 from .errors import BundleError, ConfigError, DataError
-from .model import MultiModalModel, build_model
+from .model import MultiModalModel, build_model, with_finetuning
 from .report import plot_confusion, plot_learning_curves
 from .tasks import Task, create_task, infer_task
 
@@ -51,6 +51,8 @@ class Predictor:
         threshold: multilabel decision threshold.
         on_bad_row: what an unreadable value (missing/corrupt file, non-number) does: error, skip or mask.
         seed, batch_size, lr, max_epochs, time_limit (seconds), threads: override the preset's training settings.
+        finetune: train pretrained encoders' backbones too (default: frozen, features cached in ``cache_dir``,
+            default ``~/.cache/mmfuse/features``).
         progress: show progress bars; verbose: print the column table and data report.
     """
 
@@ -59,13 +61,15 @@ class Predictor:
                  fusion: str | None = None, modality_dropout: float | None = None, ignore: list[str] | None = None, label_sep: str | None = None, threshold: float = 0.5,
                  on_bad_row: str = "mask", seed: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, max_epochs: int | None = None, time_limit: float | None = None,
-                 threads: int | None = None, progress: bool = True, verbose: bool = True):
+                 threads: int | None = None, finetune: bool = False, cache_dir: str | Path | None = None,
+                 progress: bool = True, verbose: bool = True):
         self.label, self.task, self.preset, self.config = label, task, preset, config
         self.column_types, self.encoders, self.ignore = column_types, encoders, ignore
         self.fusion, self.modality_dropout = fusion, modality_dropout
         self.label_sep, self.threshold, self.on_bad_row = label_sep, threshold, on_bad_row
         self.seed, self.batch_size, self.lr, self.max_epochs = seed, batch_size, lr, max_epochs
         self.time_limit, self.threads, self.progress, self.verbose = time_limit, threads, progress, verbose
+        self.finetune, self.cache_dir = finetune, cache_dir
 
     # --- configuration ------------------------------------------------------------------------------------------
     def _resolve_config(self) -> ModelConfig:
@@ -81,8 +85,9 @@ class Predictor:
             overrides["modality_dropout"] = self.modality_dropout
         for key, name in (self.encoders or {}).items():
             section = "encoders" if key in MODALITY_KEYS else "column_encoders"
-            overrides.setdefault(section, {})[key] = {"name": name}
-        return load_config(self.preset, self.config, overrides)
+            overrides.setdefault(section, {})[key] = encoder_spec(name)
+        cfg = load_config(self.preset, self.config, overrides)
+        return with_finetuning(cfg) if self.finetune else cfg
 
     def _say(self, message: str) -> None:
         if self.verbose:
@@ -115,7 +120,8 @@ class Predictor:
 
         self.columns_ = detect_columns(frame, self.label, table.root, self.column_types, self.ignore)
         self._show_columns()
-        self.processors_ = build_processors(self.columns_, cfg.preprocess)
+        self.processors_ = build_processors(self.columns_, cfg)
+        use_cache_dir(self.processors_, self.cache_dir)
         for name, proc in self.processors_.items():
             proc.fit(input_values(frame, name, proc), table.root)
 
@@ -268,17 +274,20 @@ class Predictor:
         return out
 
     @classmethod
-    def load(cls, path: str | Path, verbose: bool = True) -> "Predictor":
+    def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None) -> "Predictor":
         """Rebuild a saved model from its config and weights (checksum and format version verified)."""
         bundle = load_bundle(path)
         config = bundle.config
+        if config.get("task", {}).get("name") == "retrieval":
+            raise BundleError(f"{path} is a retrieval model: load it with mmfuse.Retriever.load or mmfuse.load")
         predictor = cls(label=config["label"], label_sep=config.get("label_sep"),
-                        on_bad_row=config.get("on_bad_row", "mask"), verbose=verbose)
+                        on_bad_row=config.get("on_bad_row", "mask"), cache_dir=cache_dir, verbose=verbose)
         predictor.config_ = validate_config(config["model"], f"{path}/config.json")
         predictor.task_ = Task.from_state(config["task"])
         predictor.threshold = predictor.task_.threshold
         predictor.columns_ = [ColumnInfo(**c) for c in config["columns"]]
         predictor.processors_ = {name: Processor.from_state(state) for name, state in bundle.processors.items()}
+        use_cache_dir(predictor.processors_, cache_dir)
         predictor.model_ = predictor._build_model()
         try:
             predictor.model_.load_state_dict(bundle.weights)
@@ -290,6 +299,12 @@ class Predictor:
         return predictor
 
 
-def load(path: str | Path) -> Predictor:
-    """Shorthand for ``Predictor.load``."""
-    return Predictor.load(path)
+def load(path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None):
+    """Load any saved mmfuse model: a ``Predictor``, or a ``Retriever`` for a retrieval model."""
+    from .bundle import read_bundle_config
+
+    if read_bundle_config(path).get("task", {}).get("name") == "retrieval":
+        from .retrieval import Retriever
+
+        return Retriever.load(path, verbose=verbose, cache_dir=cache_dir)
+    return Predictor.load(path, verbose=verbose, cache_dir=cache_dir)

@@ -3,7 +3,8 @@
 - Removal: the score with each input marked absent, drop-one contributions, and exact Shapley values over the
   inputs (when there are at most 4), with v(S) = the score when only the inputs in S are present.
 - Corruption curves: the score as each input is corrupted more (levels 0..1): images noise / blur / occlusion;
-  audio and sequences noise / time masking; text typos (tokens -> unknown) / word drop; tabular noise / missing.
+  audio and sequences noise / time masking; text typos (tokens -> unknown) / word drop; tabular noise / missing;
+  frozen pretrained encoders (whose inputs are cached features) feature noise.
 - MultiBench's robustness measures (Liang et al., 2021): relative robustness = area under the score-vs-level
   curve; effective robustness = the curve's excess over a reference model's curve shifted to the same clean score.
 
@@ -77,6 +78,11 @@ def frames_time_mask(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
     return out
 
 
+def feature_noise(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
+    """(B, F) cached features of a frozen pretrained encoder + Gaussian noise of 2 * level per-feature std."""
+    return x + 2 * level * x.std(0, keepdim=True) * torch.randn(x.shape, generator=gen)
+
+
 @dataclass
 class TabularCorruptions:
     """Noise on the standardised numeric values; "missing" blanks values as a missing cell would."""
@@ -103,6 +109,10 @@ class TabularCorruptions:
 def corruptions_for(processor) -> dict[str, Corruption]:
     """The corruptions that apply to one input, by name."""
     kind = processor.modality
+    if getattr(processor, "finetune", True) is False:  # a frozen pretrained encoder's input is its cached features
+        return {"feature noise": feature_noise}
+    if processor.kind == "pretrained_text":  # fine-tuned: its own tokenizer's ids, no generic text corruption
+        return {}
     if kind == "image":
         return {"noise": image_noise, "blur": image_blur, "occlusion": image_occlusion}
     if kind == "text":

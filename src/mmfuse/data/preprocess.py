@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import track
 from torch import Tensor
 
-from ..config import PreprocessCfg
+from ..config import ModelConfig
 from ..errors import DataError
 from .audio import frames_for, load_audio, log_mel
 from .detect import ColumnInfo
@@ -63,6 +63,12 @@ class Processor:
 
     kind: ClassVar[str]
     modality: ClassVar[str]
+    _kinds: ClassVar[dict[str, type["Processor"]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            Processor._kinds[cls.kind] = cls
 
     def fit(self, values: Any, root: Path) -> "Processor":
         raise NotImplementedError
@@ -85,8 +91,9 @@ class Processor:
     def from_state(cls, state: dict[str, Any]) -> "Processor":
         state = dict(state)
         kind = state.pop("kind")
-        sub = {c.kind: c for c in (TextProcessor, ImageProcessor, AudioProcessor, SequenceProcessor,
-                                   TabularProcessor)}[kind]
+        if kind.startswith("pretrained"):
+            from . import pretrained  # noqa: F401  (registers the processors of pretrained encoders)
+        sub = Processor._kinds[kind]
         obj = sub.__new__(sub)
         obj.__dict__.update(state)
         obj._restore()
@@ -168,17 +175,7 @@ class ImageProcessor(Processor):
         self.std: list[float] = []
 
     def _load(self, value: Any, root: Path) -> np.ndarray:
-        path = Path(str(value).strip())
-        path = path if path.is_absolute() else root / path
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")  # transparent areas become white, not black
-                img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img.alpha_composite(rgba)
-            img = img.convert("L" if self.channels == 1 else "RGB").resize((self.size, self.size), Image.Resampling.BILINEAR)
-            array = np.array(img, dtype=np.uint8)
-        return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, S, S)
+        return load_image(resolve_path(value, root), self.size, int(self.channels))
 
     def fit(self, values: pd.Series, root: Path) -> "ImageProcessor":
         if self.channels == "auto":
@@ -236,7 +233,20 @@ class ImageProcessor(Processor):
         return {"in_channels": int(self.channels), "image_size": self.size}
 
 
-def _resolve(value: Any, root: Path) -> Path:
+def load_image(source: Path | BinaryIO, size: int, channels: int) -> np.ndarray:
+    """An image file (path or open binary file) -> uint8 (C, size, size); transparency composited on white."""
+    with Image.open(source) as img:
+        img.load()
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")  # transparent areas become white, not black
+            img = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img.alpha_composite(rgba)
+        img = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
+        array = np.array(img, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, S, S)
+
+
+def resolve_path(value: Any, root: Path) -> Path:
     path = Path(str(value).strip())
     return path if path.is_absolute() else root / path
 
@@ -332,7 +342,7 @@ class AudioProcessor(_FrameProcessor):
         return frames_for(int(self.max_seconds * self.sample_rate), self.hop)
 
     def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
-        wave = load_audio(_resolve(value, root), self.sample_rate)
+        wave = load_audio(resolve_path(value, root), self.sample_rate)
         if len(wave) < self.hop:
             raise ValueError(f"{len(wave) / self.sample_rate:.3f} s long, shorter than one "
                              f"{1000 * self.hop / self.sample_rate:.0f} ms frame")
@@ -367,7 +377,7 @@ class SequenceProcessor(_FrameProcessor):
         elif str(value).strip().startswith("["):
             array = np.asarray(json.loads(str(value)), dtype=np.float32)
         else:
-            array = np.load(_resolve(value, root), allow_pickle=False).astype(np.float32)
+            array = np.load(resolve_path(value, root), allow_pickle=False).astype(np.float32)
         array = array[:, None] if array.ndim == 1 else array
         if array.ndim != 2 or len(array) == 0:
             raise ValueError(f"expected a non-empty (steps, features) array, got shape {array.shape}")
@@ -486,10 +496,23 @@ class TabularProcessor(Processor):
         return {"num_numeric": 2 * len(self.numeric), "cardinalities": [len(c) + 2 for c in self.categories]}
 
 
-def build_processors(columns: list[ColumnInfo], cfg: PreprocessCfg) -> dict[str, Processor]:
-    """Unfitted processors keyed by model input name (text/image column names and ``tabular``)."""
+def build_processors(columns: list[ColumnInfo], model_cfg: ModelConfig) -> dict[str, Processor]:
+    """Unfitted processors keyed by model input name (text/image column names and ``tabular``).
+
+    A column whose encoder brings its own processor (``make_processor``: a pretrained encoder's tokenizer or image
+    scaling) gets that one; the others follow the config's ``preprocess`` section.
+    """
+    from ..model import resolve_encoder
+    from ..registry import encoder_class
+
+    cfg = model_cfg.preprocess
     processors: dict[str, Processor] = {}
     for col in columns:
+        if col.modality in ("text", "image", "audio", "sequence"):
+            enc = resolve_encoder(model_cfg, col.name, col.modality)
+            if hasattr(encoder_class(enc.name), "make_processor"):
+                processors[col.name] = encoder_class(enc.name).make_processor(col.name, enc.params)
+                continue
         if col.modality == "text":
             processors[col.name] = TextProcessor(col.name, **cfg.text.model_dump())
         elif col.modality == "image":
@@ -506,6 +529,13 @@ def build_processors(columns: list[ColumnInfo], cfg: PreprocessCfg) -> dict[str,
                             "categorical columns; rename it")
         processors[TABULAR] = TabularProcessor(numeric, categorical)
     return processors
+
+
+def use_cache_dir(processors: dict[str, Processor], cache_dir: str | Path | None) -> None:
+    """Point the processors that cache features (frozen pretrained encoders) at ``cache_dir`` (None: default)."""
+    for proc in processors.values():
+        if hasattr(proc, "cache_dir"):
+            proc.cache_dir = None if cache_dir is None else str(cache_dir)
 
 
 def input_values(frame: pd.DataFrame, name: str, processor: Processor) -> Any:

@@ -3,4 +3,4 @@
 Importing this package registers the built-ins; see ``mmfuse.registry`` for ``create_encoder`` / ``list_encoders``.
 """
 
-from . import audio, image, sequence, tabular, text  # noqa: F401
+from . import audio, image, pretrained, sequence, tabular, text  # noqa: F401
