@@ -82,6 +82,22 @@ def test_ranks_and_metrics_on_hand_made_similarities():
     assert match_ranks(np.ones((3, 3))).tolist() == [3, 3, 3]  # ties count against the match
 
 
+def test_a_locked_tower_is_the_shared_space():
+    from torch import nn
+
+    from mmfuse.encoders.pretrained import EfficientNetLite0Encoder, MiniLMEncoder
+    from mmfuse.retrieval import RetrievalModel
+
+    towers = nn.ModuleDict({"caption": MiniLMEncoder(24, proj_dim=0), "image": EfficientNetLite0Encoder(40, proj_dim=0)})
+    model = RetrievalModel(towers, "caption", "image", embed_dim=256, locked="caption")
+    assert isinstance(model.projections["caption"], nn.Identity) and not list(towers["caption"].parameters())
+    assert model.projections["image"].weight.shape == (24, 40)  # images map into the text features' space
+    out = model({"caption": torch.randn(3, 24), "image": torch.randn(3, 40)}).logits
+    assert out.shape == (3, 2, 24)
+    unlocked = RetrievalModel(towers, "caption", "image", embed_dim=16)
+    assert unlocked({"caption": torch.randn(3, 24), "image": torch.randn(3, 40)}).logits.shape == (3, 2, 16)
+
+
 def test_scratch_towers_learn_to_retrieve(fitted, pairs_dir):
     metrics = fitted.evaluate(pairs_dir / "test.csv")
     assert metrics["pairs"] == 64

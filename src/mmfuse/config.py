@@ -96,10 +96,13 @@ class TrainCfg(_Strict):
 
 
 class RetrievalCfg(_Strict):
-    """Two-tower retrieval: the shared embedding width and CLIP's initial temperature (learned)."""
+    """Two-tower retrieval: the shared embedding width, CLIP's initial temperature (learned), and optionally a
+    locked tower (LiT, Zhai et al. 2022): the tower of that modality is used as is and its width is the shared
+    space; only the other tower projects into it."""
 
     embed_dim: int = Field(256, ge=2)
     temperature: float = Field(0.07, gt=0)
+    locked: Literal["text", "image", "audio", "sequence"] | None = None
 
 
 class ModelConfig(_Strict):

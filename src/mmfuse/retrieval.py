@@ -88,13 +88,18 @@ class RetrievalOutput(NamedTuple):
 
 
 class RetrievalModel(nn.Module):
-    """Two towers (encoder + projection) into one space, and CLIP's learned temperature (capped at 1/100)."""
+    """Two towers (encoder + projection) into one space, and CLIP's learned temperature (capped at 1/100).
+
+    ``locked``: the name of a tower used as is (no projection; LiT): the shared space is its encoder's output.
+    """
 
     def __init__(self, encoders: nn.ModuleDict, query: str, target: str, embed_dim: int = 256,
-                 temperature: float = 0.07):
+                 temperature: float = 0.07, locked: str | None = None):
         super().__init__()
         self.encoders, self.query, self.target = encoders, query, target
-        self.projections = nn.ModuleDict({n: nn.Identity() if e.output_dim == embed_dim else
+        if locked is not None:
+            embed_dim = encoders[locked].output_dim
+        self.projections = nn.ModuleDict({n: nn.Identity() if n == locked or e.output_dim == embed_dim else
                                           nn.Linear(e.output_dim, embed_dim) for n, e in encoders.items()})
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
 
@@ -233,8 +238,14 @@ class Retriever:
         for name in (self.query, self.target):
             proc = self.processors_[name]
             encoders[name] = make_encoder(resolve_encoder(self.config_, name, proc.modality), proc.encoder_kwargs())
-        return RetrievalModel(encoders, self.query, self.target, self.config_.retrieval.embed_dim,
-                              self.config_.retrieval.temperature)
+        settings = self.config_.retrieval
+        locked = None
+        if settings.locked is not None:
+            locked = next((n for n in encoders if self.processors_[n].modality == settings.locked), None)
+            if locked is None:
+                raise ConfigError(f"retrieval.locked is {settings.locked!r}, but neither {self.query!r} nor "
+                                  f"{self.target!r} is a {settings.locked} column")
+        return RetrievalModel(encoders, self.query, self.target, settings.embed_dim, settings.temperature, locked)
 
     # --- inference ----------------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:

@@ -127,24 +127,28 @@ def load_backbone(source: str) -> nn.Module:
 
 
 class _PretrainedEncoder(nn.Module):
-    """Backbone (only when fine-tuned) + learned linear projection.
+    """Backbone (only when fine-tuned) -> optional LayerNorm and dropout -> learned linear projection.
 
     Input: frozen, the cached backbone features (B, F); fine-tuned, what the backbone reads (token ids or pixels).
+    ``proj_dim: 0`` keeps the backbone's features (B, F) as the output (a retrieval model's locked tower).
     ``max_length`` (text) and ``image_size`` (images) are read by the encoder's processor.
     """
 
     modality: str
     default_source: str | None
 
-    def __init__(self, feature_dim: int, source: str | None = None, proj_dim: int = 256, finetune: bool = False,
-                 max_length: int = 64, image_size: int = 224):
+    def __init__(self, feature_dim: int, source: str | None = None, proj_dim: int = 256,
+                 finetune: bool = False, norm: bool = False, dropout: float = 0.0, max_length: int = 64,
+                 image_size: int = 224):
         super().__init__()
         self.backbone = load_backbone(source or self.default_source).train() if finetune else None
-        self.proj = nn.Linear(feature_dim, proj_dim)
-        self.output_dim = proj_dim
+        self.proj = nn.Sequential(*([nn.LayerNorm(feature_dim)] if norm else []),
+                                  *([nn.Dropout(dropout)] if dropout else []),
+                                  nn.Linear(feature_dim, proj_dim) if proj_dim else nn.Identity())
+        self.output_dim = proj_dim or feature_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, F) features, or (B, L) ids / (B, 3, S, S) images when fine-tuned -> (B, proj_dim)."""
+        """(B, F) features, or (B, L) ids / (B, 3, S, S) images when fine-tuned -> (B, output_dim)."""
         return self.proj(self.backbone(x) if self.backbone is not None else x)
 
     @classmethod
@@ -163,8 +167,8 @@ class _PretrainedEncoder(nn.Module):
 
 @register_encoder("minilm", modality="text")
 class MiniLMEncoder(_PretrainedEncoder):
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooled, 384-d) + projection. Params: proj_dim, finetune,
-    max_length (tokens, default 64)."""
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooled, 384-d) + projection. Params: proj_dim (0: none),
+    norm, dropout, finetune, max_length (tokens, default 64)."""
 
     modality, default_source = "text", "minilm"
 
@@ -178,7 +182,7 @@ class HFTextEncoder(_PretrainedEncoder):
 
 @register_encoder("efficientnet_lite0", modality="image")
 class EfficientNetLite0Encoder(_PretrainedEncoder):
-    """ImageNet EfficientNet-Lite0 pooled features (1280-d) + projection. Params: proj_dim, finetune, image_size
-    (default 224)."""
+    """ImageNet EfficientNet-Lite0 pooled features (1280-d) + projection. Params: proj_dim (0: none), norm,
+    dropout, finetune, image_size (default 224)."""
 
     modality, default_source = "image", "efficientnet_lite0"
