@@ -36,6 +36,7 @@ from .model import make_encoder, resolve_encoder, with_finetuning
 from .report import plot_learning_curves
 
 console = Console(stderr=True)
+TableLike = "str | Path | pd.DataFrame | Table"
 RECALL_AT = (1, 5, 10)
 DIRECTIONS = ("q2t", "t2q")  # query -> target (find the target for a query), target -> query
 
@@ -118,8 +119,8 @@ class Retriever:
 
     Args:
         query, target: the two columns (text, image, audio or sequence), e.g. ``caption`` and ``image``.
-        preset, config, encoders, column_types: as for ``Predictor`` (preset ``retrieval``: MiniLM text and
-            EfficientNet-Lite0 image towers, frozen).
+        preset, config, encoders, column_types: as for ``Predictor`` (preset ``retrieval``: frozen MiniLM text
+            and EfficientNet-Lite0 image towers, the text tower locked).
         finetune: train pretrained backbones too; cache_dir: where frozen features are cached.
         on_bad_row: error, or leave out (``skip`` / ``mask``: the same for pairs) rows with an unreadable value.
         seed, batch_size, lr, max_epochs, time_limit, threads: override the preset's training settings.
@@ -133,6 +134,8 @@ class Retriever:
                  progress: bool = True, verbose: bool = True):
         if query == target:
             raise ConfigError(f"query and target must be two different columns, both are {query!r}")
+        if on_bad_row not in ("error", "skip", "mask"):
+            raise ConfigError(f"on_bad_row must be error, skip or mask, not {on_bad_row!r}")
         self.query, self.target, self.preset, self.config = query, target, preset, config
         self.encoders, self.column_types, self.finetune, self.cache_dir = encoders, column_types, finetune, cache_dir
         self.on_bad_row, self.seed, self.batch_size, self.lr = on_bad_row, seed, batch_size, lr
@@ -155,7 +158,7 @@ class Retriever:
             console.print(message, highlight=False)
 
     # --- fit ----------------------------------------------------------------------------------------------------
-    def fit(self, train, valid=None) -> "Retriever":
+    def fit(self, train: TableLike, valid: TableLike | None = None) -> "Retriever":
         """Learn the towers from matching pairs in ``train``; validate on ``valid`` or a seeded hold-out."""
         start = time.perf_counter()
         self.config_ = cfg = self._resolve_config()
@@ -262,7 +265,7 @@ class Retriever:
     def _score(self, split: EncodedSplit) -> dict[str, float]:
         return retrieval_metrics(self._embed_split(split, self.query) @ self._embed_split(split, self.target).T)
 
-    def evaluate(self, data) -> dict[str, float]:
+    def evaluate(self, data: TableLike) -> dict[str, float]:
         """Recall@1/5/10, median rank and MRR in both directions over the pairs in ``data`` (each row a pair; every
         other row's target is a distractor), and the number of pairs scored."""
         self._check_fitted()
@@ -271,7 +274,7 @@ class Retriever:
         pairs = self._pairs(self._pair_columns(table.frame, "evaluate"), table.root, "evaluate")
         return {"pairs": len(pairs.rows), **self._score(pairs)}
 
-    def embed(self, data, column: str, tower: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def embed(self, data: TableLike, column: str, tower: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Unit embeddings of one column through a tower (by default the tower of the same name) -> (row ids (N,),
         embeddings (N, D)); rows whose value is missing or unreadable are reported and left out."""
         self._check_fitted()
@@ -311,7 +314,7 @@ class Retriever:
                             f"{', '.join(f'{n} ({self.processors_[n].modality})' for n in (self.query, self.target))})")
         return towers[0]
 
-    def zero_shot(self, data, label: str, prompt: str = "{}") -> dict[str, float]:
+    def zero_shot(self, data: TableLike, label: str, prompt: str = "{}") -> dict[str, float]:
         """Classify the non-text column of ``data`` by its nearest class-name prompt (``prompt`` with ``{}`` for
         the class); returns accuracy, the number of classes and of rows scored."""
         self._check_fitted()

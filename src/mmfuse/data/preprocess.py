@@ -54,7 +54,7 @@ class Transformed:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _is_empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
 
 
@@ -127,7 +127,7 @@ class TextProcessor(Processor):
         norms = [normalizers.NFKC()] + ([normalizers.Lowercase()] if self.lowercase else [])
         tok.normalizer = normalizers.Sequence(norms)
         tok.pre_tokenizer = pre_tokenizers.Whitespace()
-        texts = [str(v) for v in values if not _is_empty(v)]
+        texts = [str(v) for v in values if not is_empty(v)]
         tok.train_from_iterator(texts, trainer(vocab_size=self.vocab_size, special_tokens=special, show_progress=False))
         self.tokenizer_json = tok.to_str()
         self._restore()
@@ -144,7 +144,7 @@ class TextProcessor(Processor):
         present = torch.ones(len(values), dtype=torch.bool)
         problems, texts, rows = [], [], []
         for i, v in enumerate(values):
-            if _is_empty(v):
+            if is_empty(v):
                 present[i] = False
                 problems.append(Problem(i, self.column, EMPTY, "empty text"))
             else:
@@ -179,7 +179,7 @@ class ImageProcessor(Processor):
 
     def fit(self, values: pd.Series, root: Path) -> "ImageProcessor":
         if self.channels == "auto":
-            self.channels = 3 if any(self._is_colour(v, root) for v in values.head(500) if not _is_empty(v)) else 1
+            self.channels = 3 if any(self._is_colour(v, root) for v in values.head(500) if not is_empty(v)) else 1
         sample = self.transform(values.head(2000), root)
         pixels = sample.values[sample.present].float() / 255  # (n, C, S, S)
         if len(pixels):
@@ -206,7 +206,7 @@ class ImageProcessor(Processor):
         rows = track(enumerate(values), total=len(values), description=f"reading images of {self.column!r}",
                      disable=len(values) < 2000 or not console.is_terminal, transient=True, console=console)
         for i, v in rows:
-            if _is_empty(v):
+            if is_empty(v):
                 present[i] = False
                 problems.append(Problem(i, self.column, EMPTY, "no image path"))
                 continue
@@ -285,7 +285,7 @@ class _FrameProcessor(Processor):
         present = torch.ones(len(values), dtype=torch.bool)
         problems = []
         for i, v in enumerate(values):
-            if _is_empty(v):
+            if is_empty(v):
                 present[i] = False
                 problems.append(Problem(i, self.column, EMPTY, f"no {self.modality}"))
                 continue
@@ -388,7 +388,7 @@ class SequenceProcessor(_FrameProcessor):
     def _prepare_fit(self, values: pd.Series, root: Path) -> None:
         lengths, widths = [], []
         for v in values.head(2000):
-            if _is_empty(v):
+            if is_empty(v):
                 continue
             try:
                 array = self._read(v, root)
@@ -482,7 +482,7 @@ class TabularProcessor(Processor):
         for j, col in enumerate(self.categorical):
             ids = np.zeros(n)
             for i, v in enumerate(frame[col]):
-                if _is_empty(v):
+                if is_empty(v):
                     problems.append(Problem(i, col, EMPTY, "missing category"))
                 else:
                     ids[i] = self._ids[j].get(str(v), 1)

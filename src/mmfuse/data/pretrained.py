@@ -23,7 +23,7 @@ from torch import Tensor
 from ..cache import FeatureCache, content_key
 from ..encoders.pretrained import backbone_identity, load_backbone, text_feature_dim, text_model_dir, IMAGE_FEATURES
 from ..errors import BundleError
-from .preprocess import EMPTY, UNREADABLE, Problem, Processor, Transformed, _is_empty, load_image, resolve_path
+from .preprocess import EMPTY, UNREADABLE, Problem, Processor, Transformed, is_empty, load_image, resolve_path
 
 BATCH = 64
 
@@ -79,7 +79,7 @@ class _PretrainedProcessor(Processor):
         contents: list[bytes | None] = []
         problems = []
         for i, v in enumerate(values):
-            if _is_empty(v):
+            if is_empty(v):
                 contents.append(None)
                 problems.append(Problem(i, self.column, EMPTY, f"no {self.modality}"))
                 continue
