@@ -136,7 +136,8 @@ class _PretrainedProcessor(Processor):
         return Transformed(features, present, problems)
 
     def _compute(self, todo, contents, values, present, problems, cache, features) -> int:
-        keys = list(todo)
+        """Run the backbone on the contents not in the cache; returns how many distinct values it computed."""
+        keys, computed = list(todo), 0
         console = Console(stderr=True)
         batches = range(0, len(keys), BATCH)
         if keys and self._backbone is None:
@@ -161,7 +162,8 @@ class _PretrainedProcessor(Processor):
             for key, vector in zip(batch_keys, out):
                 cache.put(key, vector.numpy())
                 features[todo[key]] = vector
-        return len(keys)
+            computed += len(batch_keys)
+        return computed
 
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"feature_dim": self.feature_dim}
