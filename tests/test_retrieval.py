@@ -149,6 +149,7 @@ def test_index_and_search_commands(fitted, pairs_dir, tmp_path):
     assert "indexed 64 items of 'image'" in built.stdout
     meta = json.loads((tmp_path / "idx" / "index.json").read_text())
     assert len(meta["rows"]) == 64 and meta["tower"] == "image"
+    assert set(meta["extra"]) == {"caption", "colour"}  # the items' other columns, shown with each result
     found = run("search", tmp_path / "idx", "a red block at the top", "-k", "3")
     assert found.returncode == 0, found.stderr
     test = pd.read_csv(pairs_dir / "test.csv")

@@ -391,10 +391,11 @@ def search(index_dir: str, query: str | None, image: str | None, audio: str | No
     tower = retriever.tower_of_modality(modality)
     vector = retriever.embed_values(tower, [value])[0]
     table = Table(title=f"top {top} of {len(built.rows)} {built.column!r} items for {value!r}", title_justify="left")
-    for header in ("rank", "score", "row", built.column):
-        table.add_column(header, justify="left" if header == built.column else "right")
+    for header in ("rank", "score", "row", built.column, *built.extra):
+        table.add_column(header, justify="right" if header in ("rank", "score", "row") else "left")
     for rank, (i, score) in enumerate(built.search(vector, top), start=1):
-        table.add_row(str(rank), f"{score:.3f}", str(built.rows[i]), built.values[i])
+        table.add_row(str(rank), f"{score:.3f}", str(built.rows[i]), built.values[i],
+                      *[values[i] for values in built.extra.values()])
     console.print(table)
 
 

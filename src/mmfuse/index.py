@@ -4,13 +4,13 @@
     mmfuse search index/ "a red heart"          # or --image query.png
 
 The folder holds ``embeddings.safetensors`` ((N, D) unit vectors) and ``index.json`` (the model's path, the column
-and tower, and each item's row id and value).
+and tower, each item's row id and value, and the item's other columns, which ``search`` shows beside it).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +30,15 @@ class SearchIndex:
     rows: list[int]          # (N,) row ids in the items table
     values: list[str]        # (N,) the items (texts or file paths as written in the table)
     embeddings: np.ndarray   # (N, D) unit vectors
+    extra: dict[str, list[str]] = field(default_factory=dict)  # other column -> (N,) values, shown with results
 
     def save(self, folder: str | Path) -> Path:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         save_file({"embeddings": torch.from_numpy(np.ascontiguousarray(self.embeddings))}, str(out / "embeddings.safetensors"))
         (out / "index.json").write_text(json.dumps({"format": INDEX_FORMAT, "model": self.model, "column": self.column,
-                                                    "tower": self.tower, "rows": self.rows, "values": self.values}))
+                                                    "tower": self.tower, "rows": self.rows, "values": self.values,
+                                                    "extra": self.extra}))
         return out
 
     @classmethod
@@ -51,7 +53,8 @@ class SearchIndex:
         embeddings = load_file(str(vectors_path))["embeddings"].numpy()
         if len(embeddings) != len(meta["rows"]):
             raise BundleError(f"{folder}: {len(embeddings)} embeddings for {len(meta['rows'])} items (corrupt index)")
-        return cls(meta["model"], meta["column"], meta["tower"], meta["rows"], meta["values"], embeddings)
+        return cls(meta["model"], meta["column"], meta["tower"], meta["rows"], meta["values"], embeddings,
+                   meta.get("extra", {}))
 
     def search(self, query: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
         """query (D,) unit vector -> the k best (position, cosine similarity), best first."""
@@ -66,6 +69,8 @@ def build_index(retriever, data, column: str, tower: str | None = None) -> Searc
 
     table = read_table(data, "items")
     rows, embeddings = retriever.embed(table, column, tower)
-    values = table.frame[column].loc[rows].astype(str).tolist()
+    items = table.frame.loc[rows]
+    extra = {str(c): items[c].astype(str).tolist() for c in items.columns if c != column}
     return SearchIndex(str(Path(retriever.path_).resolve()) if getattr(retriever, "path_", None) else "",
-                       column, tower or column, [int(r) for r in rows], values, embeddings)
+                       column, tower or column, [int(r) for r in rows], items[column].astype(str).tolist(),
+                       embeddings, extra)
