@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 from safetensors.torch import load_file, save_file
-from torch import Tensor
+from torch import Tensor, nn
 
 from .errors import BundleError
 
@@ -109,3 +109,13 @@ def load_bundle(path: str | Path) -> BundleContents:
     return BundleContents(config, json.loads((folder / "processors.json").read_text()),
                           load_file(str(folder / "model.safetensors")), _optional_json(folder / "metrics.json", {}),
                           _optional_json(folder / "data_report.json", {}), history)
+
+
+def load_weights(model: nn.Module, weights: dict[str, Tensor], path: str | Path) -> None:
+    """Put a bundle's weights into the model its config rebuilt (eval mode); a mismatch is a clear BundleError."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise BundleError(f"{path}: the weights do not fit the model its config describes (saved by another "
+                          f"mmfuse version?): {str(err).splitlines()[0]}") from None
+    model.eval()

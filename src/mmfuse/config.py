@@ -151,6 +151,19 @@ def encoder_spec(name: str) -> dict[str, Any]:
     return {"name": name}
 
 
+def setting_overrides(train: dict[str, Any], encoders: dict[str, str] | None) -> dict[str, Any]:
+    """Config overrides from explicit settings: the training values given (None = the preset's), and encoder
+    choices keyed by modality (text / image / audio / sequence / tabular: every input of that kind) or column."""
+    overrides: dict[str, Any] = {}
+    given = {k: v for k, v in train.items() if v is not None}
+    if given:
+        overrides["train"] = given
+    for key, name in (encoders or {}).items():
+        section = "encoders" if key in ("text", "image", "audio", "sequence", "tabular") else "column_encoders"
+        overrides.setdefault(section, {})[key] = encoder_spec(name)
+    return overrides
+
+
 def validate_config(data: dict[str, Any], source: str) -> ModelConfig:
     """Validate a raw mapping; errors name the field path and what is allowed."""
     try:

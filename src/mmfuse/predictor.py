@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -19,8 +19,8 @@ import torch
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from .bundle import load_bundle, save_bundle
-from .config import ModelConfig, encoder_spec, load_config, validate_config
+from .bundle import load_bundle, load_weights, save_bundle
+from .config import ModelConfig, load_config, setting_overrides, validate_config
 from .data.dataset import EncodedSplit, TableDataset, describe_report, encode_split, make_loader
 from .data.detect import ColumnInfo, detect_columns
 from .data.preprocess import Processor, build_processors, input_values, use_cache_dir
@@ -31,7 +31,6 @@ from .report import plot_confusion, plot_learning_curves
 from .tasks import Task, create_task, infer_task
 
 console = Console(stderr=True)
-MODALITY_KEYS = ("text", "image", "audio", "sequence", "tabular")
 TableLike = "str | Path | pd.DataFrame | Table"
 
 
@@ -75,17 +74,13 @@ class Predictor:
     def _resolve_config(self) -> ModelConfig:
         if self.on_bad_row not in ("error", "skip", "mask"):
             raise ConfigError(f"on_bad_row must be error, skip or mask, not {self.on_bad_row!r}")
-        train = {k: v for k, v in {"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
-                                   "max_epochs": self.max_epochs, "time_limit": self.time_limit,
-                                   "threads": self.threads}.items() if v is not None}
-        overrides: dict[str, Any] = {"train": train} if train else {}
+        overrides = setting_overrides({"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
+                                       "max_epochs": self.max_epochs, "time_limit": self.time_limit,
+                                       "threads": self.threads}, self.encoders)
         if self.fusion is not None:
             overrides["fusion"] = {"name": self.fusion}
         if self.modality_dropout is not None:
             overrides["modality_dropout"] = self.modality_dropout
-        for key, name in (self.encoders or {}).items():
-            section = "encoders" if key in MODALITY_KEYS else "column_encoders"
-            overrides.setdefault(section, {})[key] = encoder_spec(name)
         cfg = load_config(self.preset, self.config, overrides)
         return with_finetuning(cfg) if self.finetune else cfg
 
@@ -289,12 +284,7 @@ class Predictor:
         predictor.processors_ = {name: Processor.from_state(state) for name, state in bundle.processors.items()}
         use_cache_dir(predictor.processors_, cache_dir)
         predictor.model_ = predictor._build_model()
-        try:
-            predictor.model_.load_state_dict(bundle.weights)
-        except RuntimeError as err:
-            raise BundleError(f"{path}: the weights do not fit the model its config describes (saved by another "
-                              f"mmfuse version?): {str(err).splitlines()[0]}") from None
-        predictor.model_.eval()
+        load_weights(predictor.model_, bundle.weights, path)
         predictor.metrics_, predictor.data_report_, predictor.history_ = bundle.metrics, bundle.data_report, bundle.history
         return predictor
 

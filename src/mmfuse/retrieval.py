@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import Tensor, nn
 
-from .bundle import load_bundle, save_bundle
-from .config import ModelConfig, encoder_spec, load_config, validate_config
+from .bundle import load_bundle, load_weights, save_bundle
+from .config import ModelConfig, load_config, setting_overrides, validate_config
 from .data.dataset import EncodedSplit, TableDataset, describe_report, encode_split, make_loader
 from .data.detect import ColumnInfo, detect_columns
 from .data.preprocess import Processor, build_processors, use_cache_dir
@@ -143,13 +143,9 @@ class Retriever:
         self.progress, self.verbose = progress, verbose
 
     def _resolve_config(self) -> ModelConfig:
-        train = {k: v for k, v in {"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
-                                   "max_epochs": self.max_epochs, "time_limit": self.time_limit,
-                                   "threads": self.threads}.items() if v is not None}
-        overrides: dict[str, Any] = {"train": train} if train else {}
-        for key, name in (self.encoders or {}).items():
-            section = "encoders" if key in ("text", "image", "audio", "sequence") else "column_encoders"
-            overrides.setdefault(section, {})[key] = encoder_spec(name)
+        overrides = setting_overrides({"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
+                                       "max_epochs": self.max_epochs, "time_limit": self.time_limit,
+                                       "threads": self.threads}, self.encoders)
         cfg = load_config(self.preset, self.config, overrides)
         return with_finetuning(cfg) if self.finetune else cfg
 
@@ -360,12 +356,7 @@ class Retriever:
         retriever.processors_ = {n: Processor.from_state(s) for n, s in bundle.processors.items()}
         use_cache_dir(retriever.processors_, cache_dir)
         retriever.model_ = retriever._build_model()
-        try:
-            retriever.model_.load_state_dict(bundle.weights)
-        except RuntimeError as err:
-            raise BundleError(f"{path}: the weights do not fit the model its config describes: "
-                              f"{str(err).splitlines()[0]}") from None
-        retriever.model_.eval()
+        load_weights(retriever.model_, bundle.weights, path)
         retriever.metrics_, retriever.data_report_, retriever.history_ = bundle.metrics, bundle.data_report, bundle.history
         retriever.path_ = str(path)
         return retriever

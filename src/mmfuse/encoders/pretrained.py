@@ -13,7 +13,6 @@ the projection; with ``finetune: true`` the backbone is part of the encoder and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from importlib import metadata
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..bundle import sha256_file
 from ..errors import ConfigError
 from ..registry import register_encoder
 
@@ -33,11 +33,7 @@ IMAGE_FEATURES = 1280
 @lru_cache(maxsize=None)
 def file_sha256(path: str) -> str:
     """SHA-256 of a weights file (memoised per process)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(Path(path))
 
 
 def text_model_dir(source: str) -> Path:
