@@ -144,7 +144,7 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
              cache_dir: str | None, threads: int | None) -> None:
     """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
     predictor = _load(model, on_bad_row, threads, verbose=not as_json, cache_dir=cache_dir)
-    if hasattr(predictor, "zero_shot"):
+    if _is_retriever(predictor):
         _evaluate_retrieval(predictor, data, as_json, zero_shot, prompt, confusion or robustness)
         return
     if zero_shot:
@@ -228,7 +228,7 @@ def _print_robustness(report) -> None:
 def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None) -> None:
     """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
     predictor = _load(model, on_bad_row, threads)
-    if hasattr(predictor, "zero_shot"):
+    if _is_retriever(predictor):
         raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
     if threshold is not None:
         predictor.task_.threshold = threshold
@@ -399,9 +399,15 @@ def search(index_dir: str, query: str | None, image: str | None, audio: str | No
     console.print(table)
 
 
+def _is_retriever(model) -> bool:
+    from .retrieval import Retriever
+
+    return isinstance(model, Retriever)
+
+
 def _load_retriever(model: str, threads: int | None, cache_dir: str | None, verbose: bool = True):
     retriever = _load(model, None, threads, verbose=verbose, cache_dir=cache_dir)
-    if not hasattr(retriever, "zero_shot"):
+    if not _is_retriever(retriever):
         raise DataError(f"{model} is not a retrieval model (train one with mmfuse fit --task retrieval)")
     return retriever
 

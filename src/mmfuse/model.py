@@ -59,11 +59,16 @@ def resolve_encoder(cfg: ModelConfig, name: str, modality: str) -> EncoderCfg:
     return chosen
 
 
+def brings_processor(encoder_name: str) -> bool:
+    """Whether an encoder prepares its own input (a pretrained one: its tokenizer or image scaling, cached features)."""
+    return hasattr(encoder_class(encoder_name), "make_processor")
+
+
 def with_finetuning(cfg: ModelConfig) -> ModelConfig:
     """The config with every pretrained encoder (one that brings its own processor) set to train its backbone."""
     cfg = cfg.model_copy(deep=True)
     for enc in [*cfg.encoders.values(), *cfg.column_encoders.values()]:
-        if hasattr(encoder_class(enc.name), "make_processor"):
+        if brings_processor(enc.name):
             enc.params["finetune"] = True
     return cfg
 

@@ -23,7 +23,7 @@ from .bundle import load_bundle, load_weights, save_bundle
 from .config import ModelConfig, load_config, setting_overrides, validate_config
 from .data.dataset import EncodedSplit, TableDataset, describe_report, encode_split, make_loader
 from .data.detect import ColumnInfo, detect_columns
-from .data.preprocess import Processor, build_processors, input_values, use_cache_dir
+from .data.preprocess import build_processors, input_values, restore_processors, use_cache_dir
 from .data.table import Table, read_table, split_rows
 from .errors import BundleError, ConfigError, DataError
 from .model import MultiModalModel, build_model, with_finetuning
@@ -281,8 +281,7 @@ class Predictor:
         predictor.task_ = Task.from_state(config["task"])
         predictor.threshold = predictor.task_.threshold
         predictor.columns_ = [ColumnInfo(**c) for c in config["columns"]]
-        predictor.processors_ = {name: Processor.from_state(state) for name, state in bundle.processors.items()}
-        use_cache_dir(predictor.processors_, cache_dir)
+        predictor.processors_ = restore_processors(bundle.processors, cache_dir)
         predictor.model_ = predictor._build_model()
         load_weights(predictor.model_, bundle.weights, path)
         predictor.metrics_, predictor.data_report_, predictor.history_ = bundle.metrics, bundle.data_report, bundle.history

@@ -29,7 +29,7 @@ from .bundle import load_bundle, load_weights, save_bundle
 from .config import ModelConfig, load_config, setting_overrides, validate_config
 from .data.dataset import EncodedSplit, TableDataset, describe_report, encode_split, make_loader
 from .data.detect import ColumnInfo, detect_columns
-from .data.preprocess import Processor, build_processors, use_cache_dir
+from .data.preprocess import Processor, build_processors, restore_processors, use_cache_dir
 from .data.table import Table, read_table, split_rows
 from .errors import BundleError, ConfigError, DataError
 from .model import make_encoder, resolve_encoder, with_finetuning
@@ -160,7 +160,6 @@ class Retriever:
         self.config_ = cfg = self._resolve_config()
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
-        self.extraction_: dict[str, dict] = {}  # split -> input -> features cached / computed, seconds
         table = read_table(train, "train")
         frame = self._pair_columns(table.frame, "train")
         if valid is None:
@@ -181,7 +180,9 @@ class Retriever:
         for name, proc in self.processors_.items():
             proc.fit(frame[name], table.root)
         train_split = self._pairs(frame, table.root, "train")
+        features = {"train": self._extraction()}  # input -> features read from the cache / computed, seconds
         valid_split = self._pairs(valid_table.frame, valid_table.root, "valid")
+        features["valid"] = self._extraction()
         self.data_report_ = {"train": train_split.report, "valid": valid_split.report}
         train_set = TableDataset(train_split, self.processors_, torch.arange(len(train_split.rows)), train=True)
         valid_set = TableDataset(valid_split, self.processors_, torch.arange(len(valid_split.rows)))
@@ -197,7 +198,7 @@ class Retriever:
         self.fit_time_ = time.perf_counter() - start
         self.metrics_ = {"valid": self._score(valid_split), "epochs": len(self.history_),
                          "fit_seconds": round(self.fit_time_, 2), "parameters": n_params,
-                         "features": self.extraction_}
+                         "features": features}
         return self
 
     def _pair_columns(self, frame: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -213,11 +214,13 @@ class Retriever:
             self._say(f"[yellow]{line}[/yellow]")
         return encoded
 
+    def _extraction(self) -> dict[str, dict[str, float]]:
+        """What the last transform of each cached-feature input did (counts and seconds)."""
+        return {n: p.last_extraction for n, p in self.processors_.items() if getattr(p, "last_extraction", None)}
+
     def _pairs(self, frame: pd.DataFrame, root: Path, split: str) -> EncodedSplit:
         """Encoded rows where both sides are present; the others are reported and left out."""
         encoded = self._encode(frame, root, split, self.processors_)
-        self.extraction_[split] = {n: p.last_extraction for n, p in self.processors_.items()
-                                   if getattr(p, "last_extraction", None)}
         both = encoded.present[self.query] & encoded.present[self.target]
         if not bool(both.all()):
             left_out = [int(r) for r in encoded.rows[~both.numpy()]]
@@ -265,7 +268,6 @@ class Retriever:
         """Recall@1/5/10, median rank and MRR in both directions over the pairs in ``data`` (each row a pair; every
         other row's target is a distractor), and the number of pairs scored."""
         self._check_fitted()
-        self.extraction_ = {}
         table = read_table(data, "evaluate")
         pairs = self._pairs(self._pair_columns(table.frame, "evaluate"), table.root, "evaluate")
         return {"pairs": len(pairs.rows), **self._score(pairs)}
@@ -353,8 +355,7 @@ class Retriever:
                         cache_dir=cache_dir, verbose=verbose)
         retriever.config_ = validate_config(config["model"], f"{path}/config.json")
         retriever.columns_ = [ColumnInfo(**c) for c in config["columns"]]
-        retriever.processors_ = {n: Processor.from_state(s) for n, s in bundle.processors.items()}
-        use_cache_dir(retriever.processors_, cache_dir)
+        retriever.processors_ = restore_processors(bundle.processors, cache_dir)
         retriever.model_ = retriever._build_model()
         load_weights(retriever.model_, bundle.weights, path)
         retriever.metrics_, retriever.data_report_, retriever.history_ = bundle.metrics, bundle.data_report, bundle.history

@@ -90,10 +90,7 @@ class Processor:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "Processor":
         state = dict(state)
-        kind = state.pop("kind")
-        if kind.startswith("pretrained"):
-            from . import pretrained  # noqa: F401  (registers the processors of pretrained encoders)
-        sub = Processor._kinds[kind]
+        sub = Processor._kinds[state.pop("kind")]
         obj = sub.__new__(sub)
         obj.__dict__.update(state)
         obj._restore()
@@ -502,7 +499,7 @@ def build_processors(columns: list[ColumnInfo], model_cfg: ModelConfig) -> dict[
     A column whose encoder brings its own processor (``make_processor``: a pretrained encoder's tokenizer or image
     scaling) gets that one; the others follow the config's ``preprocess`` section.
     """
-    from ..model import resolve_encoder
+    from ..model import brings_processor, resolve_encoder
     from ..registry import encoder_class
 
     cfg = model_cfg.preprocess
@@ -510,7 +507,7 @@ def build_processors(columns: list[ColumnInfo], model_cfg: ModelConfig) -> dict[
     for col in columns:
         if col.modality in ("text", "image", "audio", "sequence"):
             enc = resolve_encoder(model_cfg, col.name, col.modality)
-            if hasattr(encoder_class(enc.name), "make_processor"):
+            if brings_processor(enc.name):
                 processors[col.name] = encoder_class(enc.name).make_processor(col.name, enc.params)
                 continue
         if col.modality == "text":
@@ -528,6 +525,13 @@ def build_processors(columns: list[ColumnInfo], model_cfg: ModelConfig) -> dict[
             raise DataError(f"a text/image column may not be named {TABULAR!r} when the table has numeric or "
                             "categorical columns; rename it")
         processors[TABULAR] = TabularProcessor(numeric, categorical)
+    return processors
+
+
+def restore_processors(states: dict[str, dict[str, Any]], cache_dir: str | Path | None) -> dict[str, Processor]:
+    """A saved model's processors (``processors.json``), those that cache features pointed at ``cache_dir``."""
+    processors = {name: Processor.from_state(state) for name, state in states.items()}
+    use_cache_dir(processors, cache_dir)
     return processors
 
 
