@@ -29,6 +29,7 @@ demo: install
 	$(BIN)/mmfuse demo
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 clean:

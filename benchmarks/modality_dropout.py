@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from mmfuse import Predictor
-from mmfuse.robustness import robustness
+from mmfuse.analysis.robustness import robustness
 
 
 def main() -> None:

@@ -43,14 +43,14 @@ RIDGE = """
 import json, sys, numpy as np, pandas as pd, torch
 from pathlib import Path
 from sklearn.linear_model import Ridge
-from mmfuse.data.pretrained import PretrainedImageProcessor, PretrainedTextProcessor
-from mmfuse.retrieval import retrieval_metrics
+from mmfuse.modalities.pretrained.processors import PretrainedImageProcessor, PretrainedTextProcessor
+from mmfuse.tasks.retrieval import retrieval_metrics
 threads, data, cache = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 torch.set_num_threads(threads)
 text, image = PretrainedTextProcessor("name", "minilm"), PretrainedImageProcessor("image")
 feats = {}
 for proc, col in ((text, "name"), (image, "image")):
-    proc.cache_dir = cache
+    proc.use_cache(cache)
     proc.fit(None, data)
     for split in ("train", "valid", "test"):
         feats[col, split] = proc.transform(pd.read_csv(data / f"{split}.csv")[col], data).values.numpy()

@@ -12,6 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
+import mmfuse.estimators  # noqa: F401  (registers the built-in plugins, as every entry point does)
+
 torch.set_num_threads(2)
 os.environ["HF_HUB_OFFLINE"] = "1"  # and any socket connection fails the test (below): nothing may download
 

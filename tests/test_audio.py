@@ -9,9 +9,11 @@ import soundfile as sf
 import torch
 
 from mmfuse import Predictor
-from mmfuse.data.audio import load_audio, log_mel, mel_filterbank
+from mmfuse.modalities.audio.features import load_audio, log_mel, mel_filterbank
 from mmfuse.data.detect import detect_columns
-from mmfuse.data.preprocess import EMPTY, TRUNCATED, UNREADABLE, AudioProcessor, Processor, SequenceProcessor
+from mmfuse.core.processor import EMPTY, TRUNCATED, UNREADABLE, Processor
+from mmfuse.modalities.audio.processor import AudioProcessor
+from mmfuse.modalities.sequence.processor import SequenceProcessor
 
 
 def tone(freq: float, rate: int, seconds: float, amplitude: float = 0.5) -> np.ndarray:
@@ -99,7 +101,7 @@ def test_sequence_processor_lists_npy_padding_and_bad_values(tmp_path):
     np.save(tmp_path / "a.npy", np.arange(12, dtype=np.float32).reshape(6, 2))
     train = pd.Series(["a.npy", json.dumps([[1, 2], [3, 4]]), [[0.5, 0.5]] * 4])
     proc = SequenceProcessor("s", max_length=5).fit(train, tmp_path)
-    assert (proc.length, proc.n_features) == (5, 2)
+    assert (proc.length_, proc.n_features_) == (5, 2)
     out = proc.transform(pd.Series(["a.npy", "[[1, 2]]", "[[1, 2, 3]]", "[[NaN, 1]]", None]), tmp_path)
     assert out.values.shape == (5, 5, 3)
     assert out.values[:, :, -1].sum(1).tolist() == [5, 1, 0, 0, 0]

@@ -7,6 +7,7 @@ import pytest
 
 from mmfuse import Predictor
 from mmfuse.errors import BundleError
+from mmfuse.io.bundle import FORMAT_VERSION
 
 FAST = {"preset": "fast", "max_epochs": 1, "threads": 2, "progress": False, "verbose": False}
 
@@ -26,7 +27,7 @@ def test_bundle_files_are_json(bundle):
     for name in ("config.json", "processors.json", "metrics.json", "data_report.json"):
         json.loads((bundle / name).read_text())
     config = json.loads((bundle / "config.json").read_text())
-    assert config["format"] == "mmfuse-bundle" and config["format_version"] == 1 and len(config["weights_sha256"]) == 64
+    assert config["format"] == "mmfuse-bundle" and config["format_version"] == FORMAT_VERSION and len(config["weights_sha256"]) == 64
     assert not list(bundle.glob("*.pt")) and not list(bundle.glob("*.pkl")) and not list(bundle.glob("*.ckpt"))
 
 

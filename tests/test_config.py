@@ -13,7 +13,7 @@ def test_presets_validate(preset):
 def test_seed_preset_is_the_keras_recipe():
     cfg = load_config("seed")
     assert (cfg.train.optimizer, cfg.train.lr, cfg.train.batch_size, cfg.train.max_epochs) == ("adam", 0.001, 32, 10)
-    assert not cfg.train.early_stopping and cfg.preprocess.image.size == 28
+    assert not cfg.train.early_stopping and cfg.preprocess["image"]["size"] == 28
     assert cfg.head.hidden_dims == []
 
 

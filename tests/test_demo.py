@@ -6,8 +6,8 @@ from pathlib import Path
 
 from mmfuse import Predictor
 from mmfuse.demo import write_report
-from mmfuse.report import plot_robustness
-from mmfuse.robustness import LEVELS, robustness
+from mmfuse.plots import plot_robustness
+from mmfuse.analysis.robustness import LEVELS, robustness
 
 
 def test_report_links_existing_plots(table_dir, tmp_path):

@@ -5,8 +5,8 @@ import torch
 
 from mmfuse import list_encoders
 from mmfuse.config import EncoderCfg, load_config
-from mmfuse.model import build_model, make_encoder
-from mmfuse.registry import create_encoder, encoder_class, encoder_modality
+from mmfuse.nn.model import build_model, make_encoder
+from mmfuse.registry import ENCODERS
 
 DATA_KWARGS = {"text": {"vocab_size": 50, "max_length": 12}, "image": {"in_channels": 3, "image_size": 16},
                "audio": {"in_features": 16}, "sequence": {"in_features": 5},
@@ -33,8 +33,8 @@ def sample_input(modality: str, batch: int = 4) -> torch.Tensor:
 @pytest.mark.parametrize("name", list_encoders())
 def test_encoder_forward_backward(name):
     torch.manual_seed(0)
-    modality = encoder_modality(name)
-    if hasattr(encoder_class(name), "make_processor"):  # frozen pretrained: reads cached (B, F) features
+    modality = ENCODERS.meta(name)["modality"]
+    if ENCODERS.meta(name).get("processor"):  # frozen pretrained: reads cached (B, F) features
         encoder, x = make_encoder(EncoderCfg(name=name), {"feature_dim": 24}), torch.randn(4, 24)
     else:
         encoder, x = make_encoder(EncoderCfg(name=name), DATA_KWARGS[modality]), sample_input(modality)
@@ -50,7 +50,7 @@ def test_encoder_forward_backward(name):
 
 def test_unknown_encoder_names_choices():
     with pytest.raises(Exception, match="choose from: .*lstm"):
-        create_encoder("nope")
+        ENCODERS.create("nope")
 
 
 def keras_seed_params(vocab: int, embed: int, units: int, channels: int, size: int, classes: int) -> int:
@@ -73,10 +73,10 @@ def test_seed_preset_matches_keras_parameter_count(classes):
     assert trainable == 1_418_017 if classes == 2 else True
 
 
-@pytest.mark.parametrize("name", [n for n in list_encoders() if encoder_modality(n) in ("audio", "sequence")])
+@pytest.mark.parametrize("name", [n for n in list_encoders() if ENCODERS.meta(n)["modality"] in ("audio", "sequence")])
 def test_frame_encoders_ignore_padding(name):
     torch.manual_seed(0)
-    modality = encoder_modality(name)
+    modality = ENCODERS.meta(name)["modality"]
     encoder = make_encoder(EncoderCfg(name=name), DATA_KWARGS[modality]).eval()
     x = sample_input(modality)
     longer = torch.cat([x, torch.zeros(4, 9, x.shape[-1])], dim=1)  # more padding steps

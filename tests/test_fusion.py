@@ -6,8 +6,8 @@ from torch import nn
 
 from mmfuse import list_fusions
 from mmfuse.config import load_config
-from mmfuse.model import build_model
-from mmfuse.registry import create_fusion
+from mmfuse.nn.model import build_model
+from mmfuse.registry import FUSIONS
 
 DIMS = {"b": 7, "a": 5, "c": 3}
 SPECS = {"text": ("text", {"vocab_size": 30, "max_length": 6}), "image": ("image", {"in_channels": 1, "image_size": 12}),
@@ -21,7 +21,7 @@ def feats(batch=6):
 
 @pytest.mark.parametrize("name", list_fusions())
 def test_shape_and_no_nan_with_absent_inputs(name):
-    fusion = create_fusion(name, DIMS, out_dim=4).eval()
+    fusion = FUSIONS.create(name, DIMS, out_dim=4).eval()
     masks = {"a": torch.tensor([1, 0, 1, 0, 1, 0]).bool(), "c": torch.tensor([1, 1, 0, 0, 1, 0]).bool(),
              "b": torch.tensor([1, 1, 1, 0, 0, 0]).bool()}  # row 3 and 5: nothing present
     out = fusion(feats(), masks)
@@ -31,7 +31,7 @@ def test_shape_and_no_nan_with_absent_inputs(name):
 
 @pytest.mark.parametrize("name", list_fusions())
 def test_absent_input_cannot_change_the_output(name):
-    fusion = create_fusion(name, DIMS, out_dim=4).eval()
+    fusion = FUSIONS.create(name, DIMS, out_dim=4).eval()
     x = feats()
     masks = {"a": torch.tensor([1, 0, 1, 1, 0, 1]).bool()}
     changed = dict(x, a=x["a"] + 50 * torch.randn_like(x["a"]))
@@ -62,7 +62,7 @@ def test_learns_an_xor_of_two_inputs(name):
     y = ((a[:, 0] > 0) ^ (b[:, 0] > 0)).long()
     encoders = nn.ModuleDict({"a": nn.Sequential(nn.Linear(4, 16), nn.GELU()),
                               "b": nn.Sequential(nn.Linear(4, 16), nn.GELU())})
-    fusion = create_fusion(name, {"a": 16, "b": 16}, out_dim=2)
+    fusion = FUSIONS.create(name, {"a": 16, "b": 16}, out_dim=2)
     head = nn.Identity() if fusion.emits_logits else nn.Sequential(nn.Linear(fusion.output_dim, 32), nn.GELU(),
                                                                     nn.Linear(32, 2))
     params = [*encoders.parameters(), *fusion.parameters(), *head.parameters()]

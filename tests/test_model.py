@@ -1,11 +1,10 @@
 """Model assembly: encoders per input, fusion, head; modality dropout; mixed precision."""
 
-import pytest
 import torch
 
 from mmfuse import Predictor
 from mmfuse.config import load_config
-from mmfuse.model import build_model
+from mmfuse.nn.model import build_model
 
 SPECS = {"text": ("text", {"vocab_size": 30, "max_length": 6}), "image": ("image", {"in_channels": 1, "image_size": 12})}
 

@@ -168,7 +168,7 @@ def test_unseen_category_at_predict_time(table_dir, monkeypatch):
     frame.loc[0, "colour"] = "ultraviolet"
     out = predictor.predict_frame(frame)
     assert len(out) == len(frame)
-    assert predictor._prepare(frame, "predict", False)[1].report["columns"]["colour"]["unknown_category"]["rows"] == [0]
+    assert predictor.prepare(frame, "predict")[1].report["columns"]["colour"]["unknown_category"]["rows"] == [0]
 
 
 def test_missing_label_column_and_missing_input_columns(table_dir, monkeypatch):

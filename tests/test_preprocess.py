@@ -9,7 +9,10 @@ import torch
 from PIL import Image
 
 from mmfuse.data.detect import detect_columns
-from mmfuse.data.preprocess import EMPTY, UNKNOWN, UNREADABLE, ImageProcessor, Processor, TabularProcessor, TextProcessor
+from mmfuse.core.processor import EMPTY, UNKNOWN, UNREADABLE, Processor
+from mmfuse.modalities.image.processor import ImageProcessor
+from mmfuse.modalities.tabular.processor import TabularProcessor
+from mmfuse.modalities.text.processor import TextProcessor
 from mmfuse.errors import DataError
 
 
@@ -52,7 +55,7 @@ def test_image_modes_stats_and_bad_files(tmp_path):
     (tmp_path / "corrupt.png").write_bytes(b"not an image at all")
     values = pd.Series(["rgb.png", "gray.png", "clear.png", "corrupt.png", "missing.png", None])
     proc = ImageProcessor("img", size=12, augment=True).fit(values, tmp_path)
-    assert proc.channels == 3 and len(proc.mean) == 3
+    assert proc.channels_ == 3 and len(proc.mean_) == 3
     out = proc.transform(values, tmp_path)
     assert out.values.shape == (6, 3, 12, 12) and out.values.dtype == torch.uint8
     assert out.present.tolist() == [True, True, True, False, False, False]
@@ -70,19 +73,19 @@ def test_image_modes_stats_and_bad_files(tmp_path):
 def test_grayscale_only_gives_one_channel(tmp_path):
     write(tmp_path / "g.png", np.full((5, 5), 100), "L")
     proc = ImageProcessor("img", size=8).fit(pd.Series(["g.png"]), tmp_path)
-    assert proc.channels == 1
+    assert proc.channels_ == 1
     assert proc.transform(pd.Series(["g.png"]), tmp_path).values.shape == (1, 1, 8, 8)
 
 
 def test_tabular_impute_standardise_unknown(tmp_path):
     train = pd.DataFrame({"x": [1.0, 2.0, np.nan, 5.0], "c": ["a", "b", "a", None]})
     proc = TabularProcessor(["x"], ["c"]).fit(train, tmp_path)
-    assert proc.medians == [2.0]
+    assert proc.medians_ == [2.0]
     out = proc.transform(pd.DataFrame({"x": [np.nan, "abc", 2.0], "c": ["a", "zzz", None]}), tmp_path)
     values = out.values.numpy()
     assert values.shape == (3, 3)
     assert values[0, 1] == 1 and values[2, 1] == 0  # missing indicator
-    assert values[0, 0] == pytest.approx((2.0 - proc.means[0]) / proc.stds[0])
+    assert values[0, 0] == pytest.approx((2.0 - proc.means_[0]) / proc.stds_[0])
     assert values[:, 2].tolist() == [2, 1, 0]  # known, unknown bucket, missing
     kinds = sorted((p.row, p.column, p.kind) for p in out.problems)
     assert kinds == [(0, "x", EMPTY), (1, "c", UNKNOWN), (1, "x", UNREADABLE), (2, "c", EMPTY)]

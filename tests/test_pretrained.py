@@ -15,10 +15,12 @@ import pytest
 import torch
 
 from mmfuse import BundleError, ConfigError, Predictor
-from mmfuse.cache import FeatureCache, content_key
-from mmfuse.data.pretrained import PretrainedImageProcessor, PretrainedTextProcessor
-from mmfuse.data.preprocess import Processor
-from mmfuse.encoders.pretrained import HFTextEncoder, TextBackbone
+from mmfuse.io.cache import FeatureCache
+from mmfuse.io.hashing import sha256_bytes as content_key
+from mmfuse.core.processor import Processor
+from mmfuse.modalities.pretrained.backbones import TextBackbone
+from mmfuse.modalities.pretrained.encoders import HFTextEncoder
+from mmfuse.modalities.pretrained.processors import PretrainedImageProcessor, PretrainedTextProcessor
 from tests.conftest import WORDS
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *sorted({w for ws in WORDS.values() for w in ws}), "a", "the"]
@@ -93,7 +95,7 @@ def test_cache_hit_miss_and_invalidation_when_a_file_changes(tmp_path):
     proc = PretrainedImageProcessor("image", image_size=32)
     proc.cache_dir = str(tmp_path / "features")
     proc._backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(1280))  # a stand-in network
-    proc.identity, proc.feature_dim = {"backbone": "stand-in"}, 1280
+    proc.identity_, proc.feature_dim_ = {"backbone": "stand-in"}, 1280
     for i, colour in enumerate(("red", "blue")):
         Image.new("RGB", (20, 20), colour).save(tmp_path / f"{i}.png")
     values = pd.Series(["0.png", "1.png"])
@@ -122,13 +124,13 @@ def test_predictor_with_a_local_hf_text_encoder(table_dir, tiny_model, tmp_path)
                   verbose=False, threads=2)
     p = Predictor("y", encoders={"text": f"text_hf:{tiny_model}"}, **common).fit(table_dir / "train.csv")
     assert isinstance(p.model_.encoders["text"], HFTextEncoder) and p.model_.encoders["text"].backbone is None
-    assert p.processors_["text"].kind == "pretrained_text"
+    assert p.pipeline_.processors["text"].kind == "pretrained_text"
     p.save(tmp_path / "m")
     state = json.loads((tmp_path / "m" / "processors.json").read_text())["text"]
-    assert state["identity"]["weights_sha256"] and "cache_dir" not in state
+    assert state["fitted"]["identity_"]["weights_sha256"] and "cache_dir" not in state["params"]
     again = Predictor.load(tmp_path / "m", cache_dir=tmp_path / "cache")
     assert again.predict_proba(table_dir / "test.csv").equals(p.predict_proba(table_dir / "test.csv"))
-    from mmfuse.robustness import robustness
+    from mmfuse.analysis.robustness import robustness
 
     curves = robustness(again, table_dir / "test.csv").curves
     assert set(curves["text"]) == {"feature noise"} and len(curves["text"]["feature noise"]) == 6
@@ -137,7 +139,7 @@ def test_predictor_with_a_local_hf_text_encoder(table_dir, tiny_model, tmp_path)
     before = TextBackbone(str(tiny_model)).state_dict()
     tuned.fit(table_dir / "train.csv")
     backbone = tuned.model_.encoders["text"].backbone
-    assert backbone is not None and tuned.processors_["text"].finetune
+    assert backbone is not None and tuned.pipeline_.processors["text"].finetune
     after = backbone.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if k in after)  # the backbone trained
 
@@ -147,7 +149,7 @@ def test_a_changed_backbone_is_refused_at_load(table_dir, tmp_path):
     p = Predictor("y", encoders={"text": f"text_hf:{folder}"}, preset="fast", max_epochs=1, ignore=["id"],
                   cache_dir=tmp_path / "cache", progress=False, verbose=False).fit(table_dir / "train.csv")
     p.save(tmp_path / "m")
-    from mmfuse.encoders.pretrained import file_sha256
+    from mmfuse.io.hashing import file_sha256
 
     save_tiny_hf_model(folder, seed=1)  # other weights in the same folder
     file_sha256.cache_clear()
@@ -183,4 +185,4 @@ def test_packaged_minilm_and_efficientnet_load_offline(tmp_path):
     image.fit(pd.Series(["red.png"]), tmp_path)
     features = image.transform(pd.Series(["red.png"]), tmp_path).values
     assert features.shape == (1, 1280) and torch.isfinite(features).all()
-    assert Processor.from_state(json.loads(json.dumps(image.state_dict()))).identity == image.identity
+    assert Processor.from_state(json.loads(json.dumps(image.state_dict()))).identity_ == image.identity_

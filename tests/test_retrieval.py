@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from mmfuse import DataError, Retriever, load
-from mmfuse.retrieval import info_nce, match_ranks, retrieval_metrics
+from mmfuse.tasks.retrieval import info_nce, match_ranks, retrieval_metrics
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (30, 60, 220), "yellow": (230, 220, 30),
            "purple": (140, 40, 170), "cyan": (40, 210, 220), "orange": (240, 140, 20), "black": (10, 10, 10)}
@@ -85,16 +85,16 @@ def test_ranks_and_metrics_on_hand_made_similarities():
 def test_a_locked_tower_is_the_shared_space():
     from torch import nn
 
-    from mmfuse.encoders.pretrained import EfficientNetLite0Encoder, MiniLMEncoder
-    from mmfuse.retrieval import RetrievalModel
+    from mmfuse.modalities.pretrained.encoders import EfficientNetLite0Encoder, MiniLMEncoder
+    from mmfuse.nn.two_tower import TwoTowerModel
 
     towers = nn.ModuleDict({"caption": MiniLMEncoder(24, proj_dim=0), "image": EfficientNetLite0Encoder(40, proj_dim=0)})
-    model = RetrievalModel(towers, "caption", "image", embed_dim=256, locked="caption")
+    model = TwoTowerModel(towers, "caption", "image", embed_dim=256, locked="caption")
     assert isinstance(model.projections["caption"], nn.Identity) and not list(towers["caption"].parameters())
     assert model.projections["image"].weight.shape == (24, 40)  # images map into the text features' space
     out = model({"caption": torch.randn(3, 24), "image": torch.randn(3, 40)}).logits
     assert out.shape == (3, 2, 24)
-    unlocked = RetrievalModel(towers, "caption", "image", embed_dim=16)
+    unlocked = TwoTowerModel(towers, "caption", "image", embed_dim=16)
     assert unlocked({"caption": torch.randn(3, 24), "image": torch.randn(3, 40)}).logits.shape == (3, 2, 16)
 
 
@@ -128,7 +128,7 @@ def test_pairs_missing_a_side_are_left_out_and_reported(fitted, pairs_dir, tmp_p
     fitted.evaluate(path)
     metrics = fitted.evaluate(path)
     assert metrics["pairs"] == 62
-    report = fitted._pairs(frame, tmp_path, "t").report
+    report = fitted._encode(frame, tmp_path, "t").report
     assert report["pairs_left_out"] == [3, 5]
 
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from mmfuse import Predictor
-from mmfuse.robustness import (LEVELS, effective_robustness, frames_time_mask, image_blur, image_noise,
-                               image_occlusion, relative_robustness, robustness, shapley_values, text_typos,
-                               text_word_drop)
+from mmfuse.analysis.robustness import LEVELS, effective_robustness, relative_robustness, robustness, shapley_values
+from mmfuse.core.frames import frames_time_mask
+from mmfuse.modalities.image.corruptions import image_blur, image_noise, image_occlusion
+from mmfuse.modalities.text.corruptions import text_typos, text_word_drop
 
 
 def gen():

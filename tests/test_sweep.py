@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmfuse.sweep import RunSpec, summarise, sweep_specs
+from mmfuse.analysis.sweep import RunSpec, summarise, sweep_specs
 
 
 def test_specs_cover_unimodal_baselines_and_fusions():

@@ -1,7 +1,6 @@
 """Reading tables in every supported format, relative paths, and the stratified split."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import make_table

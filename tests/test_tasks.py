@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mmfuse.errors import DataError
-from mmfuse.tasks import Task, create_task, infer_task, parse_label_list
+from mmfuse.tasks import create_task, infer_task, task_from_state
+from mmfuse.tasks.classification import parse_label_list
 
 
 @pytest.mark.parametrize("labels, expected", [
@@ -47,7 +48,7 @@ def test_binary_probabilities_and_state_roundtrip():
     task = create_task("binary", "y").fit(pd.Series([1, 0, 1]))
     out = task.outputs(torch.tensor([[0.0], [10.0]]))
     assert out.shape == (2, 2) and np.allclose(out.sum(1), 1) and out[1, 1] > 0.99
-    again = Task.from_state(task.state_dict())
+    again = task_from_state(task.state_dict())
     assert again.classes == [0, 1] and again.prediction_frame(out)["prediction"].tolist() == [0, 1]
 
 

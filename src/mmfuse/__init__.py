@@ -10,17 +10,20 @@ The public names are imported on first use, so ``mmfuse --help`` starts without 
 from importlib import import_module
 from typing import Any
 
-from .errors import BundleError, ConfigError, DataError, MMFuseError
+from .errors import BundleError, ConfigError, DataError, MMFuseError, NotFittedError
 
 __version__ = "0.1.0"
 
-_LAZY = {"Predictor": "predictor", "Retriever": "retrieval", "load": "predictor", "list_encoders": "registry", "list_fusions": "registry"}
+_LAZY = {"Predictor": "estimators", "Retriever": "estimators", "load": "estimators", "list_encoders": "registry",
+         "list_fusions": "registry"}
 
 __all__ = ["Predictor", "Retriever", "load", "list_encoders", "list_fusions", "MMFuseError", "DataError", "ConfigError",
-           "BundleError", "__version__"]
+           "BundleError", "NotFittedError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        if name.startswith("list_"):
+            import_module(".estimators", __name__)  # the built-in plugins register on import
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'mmfuse' has no attribute {name!r}")

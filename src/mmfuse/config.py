@@ -8,33 +8,56 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-
-Modality = Literal["text", "image", "audio", "sequence", "numeric", "categorical", "ignore"]
-MODALITIES: tuple[str, ...] = ("text", "image", "audio", "sequence", "numeric", "categorical", "ignore")
-InputKind = Literal["text", "image", "audio", "sequence", "tabular"]
-TaskType = Literal["binary", "multiclass", "multilabel", "regression"]
-BadRowPolicy = Literal["error", "skip", "mask"]
+from .registry import ENCODERS, FUSIONS, MODALITIES, PROCESSORS, Registry
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _input_kinds() -> dict[str, Any]:
+    """Input kind (text, image, ..., tabular) -> the registered modality spec that defines it."""
+    if not MODALITIES.names():
+        raise RuntimeError("no modality plugins are registered: import mmfuse.modalities (or mmfuse.estimators) first")
+    return {MODALITIES.get(m).input: MODALITIES.get(m) for m in MODALITIES.names()}
+
+
+def check_input_kind(kind: str) -> str:
+    kinds = _input_kinds()
+    if kind not in kinds:
+        raise ValueError(f"unknown input kind {kind!r}; choose from: {', '.join(sorted(kinds))}")
+    return kind
+
+
+def _registered(registry: Registry, name: str) -> str:
+    if name not in registry:
+        raise ValueError(f"unknown {registry.what} {name!r}; choose from: {', '.join(registry.names())}")
+    return name
+
+
+def _check_encoder_reads(encoder: str, name: str, kind: str) -> None:
+    """An encoder registered for another input kind than ``kind`` (of input ``name``) is a ValueError."""
+    reads = ENCODERS.meta(encoder)["modality"]
+    if reads != kind:
+        raise ValueError(f"encoder {encoder!r} is for {reads} inputs, but {name!r} is {kind}; {kind} encoders: "
+                         f"{', '.join(ENCODERS.names(modality=kind))}")
+
+
 class EncoderCfg(_Strict):
     """An encoder by registry name plus its constructor arguments."""
 
-    name: str
+    name: Annotated[str, AfterValidator(lambda name: _registered(ENCODERS, name))]
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class FusionCfg(_Strict):
-    name: str = "concat"
+    name: Annotated[str, AfterValidator(lambda name: _registered(FUSIONS, name))] = "concat"
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -42,40 +65,6 @@ class HeadCfg(_Strict):
     hidden_dims: list[int] = Field(default_factory=lambda: [128])
     dropout: float = Field(0.1, ge=0, lt=1)
     activation: Literal["relu", "gelu", "silu", "tanh"] = "gelu"
-
-
-class TextCfg(_Strict):
-    tokenizer: Literal["word", "wordpiece", "bpe"] = "word"
-    vocab_size: int = Field(10000, ge=10)
-    max_length: int = Field(64, ge=1)
-    lowercase: bool = True
-
-
-class ImageCfg(_Strict):
-    size: int = Field(64, ge=8)
-    channels: Literal["auto", 1, 3] = "auto"
-    normalize: bool = True
-    augment: bool = True
-
-
-class AudioCfg(_Strict):
-    sample_rate: int = Field(16000, ge=1000)
-    max_seconds: float = Field(2.0, gt=0)
-    n_mels: int = Field(64, ge=4)
-    n_fft: int = Field(400, ge=16)
-    hop: int = Field(160, ge=1)
-    augment: bool = True
-
-
-class SequenceCfg(_Strict):
-    max_length: int = Field(256, ge=1)
-
-
-class PreprocessCfg(_Strict):
-    text: TextCfg = Field(default_factory=TextCfg)
-    image: ImageCfg = Field(default_factory=ImageCfg)
-    audio: AudioCfg = Field(default_factory=AudioCfg)
-    sequence: SequenceCfg = Field(default_factory=SequenceCfg)
 
 
 class TrainCfg(_Strict):
@@ -97,25 +86,69 @@ class TrainCfg(_Strict):
 
 class RetrievalCfg(_Strict):
     """Two-tower retrieval: the shared embedding width, CLIP's initial temperature (learned), and optionally a
-    locked tower (LiT, Zhai et al. 2022): the tower of that modality is used as is and its width is the shared
+    locked tower (LiT, Zhai et al. 2022): the tower of that input kind is used as is and its width is the shared
     space; only the other tower projects into it."""
 
     embed_dim: int = Field(256, ge=2)
     temperature: float = Field(0.07, gt=0)
-    locked: Literal["text", "image", "audio", "sequence"] | None = None
+    locked: str | None = None
+
+    @field_validator("locked")
+    @classmethod
+    def _known(cls, kind: str | None) -> str | None:
+        return None if kind is None else check_input_kind(kind)
 
 
 class ModelConfig(_Strict):
-    """Everything needed to rebuild and retrain a model, minus the data."""
+    """Everything needed to rebuild and retrain a model, minus the data.
 
-    encoders: dict[InputKind, EncoderCfg]
+    ``encoders`` and ``preprocess`` are keyed by input kind (text, image, audio, sequence, tabular, or one a plugin
+    registers); an input kind a preset leaves out gets its modality plugin's default encoder and settings.
+    ``preprocess`` settings are checked against the plugin processor's ``Params`` model.
+    """
+
+    encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
     column_encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
     fusion: FusionCfg = Field(default_factory=FusionCfg)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
     head: HeadCfg = Field(default_factory=HeadCfg)
     retrieval: RetrievalCfg = Field(default_factory=RetrievalCfg)
-    preprocess: PreprocessCfg = Field(default_factory=PreprocessCfg)
+    preprocess: dict[str, dict[str, Any]] = Field(default_factory=dict)
     train: TrainCfg = Field(default_factory=TrainCfg)
+
+    @field_validator("encoders")
+    @classmethod
+    def _encoder_kinds(cls, encoders: dict[str, EncoderCfg]) -> dict[str, EncoderCfg]:
+        for kind, enc in encoders.items():
+            check_input_kind(kind)
+            _check_encoder_reads(enc.name, kind, kind)
+        return encoders
+
+    @field_validator("preprocess")
+    @classmethod
+    def _preprocess_settings(cls, sections: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        kinds = _input_kinds()
+        checked = {}
+        for kind, settings in sections.items():
+            check_input_kind(kind)
+            params = PROCESSORS.get(kinds[kind].processor).Params
+            try:
+                checked[kind] = params.model_validate(settings).model_dump(exclude_unset=True)
+            except ValidationError as err:
+                problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+                raise ValueError(f"{kind}: {problems}") from None
+        return checked
+
+    def encoder_for(self, name: str, kind: str) -> EncoderCfg:
+        """The encoder for one input: a per-column choice, else the one for its kind, else the plugin's default."""
+        chosen = self.column_encoders.get(name) or self.encoders.get(kind)
+        if chosen is None:
+            chosen = EncoderCfg(name=_input_kinds()[check_input_kind(kind)].default_encoder)
+        try:
+            _check_encoder_reads(chosen.name, name, kind)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        return chosen
 
 
 def list_presets() -> list[str]:
@@ -153,13 +186,13 @@ def encoder_spec(name: str) -> dict[str, Any]:
 
 def setting_overrides(train: dict[str, Any], encoders: dict[str, str] | None) -> dict[str, Any]:
     """Config overrides from explicit settings: the training values given (None = the preset's), and encoder
-    choices keyed by modality (text / image / audio / sequence / tabular: every input of that kind) or column."""
+    choices keyed by input kind (text / image / audio / sequence / tabular: every input of that kind) or column."""
     overrides: dict[str, Any] = {}
     given = {k: v for k, v in train.items() if v is not None}
     if given:
         overrides["train"] = given
     for key, name in (encoders or {}).items():
-        section = "encoders" if key in ("text", "image", "audio", "sequence", "tabular") else "column_encoders"
+        section = "encoders" if key in _input_kinds() else "column_encoders"
         overrides.setdefault(section, {})[key] = encoder_spec(name)
     return overrides
 
@@ -191,3 +224,12 @@ def load_config(preset: str = "default", config_file: "str | Path | dict[str, An
     if overrides:
         data = _deep_merge(data, overrides)
     return validate_config(data, source)
+
+
+def with_finetuning(cfg: ModelConfig) -> ModelConfig:
+    """The config with every encoder that brings its own processor (a pretrained one) set to train its backbone."""
+    cfg = cfg.model_copy(deep=True)
+    for enc in [*cfg.encoders.values(), *cfg.column_encoders.values()]:
+        if ENCODERS.meta(enc.name).get("processor"):
+            enc.params["finetune"] = True
+    return cfg

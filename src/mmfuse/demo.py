@@ -6,17 +6,18 @@ emoji: image + name -> category; the seed preset against the default preset.
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
+from .analysis.robustness import LEVELS, RobustnessReport, robustness
 from .datasets import avdigits, emoji
-from .predictor import Predictor
-from .report import plot_bars, plot_robustness
-from .robustness import LEVELS, RobustnessReport, robustness
+from .estimators import Predictor
+from .plots import plot_bars, plot_robustness
+
+log = logging.getLogger("mmfuse")
 
 DEMOS: dict[str, dict[str, Any]] = {
     "avdigits": {"label": "digit", "title": "avdigits-hard: MNIST image + spoken digit (MFCC) -> digit, test split",
@@ -26,25 +27,37 @@ DEMOS: dict[str, dict[str, Any]] = {
 }
 
 
-def prepare_data(dataset: str, data_dir: Path, console: Console) -> None:
+@dataclass
+class DemoResult:
+    title: str
+    runs: dict[str, dict[str, Any]]          # run name -> test metrics, epochs, fit_seconds, parameters, path
+    contributions: RobustnessReport | None  # the fused model's input contributions (avdigits)
+    report: Path                            # report.md
+
+    @property
+    def best(self) -> str:
+        return max(self.runs, key=lambda n: self.runs[n]["accuracy"])
+
+
+def prepare_data(dataset: str, data_dir: Path) -> None:
     if (data_dir / "train.csv").is_file():
         return
-    console.print(f"building {dataset} in {data_dir}/")
+    log.info(f"building {dataset} in {data_dir}/")
     if dataset == "avdigits":
         avdigits.export(data_dir, "hard")
     else:
         emoji.export(data_dir)
 
 
-def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, console: Console) -> dict[str, dict]:
+def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, progress: Any = True) -> DemoResult:
     """Fit each run on train (validated on valid), score on test, save under ``out/<run>``, write ``report.md``."""
     demo = DEMOS[dataset]
-    prepare_data(dataset, data_dir, console)
+    prepare_data(dataset, data_dir)
     results, predictor_of = {}, {}
     for name, options in demo["runs"].items():
-        console.rule(name)
+        log.info(f"--- {name} ---")
         start = time.perf_counter()
-        predictor = Predictor(demo["label"], threads=threads, **options)
+        predictor = Predictor(demo["label"], threads=threads, progress=progress, **options)
         predictor.fit(data_dir / "train.csv", valid=data_dir / "valid.csv")
         fit_seconds = time.perf_counter() - start
         path = out / name.replace(" ", "_")
@@ -55,23 +68,11 @@ def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, console: Con
         predictor_of[name] = predictor
         results[name] = {**test, "epochs": predictor.metrics_["epochs"], "fit_seconds": fit_seconds,
                          "parameters": predictor.metrics_["parameters"], "path": path}
-    table = Table(title=demo["title"], title_justify="left")
-    for header in ("model", "accuracy", "macro-F1", "epochs", "train time", "parameters"):
-        table.add_column(header, justify="left" if header == "model" else "right")
-    for name, r in results.items():
-        table.add_row(name, f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", str(r["epochs"]),
-                      f"{r['fit_seconds']:.1f} s", f"{r['parameters']:,}")
-    console.print(table)
-    fused = "fused" if "fused" in results else None
-    contributions = robustness(predictor_of[fused], data_dir / "test.csv") if fused else None
+    contributions = robustness(predictor_of["fused"], data_dir / "test.csv") if "fused" in results else None
     if contributions:
         plot_robustness(contributions.curves, LEVELS, contributions.metric, out / "robustness.png")
-        shares = ", ".join(f"{n} {v:+.3f}" for n, v in (contributions.shapley or {}).items())
-        console.print(f"fused model, Shapley contribution to test {contributions.metric}: {shares}")
     report = write_report(out, demo["title"], results, contributions)
-    best = max(results, key=lambda n: results[n]["accuracy"])
-    console.print(f"best model: {results[best]['path']}/   report: {report}", soft_wrap=True)
-    return results
+    return DemoResult(demo["title"], results, contributions, report)
 
 
 def write_report(out: Path, title: str, results: dict[str, dict], contributions: RobustnessReport | None = None) -> Path:

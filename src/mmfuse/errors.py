@@ -15,3 +15,7 @@ class ConfigError(MMFuseError):
 
 class BundleError(MMFuseError):
     """A saved model folder is incomplete, corrupt or from an unknown format."""
+
+
+class NotFittedError(MMFuseError, AttributeError):
+    """An estimator was asked to predict, evaluate or save before ``fit`` or ``load``."""

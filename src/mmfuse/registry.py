@@ -1,88 +1,77 @@
-"""Name -> class registries for encoders and fusion methods.
+"""One ``Registry`` type for everything chosen by name: modalities, encoders, fusions, processors and tasks.
 
-Adding an encoder is one class plus one decorator line (as timm's ``register_model``)::
+Adding a component is one class plus one decorator line (as timm's ``register_model``)::
 
-    @register_encoder("lstm", modality="text")
+    @ENCODERS.register("lstm", modality="text")
     class LSTMEncoder(nn.Module): ...
 
-    create_encoder("lstm", vocab_size=10000, hidden_dim=None)  # None kwargs fall back to the class defaults
+    ENCODERS.create("lstm", vocab_size=10000, hidden_dim=None)  # None kwargs fall back to the class defaults
+
+This module imports nothing from mmfuse but ``errors``: the packages that register into it
+(``mmfuse.modalities``, ``mmfuse.nn``, ``mmfuse.tasks``) import it, never the other way round.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Callable
-
-from torch import nn
+from typing import Any, Callable, Generic, TypeVar
 
 from .errors import ConfigError
 
-_ENCODERS: dict[str, tuple[str, type[nn.Module]]] = {}
-_FUSIONS: dict[str, type[nn.Module]] = {}
+T = TypeVar("T")
 
 
-def register_encoder(name: str, modality: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator: make an encoder available as ``name`` for columns of ``modality``."""
+class Registry(Generic[T]):
+    """Name -> object, with free-form metadata per name (e.g. the modality an encoder reads)."""
 
-    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _ENCODERS:
-            warnings.warn(f"encoder {name!r} registered twice; the later definition wins", stacklevel=2)
-        _ENCODERS[name] = (modality, cls)
-        return cls
+    def __init__(self, what: str):
+        self.what = what
+        self._items: dict[str, tuple[T, dict[str, Any]]] = {}
 
-    return wrap
+    def add(self, name: str, obj: T, **meta: Any) -> T:
+        if name in self._items:
+            warnings.warn(f"{self.what} {name!r} registered twice; the later definition wins", stacklevel=3)
+        self._items[name] = (obj, meta)
+        return obj
+
+    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
+        """Class decorator: make ``cls`` available as ``name``, with ``meta`` for ``meta(name)``."""
+        return lambda obj: self.add(name, obj, **meta)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def names(self, **where: Any) -> list[str]:
+        """Registered names, optionally only those whose metadata has the given values."""
+        return sorted(n for n, (_, meta) in self._items.items() if all(meta.get(k) == v for k, v in where.items()))
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``; an unknown name is a ConfigError listing the choices."""
+        if name not in self._items:
+            raise ConfigError(f"unknown {self.what} {name!r}; choose from: {', '.join(self.names())}")
+        return self._items[name][0]
+
+    def meta(self, name: str) -> dict[str, Any]:
+        self.get(name)
+        return self._items[name][1]
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Instantiate a registered class; kwargs that are None are dropped so class defaults apply."""
+        return self.get(name)(*args, **{k: v for k, v in kwargs.items() if v is not None})
 
 
-def register_fusion(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator: make a fusion method available as ``name``."""
-
-    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _FUSIONS:
-            warnings.warn(f"fusion {name!r} registered twice; the later definition wins", stacklevel=2)
-        _FUSIONS[name] = cls
-        return cls
-
-    return wrap
-
-
-def _load_builtins() -> None:
-    from . import encoders, fusion  # noqa: F401  (importing registers the built-in classes)
+MODALITIES: Registry = Registry("modality")    # column modality -> core.Modality (detection, input kind, defaults)
+PROCESSORS: Registry = Registry("processor")   # processor kind -> core.Processor subclass
+ENCODERS: Registry = Registry("encoder")       # name -> nn.Module class; meta: modality (input kind), processor
+FUSIONS: Registry = Registry("fusion method")  # name -> nn.Fusion subclass
+TASKS: Registry = Registry("task")             # name -> Task class
 
 
 def list_encoders(modality: str | None = None) -> list[str]:
-    """Registered encoder names, optionally only those for one modality."""
-    _load_builtins()
-    return sorted(n for n, (m, _) in _ENCODERS.items() if modality is None or m == modality)
+    """Registered encoder names, optionally only those for one input kind (text, image, ..., tabular)."""
+    return ENCODERS.names(**({"modality": modality} if modality else {}))
 
 
 def list_fusions() -> list[str]:
     """Registered fusion method names."""
-    _load_builtins()
-    return sorted(_FUSIONS)
-
-
-def encoder_modality(name: str) -> str:
-    """The modality an encoder was registered for."""
-    _load_builtins()
-    if name not in _ENCODERS:
-        raise ConfigError(f"unknown encoder {name!r}; choose from: {', '.join(list_encoders())}")
-    return _ENCODERS[name][0]
-
-
-def encoder_class(name: str) -> type[nn.Module]:
-    """The class registered as ``name``."""
-    encoder_modality(name)
-    return _ENCODERS[name][1]
-
-
-def create_encoder(name: str, **kwargs) -> nn.Module:
-    """Instantiate a registered encoder; kwargs that are None are dropped so class defaults apply."""
-    return encoder_class(name)(**{k: v for k, v in kwargs.items() if v is not None})
-
-
-def create_fusion(name: str, input_dims: dict[str, int], out_dim: int, **kwargs) -> nn.Module:
-    """Instantiate a registered fusion method for the given per-input feature widths and task output width."""
-    _load_builtins()
-    if name not in _FUSIONS:
-        raise ConfigError(f"unknown fusion {name!r}; choose from: {', '.join(list_fusions())}")
-    return _FUSIONS[name](input_dims, out_dim, **{k: v for k, v in kwargs.items() if v is not None})
+    return FUSIONS.names()

@@ -1,6 +1,7 @@
 """The training loop, on Lightning. The only module that imports lightning: prediction never loads it.
 
-``train(model, task, train_set, valid_set, cfg)`` runs AdamW/Adam with a cosine, one-cycle or constant schedule,
+``train(model, task, train_set, valid_set, cfg)`` trains any model whose output has ``.logits`` that its task's
+loss reads (a fused classifier's logits, or a two-tower model's stacked embeddings); it runs AdamW/Adam with a cosine, one-cycle or constant schedule,
 validates every epoch, stops early on the task's primary validation metric (unless the config says otherwise),
 honours ``max_epochs`` and ``time_limit``, restores the best epoch's weights (best metric, then lowest loss; unless
 ``restore_best`` is off, as in the seed recipe) and returns the per-epoch history.
@@ -18,21 +19,20 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
-from torch import Tensor
+from torch import Tensor, nn
 
 from .config import TrainCfg
+from .core.protocols import Task
 from .data.dataset import Batch, TableDataset, make_loader
-from .model import MultiModalModel
-from .tasks import Task
 
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
 
 
 class LitMultiModal(L.LightningModule):
-    """Wraps a MultiModalModel and its Task; keeps the per-epoch history and the best weights seen."""
+    """Wraps a model and its task; keeps the per-epoch history and the best weights seen."""
 
-    def __init__(self, model: MultiModalModel, task: Task, cfg: TrainCfg, steps_per_epoch: int):
+    def __init__(self, model: nn.Module, task: Task, cfg: TrainCfg, steps_per_epoch: int):
         super().__init__()
         self.model, self.task, self.cfg, self.steps_per_epoch = model, task, cfg, steps_per_epoch
         self.history: list[dict[str, float]] = []
@@ -88,7 +88,7 @@ class LitMultiModal(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def train(model: MultiModalModel, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
+def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
           progress: bool = True, callbacks: list[L.Callback] | None = None) -> list[dict[str, float]]:
     """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
 

@@ -1,3 +1,3 @@
-"""Tables in, tensors out: reading, column detection, per-column preprocessing, batching."""
-
-from . import pretrained  # noqa: F401,E402  (registers the processor kinds of pretrained encoders)
+"""Tables: reading and splitting (``table``), modality detection through the registered plugins (``detect``), and
+stored splits served as prepared batches (``dataset``). Never imports ``nn``, ``modalities`` or ``estimators``;
+``table`` and ``detect`` do not load torch."""

@@ -1,0 +1,107 @@
+"""How much each input matters and how gracefully a model degrades (``mmfuse evaluate MODEL DATA --robustness``).
+
+- Removal: the score with each input marked absent, drop-one contributions, and exact Shapley values over the
+  inputs (when there are at most 4), with v(S) = the score when only the inputs in S are present.
+- Corruption curves: the score as each input is corrupted more (levels 0..1), with the corruptions its modality
+  plugin offers (``Processor.corruptions``): images noise / blur / occlusion; audio and sequences noise / time
+  masking; text typos (tokens -> unknown) / word drop; tabular noise / missing; frozen pretrained encoders (whose
+  inputs are cached features) feature noise.
+- MultiBench's robustness measures (Liang et al., 2021): relative robustness = area under the score-vs-level
+  curve; effective robustness = the curve's excess over a reference model's curve shifted to the same clean score.
+
+The score is the task's primary metric, oriented so higher is better (R2 for regression).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..estimators import Predictor
+
+LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+# --- measures --------------------------------------------------------------------------------------------------
+def relative_robustness(scores: list[float], levels: tuple[float, ...] = LEVELS) -> float:
+    """MultiBench's relative robustness: area under the score-vs-level curve (levels spanning 0..1)."""
+    return float(np.trapezoid(scores, levels))
+
+
+def effective_robustness(scores: list[float], reference: list[float]) -> float:
+    """MultiBench's effective robustness: sum of the curve's excess over ``reference`` moved to the same clean score."""
+    f, ref = np.asarray(scores), np.asarray(reference)
+    return float(np.sum(f - (ref + f[0] - ref[0])))
+
+
+def shapley_values(value: Callable[[frozenset[str]], float], players: list[str]) -> dict[str, float]:
+    """Exact Shapley values: phi_i = sum over S without i of |S|! (n - |S| - 1)! / n! * (v(S + i) - v(S))."""
+    n = len(players)
+    phi = {}
+    for p in players:
+        rest = [q for q in players if q != p]
+        total = 0.0
+        for size in range(n):
+            weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+            for subset in itertools.combinations(rest, size):
+                total += weight * (value(frozenset(subset) | {p}) - value(frozenset(subset)))
+        phi[p] = total
+    return phi
+
+
+@dataclass
+class RobustnessReport:
+    metric: str
+    score: float                                    # everything present, nothing corrupted
+    nothing: float                                  # every input absent: what the model knows a priori
+    without: dict[str, float]                       # input -> score with that input absent
+    shapley: dict[str, float] | None                # input -> Shapley value (at most 4 inputs)
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # input -> corruption -> scores
+    levels: tuple[float, ...] = LEVELS                                         # corruption levels of the curves
+
+    def relative(self) -> dict[str, dict[str, float]]:
+        return {i: {c: relative_robustness(s) for c, s in cs.items()} for i, cs in self.curves.items()}
+
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "levels": list(self.levels), "score": self.score, "nothing": self.nothing,
+                "without": self.without,
+                "drop_one": {i: self.score - s for i, s in self.without.items()}, "shapley": self.shapley,
+                "curves": self.curves, "relative_robustness": self.relative()}
+
+
+def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: int = 0) -> RobustnessReport:
+    """Removal, Shapley and corruption analysis of a fitted ``Predictor`` on a labelled table."""
+    frame, split = predictor.prepare(data, "robustness", labelled=True)
+    target = predictor.targets(frame, split)
+    task = predictor.task_
+    metric = "r2" if task.name == "regression" else task.primary_metric
+    inputs = predictor.inputs_
+    cache: dict[frozenset[str], float] = {}
+
+    def score_with(present: frozenset[str]) -> float:
+        if present not in cache:
+            outputs = predictor.predict_outputs(split, absent=frozenset(inputs) - present)
+            cache[present] = task.metrics(target, outputs)[metric]
+        return cache[present]
+
+    everything = frozenset(inputs)
+    report = RobustnessReport(metric, score_with(everything), score_with(frozenset()),
+                              {i: score_with(everything - {i}) for i in inputs},
+                              shapley_values(score_with, inputs) if len(inputs) <= max_shapley_inputs else None)
+    corruptions = predictor.corruptions()
+    for name in inputs:
+        report.curves[name] = {}
+        for corruption, fn in corruptions[name].items():
+            scores = []
+            for level in LEVELS:
+                gen = torch.Generator().manual_seed(seed)
+                transform = (lambda x, fn=fn, level=level, gen=gen, name=name:
+                             {**x, name: fn(x[name], level, gen)})
+                scores.append(task.metrics(target, predictor.predict_outputs(split, transform=transform))[metric])
+            report.curves[name][corruption] = scores
+    return report

@@ -1,0 +1,88 @@
+"""Rich tables for what the commands print: metrics, retrieval recall, contributions and corruption curves, the
+sweep, a saved model's description, search results and the demo's comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+DIRECTIONS = ("q2t", "t2q")  # the retrieval metrics' prefixes: query -> target, target -> query
+
+
+def _table(title: str, headers: list[str], left: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, justify="left" if header in left else "right")
+    return table
+
+
+def metrics_table(title: str, metrics: dict[str, float]) -> Table:
+    table = _table(title, ["metric", "value"], left=("metric",))
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    return table
+
+
+def retrieval_table(title: str, metrics: dict[str, float], query: str, target: str) -> Table:
+    names = {"q2t": f"{query} -> {target}", "t2q": f"{target} -> {query}"}
+    recall_at = sorted(int(key.split("@")[1]) for key in metrics if key.startswith("q2t_r@"))
+    table = _table(title, ["direction", *[f"R@{k}" for k in recall_at], "median rank", "MRR"], left=("direction",))
+    for d in DIRECTIONS:
+        table.add_row(names[d], *[f"{metrics[f'{d}_r@{k}']:.3f}" for k in recall_at],
+                      f"{metrics[f'{d}_median_rank']:.0f}", f"{metrics[f'{d}_mrr']:.3f}")
+    return table
+
+
+def robustness_tables(report: Any) -> list[Table]:
+    """A ``RobustnessReport``: the score without each input (drop and Shapley), then every corruption curve."""
+    contributions = _table(f"contribution of each input ({report.metric}, all inputs: {report.score:.4f})",
+                           ["input", "without it", "drop", "Shapley"], left=("input",))
+    for name, score in report.without.items():
+        shapley = f"{report.shapley[name]:+.4f}" if report.shapley else "-"
+        contributions.add_row(name, f"{score:.4f}", f"{report.score - score:+.4f}", shapley)
+    curves = _table(f"{report.metric} under corruption (levels {', '.join(map(str, report.levels))})",
+                    ["input", "corruption", *[str(level) for level in report.levels], "relative robustness"],
+                    left=("input", "corruption"))
+    relative = report.relative()
+    for name, by_corruption in report.curves.items():
+        for corruption, scores in by_corruption.items():
+            curves.add_row(name, corruption, *[f"{s:.3f}" for s in scores], f"{relative[name][corruption]:.3f}")
+    return [contributions, curves]
+
+
+def sweep_table(summary: dict[str, dict[str, tuple[float, float]]], metric: str, seeds: str, winner: str) -> Table:
+    effective = "effective" in next(iter(summary.values()))
+    table = _table(f"sweep: {metric}, mean ± std over seeds {seeds}; winner picked on validation",
+                   ["run", f"valid {metric}", f"test {metric}", "rel. robustness",
+                    *(["eff. robustness"] if effective else []), "parameters", "train time", "latency / row",
+                    "peak memory"], left=("run",))
+    for name, s in summary.items():
+        table.add_row(("* " if name == winner else "") + name, f"{s['valid'][0]:.4f} ± {s['valid'][1]:.4f}",
+                      f"{s['test'][0]:.4f} ± {s['test'][1]:.4f}", f"{s['relative'][0]:.3f}",
+                      *([f"{s['effective'][0]:+.3f}"] if effective else []), f"{s['parameters'][0]:,.0f}",
+                      f"{s['fit_seconds'][0]:.1f} s", f"{s['latency_ms'][0]:.2f} ms", f"{s['peak_mb'][0]:.0f} MB")
+    return table
+
+
+def inputs_table(description: dict[str, Any]) -> Table:
+    table = _table("inputs", ["column", "modality", "encoder", "detected because"],
+                   left=("column", "modality", "encoder", "detected because"))
+    for item in description["inputs"]:
+        table.add_row(str(item["column"]), item["modality"], item["encoder"], item["reason"])
+    return table
+
+
+def search_table(title: str, column: str, extra: list[str], rows: list[list[str]]) -> Table:
+    table = _table(title, ["rank", "score", "row", column, *extra], left=(column, *extra))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def demo_table(title: str, runs: dict[str, dict[str, Any]]) -> Table:
+    table = _table(title, ["model", "accuracy", "macro-F1", "epochs", "train time", "parameters"], left=("model",))
+    for name, r in runs.items():
+        table.add_row(name, f"{r['accuracy']:.3f}", f"{r['macro_f1']:.3f}", str(r["epochs"]),
+                      f"{r['fit_seconds']:.1f} s", f"{r['parameters']:,}")
+    return table

@@ -1,0 +1,72 @@
+"""A modality plugin's registration: how its columns are recognised, which input they feed, and its defaults.
+
+A plugin package (``mmfuse.modalities.<name>``) registers one ``Modality`` per column type it handles::
+
+    MODALITIES.add("image", Modality("image", input="image", processor="image", default_encoder="cnn",
+                                     detect=looks_like_image_paths, priority=30, check=files_exist))
+
+Detection tries the registered rules in ``priority`` order (lowest first); the first that returns a reason wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ..errors import DataError
+
+DetectRule = Callable[[pd.Series], "str | None"]   # column values -> a reason when they look like this modality
+CheckRule = Callable[[str, pd.Series, Path], None]  # (column, values, table folder) -> raises DataError if wrong
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One kind of column.
+
+    Attributes:
+        name: the column modality (a ``--column-type`` value): text, image, numeric, ...
+        input: the input kind its columns feed, which encoders are registered for and config sections are keyed by.
+        processor: the processor kind built for its inputs, unless the chosen encoder names its own.
+        default_encoder: the encoder used when the config names none for this input kind.
+        detect: the detection rule (None: only by ``--column-type``); tried in ``priority`` order.
+        check: validates a user's ``--column-type`` against the values (optional).
+        grouped: all columns of a grouped input kind share one model input named after the kind (tabular).
+    """
+
+    name: str
+    input: str
+    processor: str
+    default_encoder: str
+    detect: DetectRule | None = None
+    priority: int = 100
+    check: CheckRule | None = None
+    grouped: bool = False
+
+
+SAMPLE = 200  # detection looks at the first SAMPLE non-empty values
+
+
+def nonempty_strings(values: pd.Series) -> pd.Series:
+    """The column's non-empty values as stripped strings."""
+    return values.dropna().astype(str).str.strip().loc[lambda s: s != ""]
+
+
+def path_share(values: pd.Series, suffixes: tuple[str, ...]) -> float:
+    """Share of the first values that end in one of ``suffixes`` (file paths of one kind)."""
+    sample = nonempty_strings(values).head(SAMPLE)
+    return float(sample.str.lower().str.endswith(suffixes).mean()) if len(sample) else 0.0
+
+
+def check_files_exist(modality: str) -> CheckRule:
+    """A ``--column-type`` check for file columns: at least one of the first 50 values is an existing file."""
+
+    def check(name: str, values: pd.Series, root: Path) -> None:
+        strings = nonempty_strings(values).head(50)
+        if len(strings) and not any((root / p).is_file() or Path(p).is_file() for p in strings):
+            raise DataError(f"column {name!r} was set to {modality}, but none of its first values is an existing "
+                            f"file (e.g. {strings.iloc[0]!r}, looked in {root})")
+
+    return check

@@ -1,0 +1,148 @@
+"""The processor contract: one per model input, fitted on the training split only, with explicit JSON state.
+
+A processor turns raw column values into a stored tensor once (``transform``: decode, tokenise, impute) and a batch
+of stored rows into model input every step (``prepare_batch``: scale, normalise, augment at train time). Values
+that are empty or cannot be read are never dropped silently: ``transform`` returns them as ``Problem`` records and
+a per-row ``present`` mask; the input pipeline applies the user's ``--on-bad-row`` policy.
+
+State is explicit, as in scikit-learn: constructor parameters are stored under their own names, fitted state in
+attributes ending in ``_``. ``state_dict()`` saves exactly those two groups; ``from_state`` calls ``__init__`` with
+the parameters and sets the fitted attributes, then ``_setup`` rebuilds helpers that are not JSON.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor
+
+from ..errors import BundleError
+from ..registry import PROCESSORS
+from .columns import ColumnInfo
+
+EMPTY, UNREADABLE, UNKNOWN, TRUNCATED = "empty", "unreadable", "unknown_category", "truncated"
+Progress = Callable[[str, int, int], None]              # (what, done, total): called as long work advances
+Corruption = Callable[[Tensor, float, Any], Tensor]     # (prepared input (B, ...), level 0..1, torch.Generator)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One value that could not be used as is.
+
+    ``kind``: empty (masked), unreadable (per ``--on-bad-row``), unknown_category (unknown bucket), truncated
+    (a sequence or clip longer than the configured length, cut).
+    """
+
+    row: int
+    column: str
+    kind: str
+    detail: str
+
+
+@dataclass
+class Transformed:
+    values: Tensor                      # (N, ...) stored representation
+    present: Tensor                     # (N,) bool: False where the input is missing for that row
+    problems: list[Problem] = field(default_factory=list)
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def resolve_path(value: Any, root: Path) -> Path:
+    """A file named in a table cell: absolute, or relative to the table's folder."""
+    path = Path(str(value).strip())
+    return path if path.is_absolute() else root / path
+
+
+class NoParams(BaseModel):
+    """Preprocessing settings of a processor that has none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Processor:
+    """Base class. Subclasses set ``kind`` (their registry name) and ``modality`` (the input kind they feed).
+
+    ``Params``: the pydantic model of the settings a config's ``preprocess.<input kind>`` section may give.
+    """
+
+    kind: ClassVar[str]
+    modality: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    @classmethod
+    def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "Processor":
+        """A processor for one model input: its column(s) and settings (those the constructor takes are used)."""
+        accepted = inspect.signature(cls).parameters
+        return cls(columns[0].name, **{k: v for k, v in settings.items() if k in accepted})
+
+    def input_values(self, frame) -> Any:
+        """The slice of a table this processor reads (default: its ``column``)."""
+        return frame[self.column]
+
+    def fit(self, values: Any, root: Path, progress: Progress | None = None) -> "Processor":
+        raise NotImplementedError
+
+    def transform(self, values: Any, root: Path, progress: Progress | None = None) -> Transformed:
+        raise NotImplementedError
+
+    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
+        """Stored rows (B, ...) -> model input (B, ...). Identity unless overridden."""
+        return x
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        """What the encoder must know about its input (vocabulary size, channels, ...)."""
+        return {}
+
+    def corruptions(self) -> dict[str, Corruption]:
+        """Corruptions of this input's prepared batches for the robustness analysis, by name."""
+        return {}
+
+    def use_cache(self, folder: str | None) -> None:
+        """Where to cache computed features (processors that run a frozen backbone); a runtime setting."""
+
+    def extraction(self) -> dict[str, float]:
+        """What the last ``transform`` computed and read from a feature cache (counts, seconds); {} if nothing."""
+        return {}
+
+    # --- state --------------------------------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, read back from the attributes of the same names."""
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
+
+    def fitted_state(self) -> dict[str, Any]:
+        """Fitted attributes (names ending in ``_``)."""
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "params": self.get_params(), "fitted": self.fitted_state()}
+
+    @staticmethod
+    def from_state(state: dict[str, Any]) -> "Processor":
+        """Rebuild a fitted processor from ``state_dict()`` output."""
+        cls = PROCESSORS.get(state["kind"])
+        unknown = set(state["params"]) - set(inspect.signature(cls).parameters)
+        if unknown:
+            raise BundleError(f"processor {state['kind']!r}: unknown parameters {', '.join(sorted(unknown))}")
+        processor = cls(**state["params"])
+        for name, value in state["fitted"].items():
+            setattr(processor, name, value)
+        processor._setup()
+        return processor
+
+    @classmethod
+    def upgrade_format1(cls, flat: dict[str, Any]) -> dict[str, Any]:
+        """A format-1 bundle's flat processor state (every public attribute) -> this format's state."""
+        params = set(inspect.signature(cls).parameters)
+        return {"kind": flat["kind"], "params": {k: v for k, v in flat.items() if k in params},
+                "fitted": {f"{k}_": v for k, v in flat.items() if k not in params and k != "kind"}}
+
+    def _setup(self) -> None:
+        """Rebuild helpers that are not JSON (a tokenizer object, a filterbank) after ``fit`` or ``from_state``."""

@@ -1,0 +1,10 @@
+"""The estimators users call: ``Predictor`` (classification / regression), ``Retriever`` (two-tower retrieval), and
+``load`` for any saved model. Importing this package registers every built-in plugin (modalities and their
+encoders and processors, fusion methods, tasks)."""
+
+from .. import modalities, nn, tasks  # noqa: F401  (registration happens on import)
+from .api import load
+from .predictor import Predictor
+from .retriever import Retriever
+
+__all__ = ["Predictor", "Retriever", "load"]

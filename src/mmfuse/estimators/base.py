@@ -1,0 +1,245 @@
+"""``BaseEstimator``: ``fit``, ``save`` and ``load`` written once; ``Predictor`` and ``Retriever`` supply what differs.
+
+Scikit-learn habits: ``__init__`` only stores its arguments, ``fit`` returns self, learned state ends in ``_``, and
+using an estimator before ``fit`` or ``load`` raises ``NotFittedError``. The library never prints: messages go to
+the ``mmfuse`` logger, long work reports to the ``progress`` callback (the CLI draws both).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from .. import __version__
+from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
+from ..core.columns import ColumnInfo
+from ..core.processor import Progress
+from ..data.dataset import EncodedSplit, TableDataset, describe_report
+from ..data.table import Table, read_table, split_rows
+from ..errors import BundleError, ConfigError, DataError, NotFittedError
+from ..io.bundle import load_bundle, load_weights, read_bundle_config, save_bundle
+from ..pipeline import POLICIES, InputPipeline
+from ..plots import plot_learning_curves
+from ..registry import MODALITIES
+from ..tasks import task_from_state
+
+log = logging.getLogger("mmfuse")
+TableLike = "str | Path | pd.DataFrame | Table"
+
+
+class BaseEstimator:
+    """Shared arguments: preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, the training
+    overrides (seed, batch_size, lr, max_epochs, time_limit, threads), progress and verbose.
+
+    Args:
+        progress: show the training progress bar; a callable ``(what, done, total)`` also receives the progress of
+            long preprocessing (reading images, computing pretrained features).
+        verbose: log what the estimator does at INFO (column detection, data problems); off: at DEBUG.
+    """
+
+    default_preset: ClassVar[str]
+    is_retrieval: ClassVar[bool]
+
+    def __init__(self, preset: str | None = None, config: str | Path | dict | None = None,
+                 encoders: dict[str, str] | None = None, column_types: dict[str, str] | None = None,
+                 finetune: bool = False, cache_dir: str | Path | None = None, on_bad_row: str = "mask",
+                 seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
+                 max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
+                 progress: bool | Progress = True, verbose: bool = True):
+        self.preset, self.config, self.encoders, self.column_types = preset, config, encoders, column_types
+        self.finetune, self.cache_dir, self.on_bad_row = finetune, cache_dir, on_bad_row
+        self.seed, self.batch_size, self.lr, self.max_epochs = seed, batch_size, lr, max_epochs
+        self.time_limit, self.threads, self.progress, self.verbose = time_limit, threads, progress, verbose
+
+    # --- what subclasses supply ---------------------------------------------------------------------------------
+    def _extra_overrides(self) -> dict[str, Any]:
+        """Config overrides beyond the shared ones (fusion, modality dropout)."""
+        return {}
+
+    def _usable_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
+        """The rows and columns fit and evaluate use, and the row ids left out (e.g. no label)."""
+        raise NotImplementedError
+
+    def _make_task(self, frame: pd.DataFrame) -> Any:
+        raise NotImplementedError
+
+    def _strata(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """Values to stratify the validation hold-out by (None: a plain random split)."""
+        return None
+
+    def _fit_task(self, frame: pd.DataFrame) -> None:
+        """Learn the task's state (classes, scaling) from the training rows."""
+
+    def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
+        raise NotImplementedError
+
+    def _targets(self, frame: pd.DataFrame, split: EncodedSplit) -> Tensor:
+        raise NotImplementedError
+
+    def _build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _score(self, dataset: TableDataset) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _bundle_fields(self) -> dict[str, Any]:
+        """What ``load`` needs to construct the estimator again (label, query/target, ...)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "BaseEstimator":
+        raise NotImplementedError
+
+    # --- configuration and messages -----------------------------------------------------------------------------
+    def _resolve_config(self) -> ModelConfig:
+        if self.on_bad_row not in POLICIES:
+            raise ConfigError(f"on_bad_row must be error, skip or mask, not {self.on_bad_row!r}")
+        overrides = setting_overrides({"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
+                                       "max_epochs": self.max_epochs, "time_limit": self.time_limit,
+                                       "threads": self.threads}, self.encoders)
+        cfg = load_config(self.preset or self.default_preset, self.config, {**overrides, **self._extra_overrides()})
+        return with_finetuning(cfg) if self.finetune else cfg
+
+    def _log(self, message: str, level: int = logging.INFO) -> None:
+        log.log(level if self.verbose else logging.DEBUG, message)
+
+    def _progress_callback(self) -> Callable[[str, int, int], None] | None:
+        return self.progress if callable(self.progress) else None
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit() or "
+                                 f"{type(self).__name__}.load()")
+
+    # --- fit ----------------------------------------------------------------------------------------------------
+    def fit(self, train: TableLike, valid: TableLike | None = None, callbacks: list | None = None) -> "BaseEstimator":
+        """Learn preprocessing and weights from ``train``; validate on ``valid`` or on a seeded hold-out.
+
+        ``callbacks``: extra Lightning callbacks passed to the trainer (advanced use).
+        """
+        start = time.perf_counter()
+        self.config_ = cfg = self._resolve_config()
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        table = read_table(train, "train")
+        frame, left_out = self._usable_rows(table.frame, "train")
+        self.task_ = self._make_task(frame)
+        if valid is None:
+            train_idx, valid_idx = split_rows(self._strata(frame), len(frame), cfg.train.valid_fraction, cfg.train.seed)
+            valid_table, valid_left_out = Table(frame.iloc[valid_idx], table.root, "valid"), []
+            frame = frame.iloc[train_idx]
+            self._log(f"validation: {len(valid_idx)} rows held out from train (seed {cfg.train.seed})")
+        else:
+            valid_table = read_table(valid, "valid")
+            valid_table.frame, valid_left_out = self._usable_rows(valid_table.frame, "valid")
+        self._fit_task(frame)
+
+        self.columns_ = self._detect(frame, table.root)
+        self._log("columns:\n" + "\n".join(f"  {c.name!s:<24} {c.modality:<12} {c.reason}" for c in self.columns_))
+        self.pipeline_ = InputPipeline.plan(self.columns_, cfg, self.cache_dir, self._progress_callback())
+        self.pipeline_.fit(frame, table.root)
+        train_split = self._encode(frame, table.root, "train", left_out)
+        features = {"train": self.pipeline_.extraction()}
+        valid_split = self._encode(valid_table.frame, valid_table.root, "valid", valid_left_out)
+        features["valid"] = self.pipeline_.extraction()
+        self.data_report_ = {"train": train_split.report, "valid": valid_split.report}
+        train_set = self.pipeline_.dataset(train_split, self._targets(frame, train_split), train=True)
+        valid_set = self.pipeline_.dataset(valid_split, self._targets(valid_table.frame, valid_split))
+
+        torch.manual_seed(cfg.train.seed)  # weight init is part of the seeded run
+        self.model_ = self._build_model()
+        n_params = sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
+        self._log(f"task: {self._task_words()}; model: {n_params:,} trainable parameters; "
+                  f"train {len(train_set)} rows, valid {len(valid_set)} rows")
+        from ..training import train as run_training  # lightning is imported only when training
+
+        self.history_ = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, bool(self.progress),
+                                     callbacks)
+        self.fit_time_ = time.perf_counter() - start
+        self.trained_with_ = __version__
+        self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
+                         "fit_seconds": round(self.fit_time_, 2), "parameters": n_params}
+        if any(features.values()):
+            self.metrics_["features"] = features  # split -> input -> computed / from the cache / seconds
+        return self
+
+    def _task_words(self) -> str:
+        return self.task_.name
+
+    def _encode(self, frame: pd.DataFrame, root: Path, split: str, left_out: list[int] = (),
+                pipeline: InputPipeline | None = None, on_bad_row: str | None = None) -> EncodedSplit:
+        """Transform a table with the fitted pipeline (or a part of it), log its data report, refuse an empty one."""
+        encoded = (pipeline or self.pipeline_).transform(frame, root, on_bad_row or self.on_bad_row, split)
+        if left_out:
+            encoded.report["label_missing"] = list(left_out)
+        for line in describe_report(encoded.report, split):
+            self._log(line, logging.WARNING)
+        if len(encoded.rows) == 0:
+            raise DataError(f"{split}: no usable rows left after skipping unreadable values")
+        return encoded
+
+    # --- description and persistence ----------------------------------------------------------------------------
+    def input_of(self, column: ColumnInfo) -> tuple[str, str]:
+        """(model input name, input kind) a column feeds."""
+        spec = MODALITIES.get(column.modality)
+        return (spec.input if spec.grouped else column.name), spec.input
+
+    def describe(self) -> dict[str, Any]:
+        """What the fitted model is: task, inputs with their encoders, training figures (for ``mmfuse info``)."""
+        self._check_fitted()
+        inputs = []
+        for col in self.columns_:
+            encoder = "-" if col.modality == "ignore" else self.config_.encoder_for(*self.input_of(col)).name
+            inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason})
+        return {"task": self.task_.name, "inputs": inputs, "metrics": self.metrics_, "mmfuse": self.trained_with_,
+                **self._bundle_fields()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder (JSON + safetensors); returns its path."""
+        self._check_fitted()
+        config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
+                  "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json")}
+        out = save_bundle(path, config, self.pipeline_.state_dict(), self.model_.state_dict(), self.metrics_,
+                          self.data_report_, self.history_)
+        if self.history_:
+            plot_learning_curves(self.history_, out / "learning_curves.png", self.task_.primary_metric)
+        self.path_ = str(out)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None) -> "BaseEstimator":
+        """Rebuild a saved model from its config and weights (checksums, format version and backbone identity
+        verified; bundles of format 1 are converted)."""
+        bundle = load_bundle(path)
+        config = bundle.config
+        if (config.get("task", {}).get("name") == "retrieval") != cls.is_retrieval:
+            other = "a retrieval model: load it with mmfuse.Retriever.load" if not cls.is_retrieval else \
+                "not a retrieval model: load it with mmfuse.Predictor.load"
+            raise BundleError(f"{path} is {other} or mmfuse.load")
+        estimator = cls._from_bundle_fields(config, on_bad_row=config.get("on_bad_row", "mask"), cache_dir=cache_dir,
+                                            verbose=verbose)
+        try:
+            estimator.config_ = validate_config(config["model"], f"{path}/config.json")
+            estimator.task_ = task_from_state(config["task"])
+            estimator.pipeline_ = InputPipeline.from_state(bundle.processors, bundle.format_version, cache_dir)
+        except ConfigError as err:
+            raise BundleError(f"{path}: {err} (a model that uses a plugin loads after the plugin is imported)") from None
+        estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
+        estimator.model_ = estimator._build_model()
+        load_weights(estimator.model_, bundle.weights, path)
+        estimator.metrics_, estimator.data_report_ = bundle.metrics, bundle.data_report
+        estimator.history_, estimator.path_ = bundle.history, str(path)
+        estimator.trained_with_ = config.get("mmfuse_version")
+        return estimator
+
+
+def is_retrieval_bundle(path: str | Path) -> bool:
+    """Whether a saved model folder holds a retrieval model (its config's task), without reading the weights."""
+    return read_bundle_config(path).get("task", {}).get("name") == "retrieval"

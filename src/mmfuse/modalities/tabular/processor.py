@@ -1,0 +1,86 @@
+"""Numeric and categorical columns -> one float input (N, 2 * n_numeric + n_categorical).
+
+Numeric: median-imputed, standardised value + a 0/1 missing indicator per column. Categorical: ids stored as
+floats, 0 = missing, 1 = unseen category, 2.. = categories seen in training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...core.columns import ColumnInfo
+from ...core.processor import (EMPTY, UNKNOWN, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed,
+                               is_empty)
+from .corruptions import TabularCorruptions
+
+
+class TabularProcessor(Processor):
+    kind, modality = "tabular", "tabular"
+
+    def __init__(self, numeric: list[str], categorical: list[str]):
+        self.numeric, self.categorical = list(numeric), list(categorical)
+
+    @classmethod
+    def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "TabularProcessor":
+        return cls([c.name for c in columns if c.modality == "numeric"],
+                   [c.name for c in columns if c.modality == "categorical"])
+
+    def input_values(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[self.numeric + self.categorical]
+
+    def fit(self, frame: pd.DataFrame, root: Path, progress: Progress | None = None) -> "TabularProcessor":
+        self.medians_, self.means_, self.stds_ = [], [], []
+        for col in self.numeric:
+            numbers = pd.to_numeric(frame[col], errors="coerce").astype(float)
+            median = float(numbers.median()) if numbers.notna().any() else 0.0
+            filled = numbers.fillna(median)
+            self.medians_.append(median)
+            self.means_.append(float(filled.mean()))
+            self.stds_.append(float(filled.std(ddof=0)) or 1.0)
+        self.categories_ = [[str(c) for c in frame[col].dropna().astype(str).value_counts().index]
+                            for col in self.categorical]
+        self._setup()
+        return self
+
+    def _setup(self) -> None:
+        self._ids = [{c: i + 2 for i, c in enumerate(cats)} for cats in self.categories_]
+
+    def transform(self, frame: pd.DataFrame, root: Path, progress: Progress | None = None) -> Transformed:
+        n = len(frame)
+        parts, problems = [], []
+        for j, col in enumerate(self.numeric):
+            raw = frame[col]
+            numbers = pd.to_numeric(raw, errors="coerce").astype(float)
+            empty = raw.isna() | raw.astype(str).str.strip().eq("")
+            for i in np.flatnonzero(numbers.isna().to_numpy()):
+                kind = EMPTY if empty.iloc[i] else UNREADABLE
+                detail = "missing number (median imputed)" if kind == EMPTY else f"not a number: {raw.iloc[i]!r}"
+                problems.append(Problem(int(i), col, kind, detail))
+            missing = numbers.isna().to_numpy()
+            values = (numbers.fillna(self.medians_[j]).to_numpy() - self.means_[j]) / self.stds_[j]
+            parts += [values, missing.astype(float)]
+        for j, col in enumerate(self.categorical):
+            ids = np.zeros(n)
+            for i, v in enumerate(frame[col]):
+                if is_empty(v):
+                    problems.append(Problem(i, col, EMPTY, "missing category"))
+                else:
+                    ids[i] = self._ids[j].get(str(v), 1)
+                    if ids[i] == 1:
+                        problems.append(Problem(i, col, UNKNOWN, f"category {v!r} not seen in training"))
+            parts.append(ids)
+        values = torch.tensor(np.stack(parts, axis=1), dtype=torch.float32)  # (N, 2 * n_num + n_cat)
+        return Transformed(values, torch.ones(n, dtype=torch.bool), problems)
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        return {"num_numeric": 2 * len(self.numeric), "cardinalities": [len(c) + 2 for c in self.categories_]}
+
+    def corruptions(self) -> dict[str, Corruption]:
+        imputed = [(m - mu) / s for m, mu, s in zip(self.medians_, self.means_, self.stds_)]
+        tab = TabularCorruptions(2 * len(self.numeric), imputed)
+        return {"noise": tab.noise, "missing": tab.missing}

@@ -1,0 +1,80 @@
+"""The multimodal model: one encoder per input -> fusion -> head, composed from parts (TorchMultimodal style)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..config import EncoderCfg, ModelConfig
+from ..errors import ConfigError
+from ..registry import ENCODERS, FUSIONS
+from .fusion import presence
+from .heads import MLPHead
+
+
+class ModelOutput(NamedTuple):
+    logits: Tensor  # (B, out_dim)
+    fused: Tensor   # (B, D) fused features before the head
+
+
+class MultiModalModel(nn.Module):
+    """Encoders -> fusion -> head.
+
+    ``modality_dropout``: at train time each input of each row is hidden with this probability (never all inputs
+    of a row), so the model cannot lean on one modality alone and keeps working when one is missing.
+    """
+
+    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module, modality_dropout: float = 0.0):
+        super().__init__()
+        self.encoders, self.fusion, self.head = encoders, fusion, head
+        self.modality_dropout = modality_dropout
+
+    def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor] | None = None) -> ModelOutput:
+        """inputs: name -> (B, ...) prepared tensors; present: name -> (B,) bool, False where that input is missing."""
+        feats = {name: encoder(inputs[name]) for name, encoder in self.encoders.items()}  # name -> (B, D_i)
+        if self.training and self.modality_dropout > 0 and len(feats) > 1:
+            present = self._drop_modalities(feats, present)
+        fused = self.fusion(feats, present)
+        return ModelOutput(self.head(fused), fused)
+
+    def _drop_modalities(self, feats: dict[str, Tensor], present: dict[str, Tensor] | None) -> dict[str, Tensor]:
+        names = sorted(feats)
+        given = presence(feats, present, names).bool()  # (B, M)
+        keep = torch.rand(given.shape, device=given.device) >= self.modality_dropout
+        keep[~keep.any(1)] = True  # a row never loses every input
+        return {n: keep[:, i] & given[:, i] for i, n in enumerate(names)}
+
+
+def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> nn.Module:
+    """An encoder from its config plus the data facts its constructor asks for (others are not passed)."""
+    accepted = inspect.signature(ENCODERS.get(enc.name)).parameters
+    return ENCODERS.create(enc.name, **{**{k: v for k, v in data_kwargs.items() if k in accepted}, **enc.params})
+
+
+def build_model(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, Any]]], out_dim: int) -> MultiModalModel:
+    """Assemble a model.
+
+    Args:
+        cfg: the model config (encoders per modality or column, fusion, head).
+        input_specs: input name -> (input kind, what its processor tells the encoder: vocab size, channels, ...).
+        out_dim: the task's output width.
+    """
+    encoders = nn.ModuleDict()
+    for name in sorted(input_specs):
+        kind, data_kwargs = input_specs[name]
+        enc = cfg.encoder_for(name, kind)
+        try:
+            encoders[name] = make_encoder(enc, data_kwargs)
+        except TypeError as err:
+            raise ConfigError(f"encoder {enc.name!r} for {name!r}: {err}; check its params in the config") from None
+    try:
+        fusion = FUSIONS.create(cfg.fusion.name, {n: e.output_dim for n, e in encoders.items()}, out_dim,
+                                **cfg.fusion.params)
+    except TypeError as err:
+        raise ConfigError(f"fusion {cfg.fusion.name!r}: {err}; check its params in the config") from None
+    head = (nn.Identity() if fusion.emits_logits else
+            MLPHead(fusion.output_dim, out_dim, cfg.head.hidden_dims, cfg.head.dropout, cfg.head.activation))
+    return MultiModalModel(encoders, fusion, head, cfg.modality_dropout)

@@ -1,0 +1,53 @@
+"""Regression: one output trained on the standardised target, reported in the label's units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn import metrics as skm
+from torch import Tensor
+
+from ..errors import DataError
+from ..registry import TASKS
+from .base import Task
+
+
+@TASKS.register("regression", labelled=True)
+class RegressionTask(Task):
+    """A number: one output trained on the standardised target with MSE, reported in the original units."""
+
+    name, primary_metric, maximize = "regression", "rmse", False
+    out_dim = 1
+    mean: float = 0.0
+    std: float = 1.0
+
+    def fit(self, labels: pd.Series) -> "RegressionTask":
+        values = self._numbers(labels)
+        self.mean, self.std = float(values.mean()), float(values.std()) or 1.0
+        return self
+
+    def _numbers(self, labels: pd.Series) -> np.ndarray:
+        values = pd.to_numeric(labels, errors="coerce")
+        if values.isna().any():
+            row = values.index[values.isna()][0]
+            raise DataError(f"row {row}: label {labels[row]!r} in column {self.label!r} is not a number (regression)")
+        return values.to_numpy(dtype=float)
+
+    def encode(self, labels: pd.Series) -> Tensor:
+        return torch.tensor((self._numbers(labels) - self.mean) / self.std, dtype=torch.float32)
+
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(logits.squeeze(1), target)
+
+    def outputs(self, logits: Tensor) -> np.ndarray:
+        return logits.float().numpy() * self.std + self.mean  # (N, 1) in label units
+
+    def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:
+        y, pred = target.numpy() * self.std + self.mean, outputs[:, 0]
+        return {"rmse": float(np.sqrt(skm.mean_squared_error(y, pred))), "mae": float(skm.mean_absolute_error(y, pred)),
+                "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else float("nan")}
+
+    def prediction_frame(self, outputs: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"prediction": outputs[:, 0]})

@@ -1,0 +1,50 @@
+"""The estimator base: not-fitted is its own error, the library logs instead of printing, progress goes to a
+callback, ``describe`` answers what ``mmfuse info`` shows."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from mmfuse import NotFittedError, Predictor, Retriever
+
+FAST = {"preset": "fast", "max_epochs": 1, "threads": 2, "ignore": ["id"]}
+
+
+@pytest.mark.parametrize("make", [lambda: Predictor("y"), lambda: Retriever("text", "image")])
+def test_unfitted_estimators_say_so(make, tmp_path):
+    estimator = make()
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+        estimator.save(tmp_path / "m")
+    with pytest.raises(NotFittedError):
+        estimator.describe()
+
+
+def test_the_library_logs_and_never_prints(table_dir, capsys, caplog):
+    with caplog.at_level(logging.INFO, logger="mmfuse"):
+        Predictor("y", progress=False, **FAST).fit(table_dir / "train.csv")
+    assert capsys.readouterr() == ("", "")
+    messages = [r.getMessage() for r in caplog.records if r.name == "mmfuse"]
+    assert any(m.startswith("columns:") and "image" in m for m in messages)
+    assert any("trainable parameters" in m for m in messages)
+
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="mmfuse"):
+        Predictor("y", progress=False, verbose=False, **FAST).fit(table_dir / "train.csv")
+    assert caplog.records and all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "mmfuse")
+
+
+def test_progress_goes_to_a_callback(table_dir):
+    seen = []
+    Predictor("y", progress=lambda what, done, total: seen.append((what, done, total)), verbose=False,
+              **FAST).fit(table_dir / "train.csv")
+    assert ("reading images of 'image'", 128, 128) in seen  # the 160 training rows less the 32 held out
+
+
+def test_describe(table_dir):
+    about = Predictor("y", progress=False, verbose=False, **FAST).fit(table_dir / "train.csv").describe()
+    assert about["task"] == "binary" and about["label"] == "y" and about["classes"] == [0, 1]
+    encoders = {i["column"]: i["encoder"] for i in about["inputs"]}
+    assert encoders == {"id": "-", "text": "bow", "image": "conv", "x": "mlp", "colour": "mlp"}
+    assert about["metrics"]["epochs"] == 1
