@@ -48,3 +48,16 @@ def test_describe(table_dir):
     encoders = {i["column"]: i["encoder"] for i in about["inputs"]}
     assert encoders == {"id": "-", "text": "bow", "image": "conv", "x": "mlp", "colour": "mlp"}
     assert about["metrics"]["epochs"] == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Predictor("y", on_bad_row="drop"), "on_bad_row must be error, skip or mask"),
+    (lambda: Retriever("text", "image", on_bad_row="drop"), "on_bad_row must be error, skip or mask"),
+    (lambda: Retriever("text", "text", preset="fast"), "two different columns"),
+])
+def test_both_estimators_check_their_settings_at_fit(make, message, table_dir):
+    from mmfuse import ConfigError
+
+    estimator = make()  # __init__ only stores, as in scikit-learn
+    with pytest.raises(ConfigError, match=message):
+        estimator.fit(table_dir / "train.csv")

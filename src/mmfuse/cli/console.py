@@ -13,7 +13,7 @@ from rich.logging import RichHandler
 from rich.progress import Progress, TaskID
 
 console = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get wide tables, not wrapped ones
-errors = Console(stderr=True)
+errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 MIN_ROWS_FOR_A_BAR = 500
 
 

@@ -31,12 +31,12 @@ class Fusion(Protocol):
     def __call__(self, feats: dict[str, Tensor], masks: dict[str, Tensor] | None = None) -> Tensor: ...
 
 
-class ModelOutputLike(Protocol):
-    logits: Tensor  # what the task's loss and outputs read: class logits, or a two-tower model's scaled embeddings
-
-
 class Task(Protocol):
-    """What the training loop and estimators need from a task (classification, regression, retrieval)."""
+    """What the training loop and estimators need from a task (classification, regression, retrieval).
+
+    ``logits`` is what the model's output carries under that name: class logits, or a two-tower model's stacked,
+    temperature-scaled embeddings.
+    """
 
     name: ClassVar[str]
     primary_metric: ClassVar[str]

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import EncoderCfg, ModelConfig
+from ..core.protocols import Encoder, Fusion
 from ..errors import ConfigError
 from ..registry import ENCODERS, FUSIONS
 from .fusion import presence
@@ -27,7 +28,7 @@ class MultiModalModel(nn.Module):
     of a row), so the model cannot lean on one modality alone and keeps working when one is missing.
     """
 
-    def __init__(self, encoders: nn.ModuleDict, fusion: nn.Module, head: nn.Module, modality_dropout: float = 0.0):
+    def __init__(self, encoders: nn.ModuleDict, fusion: Fusion, head: nn.Module, modality_dropout: float = 0.0):
         super().__init__()
         self.encoders, self.fusion, self.head = encoders, fusion, head
         self.modality_dropout = modality_dropout
@@ -48,7 +49,7 @@ class MultiModalModel(nn.Module):
         return {n: keep[:, i] & given[:, i] for i, n in enumerate(names)}
 
 
-def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> nn.Module:
+def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> Encoder:
     """An encoder from its config plus the data facts its constructor asks for (others are not passed)."""
     accepted = inspect.signature(ENCODERS.get(enc.name)).parameters
     return ENCODERS.create(enc.name, **{**{k: v for k, v in data_kwargs.items() if k in accepted}, **enc.params})
