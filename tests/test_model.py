@@ -41,3 +41,42 @@ def test_bf16_precision_trains_and_predicts(table_dir):
     proba = predictor.predict_proba(table_dir / "test.csv")
     assert proba.dtypes.eq("float32").all() or proba.dtypes.eq("float64").all()
     assert predictor.evaluate(table_dir / "test.csv")["accuracy"] >= 0.8
+
+
+def rows_seen_by(model) -> dict[str, list[int]]:
+    """Record how many rows each encoder's forward pass receives."""
+    seen: dict[str, list[int]] = {name: [] for name in model.encoders}
+    for name, encoder in model.encoders.items():
+        encoder.register_forward_hook(lambda module, args, out, name=name: seen[name].append(len(args[0])))
+    return seen
+
+
+def test_an_encoder_sees_only_the_rows_where_its_input_is_present():
+    torch.manual_seed(0)
+    model = build_model(load_config("default"), SPECS, out_dim=3).train()
+    seen = rows_seen_by(model)
+    x = batch(8)
+    image_present = torch.tensor([True, False, False, True, False, False, True, False])
+    out = model(x, {"image": image_present}).logits
+    assert seen == {"image": [3], "text": [8]}
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.encoders["image"].parameters() if p.requires_grad)
+
+    model.eval()
+    with torch.no_grad():
+        sparse = model(x, {"image": image_present}).logits
+        changed = {**x, "image": x["image"] + torch.randn_like(x["image"]) * ~image_present.view(-1, 1, 1, 1)}
+        assert torch.allclose(model(changed, {"image": image_present}).logits, sparse)  # absent rows are never read
+        alone = model({n: t[image_present] for n, t in x.items()}).logits
+        assert torch.allclose(sparse[image_present], alone, atol=1e-5)  # present rows as if the batch held only them
+
+
+def test_an_input_absent_from_the_whole_batch_costs_no_forward_pass():
+    model = build_model(load_config("default"), SPECS, out_dim=3).eval()
+    seen = rows_seen_by(model)
+    with torch.no_grad():
+        out = model(batch(8), {"image": torch.zeros(8, dtype=torch.bool)}).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(batch(8), {"image": torch.zeros(8, dtype=torch.bool)}).logits
+    assert seen == {"image": [], "text": [8, 8]}
+    assert out.shape == mixed.shape == (8, 3) and torch.isfinite(out).all() and torch.isfinite(mixed.float()).all()

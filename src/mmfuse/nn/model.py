@@ -35,7 +35,9 @@ class MultiModalModel(nn.Module):
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor] | None = None) -> ModelOutput:
         """inputs: name -> (B, ...) prepared tensors; present: name -> (B,) bool, False where that input is missing."""
-        feats = {name: encoder(inputs[name]) for name, encoder in self.encoders.items()}  # name -> (B, D_i)
+        present = present or {}
+        feats = {name: encode_present(encoder, inputs[name], present.get(name))  # name -> (B, D_i)
+                 for name, encoder in self.encoders.items()}
         if self.training and self.modality_dropout > 0 and len(feats) > 1:
             present = self._drop_modalities(feats, present)
         fused = self.fusion(feats, present)
@@ -47,6 +49,23 @@ class MultiModalModel(nn.Module):
         keep = torch.rand(given.shape, device=given.device) >= self.modality_dropout
         keep[~keep.any(1)] = True  # a row never loses every input
         return {n: keep[:, i] & given[:, i] for i, n in enumerate(names)}
+
+
+def encode_present(encoder: Encoder, x: Tensor, present: Tensor | None) -> Tensor:
+    """Run an encoder only on the rows where its input is present: x (B, ...), present (B,) -> (B, output_dim).
+
+    Absent rows get zeros (fusion puts its learned missing vector or its mask there); a batch in which no row has
+    the input runs no forward pass at all, so a column present in a quarter of the rows costs about a quarter of a
+    full one. (Under DDP such a step leaves the encoder's parameters without gradients on that rank.)
+    """
+    if present is None or bool(present.all()):
+        return encoder(x)
+    rows = present.nonzero().squeeze(1)  # (b,)
+    if len(rows) == 0:
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else torch.float32
+        return torch.zeros(len(x), encoder.output_dim, dtype=dtype, device=x.device)
+    out = encoder(x[rows])  # (b, D)
+    return out.new_zeros(len(x), out.shape[1]).index_copy(0, rows, out)
 
 
 def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> Encoder:
