@@ -61,3 +61,16 @@ def test_both_estimators_check_their_settings_at_fit(make, message, table_dir):
     estimator = make()  # __init__ only stores, as in scikit-learn
     with pytest.raises(ConfigError, match=message):
         estimator.fit(table_dir / "train.csv")
+
+
+def test_fit_records_where_the_time_went(table_dir, tmp_path):
+    import pandas as pd
+
+    predictor = Predictor("y", progress=False, verbose=False, **{**FAST, "max_epochs": 2})
+    stages = predictor.fit(table_dir / "train.csv").metrics_["stages"]
+    parts = ("read", "fit preprocessing", "preprocess", "set-up", "training")
+    assert all(stages[p] >= 0 for p in parts) and sum(stages[p] for p in parts) <= stages["total"]
+    assert 0 < stages["epochs"] + stages["validation"] <= stages["training"]
+    log = pd.read_csv(predictor.save(tmp_path / "m") / "training_log.csv")
+    assert len(log) == 2 and (log["train_seconds"] > 0).all() and (log["valid_seconds"] > 0).all()
+    assert log["seconds"].ge(log["train_seconds"] + log["valid_seconds"] - 1e-6).all()

@@ -2,7 +2,7 @@
 
 ``train(model, task, train_set, valid_set, cfg)`` trains any model whose output has ``.logits`` that its task's
 loss reads (a fused classifier's logits, or a two-tower model's stacked embeddings); it runs AdamW/Adam with a cosine, one-cycle or constant schedule,
-validates every epoch, stops early on the task's primary validation metric (unless the config says otherwise),
+validates every epoch (each epoch's training and validation seconds go into the history), stops early on the task's primary validation metric (unless the config says otherwise),
 honours ``max_epochs`` and ``time_limit``, restores the best epoch's weights (best metric, then lowest loss; unless
 ``restore_best`` is off, as in the seed recipe) and returns the per-epoch history.
 """
@@ -41,7 +41,7 @@ class LitMultiModal(L.LightningModule):
         self._train_losses: list[float] = []
         self._val_logits: list[Tensor] = []
         self._val_targets: list[Tensor] = []
-        self._epoch_start = time.perf_counter()
+        self._epoch_start = self._valid_start = time.perf_counter()
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.task.loss(self.model(batch.inputs, batch.present).logits, batch.target)
@@ -55,6 +55,9 @@ class LitMultiModal(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
 
+    def on_validation_epoch_start(self) -> None:
+        self._valid_start = time.perf_counter()
+
     def on_validation_epoch_end(self) -> None:
         logits, target = torch.cat(self._val_logits), torch.cat(self._val_targets)
         self._val_logits.clear()
@@ -66,8 +69,11 @@ class LitMultiModal(L.LightningModule):
         self.log(f"val_{self.task.primary_metric}", primary, prog_bar=True)
         train_loss = sum(self._train_losses) / max(len(self._train_losses), 1)
         self._train_losses.clear()
+        now = time.perf_counter()
         self.history.append({"epoch": self.current_epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                             **metrics, "seconds": time.perf_counter() - self._epoch_start})
+                             **metrics, "seconds": now - self._epoch_start,
+                             "train_seconds": self._valid_start - self._epoch_start,  # forward + backward steps
+                             "valid_seconds": now - self._valid_start})
         score = (primary if self.task.maximize else -primary, -val_loss)  # the task's metric, then loss on ties
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best_state = score, copy.deepcopy(self.model.state_dict())

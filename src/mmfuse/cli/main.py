@@ -83,6 +83,7 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         time_limit: float | None, threads: int | None, on_bad_row: str, quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out."""
     from ..estimators import Predictor, Retriever
+    from ..estimators.base import describe_stages
 
     setup_logging(quiet)
     common = dict(config=config_file, column_types=_pairs(column_type, "--column-type"),
@@ -114,6 +115,7 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         for name, e in inputs.items():
             console.print(f"{split} {name!r} features: {e['computed']} computed, {e['cached']} from the cache, "
                           f"{e['seconds']:.1f} s")
+    console.print(f"time: {describe_stages(m['stages'], m['epochs'])}")
     console.print(f"saved model to {path}/")
 
 
