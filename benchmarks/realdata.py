@@ -1,0 +1,322 @@
+"""Real tables, mmfuse's presets against the baselines a practitioner writes first, in the same run.
+
+    .venv/bin/python benchmarks/realdata.py --quick                 # one seed, the two cheapest tables (< 10 min)
+    .venv/bin/python benchmarks/realdata.py [--tables movies,fortunes] [--seeds 0,1,2] [--threads 2]
+
+Tables (benchmarks/realdata_tables.py; built under data/realdata/ on first use): emoji, avdigits-sparse, fortunes,
+avdigits, movies. Every run is its own process: its wall time counts imports, reading, preprocessing (a cold feature
+cache: a fresh folder per run), training and scoring the test split, and its peak RSS is its own. Settings are
+picked on the validation split only; the test split gives the figures.
+
+Runs per table:
+- mmfuse presets ``default`` (what ``mmfuse fit`` uses with no options), ``fast``, ``seed``, and ``pretrained`` where
+  the table has text or images (the offline MiniLM / EfficientNet-Lite0 features);
+- ``tfidf+linear``: TF-IDF of word 1-2 grams and char 2-5 grams per text column, one-hot categories, standardised
+  numbers (median-imputed, with missing indicators), 16x16 pixels per image, mean/std/min/max per sequence feature,
+  into LogisticRegression (one-vs-rest for multilabel) with C picked on validation;
+- ``pretrained+linear``: the same frozen MiniLM / EfficientNet-Lite0 features mmfuse uses, plus the other columns as
+  above, into LogisticRegression with C picked on validation;
+- ``hgb``: HistGradientBoosting on the numeric and categorical columns (where the table has some).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from realdata_tables import TABLES, TableSpec, build  # noqa: E402
+
+PRESETS = ("default", "fast", "seed", "pretrained")
+BASELINES = ("tfidf+linear", "pretrained+linear", "hgb")
+QUICK = ("emoji", "avdigits-sparse")
+METRIC = {"multiclass": "accuracy", "binary": "accuracy", "multilabel": "micro_f1", "regression": "rmse"}
+
+
+# --- workers (each in its own process) ------------------------------------------------------------------------------
+def run_mmfuse(spec: TableSpec, preset: str, seed: int, threads: int, cache: str) -> dict:
+    from mmfuse import Predictor
+
+    predictor = Predictor(spec.label, preset=preset, label_sep=spec.label_sep, seed=seed, threads=threads,
+                          cache_dir=cache, progress=False, verbose=False)
+    predictor.fit(spec.folder / "train.csv", valid=spec.folder / "valid.csv")
+    metric = METRIC[spec.task]
+    test = predictor.evaluate(spec.folder / "test.csv")
+    return {"valid": predictor.metrics_["valid"][metric], "test": test[metric], "epochs": predictor.metrics_["epochs"],
+            "stages": predictor.metrics_["stages"]}
+
+
+def read_split(spec: TableSpec, split: str):
+    import pandas as pd
+
+    frame = pd.read_csv(spec.folder / f"{split}.csv")
+    return frame, frame.pop(spec.label)
+
+
+def pixels(paths, folder: Path, size: int = 16) -> np.ndarray:
+    """Images as size x size RGB pixels in [0, 1] (transparency on white), (N, 3 * size * size); zeros if missing."""
+    from PIL import Image
+
+    out = np.zeros((len(paths), 3 * size * size), dtype=np.float32)
+    for i, path in enumerate(paths):
+        if isinstance(path, str):
+            with Image.open(folder / path) as img:
+                rgba = img.convert("RGBA")
+                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                canvas.alpha_composite(rgba)
+                out[i] = np.asarray(canvas.convert("RGB").resize((size, size)), dtype=np.float32).ravel() / 255
+    return out
+
+
+def sequence_stats(paths, folder: Path) -> np.ndarray:
+    """Mean, std, min and max of each feature over time, plus a present flag; zeros if missing."""
+    rows = []
+    for path in paths:
+        if isinstance(path, str):
+            x = np.load(folder / path, allow_pickle=False)
+            rows.append(np.concatenate([x.mean(0), x.std(0), x.min(0), x.max(0), [1.0]]))
+        else:
+            rows.append(None)
+    width = next(len(r) for r in rows if r is not None)
+    return np.stack([r if r is not None else np.zeros(width) for r in rows])
+
+
+def dense_columns(spec: TableSpec, frame) -> np.ndarray | None:
+    """Images and sequences as dense numbers (for both linear baselines)."""
+    parts = [pixels(frame[c], spec.folder) for c in spec.columns.get("image", [])]
+    parts += [sequence_stats(frame[c], spec.folder) for c in spec.columns.get("sequence", [])]
+    return np.hstack(parts) if parts else None
+
+
+def tabular_transformer(spec: TableSpec, text: bool):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    parts = []
+    if text:
+        for c in spec.columns.get("text", []):
+            parts.append((f"w_{c}", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), c))
+            parts.append((f"c_{c}", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                                    max_features=200_000), c))
+    if spec.columns.get("categorical"):
+        parts.append(("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=2), spec.columns["categorical"]))
+    if spec.columns.get("numeric"):
+        parts.append(("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                      spec.columns["numeric"]))
+    return ColumnTransformer(parts) if parts else None
+
+
+def features(spec: TableSpec, kind: str, seed: int, cache: str, threads: int):
+    """(train, valid, test) feature matrices and label arrays for a linear baseline."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import MultiLabelBinarizer, StandardScaler
+
+    splits = {s: read_split(spec, s) for s in ("train", "valid", "test")}
+    for frame, _ in splits.values():
+        for c in spec.columns.get("text", []):
+            frame[c] = frame[c].fillna("").astype(str)
+        for c in spec.columns.get("categorical", []):
+            frame[c] = frame[c].fillna("(missing)").astype(str)
+    blocks = {s: [] for s in splits}
+    table = tabular_transformer(spec, text=kind == "tfidf+linear")
+    if table is not None:
+        table.fit(splits["train"][0])
+        for s, (frame, _) in splits.items():
+            blocks[s].append(sp.csr_matrix(table.transform(frame)))
+    dense = {s: dense_columns(spec, frame) for s, (frame, _) in splits.items()}
+    if kind == "pretrained+linear":
+        dense = {s: [d] if d is not None else [] for s, d in dense.items()}
+        for s, (frame, _) in splits.items():
+            dense[s] += pretrained_features(spec, frame, cache, threads)
+        dense = {s: np.hstack(d) for s, d in dense.items()}
+    if dense["train"] is not None:
+        scaler = StandardScaler().fit(dense["train"])
+        for s in splits:
+            blocks[s].append(sp.csr_matrix(scaler.transform(dense[s])))
+    x = {s: sp.hstack(b).tocsr() for s, b in blocks.items()}
+    labels = {s: y for s, (_, y) in splits.items()}
+    if spec.task == "multilabel":
+        binarizer = MultiLabelBinarizer().fit([v.split(spec.label_sep) for v in labels["train"]])
+        labels = {s: binarizer.transform([v.split(spec.label_sep) for v in y]) for s, y in labels.items()}
+    return x, labels
+
+
+def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> list[np.ndarray]:
+    """The frozen MiniLM / EfficientNet-Lite0 features mmfuse computes, through its own processors."""
+    import torch
+
+    import mmfuse.estimators  # noqa: F401  (registers the processors)
+    from mmfuse.core.columns import ColumnInfo
+    from mmfuse.registry import PROCESSORS
+
+    torch.set_num_threads(threads)
+    out = []
+    for kind, processor, source in (("text", "pretrained_text", "minilm"), ("image", "pretrained_image", "efficientnet_lite0")):
+        for c in spec.columns.get(kind, []):
+            proc = PROCESSORS.get(processor).for_input([ColumnInfo(c, kind, "")], {"source": source})
+            proc.use_cache(cache)
+            proc.fit(frame[c], spec.folder)
+            out.append(proc.transform(frame[c].replace("", None), spec.folder).values.numpy())
+    return out
+
+
+def run_baseline(spec: TableSpec, kind: str, seed: int, threads: int, cache: str) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.multiclass import OneVsRestClassifier
+
+    x, y = features(spec, kind, seed, cache, threads) if kind != "hgb" else hgb_features(spec)
+    metric = METRIC[spec.task]
+
+    def score(model, split):
+        pred = model.predict(x[split])
+        return f1_score(y[split], pred, average="micro") if metric == "micro_f1" else accuracy_score(y[split], pred)
+
+    def make(c):
+        if kind == "hgb":
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            model = HistGradientBoostingClassifier(learning_rate=c, categorical_features="from_dtype", random_state=seed)
+        else:
+            model = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+        return OneVsRestClassifier(model, n_jobs=1) if spec.task == "multilabel" else model
+
+    grid = (0.05, 0.1, 0.2) if kind == "hgb" else (0.1, 1.0, 10.0)
+    tried = {c: score(make(c).fit(x["train"], y["train"]), "valid") for c in grid}
+    best = max(tried, key=tried.get)
+    model = make(best).fit(x["train"], y["train"])
+    return {"valid": tried[best], "test": score(model, "test"), "picked": best}
+
+
+def hgb_features(spec: TableSpec):
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    cols = spec.columns.get("numeric", []) + spec.columns.get("categorical", [])
+    splits = {s: read_split(spec, s) for s in ("train", "valid", "test")}
+    x = {}
+    for s, (frame, _) in splits.items():
+        part = frame[cols].copy()
+        for c in spec.columns.get("categorical", []):
+            part[c] = part[c].astype("category")
+        x[s] = part
+    categories = {c: x["train"][c].cat.categories for c in spec.columns.get("categorical", [])}
+    for s in x:  # the same category codes in every split; unseen ones become missing
+        for c, cats in categories.items():
+            x[s][c] = x[s][c].cat.set_categories(cats)
+    labels = {s: y for s, (_, y) in splits.items()}
+    if spec.task == "multilabel":
+        binarizer = MultiLabelBinarizer().fit([v.split(spec.label_sep) for v in labels["train"]])
+        labels = {s: binarizer.transform([v.split(spec.label_sep) for v in y]) for s, y in labels.items()}
+    return x, labels
+
+
+def worker(args: dict) -> None:
+    spec = TABLES[args["table"]]
+    if args["run"] in PRESETS:
+        result = run_mmfuse(spec, args["run"], args["seed"], args["threads"], args["cache"])
+    else:
+        import threadpoolctl
+
+        with threadpoolctl.threadpool_limits(args["threads"]):
+            result = run_baseline(spec, args["run"], args["seed"], args["threads"], args["cache"])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process's own peak
+    print("RESULT " + json.dumps({**result, "peak_mb": peak_mb}))
+
+
+# --- the harness ----------------------------------------------------------------------------------------------------
+def applies(spec: TableSpec, run: str) -> bool:
+    if run in ("pretrained", "pretrained+linear"):
+        return bool(spec.columns.get("text") or spec.columns.get("image"))
+    if run == "hgb":
+        return bool(spec.columns.get("numeric") or spec.columns.get("categorical"))
+    return True
+
+
+def measure(table: str, run: str, seed: int, threads: int) -> dict:
+    """One run in a fresh process with a cold feature cache: its result, wall seconds and peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="mmfuse-cache-") as cache:
+        payload = json.dumps({"table": table, "run": run, "seed": seed, "threads": threads, "cache": cache})
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--worker", payload], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        stdout, stderr = proc.communicate()
+        wall = time.perf_counter() - start
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"{table} / {run} / seed {seed} failed:\n{stderr[-3000:]}")
+    return {**json.loads(lines[-1][len("RESULT "):]), "seconds": wall}
+
+
+def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int], threads: int) -> list[str]:
+    metric = METRIC[spec.task]
+    baselines = {r: v for r, v in results.items() if r in BASELINES}
+    best = max(baselines, key=lambda r: np.mean([x["test"] for x in baselines[r]])) if baselines else None
+    lines = [f"**{spec.name}** (test {metric}, mean ± std over seeds {','.join(map(str, seeds))}; {threads} threads; "
+             "wall time and peak RSS per run, reading and a cold feature cache included)", "",
+             f"| run | valid {metric} | test {metric} | wall time | peak RSS | vs best baseline |", "|---|---|---|---|---|---|"]
+    for run, rs in results.items():
+        test = [r["test"] for r in rs]
+        seconds = np.mean([r["seconds"] for r in rs])
+        versus = "" if best is None else (f"{np.mean(test) - np.mean([x['test'] for x in baselines[best]]):+.3f}, "
+                                          f"{seconds / np.mean([x['seconds'] for x in baselines[best]]):.1f}x time")
+        name = f"mmfuse `{run}`" if run in PRESETS else run
+        lines.append(f"| {name}{' (best baseline)' if run == best else ''} | {np.mean([r['valid'] for r in rs]):.3f} | "
+                     f"{np.mean(test):.3f} ± {np.std(test):.3f} | {seconds:.1f} s | "
+                     f"{np.mean([r['peak_mb'] for r in rs]):.0f} MB | {versus} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"one seed, tables {', '.join(QUICK)}")
+    parser.add_argument("--tables", help=f"comma-separated; default all: {', '.join(TABLES)}")
+    parser.add_argument("--runs", help=f"comma-separated; default all: {', '.join(PRESETS + BASELINES)}")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="runs/realdata", help="results.json and tables.md go here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
+    tables = QUICK if args.quick and not args.tables else (args.tables.split(",") if args.tables else list(TABLES))
+    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
+    runs = args.runs.split(",") if args.runs else list(PRESETS + BASELINES)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start, report, everything = time.perf_counter(), [], {}
+    for table in tables:
+        spec = build(table)
+        results: dict[str, list[dict]] = {}
+        for run in (r for r in runs if applies(spec, r)):
+            for seed in seeds:
+                result = measure(table, run, seed, args.threads)
+                results.setdefault(run, []).append(result)
+                print(f"{table} {run} seed {seed}: valid {result['valid']:.4f} test {result['test']:.4f} "
+                      f"{result['seconds']:.1f} s {result['peak_mb']:.0f} MB", flush=True)
+        everything[table] = results
+        report += table_lines(spec, results, seeds, args.threads) + [""]
+        print("\n".join(report[-len(results) - 5:]), flush=True)
+    total = time.perf_counter() - start
+    report.append(f"Command: `.venv/bin/python benchmarks/realdata.py {' '.join(sys.argv[1:])}`; {total / 60:.1f} "
+                  "minutes in all.")
+    (out / "results.json").write_text(json.dumps(everything, indent=1))
+    (out / "tables.md").write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
