@@ -1,5 +1,4 @@
-"""Text encoders over token ids (B, L), 0 = padding: ``lstm`` (the seed's), ``gru``, ``transformer``, ``bow``,
-``ngram`` (fastText-style words + hashed bigrams)."""
+"""Text encoders over token ids (B, L), 0 = padding: ``lstm`` (the seed's), ``gru``, ``transformer``, ``bow``."""
 
 from __future__ import annotations
 
@@ -90,24 +89,3 @@ class BagOfWordsEncoder(nn.Module):
         """ids (B, L) -> (B, embed_dim); an all-padding row gives zeros."""
         return self.embed(ids)
 
-
-@ENCODERS.register("ngram", modality="text")
-class NgramBagEncoder(nn.Module):
-    """fastText-style bag of n-grams: the mean embedding of a row's words and of its word bigrams, hashed into
-    ``buckets`` extra rows of the table (Joulin et al. 2017, "Bag of Tricks for Efficient Text Classification").
-    One EmbeddingBag, no recurrence: word order counts only within a bigram.
-    """
-
-    def __init__(self, vocab_size: int, embed_dim: int = 64, buckets: int = 65536, bigrams: bool = True):
-        super().__init__()
-        self.vocab_size, self.buckets, self.bigrams = vocab_size, buckets, bigrams
-        self.embed = nn.EmbeddingBag(vocab_size + (buckets if bigrams else 0), embed_dim, mode="mean", padding_idx=0)
-        self.output_dim = embed_dim
-
-    def forward(self, ids: Tensor) -> Tensor:
-        """ids (B, L), 0 = padding -> (B, embed_dim); an empty row gives zeros."""
-        if self.bigrams and ids.shape[1] > 1:
-            left, right = ids[:, :-1], ids[:, 1:]
-            hashed = self.vocab_size + (left * 1_000_003 + right) % self.buckets  # (B, L - 1)
-            ids = torch.cat([ids, hashed.masked_fill((left == 0) | (right == 0), 0)], dim=1)
-        return self.embed(ids)
