@@ -83,7 +83,7 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         time_limit: float | None, threads: int | None, on_bad_row: str, quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out."""
     from ..estimators import Predictor, Retriever
-    from ..estimators.base import describe_stages
+    from ..estimators.timing import describe_stages
 
     setup_logging(quiet)
     common = dict(config=config_file, column_types=_pairs(column_type, "--column-type"),

@@ -8,10 +8,8 @@ the ``mmfuse`` logger, long work reports to the ``progress`` callback (the CLI d
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +28,7 @@ from ..pipeline import POLICIES, InputPipeline
 from ..plots import plot_learning_curves
 from ..registry import MODALITIES
 from ..tasks import task_from_state
+from .timing import Stopwatch, describe_stages, stage_seconds
 
 log = logging.getLogger("mmfuse")
 TableLike = "str | Path | pd.DataFrame | Table"
@@ -247,46 +246,6 @@ class BaseEstimator:
         estimator.history_, estimator.path_ = bundle.history, str(path)
         estimator.trained_with_ = config.get("mmfuse_version")
         return estimator
-
-
-class Stopwatch:
-    """Seconds per named stage (``with clock("read"): ...``), and the total since it was made."""
-
-    def __init__(self) -> None:
-        self.start, self.seconds = time.perf_counter(), {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        begin = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - begin
-
-    def total(self) -> float:
-        return time.perf_counter() - self.start
-
-
-def stage_seconds(clock: Stopwatch, features: dict[str, dict[str, dict[str, float]]],
-                  history: list[dict[str, float]]) -> dict[str, float]:
-    """Where ``fit`` spent its time: reading, fitting and applying preprocessing (of which computing pretrained
-    features), set-up (building the model, loading Lightning), training (of which the epochs' forward/backward steps
-    and validation), and the total."""
-    stages = {name: round(value, 3) for name, value in clock.seconds.items()}
-    stages["features"] = round(sum(e.get("seconds", 0.0) for split in features.values() for e in split.values()), 3)
-    stages["epochs"] = round(sum(h.get("train_seconds", 0.0) for h in history), 3)
-    stages["validation"] = round(sum(h.get("valid_seconds", 0.0) for h in history), 3)
-    stages["total"] = round(clock.total(), 3)
-    return stages
-
-
-def describe_stages(stages: dict[str, float], epochs: int) -> str:
-    """One line: ``read 0.1 s, preprocessing 2.0 s (pretrained features 1.5 s), 12 epochs 30.1 s + validation ...``."""
-    preprocessing = stages.get("fit preprocessing", 0.0) + stages.get("preprocess", 0.0)
-    return (f"read {stages.get('read', 0.0):.1f} s, preprocessing {preprocessing:.1f} s (pretrained features "
-            f"{stages['features']:.1f} s), set-up {stages.get('set-up', 0.0):.1f} s, {epochs} epochs "
-            f"{stages['epochs']:.1f} s + validation "
-            f"{stages['validation']:.1f} s, total {stages['total']:.1f} s")
 
 
 def is_retrieval_bundle(path: str | Path) -> bool:
