@@ -65,7 +65,7 @@ def test_text_hf_backbone_mean_pools_real_tokens_only(tiny_model):
 
 
 def test_text_processor_uses_the_models_tokenizer_and_caches(tiny_model, tmp_path):
-    proc = PretrainedTextProcessor("text", str(tiny_model), max_length=16)
+    proc = PretrainedTextProcessor("text", str(tiny_model), max_length=16, precision="32")
     proc.cache_dir = str(tmp_path / "cache")
     values = pd.Series(["calm blue river", "", "hot red fire", "calm blue river"])
     proc.fit(values, tmp_path)
@@ -79,6 +79,14 @@ def test_text_processor_uses_the_models_tokenizer_and_caches(tiny_model, tmp_pat
     assert torch.equal(again.values, out.values)
     expected = TextBackbone(str(tiny_model)).eval()(torch.tensor([proc._tok.encode("hot red fire").ids]))
     assert torch.allclose(out.values[2], expected[0].detach(), atol=1e-5)
+
+    fast = PretrainedTextProcessor("text", str(tiny_model), max_length=16)  # the default: bf16 autocast
+    fast.use_cache(str(tmp_path / "cache"))
+    fast.fit(values, tmp_path)
+    assert fast.identity_["precision"] == "bf16" and "precision" not in proc.identity_
+    halved = fast.transform(values, tmp_path).values
+    assert fast.last_extraction["computed"] == 2  # another cache key than the float32 features
+    assert torch.nn.functional.cosine_similarity(halved[[0, 2]], out.values[[0, 2]]).min() > 0.99
 
 
 def test_cache_hit_miss_and_invalidation_when_a_file_changes(tmp_path):

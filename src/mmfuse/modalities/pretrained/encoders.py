@@ -21,13 +21,13 @@ class _PretrainedEncoder(nn.Module):
 
     Input: frozen, the cached backbone features (B, F); fine-tuned, what the backbone reads (token ids or pixels).
     ``proj_dim: 0`` keeps the backbone's features (B, F) as the output (a retrieval model's locked tower).
-    ``source`` comes from the processor (the registration's default, or the config's); ``max_length`` (text) and
-    ``image_size`` (images) are read by the processor.
+    ``source`` comes from the processor (the registration's default, or the config's); ``max_length`` (text),
+    ``image_size`` (images) and ``precision`` (of the frozen feature pass) are read by the processor.
     """
 
     def __init__(self, feature_dim: int, source: str | None = None, proj_dim: int = 256,
                  finetune: bool = False, norm: bool = False, dropout: float = 0.0, max_length: int = 64,
-                 image_size: int = 224):
+                 image_size: int = 224, precision: str = "bf16"):
         super().__init__()
         self.backbone = load_backbone(source).train() if finetune else None
         self.proj = nn.Sequential(*([nn.LayerNorm(feature_dim)] if norm else []),

@@ -4,6 +4,10 @@ Frozen (the default), ``transform`` returns backbone features (N, F): each disti
 feature cache by its content hash and the backbone runs (batched, with a progress bar) only on misses, so training
 touches only the projections, fusion and head. Fine-tuned, ``transform`` returns what the backbone reads (token ids
 with -1 as padding, or uint8 pixels scaled to [-1, 1] per batch) and the backbone trains inside the encoder.
+
+Frozen features are computed under bf16 autocast unless ``precision: "32"`` (on this project's 2-core CPU: 2.7x
+faster for EfficientNet-Lite0, 3x for MiniLM, features within cosine 0.999 of float32); the precision is part of
+the cache key and of the identity a saved model checks.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ class _PretrainedProcessor(Processor):
     computed and read from the cache) are runtime values, not saved.
     """
 
-    def __init__(self, column: str, source: str, finetune: bool):
-        self.column, self.source, self.finetune = column, source, finetune
+    def __init__(self, column: str, source: str, finetune: bool, precision: str):
+        self.column, self.source, self.finetune, self.precision = column, source, finetune, precision
         self.cache_dir: str | None = None
         self.last_extraction: dict[str, float] = {}
         self._backbone = None
@@ -52,6 +56,9 @@ class _PretrainedProcessor(Processor):
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "_PretrainedProcessor":
+        if settings.get("precision", "bf16") not in ("32", "bf16"):
+            raise ConfigError(f"column {columns[0].name!r}: precision must be \"32\" or \"bf16\", not "
+                              f"{settings['precision']!r}")
         if not settings.get("source"):
             raise ConfigError(f"column {columns[0].name!r}: text_hf needs a local model folder, e.g. "
                               "text_hf:/path/to/model")
@@ -61,7 +68,14 @@ class _PretrainedProcessor(Processor):
         raise NotImplementedError
 
     def _current_identity(self) -> dict[str, Any]:
-        return {**backbone_identity(self.source), **self._settings()}
+        precision = {"precision": self.precision} if self.precision != "32" else {}  # format 1 features were fp32
+        return {**backbone_identity(self.source), **self._settings(), **precision}
+
+    @classmethod
+    def upgrade_format1(cls, flat: dict[str, Any]) -> dict[str, Any]:
+        state = super().upgrade_format1(flat)
+        state["params"]["precision"] = "32"  # format 1 computed features in float32
+        return state
 
     def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "_PretrainedProcessor":
         self.identity_ = self._current_identity()
@@ -163,7 +177,7 @@ class _PretrainedProcessor(Processor):
                 inputs.append(decoded)
             if not inputs:
                 continue
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bf16"):
                 out = self._backbone(self._stack(inputs)).float()  # (b, F)
             for key, vector in zip(batch_keys, out):
                 cache.put(key, vector.numpy())
@@ -188,8 +202,9 @@ class PretrainedTextProcessor(_PretrainedProcessor):
 
     kind, modality = "pretrained_text", "text"
 
-    def __init__(self, column: str, source: str, finetune: bool = False, max_length: int = 64):
-        super().__init__(column, source, finetune)
+    def __init__(self, column: str, source: str, finetune: bool = False, max_length: int = 64,
+                 precision: str = "bf16"):
+        super().__init__(column, source, finetune, precision)
         self.max_length = max_length
 
     def _settings(self) -> dict[str, Any]:
@@ -238,8 +253,9 @@ class PretrainedImageProcessor(_PretrainedProcessor):
 
     kind, modality = "pretrained_image", "image"
 
-    def __init__(self, column: str, source: str = "efficientnet_lite0", finetune: bool = False, image_size: int = 224):
-        super().__init__(column, source, finetune)
+    def __init__(self, column: str, source: str = "efficientnet_lite0", finetune: bool = False, image_size: int = 224,
+                 precision: str = "bf16"):
+        super().__init__(column, source, finetune, precision)
         self.image_size = image_size
 
     def _settings(self) -> dict[str, Any]:
