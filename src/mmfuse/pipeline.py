@@ -34,6 +34,12 @@ from .registry import ENCODERS, MODALITIES, PROCESSORS
 POLICIES = ("error", "skip", "mask")
 
 
+def input_of(column: ColumnInfo) -> tuple[str, str]:
+    """(model input name, input kind) a column feeds: its own name, or its kind's for a grouped modality."""
+    spec = MODALITIES.get(column.modality)
+    return (spec.input if spec.grouped else column.name), spec.input
+
+
 class InputPipeline:
     """Processors keyed by model input name, with the bad-row policy applied when transforming a table."""
 
@@ -53,13 +59,12 @@ class InputPipeline:
         groups: dict[str, list[ColumnInfo]] = {}
         kinds: dict[str, str] = {}
         for col in sorted((c for c in columns if c.modality != "ignore"), key=lambda c: MODALITIES.get(c.modality).grouped):
-            spec = MODALITIES.get(col.modality)
-            name = spec.input if spec.grouped else col.name
-            if name in kinds and not (spec.grouped and kinds[name] == spec.input):
-                raise DataError(f"a column may not be named {name!r} when the table has {spec.input} columns "
+            name, kind = input_of(col)
+            if name in kinds and not (name == kind and kinds[name] == kind):
+                raise DataError(f"a column may not be named {name!r} when the table has {kind} columns "
                                 f"({col.modality}); rename it")
             groups.setdefault(name, []).append(col)
-            kinds[name] = spec.input
+            kinds[name] = kind
         processors = {}
         for name, cols in groups.items():
             encoder = cfg.encoder_for(name, kinds[name])
@@ -107,9 +112,7 @@ class InputPipeline:
             entry["count"] += 1
             entry["rows"].append(int(row_ids[p.row]))
         report["columns"] = {c: dict(kinds) for c, kinds in report["columns"].items()}
-        index = torch.as_tensor(keep, dtype=torch.long)
-        return EncodedSplit({n: t[index] for n, t in stored.items()}, {n: m[index] for n, m in present.items()},
-                            row_ids[keep], report)
+        return EncodedSplit(stored, present, row_ids, report).take(torch.as_tensor(keep, dtype=torch.long))
 
     def dataset(self, split: EncodedSplit, target: Tensor | None = None, train: bool = False) -> TableDataset:
         """Prepared batches of a transformed split (augmented when ``train``)."""
@@ -130,7 +133,8 @@ class InputPipeline:
 
     def extraction(self) -> dict[str, dict[str, float]]:
         """What the last transform of each cached-feature input did (counts and seconds)."""
-        return {n: p.extraction() for n, p in self.processors.items() if p.extraction()}
+        stats = {n: p.extraction() for n, p in self.processors.items()}
+        return {n: e for n, e in stats.items() if e}
 
     # --- state ----------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, dict[str, Any]]:

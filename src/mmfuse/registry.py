@@ -14,27 +14,25 @@ This module imports nothing from mmfuse but ``errors``: the packages that regist
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable
 
 from .errors import ConfigError
 
-T = TypeVar("T")
 
-
-class Registry(Generic[T]):
+class Registry:
     """Name -> object, with free-form metadata per name (e.g. the modality an encoder reads)."""
 
     def __init__(self, what: str):
         self.what = what
-        self._items: dict[str, tuple[T, dict[str, Any]]] = {}
+        self._items: dict[str, tuple[Any, dict[str, Any]]] = {}
 
-    def add(self, name: str, obj: T, **meta: Any) -> T:
+    def add(self, name: str, obj: Any, **meta: Any) -> Any:
         if name in self._items:
             warnings.warn(f"{self.what} {name!r} registered twice; the later definition wins", stacklevel=3)
         self._items[name] = (obj, meta)
         return obj
 
-    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
+    def register(self, name: str, **meta: Any) -> Callable[[Any], Any]:
         """Class decorator: make ``cls`` available as ``name``, with ``meta`` for ``meta(name)``."""
         return lambda obj: self.add(name, obj, **meta)
 
@@ -45,7 +43,7 @@ class Registry(Generic[T]):
         """Registered names, optionally only those whose metadata has the given values."""
         return sorted(n for n, (_, meta) in self._items.items() if all(meta.get(k) == v for k, v in where.items()))
 
-    def get(self, name: str) -> T:
+    def get(self, name: str) -> Any:
         """The object registered as ``name``; an unknown name is a ConfigError listing the choices."""
         if name not in self._items:
             raise ConfigError(f"unknown {self.what} {name!r}; choose from: {', '.join(self.names())}")
@@ -60,11 +58,11 @@ class Registry(Generic[T]):
         return self.get(name)(*args, **{k: v for k, v in kwargs.items() if v is not None})
 
 
-MODALITIES: Registry = Registry("modality")    # column modality -> core.Modality (detection, input kind, defaults)
-PROCESSORS: Registry = Registry("processor")   # processor kind -> core.Processor subclass
-ENCODERS: Registry = Registry("encoder")       # name -> nn.Module class; meta: modality (input kind), processor
-FUSIONS: Registry = Registry("fusion method")  # name -> nn.Fusion subclass
-TASKS: Registry = Registry("task")             # name -> Task class
+MODALITIES = Registry("modality")    # column modality -> core.Modality (detection, input kind, defaults)
+PROCESSORS = Registry("processor")   # processor kind -> core.Processor subclass
+ENCODERS = Registry("encoder")       # name -> nn.Module class; meta: modality (input kind), processor
+FUSIONS = Registry("fusion method")  # name -> nn.Fusion subclass
+TASKS = Registry("task")             # name -> Task class
 
 
 def list_encoders(modality: str | None = None) -> list[str]:

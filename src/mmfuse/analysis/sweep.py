@@ -24,7 +24,7 @@ from ..data.detect import detect_columns
 from ..data.table import read_table
 from ..errors import DataError
 from ..estimators import Predictor
-from ..registry import MODALITIES
+from ..pipeline import input_of
 from .robustness import effective_robustness, relative_robustness, robustness
 
 
@@ -55,8 +55,7 @@ def plan_sweep(train: str, label: str, fusions: list[str], ignore: list[str] = (
     columns: dict[str, list[str]] = {}
     for col in detect_columns(table.frame, label, table.root, ignore=list(ignore)):
         if col.modality != "ignore":
-            spec = MODALITIES.get(col.modality)
-            columns.setdefault(spec.input if spec.grouped else col.name, []).append(col.name)
+            columns.setdefault(input_of(col)[0], []).append(col.name)
     return sweep_specs(columns, fusions)
 
 

@@ -7,8 +7,6 @@ from typing import Any
 
 from rich.table import Table
 
-DIRECTIONS = ("q2t", "t2q")  # the retrieval metrics' prefixes: query -> target, target -> query
-
 
 def _table(title: str, headers: list[str], left: tuple[str, ...] = ()) -> Table:
     table = Table(title=title, title_justify="left")
@@ -25,11 +23,12 @@ def metrics_table(title: str, metrics: dict[str, float]) -> Table:
 
 
 def retrieval_table(title: str, metrics: dict[str, float], query: str, target: str) -> Table:
+    from ..tasks.retrieval import DIRECTIONS, RECALL_AT  # loaded by the retrieval model already; keeps --help light
+
     names = {"q2t": f"{query} -> {target}", "t2q": f"{target} -> {query}"}
-    recall_at = sorted(int(key.split("@")[1]) for key in metrics if key.startswith("q2t_r@"))
-    table = _table(title, ["direction", *[f"R@{k}" for k in recall_at], "median rank", "MRR"], left=("direction",))
+    table = _table(title, ["direction", *[f"R@{k}" for k in RECALL_AT], "median rank", "MRR"], left=("direction",))
     for d in DIRECTIONS:
-        table.add_row(names[d], *[f"{metrics[f'{d}_r@{k}']:.3f}" for k in recall_at],
+        table.add_row(names[d], *[f"{metrics[f'{d}_r@{k}']:.3f}" for k in RECALL_AT],
                       f"{metrics[f'{d}_median_rank']:.0f}", f"{metrics[f'{d}_mrr']:.3f}")
     return table
 

@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .processor import EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty
+from .processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
+                        with_progress)
 
 
 class FrameProcessor(Processor):
@@ -52,9 +53,7 @@ class FrameProcessor(Processor):
         out = torch.zeros(len(values), length, n_features + 1)  # (N, T, F + 1)
         present = torch.ones(len(values), dtype=torch.bool)
         problems = []
-        for i, v in enumerate(values):
-            if progress and i % 500 == 0:
-                progress(f"reading {self.modality} of {self.column!r}", i, len(values))
+        for i, v in with_progress(values, progress, f"reading {self.modality} of {self.column!r}"):
             if is_empty(v):
                 present[i] = False
                 problems.append(Problem(i, self.column, EMPTY, f"no {self.modality}"))
@@ -70,8 +69,6 @@ class FrameProcessor(Processor):
             t = min(len(frames), length)
             out[i, :t, :-1] = torch.from_numpy(np.ascontiguousarray(frames[:t], dtype=np.float32))
             out[i, :t, -1] = 1.0
-        if progress:
-            progress(f"reading {self.modality} of {self.column!r}", len(values), len(values))
         return Transformed(out, present, problems)
 
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -53,6 +53,16 @@ class Transformed:
 
 def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def with_progress(values: Any, progress: Progress | None, what: str) -> Iterator[tuple[int, Any]]:
+    """``enumerate(values)`` that reports to ``progress`` every 500 rows and once at the end."""
+    for i, value in enumerate(values):
+        if progress and i % 500 == 0:
+            progress(what, i, len(values))
+        yield i, value
+    if progress:
+        progress(what, len(values), len(values))
 
 
 def resolve_path(value: Any, root: Path) -> Path:

@@ -24,9 +24,8 @@ from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import load_bundle, load_weights, read_bundle_config, save_bundle
-from ..pipeline import POLICIES, InputPipeline
+from ..pipeline import POLICIES, InputPipeline, input_of
 from ..plots import plot_learning_curves
-from ..registry import MODALITIES
 from ..tasks import task_from_state
 from .timing import Stopwatch, describe_stages, stage_seconds
 
@@ -80,7 +79,8 @@ class BaseEstimator:
     def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
         raise NotImplementedError
 
-    def _targets(self, frame: pd.DataFrame, split: EncodedSplit) -> Tensor:
+    def targets(self, frame: pd.DataFrame, split: EncodedSplit) -> Tensor:
+        """What the model is trained against for the rows a split kept (``frame``: the table those rows came from)."""
         raise NotImplementedError
 
     def _build_model(self) -> nn.Module:
@@ -154,8 +154,8 @@ class BaseEstimator:
             valid_split = self._encode(valid_table.frame, valid_table.root, "valid", valid_left_out)
             features["valid"] = self.pipeline_.extraction()
         self.data_report_ = {"train": train_split.report, "valid": valid_split.report}
-        train_set = self.pipeline_.dataset(train_split, self._targets(frame, train_split), train=True)
-        valid_set = self.pipeline_.dataset(valid_split, self._targets(valid_table.frame, valid_split))
+        train_set = self.pipeline_.dataset(train_split, self.targets(frame, train_split), train=True)
+        valid_set = self.pipeline_.dataset(valid_split, self.targets(valid_table.frame, valid_split))
 
         with clock("set-up"):
             torch.manual_seed(cfg.train.seed)  # weight init is part of the seeded run
@@ -194,17 +194,12 @@ class BaseEstimator:
         return encoded
 
     # --- description and persistence ----------------------------------------------------------------------------
-    def input_of(self, column: ColumnInfo) -> tuple[str, str]:
-        """(model input name, input kind) a column feeds."""
-        spec = MODALITIES.get(column.modality)
-        return (spec.input if spec.grouped else column.name), spec.input
-
     def describe(self) -> dict[str, Any]:
         """What the fitted model is: task, inputs with their encoders, training figures (for ``mmfuse info``)."""
         self._check_fitted()
         inputs = []
         for col in self.columns_:
-            encoder = "-" if col.modality == "ignore" else self.config_.encoder_for(*self.input_of(col)).name
+            encoder = "-" if col.modality == "ignore" else self.config_.encoder_for(*input_of(col)).name
             inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason})
         return {"task": self.task_.name, "inputs": inputs, "metrics": self.metrics_, "mmfuse": self.trained_with_,
                 **self._bundle_fields()}

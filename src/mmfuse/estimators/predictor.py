@@ -97,7 +97,8 @@ class Predictor(BaseEstimator):
     def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
         return detect_columns(frame, self.label, root, self.column_types, self.ignore)
 
-    def _targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
+    def targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
+        """The encoded labels of a prepared split's rows (``frame`` as ``prepare`` returned it)."""
         return self.task_.encode(frame[self.label].loc[split.rows])
 
     def _build_model(self) -> MultiModalModel:
@@ -198,14 +199,10 @@ class Predictor(BaseEstimator):
         ``confusion_plot``: also write a confusion-matrix PNG there (binary / multiclass).
         """
         frame, split = self.prepare(data, "evaluate", labelled=True)
-        target = self.task_.encode(frame[self.label].loc[split.rows])
+        target = self.targets(frame, split)
         outputs = self.predict_outputs(split)
         if confusion_plot is not None:
             if self.task_.name not in ("binary", "multiclass"):
                 raise DataError(f"a confusion matrix needs a binary or multiclass model, not {self.task_.name}")
             plot_confusion(target.numpy(), outputs.argmax(1), self.task_.classes, confusion_plot)
         return self.task_.metrics(target, outputs)
-
-    def targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
-        """The encoded labels of a prepared split's rows (``frame`` as ``prepare`` returned it)."""
-        return self._targets(frame, split)

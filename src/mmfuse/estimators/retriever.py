@@ -100,7 +100,8 @@ class Retriever(BaseEstimator):
             raise DataError(f"{split}: fewer than 2 usable ({self.query}, {self.target}) pairs")
         return encoded.take(torch.nonzero(both).squeeze(1))
 
-    def _targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
+    def targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
+        """Row i's match is row i: the pairs' positions."""
         return torch.arange(len(split.rows))
 
     def _build_model(self) -> TwoTowerModel:
@@ -170,7 +171,7 @@ class Retriever(BaseEstimator):
     def tower_of_modality(self, modality: str) -> str:
         """The tower (column) that reads this modality."""
         self._check_fitted()
-        kinds = {n: kind for n, (kind, _) in self.pipeline_.input_specs().items()}
+        kinds = {n: self.pipeline_.processors[n].modality for n in (self.query, self.target)}
         towers = [n for n in (self.query, self.target) if kinds[n] == modality]
         if not towers:
             raise DataError(f"this model has no {modality} tower (its towers: "

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from ...core.processor import (EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
-                               resolve_path)
+                               resolve_path, with_progress)
 from ...io.images import load_image
 from .corruptions import image_blur, image_noise, image_occlusion
 
@@ -70,9 +70,7 @@ class ImageProcessor(Processor):
         images = torch.zeros(len(values), self.channels_, self.size, self.size, dtype=torch.uint8)
         present = torch.ones(len(values), dtype=torch.bool)
         problems = []
-        for i, v in enumerate(values):
-            if progress and i % 500 == 0:
-                progress(f"reading images of {self.column!r}", i, len(values))
+        for i, v in with_progress(values, progress, f"reading images of {self.column!r}"):
             if is_empty(v):
                 present[i] = False
                 problems.append(Problem(i, self.column, EMPTY, "no image path"))
@@ -85,8 +83,6 @@ class ImageProcessor(Processor):
             except (OSError, UnidentifiedImageError, ValueError) as err:
                 present[i] = False
                 problems.append(Problem(i, self.column, UNREADABLE, f"cannot read image {v}: {err}"))
-        if progress:
-            progress(f"reading images of {self.column!r}", len(values), len(values))
         return Transformed(images, present, problems)
 
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:

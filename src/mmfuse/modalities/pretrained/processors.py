@@ -191,10 +191,8 @@ class _PretrainedProcessor(Processor):
         return {"feature_dim": self.feature_dim_, "source": self.source}
 
     def corruptions(self) -> dict[str, Corruption]:
-        """Frozen: noise on the cached features. Fine-tuned: none for token ids; pixel noise for images."""
-        if not self.finetune:
-            return {"feature noise": feature_noise}
-        return {"noise": pixel_noise} if self.modality == "image" else {}
+        """Frozen: noise on the cached features; fine-tuned: none for token ids (images: see the subclass)."""
+        return {} if self.finetune else {"feature noise": feature_noise}
 
 
 class PretrainedTextProcessor(_PretrainedProcessor):
@@ -280,6 +278,9 @@ class PretrainedImageProcessor(_PretrainedProcessor):
             if d is not None:
                 out[i] = d
         return out if self.finetune else self.prepare_pixels(out)
+
+    def corruptions(self) -> dict[str, Corruption]:
+        return {"noise": pixel_noise} if self.finetune else super().corruptions()
 
     @staticmethod
     def prepare_pixels(x: Tensor) -> Tensor:
