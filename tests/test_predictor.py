@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_table
+from conftest import make_table, write_image
 from mmfuse import Predictor
 from mmfuse.errors import ConfigError, DataError
 
@@ -202,3 +202,20 @@ def test_prediction_does_not_import_lightning(table_dir, tmp_path):
             f"Predictor.load(r'{tmp_path / 'm'}', verbose=False).predict(r'{table_dir / 'test.csv'}'); "
             "assert not any(m.startswith(('lightning', 'pytorch_lightning')) for m in sys.modules), 'lightning loaded'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_default_preset_gives_grayscale_images_the_from_scratch_cnn(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    rows = []
+    for i in range(48):
+        write_image(tmp_path / "img" / f"{i}.png", i % 2, rng, mode="L")
+        rows.append({"scan": f"img/{i}.png", "x": float(i % 2 + rng.normal()), "y": i % 2})
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    predictor = Predictor("y", max_epochs=1, threads=2, progress=False, verbose=False).fit(tmp_path / "train.csv")
+    scan = next(i for i in predictor.describe()["inputs"] if i["column"] == "scan")
+    assert (scan["encoder"], scan["chosen_by"]) == ("cnn", "rule: image with colour=False")
+    assert predictor.columns_[0].traits == {"colour": False}
+    reloaded = Predictor.load(predictor.save(tmp_path / "model"), verbose=False)
+    assert type(reloaded.model_.encoders["scan"]).__name__ == "ResNetEncoder"
+    assert reloaded.predict(tmp_path / "train.csv").tolist() == predictor.predict(tmp_path / "train.csv").tolist()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .registry import ENCODERS, FUSIONS, MODALITIES, PROCESSORS, Registry
@@ -54,6 +54,29 @@ class EncoderCfg(_Strict):
 
     name: Annotated[str, AfterValidator(lambda name: _registered(ENCODERS, name))]
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EncoderRule(_Strict):
+    """A preset's data-dependent encoder choice: columns of input kind ``input`` whose traits (``ColumnInfo.traits``)
+    equal every value in ``when`` get ``encoder``. E.g. grayscale images -> a from-scratch CNN::
+
+        rules: [{input: image, when: {colour: false}, encoder: {name: cnn}}]
+    """
+
+    input: Annotated[str, AfterValidator(lambda kind: check_input_kind(kind))]
+    when: dict[str, Any] = Field(default_factory=dict)
+    encoder: EncoderCfg
+
+    @model_validator(mode="after")
+    def _encoder_reads_input(self) -> "EncoderRule":
+        _check_encoder_reads(self.encoder.name, self.input, self.input)
+        return self
+
+    def matches(self, kind: str, traits: dict[str, Any]) -> bool:
+        return kind == self.input and all(traits.get(k) == v for k, v in self.when.items())
+
+    def describe(self) -> str:
+        return f"rule: {self.input} with " + ", ".join(f"{k}={v}" for k, v in self.when.items())
 
 
 class FusionCfg(_Strict):
@@ -104,10 +127,13 @@ class ModelConfig(_Strict):
 
     ``encoders`` and ``preprocess`` are keyed by input kind (text, image, audio, sequence, tabular, or one a plugin
     registers); an input kind a preset leaves out gets its modality plugin's default encoder and settings.
-    ``preprocess`` settings are checked against the plugin processor's ``Params`` model.
+    ``preprocess`` settings are checked against the plugin processor's ``Params`` model. ``rules`` (first match
+    wins) pick an input's encoder from its column's traits ahead of ``encoders``; ``for_columns`` writes what they
+    picked into ``column_encoders``, so a saved config names every input's encoder.
     """
 
     encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
+    rules: list[EncoderRule] = Field(default_factory=list)
     column_encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
     fusion: FusionCfg = Field(default_factory=FusionCfg)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
@@ -141,14 +167,36 @@ class ModelConfig(_Strict):
 
     def encoder_for(self, name: str, kind: str) -> EncoderCfg:
         """The encoder for one input: a per-column choice, else the one for its kind, else the plugin's default."""
-        chosen = self.column_encoders.get(name) or self.encoders.get(kind)
-        if chosen is None:
-            chosen = EncoderCfg(name=_input_kinds()[check_input_kind(kind)].default_encoder)
+        return self.choose_encoder(name, kind)[0]
+
+    def choose_encoder(self, name: str, kind: str, traits: dict[str, Any] | None = None) -> tuple[EncoderCfg, str]:
+        """(encoder, why) for one input: a per-column choice, else the first rule matching its column's traits,
+        else the one for its kind, else the plugin's default."""
+        rule = next((r for r in self.rules if r.matches(kind, traits)), None) if traits is not None else None
+        if name in self.column_encoders:  # set by the user, or by for_columns from the rule that still matches
+            chosen = self.column_encoders[name]
+            why = rule.describe() if rule is not None and rule.encoder == chosen else "column setting"
+        elif rule is not None:
+            chosen, why = rule.encoder, rule.describe()
+        elif kind in self.encoders:
+            chosen, why = self.encoders[kind], f"{kind} setting"
+        else:
+            chosen, why = EncoderCfg(name=_input_kinds()[check_input_kind(kind)].default_encoder), "plugin default"
         try:
             _check_encoder_reads(chosen.name, name, kind)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        return chosen
+        return chosen, why
+
+    def for_columns(self, inputs: dict[str, tuple[str, dict[str, Any]]]) -> "ModelConfig":
+        """The config with the encoder each rule picks for these inputs (name -> (kind, column traits)) written
+        into ``column_encoders``."""
+        picked = {}
+        for name, (kind, traits) in inputs.items():
+            encoder, why = self.choose_encoder(name, kind, traits)
+            if why.startswith("rule:"):
+                picked[name] = encoder
+        return self.model_copy(update={"column_encoders": {**self.column_encoders, **picked}}, deep=True)
 
 
 def list_presets() -> list[str]:
@@ -213,23 +261,27 @@ def load_config(preset: str = "default", config_file: "str | Path | dict[str, An
         raise ConfigError(f"unknown preset {preset!r}; choose from: {', '.join(list_presets())}")
     data = _read_yaml(resources.files("mmfuse.presets").joinpath(f"{preset}.yaml").read_text(), f"preset {preset}")
     source = f"preset {preset}"
+    layers = []
     if isinstance(config_file, dict):
-        data, source = _deep_merge(data, config_file), "config"
+        layers, source = [config_file], "config"
     elif config_file is not None:
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        data = _deep_merge(data, _read_yaml(path.read_text(), str(path)))
-        source = str(path)
-    if overrides:
-        data = _deep_merge(data, overrides)
+        layers, source = [_read_yaml(path.read_text(), str(path))], str(path)
+    layers += [overrides] if overrides else []
+    chosen = {kind for layer in layers for kind in (layer.get("encoders") or {})}
+    if chosen and isinstance(data.get("rules"), list):  # an encoder the user names for a kind beats the preset's rules
+        data["rules"] = [r for r in data["rules"] if not (isinstance(r, dict) and r.get("input") in chosen)]
+    for layer in layers:
+        data = _deep_merge(data, layer)
     return validate_config(data, source)
 
 
 def with_finetuning(cfg: ModelConfig) -> ModelConfig:
     """The config with every encoder that brings its own processor (a pretrained one) set to train its backbone."""
     cfg = cfg.model_copy(deep=True)
-    for enc in [*cfg.encoders.values(), *cfg.column_encoders.values()]:
+    for enc in [*cfg.encoders.values(), *(r.encoder for r in cfg.rules), *cfg.column_encoders.values()]:
         if ENCODERS.meta(enc.name).get("processor"):
             enc.params["finetune"] = True
     return cfg

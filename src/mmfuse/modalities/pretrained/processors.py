@@ -158,7 +158,8 @@ class _PretrainedProcessor(Processor):
 
     def _compute(self, todo, contents, values, present, problems, cache, features, progress: Progress | None) -> int:
         """Run the backbone on the contents not in the cache; returns how many distinct values it computed."""
-        keys, computed = list(todo), 0
+        # shortest contents first: a batch of texts is padded to its longest, so similar lengths waste less
+        keys, computed = sorted(todo, key=lambda key: len(contents[todo[key][0]])), 0
         if keys and self._backbone is None:
             self._backbone = load_backbone(self.source)
         for start in range(0, len(keys), BATCH):
