@@ -1,57 +1,110 @@
-"""Pick the ``default`` preset on validation data (never test): candidates trained on the emoji table.
+"""Pick presets on validation data (never test): each candidate is a base preset with the overrides shown.
 
-    python benchmarks/pick_default.py [--data data/emoji] [--threads 2]
+    make realdata                                                    # once: the real tables' packages
+    python benchmarks/pick_default.py [--group fortunes] [--threads 2] [--only NAME ...]
 
-Prints validation accuracy / macro-F1 / epochs / train time per candidate. Each candidate is the ``default``
-preset with the overrides shown.
+Groups (table, base preset):
+- ``fortunes``, ``emoji``, ``avdigits-sparse``: the ``default`` preset on three real tables of benchmarks/realdata.py
+  (long text; colour images + short text; grayscale images + a sparse sequence): the text truncation length, the
+  head, the training precision, and the grayscale rule (from-scratch CNN vs EfficientNet-Lite0 features);
+- ``scratch``: the ``scratch`` preset (the default until commit ed5cff8) on the emoji table.
+
+Prints validation accuracy / macro-F1 / epochs / fit time per candidate (a fresh feature cache per group, so the
+first candidate of a group pays for the frozen features and the others read them).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-from mmfuse import Predictor
+sys.path.insert(0, str(Path(__file__).parent))
+from realdata_tables import build  # noqa: E402
 
-CANDIDATES: dict[str, dict] = {
-    "default (gru-bi + cnn, 4x4 pool, bf16, lr 1e-3)": {},
-    "fp32 instead of bf16": {"train": {"precision": "32"}},
-    "cnn global pool (1x1)": {"encoders": {"image": {"name": "cnn", "params": {"pool_grid": 1}}}},
-    "cnn 2x2 pool": {"encoders": {"image": {"name": "cnn", "params": {"pool_grid": 2}}}},
-    "text bow": {"encoders": {"text": {"name": "bow", "params": {"embed_dim": 128}}}},
-    "text transformer": {"encoders": {"text": {"name": "transformer"}}},
-    "text lstm": {"encoders": {"text": {"name": "lstm"}}},
-    "image conv 28 px (seed branch)": {"encoders": {"image": {"name": "conv"}}, "preprocess": {"image": {"size": 28}}},
-    "modality dropout 0.3": {"modality_dropout": 0.3},
-    "lr 2e-3": {"train": {"lr": 0.002}},
-    "seed recipe (lstm + conv, adam, 10 epochs)": {
-        "encoders": {"text": {"name": "lstm"}, "image": {"name": "conv"}}, "head": {"hidden_dims": []},
-        "preprocess": {"image": {"size": 28, "normalize": False, "augment": False}},
-        "train": {"optimizer": "adam", "schedule": "constant", "batch_size": 32, "max_epochs": 10,
-                  "early_stopping": False, "restore_best": False, "weight_decay": 0.0, "precision": "32"}},
+from mmfuse import Predictor  # noqa: E402
+
+MINILM = {"name": "minilm", "params": {"proj_dim": 256}}
+EFFICIENTNET = {"name": "efficientnet_lite0", "params": {"proj_dim": 256, "image_size": 224}}
+CNN = {"name": "cnn", "params": {"widths": [32, 64, 128], "pool_grid": 4}}
+
+GROUPS: dict[str, tuple[str, str, dict[str, dict]]] = {
+    "fortunes": ("fortunes", "default", {
+        "default (minilm, 128 tokens)": {},
+        "minilm, 64 tokens": {"encoders": {"text": {**MINILM, "params": {"proj_dim": 256, "max_length": 64}}}},
+        "minilm, 256 tokens": {"encoders": {"text": {**MINILM, "params": {"proj_dim": 256, "max_length": 256}}}},
+        "head 256, dropout 0.3": {"head": {"hidden_dims": [256], "dropout": 0.3}},
+        "fp32 training": {"train": {"precision": "32"}},
+        "head linear (no hidden layer)": {"head": {"hidden_dims": []}},
+        "weight decay 0.1": {"train": {"weight_decay": 0.1}},
+        "LayerNorm + dropout 0.2 on the features": {"encoders": {"text": {**MINILM, "params": {"norm": True,
+                                                                                                "dropout": 0.2}}}},
+        "text bi-GRU from scratch": {"encoders": {"text": {"name": "gru", "params": {"bidirectional": True}}}},
+    }),
+    "emoji": ("emoji", "default", {
+        "default (colour images: efficientnet_lite0)": {},
+        "head 256, dropout 0.3": {"head": {"hidden_dims": [256], "dropout": 0.3}},
+        "head linear (no hidden layer)": {"head": {"hidden_dims": []}},
+        "weight decay 0.1": {"train": {"weight_decay": 0.1}},
+        "LayerNorm + dropout 0.2 on the features": {"encoders": {
+            "text": {**MINILM, "params": {"norm": True, "dropout": 0.2}},
+            "image": {**EFFICIENTNET, "params": {"norm": True, "dropout": 0.2}}}},
+        "colour images: cnn from scratch": {"encoders": {"image": CNN}},
+    }),
+    "avdigits-sparse": ("avdigits-sparse", "default", {
+        "default (grayscale images: cnn from scratch)": {},
+        "grayscale images: efficientnet_lite0": {"encoders": {"image": EFFICIENTNET}},
+    }),
+    "scratch": ("emoji", "scratch", {
+        "scratch (gru-bi + cnn, 4x4 pool, bf16, lr 1e-3)": {},
+        "fp32 instead of bf16": {"train": {"precision": "32"}},
+        "cnn global pool (1x1)": {"encoders": {"image": {"name": "cnn", "params": {"pool_grid": 1}}}},
+        "cnn 2x2 pool": {"encoders": {"image": {"name": "cnn", "params": {"pool_grid": 2}}}},
+        "text bow": {"encoders": {"text": {"name": "bow", "params": {"embed_dim": 128}}}},
+        "text transformer": {"encoders": {"text": {"name": "transformer"}}},
+        "text lstm": {"encoders": {"text": {"name": "lstm"}}},
+        "image conv 28 px (seed branch)": {"encoders": {"image": {"name": "conv"}},
+                                           "preprocess": {"image": {"size": 28}}},
+        "modality dropout 0.3": {"modality_dropout": 0.3},
+        "lr 2e-3": {"train": {"lr": 0.002}},
+        "seed recipe (lstm + conv, adam, 10 epochs)": {
+            "encoders": {"text": {"name": "lstm"}, "image": {"name": "conv"}}, "head": {"hidden_dims": []},
+            "preprocess": {"image": {"size": 28, "normalize": False, "augment": False}},
+            "train": {"optimizer": "adam", "schedule": "constant", "batch_size": 32, "max_epochs": 10,
+                      "early_stopping": False, "restore_best": False, "weight_decay": 0.0, "precision": "32"}},
+    }),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="data/emoji")
+    parser.add_argument("--group", action="append", choices=list(GROUPS), help="default: every group")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="candidate names to run")
     args = parser.parse_args()
-    rows = []
-    for name, overrides in CANDIDATES.items():
-        if args.only and name not in args.only:
-            continue
-        start = time.perf_counter()
-        p = Predictor("category", config=overrides, threads=args.threads, progress=False, verbose=False)
-        p.fit(f"{args.data}/train.csv", valid=f"{args.data}/valid.csv")
-        v = p.metrics_["valid"]
-        rows.append((name, v["accuracy"], v["macro_f1"], p.metrics_["epochs"], time.perf_counter() - start))
-        print(f"{name:38s} acc {v['accuracy']:.3f}  macro-F1 {v['macro_f1']:.3f}  epochs {rows[-1][3]:2d}  "
-              f"{rows[-1][4]:6.1f} s", flush=True)
-    print("\n| candidate | valid accuracy | valid macro-F1 | epochs | train time |\n|---|---|---|---|---|")
-    for r in sorted(rows, key=lambda r: -r[1]):
-        print(f"| {r[0]} | {r[1]:.3f} | {r[2]:.3f} | {r[3]} | {r[4]:.1f} s |")
+    for group in args.group or list(GROUPS):
+        table, preset, candidates = GROUPS[group]
+        spec = build(table)
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="mmfuse-cache-") as cache:
+            for name, overrides in candidates.items():
+                if args.only and name not in args.only:
+                    continue
+                start = time.perf_counter()
+                p = Predictor(spec.label, preset=preset, config=overrides, label_sep=spec.label_sep,
+                              threads=args.threads, cache_dir=cache, progress=False, verbose=False)
+                p.fit(spec.folder / "train.csv", valid=spec.folder / "valid.csv")
+                v = p.metrics_["valid"]
+                rows.append((name, v["accuracy"], v["macro_f1"], p.metrics_["epochs"], time.perf_counter() - start))
+                print(f"{group}: {name:46s} acc {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}  "
+                      f"epochs {rows[-1][3]:2d}  {rows[-1][4]:6.1f} s", flush=True)
+        print(f"\n{group} ({table}, preset {preset}, validation split, seed 0, {args.threads} threads)\n\n"
+              "| candidate | valid accuracy | valid macro-F1 | epochs | fit time |\n|---|---|---|---|---|")
+        for r in sorted(rows, key=lambda r: -r[1]):
+            print(f"| {r[0]} | {r[1]:.4f} | {r[2]:.4f} | {r[3]} | {r[4]:.1f} s |")
+        print()
 
 
 if __name__ == "__main__":

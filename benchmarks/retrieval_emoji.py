@@ -5,7 +5,7 @@
 Models, each in its own process:
   (a) frozen pretrained towers (MiniLM names, EfficientNet-Lite0 images), trained projections, preset ``retrieval``:
       first with an empty feature cache (features computed), then again with the cache filled;
-  (b) towers trained from scratch (GRU names, small CNN images), preset ``default``;
+  (b) towers trained from scratch (GRU names, small CNN images), preset ``scratch``;
   (c) a ridge-regression baseline on the same frozen features: image features -> name features, alpha tuned on
       validation, ranked by cosine similarity.
 Prints Recall@1/5/10 in both directions, median rank, MRR, times, and zero-shot category accuracy.
@@ -98,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         cold = run(CHILD, "retrieval", seeds[0], str(args.threads), args.data, cache)  # fills the feature cache
         frozen = [run(CHILD, "retrieval", seed, str(args.threads), args.data, cache) for seed in seeds]
-        scratch = [run(CHILD, "default", seed, str(args.threads), args.data, cache) for seed in seeds]
+        scratch = [run(CHILD, "scratch", seed, str(args.threads), args.data, cache) for seed in seeds]
         ridge = run(RIDGE, str(args.threads), args.data, cache)
     print(f"emoji: name <-> image retrieval, test split (288 pairs), {args.threads} threads, seeds {args.seeds} "
           "(mean ± std)\n")
