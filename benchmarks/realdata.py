@@ -316,6 +316,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/realdata", help="results.jsonl and tables.md go here")
     parser.add_argument("--resume", action="store_true", help="keep OUT/results.jsonl and run only what it lacks")
+    parser.add_argument("--report", action="store_true", help="run nothing: the tables from OUT/results.jsonl")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -327,14 +328,15 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "results.jsonl"
-    done = [json.loads(line) for line in log.read_text().splitlines()] if args.resume and log.exists() else []
-    if not args.resume:
+    keep = args.resume or args.report
+    done = [json.loads(line) for line in log.read_text().splitlines()] if keep and log.exists() else []
+    if not keep:
         log.write_text("")
     commit, start = git_commit(), time.perf_counter()
     specs = {table: build(table) for table in tables}
     todo = [(table, run, seed) for table in tables for run in runs for seed in seeds if applies(specs[table], run)]
     todo.sort(key=lambda t: t[1] not in FIRST)  # stable: the bar's runs for every table first
-    for table, run, seed in todo:
+    for table, run, seed in [] if args.report else todo:
         if any((r["table"], r["run"], r["seed"]) == (table, run, seed) for r in done):
             continue
         for name, result in measure(table, run, seed, args.threads).items():
@@ -352,6 +354,13 @@ def main() -> None:
             if rs:
                 results[run] = rs
         report += table_lines(specs[table], results, seeds, args.threads) + [""]
+    missing: dict[tuple[str, str], list[str]] = {}
+    for table, run, seed in todo:
+        if not any((r["table"], r["run"], r["seed"]) == (table, run, seed) for r in done):
+            missing.setdefault((table, run), []).append(str(seed))
+    if missing:
+        report.append("Not measured: " + "; ".join(f"{t} `{r}` (seeds {', '.join(s)})" for (t, r), s in missing.items())
+                      + ".\n")
     commits = sorted({r["commit"] for r in done})
     report.append(f"Command: `.venv/bin/python benchmarks/realdata.py {' '.join(sys.argv[1:])}`; this invocation "
                   f"{(time.perf_counter() - start) / 60:.1f} minutes, all runs together "
