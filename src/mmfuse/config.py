@@ -170,14 +170,13 @@ class ModelConfig(_Strict):
         return self.choose_encoder(name, kind)[0]
 
     def choose_encoder(self, name: str, kind: str, traits: dict[str, Any] | None = None) -> tuple[EncoderCfg, str]:
-        """(encoder, why) for one input: a per-column choice, else the first rule matching its column's traits,
-        else the one for its kind, else the plugin's default."""
-        rule = next((r for r in self.rules if r.matches(kind, traits)), None) if traits is not None else None
-        if name in self.column_encoders:  # set by the user, or by for_columns from the rule that still matches
-            chosen = self.column_encoders[name]
-            why = rule.describe() if rule is not None and rule.encoder == chosen else "column setting"
-        elif rule is not None:
+        """(encoder, why) for one input: the rule that picks it (``rule_for``), else a per-column choice, else the
+        one for its kind, else the plugin's default."""
+        rule = self.rule_for(name, kind, traits)
+        if rule is not None:
             chosen, why = rule.encoder, rule.describe()
+        elif name in self.column_encoders:
+            chosen, why = self.column_encoders[name], "column setting"
         elif kind in self.encoders:
             chosen, why = self.encoders[kind], f"{kind} setting"
         else:
@@ -188,14 +187,18 @@ class ModelConfig(_Strict):
             raise ConfigError(str(err)) from None
         return chosen, why
 
+    def rule_for(self, name: str, kind: str, traits: dict[str, Any] | None) -> EncoderRule | None:
+        """The first rule matching an input's column traits, unless a per-column encoder other than the rule's
+        is set (by the user; ``for_columns`` writes the rule's own)."""
+        rule = next((r for r in self.rules if r.matches(kind, traits)), None) if traits is not None else None
+        overridden = name in self.column_encoders and rule is not None and self.column_encoders[name] != rule.encoder
+        return None if overridden else rule
+
     def for_columns(self, inputs: dict[str, tuple[str, dict[str, Any]]]) -> "ModelConfig":
         """The config with the encoder each rule picks for these inputs (name -> (kind, column traits)) written
         into ``column_encoders``."""
-        picked = {}
-        for name, (kind, traits) in inputs.items():
-            encoder, why = self.choose_encoder(name, kind, traits)
-            if why.startswith("rule:"):
-                picked[name] = encoder
+        picked = {name: rule.encoder for name, (kind, traits) in inputs.items()
+                  if (rule := self.rule_for(name, kind, traits)) is not None}
         return self.model_copy(update={"column_encoders": {**self.column_encoders, **picked}}, deep=True)
 
 

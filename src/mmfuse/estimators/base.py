@@ -209,8 +209,8 @@ class BaseEstimator:
         for col in self.columns_:
             encoder, why = "-", ""
             if col.modality != "ignore":
-                chosen, why = self.config_.choose_encoder(*input_of(col), col.traits)
-                encoder, why = chosen.name, why if why.startswith("rule:") else ""
+                rule = self.config_.rule_for(*input_of(col), col.traits)
+                encoder, why = self.config_.encoder_for(*input_of(col)).name, rule.describe() if rule else ""
             inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
                            "chosen_by": why})
         return inputs
