@@ -161,26 +161,23 @@ def features(spec: TableSpec, kind: str, seed: int, cache: str, threads: int):
 
 
 def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> list[np.ndarray]:
-    """The frozen MiniLM / EfficientNet-Lite0 features mmfuse computes, through its own processors."""
+    """The frozen MiniLM / EfficientNet-Lite0 features the default preset's encoders read, through mmfuse's own
+    input pipeline (its processors and settings)."""
     import torch
 
     import mmfuse.estimators  # noqa: F401  (registers the processors)
     from mmfuse.config import load_config
     from mmfuse.core.columns import ColumnInfo
-    from mmfuse.registry import ENCODERS, PROCESSORS
+    from mmfuse.pipeline import InputPipeline
 
     torch.set_num_threads(threads)
-    default = load_config("default")
+    columns = [ColumnInfo(c, kind, "") for kind in ("text", "image") for c in spec.columns.get(kind, [])]
+    pipeline = InputPipeline.plan(columns, load_config("default"), cache)
     out = []
-    for kind in ("text", "image"):
-        encoder = default.encoders[kind]
-        meta = ENCODERS.meta(encoder.name)
-        for c in spec.columns.get(kind, []):
-            settings = {**meta["processor_settings"], **encoder.params}
-            proc = PROCESSORS.get(meta["processor"]).for_input([ColumnInfo(c, kind, "")], settings)
-            proc.use_cache(cache)
-            proc.fit(frame[c], spec.folder)
-            out.append(proc.transform(frame[c].replace("", None), spec.folder).values.numpy())
+    for col in columns:
+        proc = pipeline.processors[col.name]
+        proc.fit(frame[col.name], spec.folder)
+        out.append(proc.transform(frame[col.name].replace("", None), spec.folder).values.numpy())
     return out
 
 
