@@ -34,7 +34,7 @@ def sample_input(modality: str, batch: int = 4) -> torch.Tensor:
 def test_encoder_forward_backward(name):
     torch.manual_seed(0)
     modality = ENCODERS.meta(name)["modality"]
-    if ENCODERS.meta(name).get("processor"):  # frozen pretrained: reads cached (B, F) features
+    if ENCODERS.meta(name).get("processor", "").startswith("pretrained"):  # frozen: reads cached (B, F) features
         encoder, x = make_encoder(EncoderCfg(name=name), {"feature_dim": 24}), torch.randn(4, 24)
     else:
         encoder, x = make_encoder(EncoderCfg(name=name), DATA_KWARGS[modality]), sample_input(modality)
@@ -46,6 +46,21 @@ def test_encoder_forward_backward(name):
     assert trainable
     no_grad = [n for n, p in trainable.items() if p.grad is None or not torch.any(p.grad != 0)]
     assert not no_grad, f"parameters without gradient: {no_grad}"
+
+
+def test_pretrained_text_encoder_with_ngrams_splits_features_from_ngram_ids():
+    torch.manual_seed(0)
+    encoder = make_encoder(EncoderCfg(name="minilm", params={"proj_dim": 8, "ngrams": {"dim": 6}}),
+                           {"feature_dim": 24, "ngram_vocab_size": 30})
+    features, ids = torch.randn(3, 24), torch.tensor([[4, 9, 0], [0, 0, 0], [29, 1, 2]])
+    out = encoder(torch.cat([features, ids.float()], 1))
+    assert out.shape == (3, 8 + 6) and encoder.output_dim == 14
+    assert torch.allclose(out[:, :8], encoder.proj(features), atol=1e-6)
+    assert torch.allclose(out[0, 8:], (encoder.words.embed.weight[4] + encoder.words.embed.weight[9]) / 2 ** 0.5)
+    assert torch.equal(out[1, 8:], torch.zeros(6))  # no known n-gram: zeros
+    out.pow(2).sum().backward()
+    assert encoder.words.embed.weight.grad[[1, 2, 4, 9, 29]].abs().sum(1).gt(0).all()
+    assert encoder.words.embed.weight.grad[0].eq(0).all()  # padding never learns
 
 
 def test_unknown_encoder_names_choices():

@@ -35,7 +35,9 @@ def fitted_processors(folder: Path) -> dict[str, Processor]:
         "audio": PROCESSORS.get("audio").for_input([ColumnInfo("a", "audio", "")], {"sample_rate": 8000}),
         "sequence": PROCESSORS.get("sequence").for_input([ColumnInfo("s", "sequence", "")], {}),
         "tabular": PROCESSORS.get("tabular").for_input([ColumnInfo("x", "numeric", ""), ColumnInfo("c", "categorical", "")], {}),
-        "pretrained_text": PROCESSORS.get("pretrained_text").for_input([ColumnInfo("t", "text", "")], {"source": str(tiny)}),
+        "ngram_text": PROCESSORS.get("ngram_text").for_input([ColumnInfo("t", "text", "")], {"min_count": 1}),
+        "pretrained_text": PROCESSORS.get("pretrained_text").for_input([ColumnInfo("t", "text", "")], {
+            "source": str(tiny), "ngrams": {"min_count": 1}}),
         "pretrained_image": PROCESSORS.get("pretrained_image").for_input([ColumnInfo("i", "image", "")],
                                                                          {"source": "efficientnet_lite0"}),
     }

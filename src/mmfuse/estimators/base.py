@@ -210,7 +210,9 @@ class BaseEstimator:
             encoder, why = "-", ""
             if col.modality != "ignore":
                 rule = self.config_.rule_for(*input_of(col), col.traits)
-                encoder, why = self.config_.encoder_for(*input_of(col)).name, rule.describe() if rule else ""
+                enc = self.config_.encoder_for(*input_of(col))
+                encoder = enc.name + (" + n-grams" if enc.params.get("ngrams") is not None else "")  # lexical path
+                why = rule.describe() if rule else ""
             inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
                            "chosen_by": why})
         return inputs

@@ -8,6 +8,10 @@ with -1 as padding, or uint8 pixels scaled to [-1, 1] per batch) and the backbon
 Frozen features are computed under bf16 autocast unless ``precision: "32"`` (on this project's 2-core CPU: 2.7x
 faster for EfficientNet-Lite0, 3x for MiniLM, features within cosine 0.999 of float32); the precision is part of
 the cache key and of the identity a saved model checks.
+
+Text with ``ngrams`` (the lexical path, ``core.ngrams``): each row also carries the ids of its distinct word n-grams,
+appended after the frozen features as (N, F + L) floats (ids are exact in float32 up to 2**24), or after the
+``max_length`` token ids when fine-tuned; the encoder splits them at F (or ``max_length``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import torch
 from torch import Tensor
 
 from ...core.columns import ColumnInfo
-from ...core.processor import (EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
-                               resolve_path)
+from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_settings, trim_padding
+from ...core.processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed,
+                               is_empty, resolve_path)
 from ...errors import BundleError, ConfigError
 from ...io.cache import FeatureCache
 from ...io.hashing import sha256_bytes
@@ -197,20 +202,24 @@ class _PretrainedProcessor(Processor):
 
 
 class PretrainedTextProcessor(_PretrainedProcessor):
-    """Text with the backbone's own tokenizer (``tokenizer.json``), truncated to ``max_length`` tokens."""
+    """Text with the backbone's own tokenizer (``tokenizer.json``), truncated to ``max_length`` tokens; with
+    ``ngrams`` (a dict of ``core.ngrams.NgramParams``), also the ids of each text's word n-grams."""
 
     kind, modality = "pretrained_text", "text"
 
     def __init__(self, column: str, source: str, finetune: bool = False, max_length: int = 64,
-                 precision: str = "bf16"):
+                 precision: str = "bf16", ngrams: dict[str, Any] | None = None):
         super().__init__(column, source, finetune, precision)
-        self.max_length = max_length
+        self.max_length, self.ngrams = max_length, ngrams
+        self._ngram_settings = ngram_settings(column, ngrams) if ngrams is not None else None
 
     def _settings(self) -> dict[str, Any]:
         return {"max_length": self.max_length}
 
     def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "PretrainedTextProcessor":
         self.feature_dim_ = text_feature_dim(self.source)
+        if self._ngram_settings is not None:
+            self.ngram_vocabulary_ = fit_vocabulary((str(v) for v in values if not is_empty(v)), self._ngram_settings)
         self._restore_tokenizer()
         return super().fit(values, root)
 
@@ -224,6 +233,20 @@ class PretrainedTextProcessor(_PretrainedProcessor):
         self._tok = Tokenizer.from_file(str(text_model_dir(self.source) / "tokenizer.json"))
         self._tok.no_padding()
         self._tok.enable_truncation(self.max_length)
+        if self._ngram_settings is not None:
+            self._ngram_index = {g: i + 1 for i, g in enumerate(self.ngram_vocabulary_)}
+
+    def transform(self, values: pd.Series, root: Path, progress: Progress | None = None) -> Transformed:
+        out = super().transform(values, root, progress)
+        if self._ngram_settings is None:
+            return out
+        lexical = ngram_ids(values, self._ngram_index, self._ngram_settings, self.column)  # (N, L) long
+        truncated = [p for p in lexical.problems if p.kind == TRUNCATED]
+        if self.finetune:  # token ids at their full width, so the encoder knows where the n-grams start
+            tokens = torch.full((len(values), self.max_length), -1, dtype=torch.long)
+            tokens[:, : out.values.shape[1]] = out.values
+            return Transformed(torch.cat([tokens, lexical.values], 1), out.present, out.problems + truncated)
+        return Transformed(torch.cat([out.values, lexical.values.float()], 1), out.present, out.problems + truncated)
 
     def _content(self, value: Any, root: Path) -> bytes:
         return str(value).encode("utf-8")
@@ -240,11 +263,30 @@ class PretrainedTextProcessor(_PretrainedProcessor):
                 ids[i, : len(d)] = d
         return ids
 
+    def _split(self) -> int:
+        """Where the n-gram ids start in a stored row: after the features, or the token ids when fine-tuned."""
+        return self.max_length if self.finetune else self.feature_dim_
+
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
+        if self._ngram_settings is not None:
+            split = self._split()
+            return torch.cat([x[:, :split], trim_padding(x[:, split:])], 1)
         if not self.finetune:
             return x
         longest = int((x >= 0).sum(1).max().clamp(min=1))
         return x[:, :longest]
+
+    def encoder_kwargs(self) -> dict[str, Any]:
+        lexical = {"ngram_vocab_size": len(self.ngram_vocabulary_) + 1} if self._ngram_settings is not None else {}
+        return {**super().encoder_kwargs(), **lexical}
+
+    def corruptions(self) -> dict[str, Corruption]:
+        """Frozen: noise on the features; with n-grams, also n-gram drop (on the n-gram part only)."""
+        if self._ngram_settings is None:
+            return super().corruptions()
+        split = self._split()
+        deep = {} if self.finetune else {"feature noise": _on_columns(feature_noise, 0, split)}
+        return {**deep, "word drop": _on_columns(drop_ngrams, split, None)}
 
 
 class PretrainedImageProcessor(_PretrainedProcessor):
@@ -300,3 +342,12 @@ def feature_noise(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
 def pixel_noise(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
     """(B, 3, S, S) images in [-1, 1] + Gaussian noise of 2 * level (the image plugin's noise, on these pixels)."""
     return x + 2 * level * torch.randn(x.shape, generator=gen)
+
+
+def _on_columns(corruption: Corruption, start: int, stop: int | None) -> Corruption:
+    """A corruption applied to columns ``start:stop`` of a (B, W) batch only, the other columns kept."""
+    def corrupt(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
+        x = x.clone()
+        x[:, start:stop] = corruption(x[:, start:stop], level, gen)
+        return x
+    return corrupt

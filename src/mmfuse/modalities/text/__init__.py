@@ -1,4 +1,5 @@
-"""Text columns: free text, tokenised with a vocabulary learned on train; encoders lstm, gru, transformer, bow.
+"""Text columns: free text, tokenised with a vocabulary learned on train; encoders lstm, gru, transformer, bow, and
+ngrams (a word n-gram bag with its own processor).
 
 Detection: the fallback rule, for any column no other modality claims.
 """
@@ -10,6 +11,7 @@ import pandas as pd
 from ...core.modality import Modality, nonempty_strings
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
+from .ngrams import NgramProcessor
 from .processor import TextProcessor
 
 
@@ -19,5 +21,6 @@ def looks_like_text(values: pd.Series) -> str:
 
 
 PROCESSORS.add(TextProcessor.kind, TextProcessor)
+PROCESSORS.add(NgramProcessor.kind, NgramProcessor)
 MODALITIES.add("text", Modality("text", input="text", processor="text", default_encoder="gru",
                                 detect=looks_like_text, priority=1000))
