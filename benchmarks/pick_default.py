@@ -43,6 +43,8 @@ NGRAM_CANDIDATES = {  # the lexical path next to the frozen sentence embedding
         "chars": [2, 5], "max_ngrams": 4096, "dim": 128}}}}},
     "minilm + word 1-2 + char 2-5-gram bag (dim 64, 50k n-grams, 1024 per text)": {"encoders": {"text": {"params": {
         "ngrams": {"chars": [2, 5], "max_features": 50_000, "max_ngrams": 1024}}}}},
+    "minilm + word 1-2 + char 2-5-gram bag (dim 64, 20k n-grams)": {"encoders": {"text": {"params": {
+        "ngrams": {"chars": [2, 5], "max_features": 20_000}}}}},
     "minilm + word 1-2 + char 3-5-gram bag (dim 64)": {"encoders": {"text": {"params": {"ngrams": {
         "chars": [3, 5], "max_ngrams": 4096}}}}},
 }

@@ -80,10 +80,12 @@ class LitMultiModal(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.model.parameters() if p.requires_grad]
+        # fused: one kernel over all parameters; on a 2-core CPU ~10x faster than the per-tensor loop, which took
+        # a third of a step with the lexical path's embedding tables (profiled on the movies table)
         if self.cfg.optimizer == "adam":
-            optimizer = torch.optim.Adam(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            optimizer = torch.optim.Adam(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True)
         else:
-            optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True)
         total = self.steps_per_epoch * self.cfg.max_epochs
         if self.cfg.schedule == "constant":
             return optimizer
