@@ -76,6 +76,9 @@ GROUPS: dict[str, tuple[str, str, dict[str, dict]]] = {
             "text": {**MINILM, "params": {"norm": True, "dropout": 0.2}},
             "image": {**EFFICIENTNET, "params": {"norm": True, "dropout": 0.2}}}},
         "colour images: cnn from scratch": {"encoders": {"image": CNN}},
+        "n-gram bag dim 32": {"encoders": {"text": {"params": {"ngrams": {"dim": 32}}}}},
+        "image features: dropout 0.2": {"encoders": {"image": {**EFFICIENTNET, "params": {"dropout": 0.2}}}},
+        "batch size 32": {"train": {"batch_size": 32}},
         **NGRAM_CANDIDATES,
     }),
     "avdigits-sparse": ("avdigits-sparse", "default", {

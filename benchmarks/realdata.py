@@ -177,7 +177,8 @@ def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> lis
     for col in columns:
         proc = pipeline.processors[col.name]
         proc.fit(frame[col.name], spec.folder)
-        out.append(proc.transform(frame[col.name].replace("", None), spec.folder).values.numpy())
+        values = proc.transform(frame[col.name].replace("", None), spec.folder).values.numpy()
+        out.append(values[:, : proc.feature_dim_])  # the frozen features (the default's text rows go on with n-gram ids)
     return out
 
 
