@@ -34,7 +34,7 @@ test = r.evaluate(f"{data}/test.csv")
 shot = r.zero_shot(f"{data}/test.csv", "category", prompt="{}") if preset == "retrieval" else {}
 epochs = [h["seconds"] for h in r.history_]
 print(json.dumps({"fit_seconds": fit_seconds, "epochs": len(epochs), "first_epoch": epochs[0],
-                  "later_epoch": sum(epochs[1:]) / max(len(epochs) - 1, 1), "features": r.metrics_["features"],
+                  "later_epoch": sum(epochs[1:]) / max(len(epochs) - 1, 1), "features": r.metrics_.get("features", {}),
                   "parameters": r.metrics_["parameters"], "zero_shot": shot.get("accuracy"),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **test}))
 """
