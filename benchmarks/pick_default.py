@@ -30,28 +30,34 @@ MINILM = {"name": "minilm", "params": {"proj_dim": 256}}
 EFFICIENTNET = {"name": "efficientnet_lite0", "params": {"proj_dim": 256, "image_size": 224}}
 CNN = {"name": "cnn", "params": {"widths": [32, 64, 128], "pool_grid": 4}}
 
-NGRAM_CANDIDATES = {  # the lexical path next to the frozen sentence embedding
-    "minilm + word 1-2-gram bag (dim 64)": {"encoders": {"text": {"params": {"ngrams": {}}}}},
-    "minilm + word 1-2-gram bag (dim 128)": {"encoders": {"text": {"params": {"ngrams": {"dim": 128}}}}},
-    "minilm + word 1-3-gram bag (dim 64)": {"encoders": {"text": {"params": {"ngrams": {"n": 3}}}}},
-    "word 1-2-gram bag alone (dim 64)": {"encoders": {"text": {"name": "ngrams", "params": {"dim": 64}}}},
-    "word 1-2 + char 2-5-gram bag alone (dim 64)": {"encoders": {"text": {"name": "ngrams", "params": {
-        "dim": 64, "chars": [2, 5], "max_ngrams": 4096}}}},
-    "minilm + word 1-2 + char 2-5-gram bag (dim 64)": {"encoders": {"text": {"params": {"ngrams": {
-        "chars": [2, 5], "max_ngrams": 4096}}}}},
-    "minilm + word 1-2 + char 2-5-gram bag (dim 128)": {"encoders": {"text": {"params": {"ngrams": {
-        "chars": [2, 5], "max_ngrams": 4096, "dim": 128}}}}},
-    "minilm + word 1-2 + char 2-5-gram bag (dim 64, 50k n-grams, 1024 per text)": {"encoders": {"text": {"params": {
-        "ngrams": {"chars": [2, 5], "max_features": 50_000, "max_ngrams": 1024}}}}},
-    "minilm + word 1-2 + char 2-5-gram bag (dim 64, 20k n-grams)": {"encoders": {"text": {"params": {
-        "ngrams": {"chars": [2, 5], "max_features": 20_000}}}}},
-    "minilm + word 1-2 + char 3-5-gram bag (dim 64)": {"encoders": {"text": {"params": {"ngrams": {
-        "chars": [3, 5], "max_ngrams": 4096}}}}},
+
+def _lexical(**ngrams) -> dict:
+    """The default's text encoder with these ``ngrams`` settings (merged over the preset's own)."""
+    return {"encoders": {"text": {"params": {"ngrams": ngrams}}}}
+
+
+def _bag_alone(**settings) -> dict:
+    """The ``ngrams`` encoder alone for text, with these settings."""
+    return {"encoders": {"text": {"name": "ngrams", "params": {"dim": 64, **settings}}}}
+
+
+NGRAM_CANDIDATES = {  # the lexical path next to the frozen sentence embedding (the default: char 2-5, 50k, 1024)
+    "minilm + word 1-2-gram bag (dim 64)": _lexical(chars=[]),
+    "minilm + word 1-2-gram bag (dim 128)": _lexical(chars=[], dim=128),
+    "minilm + word 1-3-gram bag (dim 64)": _lexical(chars=[], n=3),
+    "word 1-2-gram bag alone (dim 64)": _bag_alone(chars=[]),
+    "word 1-2 + char 2-5-gram bag alone (dim 64)": _bag_alone(chars=[2, 5], max_ngrams=4096),
+    "minilm + word 1-2 + char 2-5-gram bag (dim 64, 200k n-grams, 4096 per text)": _lexical(
+        max_features=200_000, max_ngrams=4096),
+    "minilm + word 1-2 + char 2-5-gram bag (dim 128, 200k n-grams, 4096 per text)": _lexical(
+        max_features=200_000, max_ngrams=4096, dim=128),
+    "minilm + word 1-2 + char 2-5-gram bag (dim 64, 20k n-grams)": _lexical(max_features=20_000),
+    "minilm + word 1-2 + char 3-5-gram bag (dim 64)": _lexical(chars=[3, 5]),
 }
 
 GROUPS: dict[str, tuple[str, str, dict[str, dict]]] = {
     "fortunes": ("fortunes", "default", {
-        "default (minilm, 128 tokens)": {},
+        "default (minilm + n-grams, 128 tokens)": {},
         "minilm, 64 tokens": {"encoders": {"text": {**MINILM, "params": {"proj_dim": 256, "max_length": 64}}}},
         "minilm, 256 tokens": {"encoders": {"text": {**MINILM, "params": {"proj_dim": 256, "max_length": 256}}}},
         "head 256, dropout 0.3": {"head": {"hidden_dims": [256], "dropout": 0.3}},
@@ -64,7 +70,7 @@ GROUPS: dict[str, tuple[str, str, dict[str, dict]]] = {
         **NGRAM_CANDIDATES,
     }),
     "movies": ("movies", "default", {
-        "default (minilm, 128 tokens)": {},
+        "default (minilm + n-grams, 128 tokens)": {},
         **NGRAM_CANDIDATES,
     }),
     "emoji": ("emoji", "default", {
@@ -76,7 +82,7 @@ GROUPS: dict[str, tuple[str, str, dict[str, dict]]] = {
             "text": {**MINILM, "params": {"norm": True, "dropout": 0.2}},
             "image": {**EFFICIENTNET, "params": {"norm": True, "dropout": 0.2}}}},
         "colour images: cnn from scratch": {"encoders": {"image": CNN}},
-        "n-gram bag dim 32": {"encoders": {"text": {"params": {"ngrams": {"dim": 32}}}}},
+        "n-gram bag dim 32": _lexical(dim=32),
         "image features: dropout 0.2": {"encoders": {"image": {**EFFICIENTNET, "params": {"dropout": 0.2}}}},
         "batch size 32": {"train": {"batch_size": 32}},
         **NGRAM_CANDIDATES,

@@ -334,8 +334,11 @@ def main() -> None:
     specs = {table: build(table) for table in tables}
     todo = [(table, run, seed) for table in tables for run in runs for seed in seeds if applies(specs[table], run)]
     todo.sort(key=lambda t: t[1] not in FIRST)  # stable: the bar's runs for every table first
+    def measured(table: str, run: str, seed: int) -> bool:
+        return any((r["table"], r["run"], r["seed"]) == (table, run, seed) for r in done)
+
     for table, run, seed in [] if args.report else todo:
-        if any((r["table"], r["run"], r["seed"]) == (table, run, seed) for r in done):
+        if measured(table, run, seed):
             continue
         for name, result in measure(table, run, seed, args.threads).items():
             record = {"table": table, "run": name, "seed": seed, "commit": commit, **result}
@@ -354,7 +357,7 @@ def main() -> None:
         report += table_lines(specs[table], results, seeds, args.threads) + [""]
     missing: dict[tuple[str, str], list[str]] = {}
     for table, run, seed in todo:
-        if not any((r["table"], r["run"], r["seed"]) == (table, run, seed) for r in done):
+        if not measured(table, run, seed):
             missing.setdefault((table, run), []).append(str(seed))
     if missing:
         report.append("Not measured: " + "; ".join(f"{t} `{r}` (seeds {', '.join(s)})" for (t, r), s in missing.items())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 import torch
@@ -67,11 +67,17 @@ def ngrams_of(text: str, params: NgramParams) -> list[str]:
     return list(dict.fromkeys(grams))
 
 
-def fit_vocabulary(texts: Iterable[str], params: NgramParams) -> list[str]:
-    """The kept n-grams, most frequent first (ties alphabetical); an n-gram's id is its position + 1."""
-    counts = Counter(g for text in texts for g in ngrams_of(text, params))
+def fit_vocabulary(values: Iterable[Any], params: NgramParams) -> list[str]:
+    """The kept n-grams of the non-empty training values, most frequent first (ties alphabetical); an n-gram's id
+    is its position + 1 (``ngram_index``)."""
+    counts = Counter(g for v in values if not is_empty(v) for g in ngrams_of(str(v), params))
     kept = sorted((g for g, c in counts.items() if c >= params.min_count), key=lambda g: (-counts[g], g))
     return kept[: params.max_features]
+
+
+def ngram_index(vocabulary: list[str]) -> dict[str, int]:
+    """n-gram -> id (1-based; 0 is padding)."""
+    return {g: i + 1 for i, g in enumerate(vocabulary)}
 
 
 def ngram_ids(values: pd.Series, index: dict[str, int], params: NgramParams, column: str) -> Transformed:
@@ -83,23 +89,20 @@ def ngram_ids(values: pd.Series, index: dict[str, int], params: NgramParams, col
     rows, problems = [], []
     present = torch.ones(len(values), dtype=torch.bool)
     for i, v in enumerate(values):
-        ids = [] if is_empty(v) else [index[g] for g in ngrams_of(str(v), params) if g in index]
         if is_empty(v):
             present[i] = False
             problems.append(Problem(i, column, EMPTY, "empty text"))
-        elif len(ids) > params.max_ngrams:
+            rows.append([])
+            continue
+        ids = [index[g] for g in ngrams_of(str(v), params) if g in index]
+        if len(ids) > params.max_ngrams:
             problems.append(Problem(i, column, TRUNCATED, f"{len(ids)} known n-grams, kept the first {params.max_ngrams}"))
             ids = ids[: params.max_ngrams]
         rows.append(ids)
-    out = torch.zeros(len(values), max(1, max((len(r) for r in rows), default=1)), dtype=torch.long)
+    out = torch.zeros(len(values), max([1, *map(len, rows)]), dtype=torch.long)
     for i, ids in enumerate(rows):
         out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return Transformed(out, present, problems)
-
-
-def trim_padding(ids: Tensor) -> Tensor:
-    """(B, L) ids -> (B, L') without the padding columns no row of the batch uses (L' >= 1)."""
-    return ids[:, : int((ids != 0).sum(1).max().clamp(min=1))]
 
 
 def drop_ngrams(ids: Tensor, level: float, gen: torch.Generator) -> Tensor:

@@ -65,6 +65,12 @@ def with_progress(values: Any, progress: Progress | None, what: str) -> Iterator
         progress(what, len(values), len(values))
 
 
+def trim_padding(ids: Tensor, start: int = 0) -> Tensor:
+    """(B, W) rows whose columns from ``start`` on are left-aligned ids (0 = padding) -> the same rows without the
+    trailing padding columns no row of the batch uses (at least one id column kept)."""
+    return ids[:, : start + int((ids[:, start:] != 0).sum(1).max().clamp(min=1))]
+
+
 def resolve_path(value: Any, root: Path) -> Path:
     """A file named in a table cell: absolute, or relative to the table's folder."""
     path = Path(str(value).strip())

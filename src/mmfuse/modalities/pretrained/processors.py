@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from ...core.columns import ColumnInfo
-from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_settings, trim_padding
+from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_index, ngram_settings
 from ...core.processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed,
-                               is_empty, resolve_path)
+                               is_empty, resolve_path, trim_padding)
 from ...errors import BundleError, ConfigError
 from ...io.cache import FeatureCache
 from ...io.hashing import sha256_bytes
@@ -219,7 +219,7 @@ class PretrainedTextProcessor(_PretrainedProcessor):
     def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "PretrainedTextProcessor":
         self.feature_dim_ = text_feature_dim(self.source)
         if self._ngram_settings is not None:
-            self.ngram_vocabulary_ = fit_vocabulary((str(v) for v in values if not is_empty(v)), self._ngram_settings)
+            self.ngram_vocabulary_ = fit_vocabulary(values, self._ngram_settings)
         self._restore_tokenizer()
         return super().fit(values, root)
 
@@ -234,7 +234,7 @@ class PretrainedTextProcessor(_PretrainedProcessor):
         self._tok.no_padding()
         self._tok.enable_truncation(self.max_length)
         if self._ngram_settings is not None:
-            self._ngram_index = {g: i + 1 for i, g in enumerate(self.ngram_vocabulary_)}
+            self._ngram_index = ngram_index(self.ngram_vocabulary_)
 
     def transform(self, values: pd.Series, root: Path, progress: Progress | None = None) -> Transformed:
         out = super().transform(values, root, progress)
@@ -268,9 +268,8 @@ class PretrainedTextProcessor(_PretrainedProcessor):
         return self.max_length if self.finetune else self.feature_dim_
 
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
-        if self._ngram_settings is not None:
-            split = self._split()
-            return torch.cat([x[:, :split], trim_padding(x[:, split:])], 1)
+        if self._ngram_settings is not None:  # the n-gram ids are left-aligned after the split: no copy needed
+            return trim_padding(x, self._split())
         if not self.finetune:
             return x
         longest = int((x >= 0).sum(1).max().clamp(min=1))

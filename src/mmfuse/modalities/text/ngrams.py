@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 from torch import Tensor
 
-from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_settings, trim_padding
-from ...core.processor import Corruption, Processor, Progress, Transformed, is_empty
+from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_index, ngram_settings
+from ...core.processor import Corruption, Processor, Progress, Transformed, trim_padding
 from ...nn.bag import NgramBag
 from ...registry import ENCODERS
 
@@ -29,12 +29,12 @@ class NgramProcessor(Processor):
                                                   "max_features": max_features, "max_ngrams": max_ngrams})
 
     def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "NgramProcessor":
-        self.vocabulary_ = fit_vocabulary((str(v) for v in values if not is_empty(v)), self._settings)
+        self.vocabulary_ = fit_vocabulary(values, self._settings)
         self._setup()
         return self
 
     def _setup(self) -> None:
-        self._index = {g: i + 1 for i, g in enumerate(self.vocabulary_)}
+        self._index = ngram_index(self.vocabulary_)
 
     def transform(self, values: pd.Series, root: Path, progress: Progress | None = None) -> Transformed:
         return ngram_ids(values, self._index, self._settings, self.column)

@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from ...core.processor import EMPTY, Corruption, Problem, Processor, Progress, Transformed, is_empty
+from ...core.processor import EMPTY, Corruption, Problem, Processor, Progress, Transformed, is_empty, trim_padding
 from .corruptions import text_typos, text_word_drop
 
 
@@ -75,8 +75,7 @@ class TextProcessor(Processor):
         return Transformed(ids, present, problems)
 
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
-        longest = int((x != 0).sum(1).max().clamp(min=1))
-        return x[:, :longest]  # drop padding columns no row in this batch uses
+        return trim_padding(x)  # drop padding columns no row in this batch uses
 
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"vocab_size": self._tok.get_vocab_size(), "max_length": self.max_length}
