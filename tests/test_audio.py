@@ -31,7 +31,7 @@ def peak_hz(wave: np.ndarray, rate: int) -> float:
 def test_formats_and_rates_resample_to_the_target(tmp_path, suffix, rate):
     path = tmp_path / f"a{suffix}"
     sf.write(path, tone(440, rate, 0.5), rate)
-    wave = load_audio(path, 16000)
+    wave = load_audio(path, 16000)[0]
     assert wave.dtype == np.float32 and abs(len(wave) - 8000) <= 2
     assert abs(peak_hz(wave, 16000) - 440) < 5
 
@@ -39,11 +39,11 @@ def test_formats_and_rates_resample_to_the_target(tmp_path, suffix, rate):
 def test_stereo_mixes_down_silence_and_clipping(tmp_path):
     left, right = tone(440, 16000, 0.25), tone(880, 16000, 0.25)
     sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1), 16000)
-    np.testing.assert_allclose(load_audio(tmp_path / "s.wav", 16000), (left + right) / 2, atol=1e-4)
+    np.testing.assert_allclose(load_audio(tmp_path / "s.wav", 16000)[0], (left + right) / 2, atol=1e-4)
     sf.write(tmp_path / "quiet.wav", np.zeros(4000, dtype=np.float32), 16000)
-    assert not load_audio(tmp_path / "quiet.wav", 16000).any()
+    assert not load_audio(tmp_path / "quiet.wav", 16000)[0].any()
     sf.write(tmp_path / "loud.wav", tone(440, 16000, 0.25, amplitude=3.0), 16000, subtype="PCM_16")
-    loud = load_audio(tmp_path / "loud.wav", 16000)
+    loud = load_audio(tmp_path / "loud.wav", 16000)[0]
     assert loud.max() <= 1.0 and (np.abs(loud) > 0.99).mean() > 0.3, "PCM clipping is read as it is stored"
 
 

@@ -16,8 +16,7 @@ def test_report_links_existing_plots(table_dir, tmp_path):
         folder = tmp_path / name.replace(" ", "_")
         predictor = Predictor("y", preset="fast", max_epochs=2, threads=2, progress=False, verbose=False,
                               ignore=["id", *ignore]).fit(table_dir / "train.csv")
-        folder.mkdir()
-        test = predictor.evaluate(table_dir / "test.csv", confusion_plot=folder / "confusion_test.png")
+        test = predictor.evaluate(table_dir / "test.csv", confusion_plot=tmp_path / f"{folder.name}_confusion_test.png")
         predictor.save(folder)
         results[name] = {**test, "epochs": 2, "fit_seconds": 1.0, "parameters": 10, "path": folder}
     contributions = robustness(predictor, table_dir / "test.csv")

@@ -38,8 +38,8 @@ def test_binary_end_to_end_and_round_trip(table_dir, tmp_path):
 
     path = predictor.save(tmp_path / "model")
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "data_report.json", "learning_curves.png",
-                                                      "metrics.json", "model.safetensors", "processors.json",
-                                                      "training_log.csv"]
+                                                      "manifest.json", "metrics.json", "model.safetensors",
+                                                      "processors.json", "training_log.csv"]
     loaded = Predictor.load(path, verbose=False)
     again = loaded.predict_frame(table_dir / "test.csv")
     pd.testing.assert_frame_equal(preds, again)

@@ -15,9 +15,9 @@ from .errors import BundleError, ConfigError, DataError, MMFuseError, NotFittedE
 __version__ = "0.1.0"
 
 _LAZY = {"Predictor": "estimators", "Retriever": "estimators", "load": "estimators", "list_encoders": "registry",
-         "list_fusions": "registry"}
+         "list_fusions": "registry", "TableFile": "data.table"}
 
-__all__ = ["Predictor", "Retriever", "load", "list_encoders", "list_fusions", "MMFuseError", "DataError", "ConfigError",
+__all__ = ["Predictor", "Retriever", "load", "TableFile", "list_encoders", "list_fusions", "MMFuseError", "DataError", "ConfigError",
            "BundleError", "NotFittedError", "__version__"]
 
 

@@ -61,8 +61,8 @@ def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, progress: An
         predictor.fit(data_dir / "train.csv", valid=data_dir / "valid.csv")
         fit_seconds = time.perf_counter() - start
         path = out / name.replace(" ", "_")
-        path.mkdir(parents=True, exist_ok=True)
-        test = predictor.evaluate(data_dir / "test.csv", confusion_plot=path / "confusion_test.png")
+        out.mkdir(parents=True, exist_ok=True)
+        test = predictor.evaluate(data_dir / "test.csv", confusion_plot=out / f"{path.name}_confusion_test.png")
         predictor.metrics_["test"] = test
         predictor.save(path)
         predictor_of[name] = predictor
@@ -95,7 +95,7 @@ def write_report(out: Path, title: str, results: dict[str, dict], contributions:
         folder = r["path"].name
         lines += [f"## {name}", "", f"Model: `{r['path']}/`", "",
                   f"![learning curves]({folder}/learning_curves.png)", "",
-                  f"![confusion matrix]({folder}/confusion_test.png)", ""]
+                  f"![confusion matrix]({folder}_confusion_test.png)", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path

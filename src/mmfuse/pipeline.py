@@ -82,7 +82,8 @@ class InputPipeline:
             meta = ENCODERS.meta(encoder.name)
             if meta.get("processor"):  # the encoder brings its own (a pretrained backbone's tokenizer or scaling)
                 proc_cls = PROCESSORS.get(meta["processor"])
-                settings = {**meta.get("processor_settings", {}), **encoder.params}
+                shared = {k: v for k, v in cfg.preprocess.get(kinds[name], {}).items() if k in proc_cls.shared_settings}
+                settings = {**shared, **meta.get("processor_settings", {}), **encoder.params}
             else:
                 proc_cls = PROCESSORS.get(MODALITIES.get(cols[0].modality).processor)
                 settings = cfg.preprocess.get(kinds[name], {})
@@ -122,6 +123,7 @@ class InputPipeline:
             entry = report["columns"][p.column][kind]
             entry["count"] += 1
             entry["rows"].append(int(row_ids[p.row]))
+            entry.setdefault("first", p.detail)
         report["columns"] = {c: dict(kinds) for c, kinds in report["columns"].items()}
         return EncodedSplit(stored, present, row_ids, report).take(torch.as_tensor(keep, dtype=torch.long))
 

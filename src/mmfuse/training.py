@@ -5,25 +5,36 @@ loss reads (a fused classifier's logits, or a two-tower model's stacked embeddin
 validates every epoch (each epoch's training and validation seconds go into the history), stops early on the task's primary validation metric (unless the config says otherwise),
 honours ``max_epochs`` and ``time_limit``, restores the best epoch's weights (best metric, then lowest loss; unless
 ``restore_best`` is off, as in the seed recipe) and returns the per-epoch history.
+
+With a ``Checkpointing`` plan, the whole state of the run (weights, best weights, optimizer, scheduler, early
+stopping, RNG and shuffling state, history) is saved after every epoch, and ``resume`` continues from the last
+complete epoch to the same weights an uninterrupted run reaches (``time_limit`` aside: the clock restarts).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import random
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 from torch import Tensor, nn
 
 from .config import TrainCfg
 from .core.protocols import Task
 from .data.dataset import Batch, TableDataset, make_loader
+from .io.checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
+
+log = logging.getLogger("mmfuse")
 
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
@@ -36,6 +47,7 @@ class LitMultiModal(L.LightningModule):
         super().__init__()
         self.model, self.task, self.cfg, self.steps_per_epoch = model, task, cfg, steps_per_epoch
         self.history: list[dict[str, float]] = []
+        self.epochs_before = 0  # epochs a resumed run had already trained
         self.best_score: tuple[float, float] | None = None
         self.best_state: dict[str, Tensor] | None = None
         self._train_losses: list[float] = []
@@ -70,7 +82,7 @@ class LitMultiModal(L.LightningModule):
         train_loss = sum(self._train_losses) / max(len(self._train_losses), 1)
         self._train_losses.clear()
         now = time.perf_counter()
-        self.history.append({"epoch": self.current_epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+        self.history.append({"epoch": self.epochs_before + self.current_epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                              **metrics, "seconds": now - self._epoch_start,
                              "train_seconds": self._valid_start - self._epoch_start,  # forward + backward steps
                              "valid_seconds": now - self._valid_start})
@@ -94,28 +106,130 @@ class LitMultiModal(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where to save the run's state, the run's fingerprint (data + settings), whether to resume, and the least
+    seconds between two saves (0: after every epoch; a save of a large model's weights and moments takes a while)."""
+
+    folder: Path
+    fingerprint: str
+    resume: bool = False
+    every_seconds: float = 0.0
+
+
+class EpochCheckpoint(Checkpoint):
+    """Saves the run's state after each epoch, validation and early stopping included; on resume, puts back the
+    optimizer, scheduler and early-stopping state a checkpoint holds just before the first resumed epoch (the RNG
+    state is put back earlier, by ``_restore_random_state``). A ``Checkpoint`` callback, so that Lightning runs its
+    epoch-end hook after early stopping's."""
+
+    def __init__(self, plan: Checkpointing, early_stopping: EarlyStopping | None,
+                 restore: tuple[dict[str, Tensor], dict[str, Any]] | None = None):
+        self.plan, self.early_stopping, self.restore = plan, early_stopping, restore
+        self.last_save = time.perf_counter()
+
+    def on_train_start(self, trainer: L.Trainer, module: "LitMultiModal") -> None:
+        if self.restore is None:
+            return
+        tensors, state = self.restore
+        optimizer = trainer.optimizers[0]
+        moments: dict[int, dict[str, Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                moments.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": moments, "param_groups": state["param_groups"]})
+        if trainer.lr_scheduler_configs:
+            trainer.lr_scheduler_configs[0].scheduler.load_state_dict(state["scheduler"])
+        if self.early_stopping is not None and state.get("early_stopping"):
+            self.early_stopping.load_state_dict({**state["early_stopping"],
+                                                 "best_score": torch.tensor(state["early_stopping"]["best_score"])})
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: "LitMultiModal") -> None:
+        if time.perf_counter() - self.last_save < self.plan.every_seconds:
+            return
+        optimizer = trainer.optimizers[0].state_dict()
+        tensors = {f"model.{k}": v for k, v in module.model.state_dict().items()}
+        tensors |= {f"best.{k}": v for k, v in (module.best_state or {}).items()}
+        tensors |= {f"optim.{i}.{name}": v for i, moments in optimizer["state"].items() for name, v in moments.items()}
+        tensors |= {"rng.torch": torch.get_rng_state(),
+                    "rng.loader": trainer.train_dataloader.sampler.sampler.generator.get_state()}
+        numpy_state = np.random.get_state()
+        stopping = self.early_stopping.state_dict() if self.early_stopping is not None else None
+        state = {"fingerprint": self.plan.fingerprint, "history": module.history, "best_score": module.best_score,
+                 "stopped": bool(trainer.should_stop), "param_groups": optimizer["param_groups"],
+                 "scheduler": trainer.lr_scheduler_configs[0].scheduler.state_dict() if trainer.lr_scheduler_configs
+                 else None,
+                 "early_stopping": {**stopping, "best_score": float(stopping["best_score"])} if stopping else None,
+                 "rng_numpy": [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]],
+                 "rng_python": random.getstate()}
+        save_checkpoint(self.plan.folder, module.epochs_before + trainer.current_epoch + 1, tensors, state)
+        self.last_save = time.perf_counter()
+
+
+def _resume(module: "LitMultiModal", plan: Checkpointing) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+    """Load the last complete checkpoint into ``module`` (weights, best weights, history); None if there is none."""
+    saved = load_checkpoint(plan.folder)
+    if saved is None:
+        log.warning(f"resume: no complete checkpoint in {plan.folder}; training from the start")
+        return None
+    tensors, state = saved
+    check_fingerprint(state, plan.fingerprint, plan.folder)
+    module.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    best = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
+    module.best_state = best or None
+    module.best_score = tuple(state["best_score"]) if state["best_score"] is not None else None
+    module.history, module.epochs_before = state["history"], state["epoch"]
+    log.warning(f"resume: continuing after epoch {state['epoch']} from {plan.folder}")
+    return tensors, state
+
+
+def _restore_random_state(tensors: dict[str, Tensor], state: dict[str, Any], train_loader: Any) -> None:
+    """The RNG and shuffling state after the checkpoint's epoch. Put back before ``trainer.fit``: Lightning opens the
+    first epoch's loader iterator (which draws a seed from the global RNG) before any training hook runs, where an
+    uninterrupted run opens it at that epoch's start."""
+    torch.set_rng_state(tensors["rng.torch"])
+    train_loader.sampler.sampler.generator.set_state(tensors["rng.loader"])
+    np.random.set_state(tuple(state["rng_numpy"]))
+    random.setstate((state["rng_python"][0], tuple(state["rng_python"][1]), state["rng_python"][2]))
+
+
 def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
-          progress: bool = True, callbacks: list[L.Callback] | None = None) -> list[dict[str, float]]:
+          progress: bool = True, callbacks: list[L.Callback] | None = None,
+          checkpointing: Checkpointing | None = None) -> list[dict[str, float]]:
     """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
 
-    ``callbacks``: extra Lightning callbacks (benchmarks use one to time epochs and score a test set).
+    ``callbacks``: extra Lightning callbacks (benchmarks use one to time epochs and score a test set);
+    ``checkpointing``: save every epoch's state, and resume from the last one when the plan says so.
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)
     valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False)
     module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
     monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
+    restore = _resume(module, checkpointing) if checkpointing and checkpointing.resume else None
+    if restore is not None and (restore[1]["stopped"] or restore[1]["epoch"] >= cfg.max_epochs):
+        return _finish(model, module, cfg)  # the run had finished training; only its save was lost
     callbacks = ([monitor] if cfg.early_stopping else []) + list(callbacks or [])
+    if checkpointing:
+        callbacks.append(EpochCheckpoint(checkpointing, monitor if cfg.early_stopping else None, restore))
     trainer = L.Trainer(
-        accelerator="auto", devices=1, max_epochs=cfg.max_epochs, callbacks=callbacks, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+        accelerator="auto", devices=1, max_epochs=cfg.max_epochs - module.epochs_before, callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=checkpointing is not None, enable_model_summary=False, enable_progress_bar=progress,
         precision="bf16-mixed" if cfg.precision == "bf16" else "32-true",
         num_sanity_val_steps=0, deterministic=True,
         max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
+    if restore is not None:
+        _restore_random_state(*restore, train_loader)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*is deprecated, use `isinstance\(treespec.*")
         trainer.fit(module, train_loader, valid_loader)
+    return _finish(model, module, cfg)
+
+
+def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg) -> list[dict[str, float]]:
     if cfg.restore_best and module.best_state is not None:
         model.load_state_dict(module.best_state)
     model.eval()

@@ -27,6 +27,17 @@ TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression", "ret
 MODALITY_CHOICES = "text, image, audio, sequence, numeric, categorical, ignore"
 
 
+encoding_option = click.option("--encoding", help="Text encoding of CSV / TSV / JSONL tables, e.g. latin-1 "
+                                                   "[default: UTF-8, with or without a BOM].")
+
+
+def _source(path: str | None, encoding: str | None):
+    """A table argument as the estimators read it: the path, or the path with its encoding."""
+    from ..data.table import TableFile
+
+    return TableFile(path, encoding) if path and encoding else path
+
+
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     pairs = {}
     for item in values:
@@ -56,36 +67,49 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Feature cache of frozen pretrained encoders [default: ~/.cache/mmfuse/features].")
 @click.option("--label-sep", help="Separator of a multilabel column of delimited strings (e.g. '|').")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Multilabel decision threshold.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Multilabel decision threshold.")
 @click.option("--preset", help="Built-in preset: default, fast, seed, retrieval  [default: default; retrieval for --task retrieval]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
 @click.option("--encoder", multiple=True, metavar="COL=NAME",
               help="Encoder for a column (or for every text/image/audio/sequence/tabular input); pretrained: minilm, "
                    "efficientnet_lite0, text_hf:/path/to/local/model.")
 @click.option("--fusion", help="Fusion method: attention, concat, film, gated, late, lowrank, tensor.")
-@click.option("--modality-dropout", type=float, help="Hide each input of a row with this probability while training.")
+@click.option("--modality-dropout", type=click.FloatRange(0, 1, max_open=True), help="Hide each input of a row with this probability while training.")
 @click.option("--column-type", multiple=True, metavar="COL=MODALITY", help=f"Override detection; modality: {MODALITY_CHOICES}.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use (IDs that would leak); repeatable.")
 @click.option("--seed", type=int, help="Random seed (splits, init, shuffling).")
-@click.option("--batch-size", type=int, help="Rows per training step.")
-@click.option("--lr", type=float, help="Learning rate.")
-@click.option("--max-epochs", type=int, help="Most epochs to train.")
-@click.option("--time-limit", type=float, help="Stop training after this many seconds.")
-@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Rows per training step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
+@click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs to train.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Stop training after this many seconds.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), default="mask", show_default=True,
               help="A row with an unreadable file or value: stop, skip the row, or mask that value.")
+@encoding_option
+@click.option("--overwrite", is_flag=True, help="Replace the model already in --out.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted fit from its last complete epoch (saved in OUT.partial/ beside --out).")
+@click.option("--checkpoint-every", type=click.FloatRange(min=0), default=30, show_default=True,
+              help="Seconds of training between two saves of the run's state (0: after every epoch).")
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
 def fit(train: str, label: str | None, valid: str | None, out: str, task: str, query: str | None, target: str | None,
         finetune: bool, cache_dir: str | None, label_sep: str | None, threshold: float,
         preset: str | None, config_file: str | None, encoder: tuple[str, ...], fusion: str | None,
         modality_dropout: float | None, column_type: tuple[str, ...],
         ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
-        time_limit: float | None, threads: int | None, on_bad_row: str, quiet: bool) -> None:
-    """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out."""
+        time_limit: float | None, threads: int | None, on_bad_row: str, encoding: str | None, overwrite: bool,
+        resume: bool, checkpoint_every: float, quiet: bool) -> None:
+    """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out.
+
+    The run's state is saved in OUT.partial/ as it trains (see --checkpoint-every) until the model is saved: after a
+    crash or a kill, the same command with --resume continues from the last saved epoch to the same model.
+    """
     from ..estimators import Predictor, Retriever
     from ..estimators.timing import describe_stages
+    from ..io.checkpoint import remove_checkpoints
 
     setup_logging(quiet)
+    _check_out(out, overwrite)
     common = dict(config=config_file, column_types=_pairs(column_type, "--column-type"),
                   encoders=_pairs(encoder, "--encoder"), finetune=finetune, cache_dir=cache_dir, on_bad_row=on_bad_row,
                   seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
@@ -103,8 +127,11 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
             estimator = Predictor(label, task=task, preset=preset or "default", fusion=fusion,
                                   modality_dropout=modality_dropout, ignore=list(ignore), label_sep=label_sep,
                                   threshold=threshold, progress=progress, **common)
-        estimator.fit(train, valid=valid)
+        partial = Path(out).parent / f"{Path(out).name}.partial"
+        estimator.fit(_source(train, encoding), valid=_source(valid, encoding), checkpoint_dir=partial, resume=resume,
+                      checkpoint_every=checkpoint_every)
     path = estimator.save(out)
+    remove_checkpoints(partial)
     m = estimator.metrics_
     title = f"validation ({m['epochs']} epochs, {m['fit_seconds']:.1f} s)"
     if task == "retrieval":
@@ -132,13 +159,15 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
 @click.option("--prompt", default="{}", show_default=True, help="With --zero-shot: prompt text, {} = the class name.")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
-@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@encoding_option
 def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robustness: bool,
              robustness_plot: str | None, zero_shot: str | None, prompt: str, on_bad_row: str | None,
-             cache_dir: str | None, threads: int | None) -> None:
+             cache_dir: str | None, threads: int | None, encoding: str | None) -> None:
     """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
     setup_logging(as_json)
-    estimator = _load(model, on_bad_row, threads, verbose=not as_json, cache_dir=cache_dir)
+    data = _source(data, encoding)
+    estimator = _load(model, on_bad_row, threads, cache_dir=cache_dir)  # --json: warnings still go to stderr
     if estimator.is_retrieval:
         _evaluate_retrieval(estimator, data, as_json, zero_shot, prompt, confusion or robustness)
         return
@@ -156,7 +185,7 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
     if as_json:
         click.echo(json.dumps({**metrics, **({"robustness": report.to_dict()} if report else {})}, indent=2))
         return
-    console.print(render.metrics_table(f"{Path(data).name}", metrics))
+    console.print(render.metrics_table(Path(getattr(data, "path", data)).name, metrics))
     for table in render.robustness_tables(report) if report else []:
         console.print(table)
 
@@ -170,7 +199,7 @@ def _evaluate_retrieval(retriever, data: str, as_json: bool, zero_shot: str | No
     if as_json:
         click.echo(json.dumps({**metrics, **({"zero_shot": shot} if shot else {})}, indent=2))
         return
-    console.print(render.retrieval_table(f"{Path(data).name}: retrieval among {metrics['pairs']} pairs", metrics,
+    console.print(render.retrieval_table(f"{Path(getattr(data, 'path', data)).name}: retrieval among {metrics['pairs']} pairs", metrics,
                                          retriever.query, retriever.target))
     if shot:
         console.print(f"zero-shot classification of {zero_shot!r} ({shot['classes']} classes, prompt {prompt!r}, "
@@ -181,12 +210,15 @@ def _evaluate_retrieval(retriever, data: str, as_json: bool, zero_shot: str | No
 @click.argument("model", type=click.Path(file_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False), help="CSV to write.")
-@click.option("--threshold", type=float, help="Multilabel decision threshold (default: the model's).")
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Multilabel decision threshold (default: the model's).")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
-@click.option("--threads", type=int, help="CPU threads for torch.")
-def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None) -> None:
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@encoding_option
+def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None,
+            encoding: str | None) -> None:
     """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
     setup_logging()
+    data = _source(data, encoding)
     predictor = _load(model, on_bad_row, threads)
     if predictor.is_retrieval:
         raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
@@ -213,11 +245,27 @@ def info(model: str) -> None:
     else:
         console.print(f"fusion: {about['fusion']}; head: {about['head'] or 'linear'}")
     metrics = about["metrics"]
-    console.print(f"trained {metrics.get('epochs')} epochs in {metrics.get('fit_seconds')} s, "
-                  f"{metrics.get('parameters', 0):,} parameters")
+    if not metrics:
+        console.print("no training figures: metrics.json is not in this folder (optional; the model works without it)")
+    elif "epochs" in metrics:
+        console.print(f"trained {metrics['epochs']} epochs in {metrics.get('fit_seconds')} s, "
+                      f"{metrics.get('parameters', 0):,} parameters")
     for split, values in metrics.items():
         if isinstance(values, dict) and all(isinstance(v, (int, float)) for v in values.values()):
             console.print(render.metrics_table(split, values))
+
+
+def _check_out(out: str, overwrite: bool) -> None:
+    """Refuse, before any training, an --out that would replace a model without --overwrite or hold other files."""
+    from ..io.bundle import is_bundle_folder
+
+    folder = Path(out)
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return
+    if not is_bundle_folder(folder):
+        raise click.UsageError(f"--out {out} exists and is not an mmfuse model folder: choose another folder")
+    if not overwrite:
+        raise click.UsageError(f"--out {out} already holds a model: pass --overwrite to replace it")
 
 
 def _load(model: str, on_bad_row: str | None, threads: int | None, verbose: bool = True, cache_dir: str | None = None):
@@ -242,8 +290,8 @@ def _load(model: str, on_bad_row: str | None, threads: int | None, verbose: bool
               help="Comma-separated fusion methods to compare.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; mean and spread are reported.")
 @click.option("--preset", default="default", show_default=True, help="Preset every run starts from.")
-@click.option("--max-epochs", type=int, help="Most epochs per run (the same budget for all).")
-@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for torch in each run.")
+@click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs per run (the same budget for all).")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for torch in each run.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use; repeatable.")
 @click.option("--out", default="sweep", show_default=True, type=click.Path(file_okay=False),
               help="Folder for every run's model and the winner (OUT/best).")
@@ -280,16 +328,17 @@ def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, se
 @click.option("--tower", help="Model tower to embed them with [default: the tower of the same name].")
 @click.option("--out", default="index", show_default=True, type=click.Path(file_okay=False), help="Index folder.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
-@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@encoding_option
 def index(model: str, items: str, column: str | None, tower: str | None, out: str, cache_dir: str | None,
-          threads: int | None) -> None:
+          threads: int | None, encoding: str | None) -> None:
     """Embed the collection ITEMS with retrieval MODEL into a search index."""
     from ..data.table import read_table
     from ..estimators.index import build_index
 
     setup_logging()
     retriever = _load_retriever(model, threads, cache_dir)
-    table = read_table(items, "items")
+    table = read_table(_source(items, encoding), "items")
     column = column or next((c for c in (retriever.target, retriever.query) if c in table.frame.columns), None)
     if column is None:
         raise DataError(f"items: neither {retriever.target!r} nor {retriever.query!r} is a column; name one with --column")
@@ -364,7 +413,7 @@ def export_dataset(name: str, out_dir: str, variant: str, seed: int, source: str
               help="Where the table is (built there first if missing); default data/avdigits-hard or data/emoji.")
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
               help="Where models and report.md go.")
-@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for torch.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for torch.")
 def demo(dataset: str, data_dir: str | None, out: str, threads: int) -> None:
     """Train on a real built-in dataset, print a comparison table on its test split and write a report."""
     from ..demo import run_demo

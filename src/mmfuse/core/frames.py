@@ -16,8 +16,12 @@ from .processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem, Proce
                         with_progress)
 
 
+CLIP = 1e4  # standardised values beyond this many standard deviations are clipped
+
+
 class FrameProcessor(Processor):
-    """Rows -> (N, T, F + 1) frames; features standardised per feature with statistics of the training frames.
+    """Rows -> (N, T, F + 1) frames; features standardised per feature with statistics of the training frames
+    (clipped at +-CLIP standard deviations).
 
     Subclasses read one cell (``_frames``) and give the stored length and feature count; ``augment`` turns on
     SpecAugment-style masking at train time.
@@ -74,6 +78,7 @@ class FrameProcessor(Processor):
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
         frames, mask = x[..., :-1], x[..., -1:]  # (B, T, F), (B, T, 1)
         frames = (frames - torch.tensor(self.mean_)) / torch.tensor(self.std_) * mask
+        frames = frames.nan_to_num(0.0).clamp(-CLIP, CLIP)  # float32 overflow of absurd values, not data
         if train and self.augment:
             frames = spec_augment(frames)
         return torch.cat([frames, mask], dim=-1)

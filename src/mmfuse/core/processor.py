@@ -35,7 +35,8 @@ class Problem:
     """One value that could not be used as is.
 
     ``kind``: empty (masked), unreadable (per ``--on-bad-row``), unknown_category (unknown bucket), truncated
-    (a sequence or clip longer than the configured length, cut).
+    (a sequence, clip or text longer than the configured length, cut; a number far outside the training range,
+    clipped).
     """
 
     row: int
@@ -87,11 +88,13 @@ class Processor:
     """Base class. Subclasses set ``kind`` (their registry name) and ``modality`` (the input kind they feed).
 
     ``Params``: the pydantic model of the settings a config's ``preprocess.<input kind>`` section may give.
+    ``shared_settings``: for a processor an encoder brings, the ``preprocess.<input kind>`` settings it reads too.
     """
 
     kind: ClassVar[str]
     modality: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
+    shared_settings: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "Processor":

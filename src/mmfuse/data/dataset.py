@@ -46,13 +46,25 @@ def describe_report(report: dict[str, Any], split: str) -> list[str]:
                      f"(rows {_preview(report['label_missing'])})")
     if report["skipped"]:
         rows = sorted({s["row"] for s in report["skipped"]})
-        lines.append(f"{split}: skipped {len(rows)} rows with unreadable values (rows {_preview(rows)})")
+        first = report["skipped"][0]
+        lines.append(f"{split}: skipped {len(rows)} rows with unreadable values (rows {_preview(rows)}; first: row "
+                     f"{first['row']}, column {first['column']!r}: {first['reason']})")
     for column, kinds in report["columns"].items():
         for kind, entry in kinds.items():
             what = {"empty": "empty/missing (masked or imputed)", "masked": "unreadable (masked)",
                     "unknown_category": "unseen categories (unknown bucket)"}.get(kind, kind)
-            lines.append(f"{split}: column {column!r}: {entry['count']} {what} (rows {_preview(entry['rows'])})")
+            first = f"; first: {entry['first']}" if kind != "empty" and entry.get("first") else ""
+            lines.append(f"{split}: column {column!r}: {entry['count']} {what} (rows {_preview(entry['rows'])}{first})")
     return lines
+
+
+def row_accounting(split: "EncodedSplit") -> dict[str, int]:
+    """How many rows of the table a split scores and why the others were left out (rows = the sum of the rest)."""
+    left_out = {"left_out_no_label": len(split.report.get("label_missing", [])),
+                "left_out_unreadable": len({s["row"] for s in split.report["skipped"]})}
+    if "pairs_left_out" in split.report:  # retrieval: a pair needs both sides
+        left_out["left_out_incomplete_pair"] = len(split.report["pairs_left_out"])
+    return {"rows": len(split.rows) + sum(left_out.values()), "rows_scored": len(split.rows), **left_out}
 
 
 def _preview(rows: list[int], limit: int = 8) -> str:

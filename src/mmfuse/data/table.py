@@ -1,17 +1,35 @@
-"""Read a table (CSV / Parquet / JSONL / DataFrame), remember its folder for relative file paths, and split it."""
+"""Read a table (CSV / TSV / Parquet / JSONL / DataFrame), remember its folder for relative file paths, and split it.
+
+Delimited files are checked before pandas reads them, because pandas would quietly rename a repeated column name
+(``num`` -> ``num.1``), pad short rows with empty cells, or turn an extra first field into an index: repeated names
+and rows whose field count differs from the header are refused with the line number. Text is UTF-8 (a BOM is
+dropped) unless an encoding is named.
+"""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 
-READERS = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".parquet": pd.read_parquet,
-           ".jsonl": lambda p: pd.read_json(p, lines=True), ".json": lambda p: pd.read_json(p, lines=True)}
+SEPARATORS = {".csv": ",", ".tsv": "\t"}
+
+
+def _read_delimited(path: Path, encoding: str) -> pd.DataFrame:
+    return pd.read_csv(path, sep=SEPARATORS[path.suffix.lower()], encoding=encoding)
+
+
+READERS: dict[str, Callable[[Path, str], pd.DataFrame]] = {
+    ".csv": _read_delimited, ".tsv": _read_delimited,
+    ".parquet": lambda p, encoding: pd.read_parquet(p),
+    ".jsonl": lambda p, encoding: pd.read_json(p, lines=True, encoding=encoding),
+    ".json": lambda p, encoding: pd.read_json(p, lines=True, encoding=encoding)}
 
 
 @dataclass
@@ -26,25 +44,74 @@ class Table:
         return len(self.frame)
 
 
-def read_table(data: "str | Path | pd.DataFrame | Table", name: str = "table") -> Table:
+@dataclass(frozen=True)
+class TableFile:
+    """A table file to read with a named text encoding (e.g. ``latin-1``); a plain path reads UTF-8."""
+
+    path: str | Path
+    encoding: str = "utf-8-sig"
+
+
+def read_table(data: Any, name: str = "table") -> Table:
     """Load a table; file paths inside it are later resolved against the table file's folder (or the cwd)."""
     if isinstance(data, Table):
         return data
     if isinstance(data, pd.DataFrame):
+        _check_names(list(data.columns), name, "the DataFrame")
         return Table(data.reset_index(drop=True), Path.cwd(), name)
-    path = Path(data)
+    source = data if isinstance(data, TableFile) else TableFile(data)
+    path = Path(source.path)
     if not path.is_file():
         raise DataError(f"{name}: file not found: {path}")
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{name}: cannot read {path.name}: use .csv, .tsv, .parquet or .jsonl")
     try:
-        frame = reader(path)
+        if path.suffix.lower() in SEPARATORS:
+            check_delimited(path, source.encoding, name)
+        frame = reader(path, source.encoding)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{name}: {path} is not {source.encoding} text (byte {err.start}: "
+                        f"0x{err.object[err.start]:02x}); name its encoding with --encoding, e.g. --encoding latin-1"
+                        ) from None
+    except LookupError:
+        raise DataError(f"{name}: unknown text encoding {source.encoding!r}") from None
+    except DataError:
+        raise
     except Exception as err:  # pandas/pyarrow raise many types; the user needs the file name and the reason
-        raise DataError(f"{name}: cannot read {path}: {err}") from None
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{name}: cannot read {path}: {reason}") from None
+    _check_names(list(frame.columns), name, str(path))
     if frame.empty:
         raise DataError(f"{name}: {path} has no rows")
     return Table(frame.reset_index(drop=True), path.resolve().parent, path.name)
+
+
+def check_delimited(path: Path, encoding: str, name: str) -> None:
+    """Refuse a CSV / TSV with no header, a repeated column name, or a row whose field count differs from the
+    header's (blank lines are skipped, as pandas does)."""
+    limit = csv.field_size_limit(2**31 - 1)  # pandas reads cells of any size; so must the check
+    with open(path, newline="", encoding=encoding) as f:
+        reader = csv.reader(f, delimiter=SEPARATORS[path.suffix.lower()])
+        try:
+            header = next(reader, None)
+            if not header:
+                raise DataError(f"{name}: {path} is empty (no header line)")
+            _check_names(header, name, str(path))
+            for record in reader:
+                if record and len(record) != len(header):
+                    raise DataError(f"{name}: {path} line {reader.line_num}: {len(record)} fields where the header "
+                                    f"has {len(header)} (a stray separator or quote?)")
+        except csv.Error as err:
+            raise DataError(f"{name}: {path} line {reader.line_num}: {err}") from None
+        finally:
+            csv.field_size_limit(limit)
+
+
+def _check_names(columns: list[Any], name: str, where: str) -> None:
+    repeated = sorted({str(c) for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise DataError(f"{name}: {where} has repeated column names: {', '.join(repeated)}; rename them")
 
 
 def split_rows(strata: np.ndarray | None, n_rows: int, valid_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@ the ``mmfuse`` logger, long work reports to the ``progress`` callback (the CLI d
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -23,14 +25,14 @@ from ..core.processor import Progress
 from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
-from ..io.bundle import load_bundle, load_weights, read_bundle_config, save_bundle
+from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
 from ..pipeline import POLICIES, InputPipeline, input_of, input_traits
 from ..plots import plot_learning_curves
 from ..tasks import task_from_state
 from .timing import Stopwatch, describe_stages, stage_seconds
 
 log = logging.getLogger("mmfuse")
-TableLike = "str | Path | pd.DataFrame | Table"
+TableLike = "str | Path | pd.DataFrame | Table | TableFile"
 
 
 class BaseEstimator:
@@ -119,10 +121,15 @@ class BaseEstimator:
                                  f"{type(self).__name__}.load()")
 
     # --- fit ----------------------------------------------------------------------------------------------------
-    def fit(self, train: TableLike, valid: TableLike | None = None, callbacks: list | None = None) -> "BaseEstimator":
+    def fit(self, train: TableLike, valid: TableLike | None = None, callbacks: list | None = None,
+            checkpoint_dir: str | Path | None = None, resume: bool = False,
+            checkpoint_every: float = 0.0) -> "BaseEstimator":
         """Learn preprocessing and weights from ``train``; validate on ``valid`` or on a seeded hold-out.
 
-        ``callbacks``: extra Lightning callbacks passed to the trainer (advanced use).
+        ``callbacks``: extra Lightning callbacks passed to the trainer (advanced use); ``checkpoint_dir``: save the
+        run's state there after every epoch, or after the first epoch that ends ``checkpoint_every`` seconds after
+        the last save (safetensors + JSON); ``resume``: continue from the last epoch saved there by an interrupted
+        fit of the same data and settings (preprocessing is redone, training is not).
         """
         clock = Stopwatch()
         self.config_ = cfg = self._resolve_config()
@@ -168,9 +175,15 @@ class BaseEstimator:
         self._log(f"task: {self._task_words()}; model: {n_params:,} trainable parameters; "
                   f"train {len(train_set)} rows, valid {len(valid_set)} rows")
 
+        checkpointing = None
+        if checkpoint_dir is not None:
+            from ..training import Checkpointing
+
+            checkpointing = Checkpointing(Path(checkpoint_dir), run_fingerprint(cfg, frame, valid_table.frame), resume,
+                                          checkpoint_every)
         with clock("training"):
             self.history_ = run_training(self.model_, self.task_, train_set, valid_set, cfg.train,
-                                         bool(self.progress), callbacks)
+                                         bool(self.progress), callbacks, checkpointing)
         self.fit_time_ = clock.total()
         self.trained_with_ = __version__
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
@@ -222,10 +235,12 @@ class BaseEstimator:
         self._check_fitted()
         config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
                   "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json")}
+        def plots(folder: Path) -> None:
+            if self.history_:
+                plot_learning_curves(self.history_, folder / "learning_curves.png", self.task_.primary_metric)
+
         out = save_bundle(path, config, self.pipeline_.state_dict(), self.model_.state_dict(), self.metrics_,
-                          self.data_report_, self.history_)
-        if self.history_:
-            plot_learning_curves(self.history_, out / "learning_curves.png", self.task_.primary_metric)
+                          self.data_report_, self.history_, plots)
         self.path_ = str(out)
         return out
 
@@ -239,21 +254,33 @@ class BaseEstimator:
             other = "a retrieval model: load it with mmfuse.Retriever.load" if not cls.is_retrieval else \
                 "not a retrieval model: load it with mmfuse.Predictor.load"
             raise BundleError(f"{path} is {other} or mmfuse.load")
-        estimator = cls._from_bundle_fields(config, on_bad_row=config.get("on_bad_row", "mask"), cache_dir=cache_dir,
-                                            verbose=verbose)
         try:
+            estimator = cls._from_bundle_fields(config, on_bad_row=config.get("on_bad_row", "mask"),
+                                                cache_dir=cache_dir, verbose=verbose)
             estimator.config_ = validate_config(config["model"], f"{path}/config.json")
             estimator.task_ = task_from_state(config["task"])
             estimator.pipeline_ = InputPipeline.from_state(bundle.processors, bundle.format_version, cache_dir)
+            estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
+            estimator.model_ = estimator._build_model()
         except ConfigError as err:
-            raise BundleError(f"{path}: {err} (a model that uses a plugin loads after the plugin is imported)") from None
-        estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
-        estimator.model_ = estimator._build_model()
+            raise damaged(Path(path), f"{err} (a model that uses a plugin loads after the plugin is imported)") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:  # fields missing or mistyped
+            raise damaged(Path(path), f"config.json or processors.json does not describe a model this mmfuse can "
+                                      f"build ({type(err).__name__}: {err})") from None
         load_weights(estimator.model_, bundle.weights, path)
         estimator.metrics_, estimator.data_report_ = bundle.metrics, bundle.data_report
         estimator.history_, estimator.path_ = bundle.history, str(path)
         estimator.trained_with_ = config.get("mmfuse_version")
         return estimator
+
+
+def run_fingerprint(cfg: ModelConfig, train: pd.DataFrame, valid: pd.DataFrame) -> str:
+    """SHA-256 of a fit's settings and its train and validation rows: what a resumed fit must share."""
+    digest = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True, default=str).encode())
+    for frame in (train, valid):
+        digest.update(",".join(map(str, frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def is_retrieval_bundle(path: str | Path) -> bool:

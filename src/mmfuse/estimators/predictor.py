@@ -18,7 +18,7 @@ import torch
 
 from ..core.columns import ColumnInfo
 from ..core.processor import Corruption
-from ..data.dataset import EncodedSplit, TableDataset, make_loader
+from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
 from ..data.table import read_table
 from ..errors import DataError
@@ -194,7 +194,8 @@ class Predictor(BaseEstimator):
         return proba.set_index(out["row"].to_numpy())
 
     def evaluate(self, data: TableLike, confusion_plot: str | Path | None = None) -> dict[str, float]:
-        """Metrics on a labelled table (rows with a missing label are reported and left out).
+        """Metrics on a labelled table, and the row accounting: ``rows`` in the table, ``rows_scored``,
+        ``left_out_no_label`` and ``left_out_unreadable`` (skipped by ``on_bad_row="skip"``).
 
         ``confusion_plot``: also write a confusion-matrix PNG there (binary / multiclass).
         """
@@ -205,4 +206,4 @@ class Predictor(BaseEstimator):
             if self.task_.name not in ("binary", "multiclass"):
                 raise DataError(f"a confusion matrix needs a binary or multiclass model, not {self.task_.name}")
             plot_confusion(target.numpy(), outputs.argmax(1), self.task_.classes, confusion_plot)
-        return self.task_.metrics(target, outputs)
+        return {**self.task_.metrics(target, outputs), **row_accounting(split)}

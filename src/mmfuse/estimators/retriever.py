@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from ..core.columns import ColumnInfo
-from ..data.dataset import EncodedSplit, TableDataset, make_loader
+from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
 from ..data.table import read_table
 from ..errors import ConfigError, DataError
@@ -134,8 +134,9 @@ class Retriever(BaseEstimator):
         other row's target is a distractor), and the number of pairs scored."""
         self._check_fitted()
         table = read_table(data, "evaluate")
-        pairs = self._encode(self._usable_rows(table.frame, "evaluate")[0], table.root, "evaluate")
-        return {"pairs": len(pairs.rows), **self._score(self.pipeline_.dataset(pairs))}
+        frame, left_out = self._usable_rows(table.frame, "evaluate")
+        pairs = self._encode(frame, table.root, "evaluate", left_out)
+        return {"pairs": len(pairs.rows), **self._score(self.pipeline_.dataset(pairs)), **row_accounting(pairs)}
 
     def embed(self, data: TableLike, column: str, tower: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Unit embeddings of one column through a tower (by default the tower of the same name) -> (row ids (N,),

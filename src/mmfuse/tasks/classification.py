@@ -45,6 +45,9 @@ class _ClassTask(Task):
             self.classes = [_native(v) for v in sorted(unique)]
         except TypeError:  # mixed types: compare as text
             self.classes = sorted({str(v) for v in unique})
+        if len(self.classes) < 2:
+            raise DataError(f"label column {self.label!r} has only one class in the training rows "
+                            f"({self.classes[0]!r}); nothing to learn")
         return self
 
     def encode(self, labels: pd.Series) -> Tensor:

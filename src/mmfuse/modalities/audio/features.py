@@ -16,16 +16,20 @@ from torch import Tensor
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
 
-def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """A file -> mono float32 samples at ``sample_rate``, shape (n,)."""
+def load_audio(path: str | Path, sample_rate: int, max_seconds: float | None = None) -> tuple[np.ndarray, float]:
+    """A file -> (mono float32 samples at ``sample_rate`` (n,), the file's whole duration in seconds); with
+    ``max_seconds`` only the first ``max_seconds`` are read and decoded."""
     import soundfile as sf
     import soxr
 
-    samples, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (n, channels)
+    with sf.SoundFile(str(path)) as f:
+        rate, total = f.samplerate, f.frames
+        keep = total if max_seconds is None else min(total, math.ceil(max_seconds * rate))
+        samples = f.read(keep, dtype="float32", always_2d=True)  # (n, channels)
     mono = samples.mean(axis=1)
     if rate != sample_rate and len(mono):
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
-    return mono
+    return mono, total / rate
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:

@@ -46,12 +46,11 @@ class AudioProcessor(FrameProcessor):
         return frames_for(int(self.max_seconds * self.sample_rate), self.hop)
 
     def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
-        wave = load_audio(resolve_path(value, root), self.sample_rate)
+        wave, seconds = load_audio(resolve_path(value, root), self.sample_rate, self.max_seconds)
         if len(wave) < self.hop:
             raise ValueError(f"{len(wave) / self.sample_rate:.3f} s long, shorter than one "
                              f"{1000 * self.hop / self.sample_rate:.0f} ms frame")
-        limit = int(self.max_seconds * self.sample_rate)
-        note = f"{len(wave) / self.sample_rate:.2f} s clip cropped to {self.max_seconds} s" if len(wave) > limit else None
-        wave = wave[:limit]
+        note = f"{seconds:.2f} s clip cropped to {self.max_seconds} s" if seconds > self.max_seconds else None
+        wave = wave[: int(self.max_seconds * self.sample_rate)]
         frames = log_mel(torch.from_numpy(wave), self._filterbank, self.n_fft, self.hop)  # (1 + n // hop, n_mels)
         return frames[: frames_for(len(wave), self.hop)].numpy(), note

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ...core.processor import (EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
                                resolve_path, with_progress)
-from ...io.images import load_image
+from ...io.images import MAX_PIXELS, WIDE_MODES, load_image
 from .corruptions import image_blur, image_noise, image_occlusion
 
 
@@ -25,14 +25,15 @@ class ImageParams(BaseModel):
     channels: Literal["auto", 1, 3] = "auto"
     normalize: bool = True
     augment: bool = True
+    max_pixels: int = Field(MAX_PIXELS, ge=1)  # larger images (by their header) are unreadable values
 
 
 def is_colour(value: Any, root: Path) -> bool:
     """Whether an image file's mode has colour (read from its header; unreadable files count as grey)."""
     try:
         with Image.open(resolve_path(value, root)) as img:
-            return img.mode not in ("L", "LA", "1", "I", "I;16", "F")
-    except (OSError, UnidentifiedImageError):
+            return img.mode not in ("L", "LA", "1", *WIDE_MODES)
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
         return False
 
 
@@ -48,9 +49,9 @@ class ImageProcessor(Processor):
     kind, modality, Params = "image", "image", ImageParams
 
     def __init__(self, column: str, size: int = 64, channels: str | int = "auto", normalize: bool = True,
-                 augment: bool = True):
+                 augment: bool = True, max_pixels: int = MAX_PIXELS):
         self.column, self.size, self.channels = column, size, channels
-        self.normalize, self.augment = normalize, augment
+        self.normalize, self.augment, self.max_pixels = normalize, augment, max_pixels
 
     def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "ImageProcessor":
         if self.channels == "auto":
@@ -82,7 +83,8 @@ class ImageProcessor(Processor):
                 problems.append(Problem(i, self.column, EMPTY, "no image path"))
                 continue
             try:
-                images[i] = torch.from_numpy(load_image(resolve_path(v, root), self.size, self.channels_))
+                images[i] = torch.from_numpy(load_image(resolve_path(v, root), self.size, self.channels_,
+                                                         self.max_pixels))
             except FileNotFoundError:
                 present[i] = False
                 problems.append(Problem(i, self.column, UNREADABLE, f"image file not found: {v}"))

@@ -32,7 +32,7 @@ from ...core.processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem
 from ...errors import BundleError, ConfigError
 from ...io.cache import FeatureCache
 from ...io.hashing import sha256_bytes
-from ...io.images import load_image
+from ...io.images import MAX_PIXELS, ImageTooLarge, load_image
 from .backbones import IMAGE_FEATURES, backbone_identity, load_backbone, text_feature_dim, text_model_dir
 
 BATCH = 64
@@ -111,7 +111,7 @@ class _PretrainedProcessor(Processor):
                 continue
             try:
                 contents.append(self._content(v, root))
-            except OSError as err:
+            except (OSError, ValueError) as err:  # ValueError: a path with a NUL byte
                 contents.append(None)
                 detail = f"{self.modality} file not found: {v}" if isinstance(err, FileNotFoundError) else \
                     f"cannot read {self.modality} {v}: {err}"
@@ -293,10 +293,12 @@ class PretrainedImageProcessor(_PretrainedProcessor):
 
     kind, modality = "pretrained_image", "image"
 
+    shared_settings = ("max_pixels",)  # read from preprocess.image too
+
     def __init__(self, column: str, source: str = "efficientnet_lite0", finetune: bool = False, image_size: int = 224,
-                 precision: str = "bf16"):
+                 precision: str = "bf16", max_pixels: int = MAX_PIXELS):
         super().__init__(column, source, finetune, precision)
-        self.image_size = image_size
+        self.image_size, self.max_pixels = image_size, max_pixels
 
     def _settings(self) -> dict[str, Any]:
         return {"image_size": self.image_size}
@@ -310,7 +312,9 @@ class PretrainedImageProcessor(_PretrainedProcessor):
 
     def _decode(self, content: bytes) -> Tensor:
         try:
-            return torch.from_numpy(load_image(io.BytesIO(content), self.image_size, 3))  # (3, S, S) uint8
+            return torch.from_numpy(load_image(io.BytesIO(content), self.image_size, 3, self.max_pixels))  # (3, S, S)
+        except ImageTooLarge:
+            raise
         except Exception as err:  # Pillow raises many types for a corrupt file
             raise ValueError(f"not a readable image ({type(err).__name__})") from None
 

@@ -15,6 +15,23 @@ from ...core.frames import FrameProcessor
 from ...core.processor import is_empty, resolve_path
 
 
+def read_npy(path: Path) -> np.ndarray:
+    """A .npy file -> float32 array; anything else (an .npz archive, an empty or truncated file, a pickled or
+    non-numeric array) is a ValueError saying what was found."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except EOFError:
+        raise ValueError("the file is empty") from None
+    except (ValueError, TypeError, UnicodeDecodeError) as err:  # a text file, a pickle, a damaged header
+        raise ValueError(f"not a .npy array ({err})") from None
+    if not isinstance(loaded, np.ndarray):
+        loaded.close()
+        raise ValueError("an .npz archive, not a .npy array")
+    if loaded.dtype.kind not in "biuf":
+        raise ValueError(f"holds {loaded.dtype} values, not numbers")
+    return loaded.astype(np.float32)
+
+
 class SequenceParams(BaseModel):
     """``preprocess.sequence`` settings."""
 
@@ -36,12 +53,13 @@ class SequenceProcessor(FrameProcessor):
         return self.length_
 
     def _read(self, value: Any, root: Path) -> np.ndarray:
-        if isinstance(value, (list, tuple, np.ndarray)):
-            array = np.asarray(value, dtype=np.float32)
-        elif str(value).strip().startswith("["):
-            array = np.asarray(json.loads(str(value)), dtype=np.float32)
-        else:
-            array = np.load(resolve_path(value, root), allow_pickle=False).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, refused below
+            if isinstance(value, (list, tuple, np.ndarray)):
+                array = np.asarray(value, dtype=np.float32)
+            elif str(value).strip().startswith("["):
+                array = np.asarray(json.loads(str(value)), dtype=np.float32)
+            else:
+                array = read_npy(resolve_path(value, root))
         array = array[:, None] if array.ndim == 1 else array
         if array.ndim != 2 or len(array) == 0:
             raise ValueError(f"expected a non-empty (steps, features) array, got shape {array.shape}")

@@ -1,7 +1,8 @@
 """Numeric and categorical columns -> one float input (N, 2 * n_numeric + n_categorical).
 
-Numeric: median-imputed, standardised value + a 0/1 missing indicator per column. Categorical: ids stored as
-floats, 0 = missing, 1 = unseen category, 2.. = categories seen in training.
+Numeric: median-imputed, standardised value + a 0/1 missing indicator per column; a value that is not a finite
+number (text, inf) is unreadable and imputed the same way, and a standardised value beyond +-CLIP is clipped and
+reported. Categorical: ids stored as floats, 0 = missing, 1 = unseen category, 2.. = categories seen in training.
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ import pandas as pd
 import torch
 
 from ...core.columns import ColumnInfo
-from ...core.processor import (EMPTY, UNKNOWN, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed,
-                               is_empty)
+from ...core.processor import (EMPTY, TRUNCATED, UNKNOWN, UNREADABLE, Corruption, Problem, Processor, Progress,
+                               Transformed, is_empty)
 from .corruptions import TabularCorruptions
+
+CLIP = 1e4  # standard deviations from the training mean
+
+
+def finite_numbers(values: pd.Series) -> pd.Series:
+    """Cells -> float, NaN where a cell is empty, not a number, or not finite (inf, -inf, 1e999)."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    return numbers.where(np.isfinite(numbers))
 
 
 class TabularProcessor(Processor):
@@ -36,12 +45,14 @@ class TabularProcessor(Processor):
     def fit(self, frame: pd.DataFrame, root: Path, progress: Progress | None = None) -> "TabularProcessor":
         self.medians_, self.means_, self.stds_ = [], [], []
         for col in self.numeric:
-            numbers = pd.to_numeric(frame[col], errors="coerce").astype(float)
+            numbers = finite_numbers(frame[col])
             median = float(numbers.median()) if numbers.notna().any() else 0.0
             filled = numbers.fillna(median)
             self.medians_.append(median)
-            self.means_.append(float(filled.mean()))
-            self.stds_.append(float(filled.std(ddof=0)) or 1.0)
+            mean = float(filled.mean())
+            self.means_.append(mean if np.isfinite(mean) else 0.0)
+            std = float(filled.std(ddof=0))
+            self.stds_.append(std if np.isfinite(std) and std > 0 else 1.0)
         self.categories_ = [[str(c) for c in frame[col].dropna().astype(str).value_counts().index]
                             for col in self.categorical]
         self._setup()
@@ -55,15 +66,20 @@ class TabularProcessor(Processor):
         parts, problems = [], []
         for j, col in enumerate(self.numeric):
             raw = frame[col]
-            numbers = pd.to_numeric(raw, errors="coerce").astype(float)
+            numbers = finite_numbers(raw)
             empty = raw.isna() | raw.astype(str).str.strip().eq("")
             for i in np.flatnonzero(numbers.isna().to_numpy()):
                 kind = EMPTY if empty.iloc[i] else UNREADABLE
-                detail = "missing number (median imputed)" if kind == EMPTY else f"not a number: {raw.iloc[i]!r}"
+                detail = "missing number (median imputed)" if kind == EMPTY else \
+                    f"not a finite number: {raw.iloc[i]!r} (median imputed)"
                 problems.append(Problem(int(i), col, kind, detail))
             missing = numbers.isna().to_numpy()
-            values = (numbers.fillna(self.medians_[j]).to_numpy() - self.means_[j]) / self.stds_[j]
-            parts += [values, missing.astype(float)]
+            with np.errstate(over="ignore", invalid="ignore"):
+                scaled = (numbers.fillna(self.medians_[j]).to_numpy() - self.means_[j]) / self.stds_[j]
+            for i in np.flatnonzero(~(np.abs(scaled) <= CLIP)):
+                problems.append(Problem(int(i), col, TRUNCATED, f"{raw.iloc[i]!r} is over {CLIP:g} standard deviations "
+                                                               "from the training mean (clipped)"))
+            parts += [np.clip(np.nan_to_num(scaled, nan=0.0), -CLIP, CLIP), missing.astype(float)]
         for j, col in enumerate(self.categorical):
             ids = np.zeros(n)
             for i, v in enumerate(frame[col]):

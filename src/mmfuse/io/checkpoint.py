@@ -1,0 +1,70 @@
+"""Per-epoch training checkpoints as safetensors + JSON (never a pickled ``.ckpt``), for ``fit --resume``.
+
+    FOLDER/epoch-0003/tensors.safetensors   weights, best weights, optimizer moments, RNG states
+    FOLDER/epoch-0003/state.json            epoch, history, scheduler / early-stopping / optimizer settings, the
+                                            run's fingerprint and the tensors' SHA-256
+
+Each epoch is written to a staging folder and renamed into place, then older epochs are removed: a kill at any
+moment leaves the last complete epoch readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from ..errors import DataError
+from .hashing import sha256_file
+
+TENSORS, STATE = "tensors.safetensors", "state.json"
+
+
+def save_checkpoint(folder: str | Path, epoch: int, tensors: dict[str, Tensor], state: dict[str, Any]) -> Path:
+    """Write epoch ``epoch``'s checkpoint under ``folder`` and drop the older ones; returns its path."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"epoch-{epoch:04d}"
+    staging = root / f".epoch-{epoch:04d}.writing-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(staging / TENSORS))
+    state = {**state, "epoch": epoch, "tensors_sha256": sha256_file(staging / TENSORS)}
+    (staging / STATE).write_text(json.dumps(state))
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    for older in root.glob("epoch-*"):
+        if older != final:
+            shutil.rmtree(older, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(folder: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+    """The latest complete checkpoint under ``folder`` as (tensors, state), or None when there is none."""
+    root = Path(folder)
+    for path in sorted(root.glob("epoch-*"), reverse=True) if root.is_dir() else []:
+        try:
+            state = json.loads((path / STATE).read_text())
+            if sha256_file(path / TENSORS) != state.get("tensors_sha256"):
+                continue
+            return load_file(str(path / TENSORS)), state
+        except (OSError, ValueError, SafetensorError):
+            continue
+    return None
+
+
+def remove_checkpoints(folder: str | Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_fingerprint(state: dict[str, Any], fingerprint: str, folder: str | Path) -> None:
+    """Refuse to resume a checkpoint written by a run on other data or settings."""
+    if state.get("fingerprint") != fingerprint:
+        raise DataError(f"cannot resume from {folder}: it was written by a fit on other data or settings "
+                        "(train without --resume, or with the same table and options)")
