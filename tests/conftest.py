@@ -22,20 +22,24 @@ class NetworkAccess(AssertionError):
     pass
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    """Fail any test whose code tries to open a network connection (local Unix sockets stay allowed)."""
+    """Fail any test whose code tries to open a network connection; loopback (a server the test started on
+    127.0.0.1 / ::1) and local Unix sockets stay allowed."""
     real_connect = socket.socket.connect
 
     def guarded(sock, address):
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOOPBACK:
             raise NetworkAccess(f"network access attempted: {address}")
         return real_connect(sock, address)
 
     real_getaddrinfo = socket.getaddrinfo
 
     def resolve(host, *args, **kwargs):
-        if host not in (None, "localhost", "127.0.0.1", "::1"):
+        if host not in (None, *LOOPBACK):
             raise NetworkAccess(f"network access attempted: name lookup of {host}")
         return real_getaddrinfo(host, *args, **kwargs)
 

@@ -431,3 +431,30 @@ def test_format_2_bundle_still_loads(world, tmp_path):
     del config["manifest_sha256"]
     (copy / "config.json").write_text(json.dumps(config))
     assert cli("predict", copy, world[0] / "test.csv", "--out", tmp_path / "p.csv").code == 0
+
+
+def test_a_path_outside_the_tables_folder_is_read(world, tmp_path):
+    """The user's own machine: an absolute path anywhere is read (the server never reads paths; see serving)."""
+    elsewhere = tmp_path / "elsewhere.png"
+    shutil.copy(world[0] / "img" / "2_3.png", elsewhere)
+    table = with_bad_cell(world, "image", str(elsewhere), "outside")
+    outcome = cli("predict", world[1], table, "--out", tmp_path / "p.csv")
+    assert outcome.code == 0 and outcome.err == ""
+    assert pd.read_csv(tmp_path / "p.csv")["inputs_used"].str.contains("image").all()
+
+
+def test_a_save_that_fails_midway_leaves_the_old_model_whole(world, tmp_path, monkeypatch):
+    copy = tmp_path / "model"
+    shutil.copytree(world[1], copy)
+    before = {f.name: sha256_file(f) for f in copy.iterdir()}
+    predictor = Predictor.load(copy, verbose=False)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mmfuse.estimators.base.plot_learning_curves", crash)
+    with pytest.raises(OSError, match="disk full"):
+        predictor.save(copy)
+    assert {f.name: sha256_file(f) for f in copy.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left behind
+    assert Predictor.load(copy, verbose=False).predict(world[0] / "test.csv").size == 20

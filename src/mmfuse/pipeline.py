@@ -57,10 +57,11 @@ class InputPipeline:
     def __init__(self, processors: dict[str, Processor], progress: Progress | None = None):
         self.processors, self.progress = processors, progress
 
-    def use_cache(self, folder: str | Path | None) -> "InputPipeline":
-        """Where processors that run a frozen backbone cache its features (None: the default folder)."""
+    def use_cache(self, folder: str | Path | None, write: bool = True) -> "InputPipeline":
+        """Where processors that run a frozen backbone cache its features (None: the default folder); ``write``
+        False reads the cache without adding to it."""
         for proc in self.processors.values():
-            proc.use_cache(None if folder is None else str(folder))
+            proc.use_cache(None if folder is None else str(folder), write)
         return self
 
     @classmethod

@@ -7,6 +7,7 @@ library inside their body, so ``mmfuse --help`` starts without loading torch.
     mmfuse index model/ items.csv --out index/;  mmfuse search index/ "a red heart"
     mmfuse predict model/ new.csv --out preds.csv
     mmfuse info model/
+    mmfuse serve model/ [--port 8000]            # REST API + web page
     mmfuse datasets export emoji DIR
     mmfuse demo
 """
@@ -379,6 +380,44 @@ def _load_retriever(model: str, threads: int | None, cache_dir: str | None, verb
     if not retriever.is_retrieval:
         raise DataError(f"{model} is not a retrieval model (train one with mmfuse fit --task retrieval)")
     return retriever
+
+
+@main.command()
+@click.argument("path", metavar="MODEL_OR_INDEX", type=click.Path(file_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--max-body-mb", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest request body (JSON, base64 or uploads), in MB.")
+@click.option("--max-rows", default=256, show_default=True, type=click.IntRange(min=1), help="Most rows per /predict.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a request may take.")
+@click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest uploaded image.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+def serve(path: str, host: str, port: int, max_body_mb: float, max_rows: int, timeout: float, max_megapixels: float,
+          cache_dir: str | None, threads: int | None) -> None:
+    """Serve a saved model (POST /predict) or a search index (POST /search) over HTTP, with a web page at /.
+
+    One model per process, loaded once; run several processes behind a proxy (or gunicorn with uvicorn workers
+    on mmfuse.serve:create_app) to use more cores. The API is described at /docs.
+    """
+    try:
+        import uvicorn
+
+        from ..serve import ServeLimits, create_app
+    except ImportError as err:
+        raise click.UsageError(f"mmfuse serve needs the [serve] extra ({err.name} is missing): "
+                               "pip install 'mmfuse[serve]'") from None
+    import torch
+
+    setup_logging()
+    if threads:
+        torch.set_num_threads(threads)
+    limits = ServeLimits(int(max_body_mb * 1024 * 1024), max_rows, timeout, int(max_megapixels * 1e6))
+    app = create_app(path, limits, cache_dir)
+    console.print(f"serving {path} on http://{host}:{port}/  (API: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @main.group()

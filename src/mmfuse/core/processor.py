@@ -124,8 +124,9 @@ class Processor:
         """Corruptions of this input's prepared batches for the robustness analysis, by name."""
         return {}
 
-    def use_cache(self, folder: str | None) -> None:
-        """Where to cache computed features (processors that run a frozen backbone); a runtime setting."""
+    def use_cache(self, folder: str | None, write: bool = True) -> None:
+        """Where to cache computed features (processors that run a frozen backbone); ``write`` False: read the
+        cache but store nothing new (a server, whose requests must not fill the disk). A runtime setting."""
 
     def extraction(self) -> dict[str, float]:
         """What the last ``transform`` computed and read from a feature cache (counts, seconds); {} if nothing."""

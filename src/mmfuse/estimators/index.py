@@ -4,7 +4,8 @@
     mmfuse search index/ "a red heart"          # or --image query.png
 
 The folder holds ``embeddings.safetensors`` ((N, D) unit vectors) and ``index.json`` (the model's path, the column
-and tower, each item's row id and value, and the item's other columns, which ``search`` shows beside it).
+and tower, each item's row id and value, the item's other columns, which ``search`` shows beside it, and the items
+table's folder, against which file values are resolved).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -32,6 +34,7 @@ class SearchIndex:
     values: list[str]        # (N,) the items (texts or file paths as written in the table)
     embeddings: np.ndarray   # (N, D) unit vectors
     extra: dict[str, list[str]] = field(default_factory=dict)  # other column -> (N,) values, shown with results
+    root: str = ""           # the items table's folder (absolute), where file values are found ("" for a DataFrame)
 
     def save(self, folder: str | Path) -> Path:
         out = Path(folder)
@@ -39,7 +42,7 @@ class SearchIndex:
         save_file({"embeddings": torch.from_numpy(np.ascontiguousarray(self.embeddings))}, str(out / "embeddings.safetensors"))
         (out / "index.json").write_text(json.dumps({"format": INDEX_FORMAT, "model": self.model, "column": self.column,
                                                     "tower": self.tower, "rows": self.rows, "values": self.values,
-                                                    "extra": self.extra}))
+                                                    "extra": self.extra, "root": self.root}))
         return out
 
     @classmethod
@@ -55,7 +58,7 @@ class SearchIndex:
         if len(embeddings) != len(meta["rows"]):
             raise BundleError(f"{folder}: {len(embeddings)} embeddings for {len(meta['rows'])} items (corrupt index)")
         return cls(meta["model"], meta["column"], meta["tower"], meta["rows"], meta["values"], embeddings,
-                   meta.get("extra", {}))
+                   meta.get("extra", {}), meta.get("root", ""))
 
     def search(self, query: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
         """query (D,) unit vector -> the k best (position, cosine similarity), best first."""
@@ -72,4 +75,4 @@ def build_index(retriever, data, column: str, tower: str | None = None) -> Searc
     extra = {str(c): items[c].astype(str).tolist() for c in items.columns if c != column}
     return SearchIndex(str(Path(retriever.path_).resolve()) if hasattr(retriever, "path_") else "",
                        column, tower or column, [int(r) for r in rows], items[column].astype(str).tolist(),
-                       embeddings, extra)
+                       embeddings, extra, str(table.root.resolve()) if not isinstance(data, pd.DataFrame) else "")

@@ -59,18 +59,23 @@ def save_bundle(path: str | Path, config: dict[str, Any], processors: dict[str, 
     staging = out.parent / f".{out.name}.saving-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(staging / "model.safetensors"))
-    write_json(staging / "processors.json", processors)
-    write_json(staging / "metrics.json", metrics)
-    write_json(staging / "data_report.json", data_report)
-    pd.DataFrame(history).to_csv(staging / "training_log.csv", index=False)
-    if extras:
-        extras(staging)
-    manifest = {f.name: sha256_file(f) for f in sorted(staging.iterdir()) if f.name not in SEALS}
-    write_json(staging / "manifest.json", manifest)
-    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "mmfuse_version": __version__,
-              "weights_sha256": manifest["model.safetensors"], "manifest_sha256": sha256_file(staging / "manifest.json")}
-    write_json(staging / "config.json", {**header, **config})
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(staging / "model.safetensors"))
+        write_json(staging / "processors.json", processors)
+        write_json(staging / "metrics.json", metrics)
+        write_json(staging / "data_report.json", data_report)
+        pd.DataFrame(history).to_csv(staging / "training_log.csv", index=False)
+        if extras:
+            extras(staging)
+        manifest = {f.name: sha256_file(f) for f in sorted(staging.iterdir()) if f.name not in SEALS}
+        write_json(staging / "manifest.json", manifest)
+        header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "mmfuse_version": __version__,
+                  "weights_sha256": manifest["model.safetensors"],
+                  "manifest_sha256": sha256_file(staging / "manifest.json")}
+        write_json(staging / "config.json", {**header, **config})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # the model at ``out`` (if any) is untouched
+        raise
     _swap_into_place(staging, out)
     return out
 

@@ -43,18 +43,19 @@ class _PretrainedProcessor(Processor):
 
     ``identity_`` (backbone, package version, weights hash, settings) is recorded at fit; a saved model whose
     backbone has changed since stops with a clear error instead of reading features from a different network.
-    ``cache_dir`` (where features are cached; None: the default) and ``last_extraction`` (what the last transform
-    computed and read from the cache) are runtime values, not saved.
+    ``cache_dir`` (where features are cached; None: the default), ``cache_writes`` and ``last_extraction`` (what the
+    last transform computed and read from the cache) are runtime values, not saved.
     """
 
     def __init__(self, column: str, source: str, finetune: bool, precision: str):
         self.column, self.source, self.finetune, self.precision = column, source, finetune, precision
         self.cache_dir: str | None = None
+        self.cache_writes = True
         self.last_extraction: dict[str, float] = {}
         self._backbone = None
 
-    def use_cache(self, folder: str | None) -> None:
-        self.cache_dir = folder
+    def use_cache(self, folder: str | None, write: bool = True) -> None:
+        self.cache_dir, self.cache_writes = folder, write
 
     def extraction(self) -> dict[str, float]:
         return self.last_extraction
@@ -186,7 +187,8 @@ class _PretrainedProcessor(Processor):
             with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bf16"):
                 out = self._backbone(self._stack(inputs)).float()  # (b, F)
             for key, vector in zip(batch_keys, out):
-                cache.put(key, vector.numpy())
+                if self.cache_writes:
+                    cache.put(key, vector.numpy())
                 features[todo[key]] = vector
             computed += len(batch_keys)
         if keys and progress:

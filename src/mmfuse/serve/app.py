@@ -1,0 +1,260 @@
+"""The FastAPI application: ``create_app(path)`` serves a saved model or a search index.
+
+    POST /predict    rows as JSON ({"rows": [{column: value}], "explain": true}) or one row as a multipart form
+    POST /search     a text query as JSON ({"text": ..., "k": 5}) or an image / audio query as a multipart upload
+    GET  /health, /metadata, /docs (OpenAPI), / (the web page), /items/{i} (an indexed item's file, for thumbnails)
+
+Bad input is a 4xx with ``{"error": ..., "field": ...}``; a request is preprocessed and predicted under a lock (the
+model is shared, read-only) within ``timeout_seconds``; every answer is JSON except the page and item files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from .. import __version__
+from ..analysis.contributions import row_contributions
+from ..errors import BundleError, MMFuseError
+from ..estimators import Predictor, Retriever, load
+from ..estimators.index import SearchIndex
+from .limits import BodyLimit, BodyTooLarge, ServeLimits
+from .requests import INLINE, RequestError, Upload, check_pixels, decode_base64, request_table
+
+
+def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir: str | Path | None = None) -> Any:
+    """An ASGI app serving the model or index folder at ``path`` (loaded now, once)."""
+    folder = Path(path)
+    if (folder / "index.json").is_file():
+        index = SearchIndex.load(folder)
+        served: Predictor | SearchIndex = index
+        retriever = load(index.model, verbose=False, cache_dir=cache_dir)
+    else:
+        model = load(folder, verbose=False, cache_dir=cache_dir)
+        if isinstance(model, Retriever):
+            raise BundleError(f"{folder} is a retrieval model: serve an index built with it (mmfuse index)")
+        model.on_bad_row = "mask"  # a bad upload: predicted without it, and the answer says so
+        served, retriever = model, None
+    # requests read the feature cache (the training data's features) but never add to it: uploads must not fill a disk
+    (retriever or served).pipeline_.use_cache(cache_dir, write=False)
+    app = FastAPI(title="mmfuse", version=__version__,
+                  description="Predictions and search from a saved mmfuse model or index.")
+    lock = threading.Lock()
+
+    async def guarded(work: Callable[[], Any]) -> Any:
+        def locked() -> Any:
+            with lock:
+                return work()
+        try:
+            return await asyncio.wait_for(run_in_threadpool(locked), limits.timeout_seconds)
+        except asyncio.TimeoutError:
+            return error(503, f"the request took longer than {limits.timeout_seconds:g} s")
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error(413, f"request body larger than {limits.max_body_bytes} bytes")
+
+    @app.exception_handler(RequestError)
+    async def bad_field(request: Request, exc: RequestError) -> JSONResponse:
+        return error(422, exc.message, exc.field)
+
+    @app.exception_handler(MMFuseError)
+    async def bad_data(request: Request, exc: MMFuseError) -> JSONResponse:
+        return error(422, str(exc))
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metadata")
+    def metadata() -> dict[str, Any]:
+        return index_metadata(served, retriever) if retriever else model_metadata(served, folder)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return resources.files("mmfuse.serve").joinpath("static/index.html").read_text()
+
+    @app.get("/static/{name}")
+    def static(name: str) -> Any:
+        if name not in ("app.js", "style.css"):
+            return error(404, f"no static file {name!r}")
+        media = "text/javascript" if name.endswith(".js") else "text/css"
+        return HTMLResponse(resources.files("mmfuse.serve").joinpath(f"static/{name}").read_text(), media_type=media)
+
+    if retriever is None:
+        @app.post("/predict")
+        async def predict(request: Request) -> Any:
+            rows, explain = await read_rows(request, limits)
+            return await guarded(lambda: predict_rows(served, rows, explain, limits))
+    else:
+        @app.post("/search")
+        async def search(request: Request) -> Any:
+            query, k = await read_query(request, retriever)
+            return await guarded(lambda: search_index(served, retriever, query, k, limits))
+
+        @app.get("/items/{position}")
+        def item(position: int) -> Any:
+            root = served.root
+            if not root or not 0 <= position < len(served.values):
+                return error(404, "no such item file")
+            file = Path(root) / served.values[position]
+            return FileResponse(file) if file.is_file() else error(404, "no such item file")
+
+    return BodyLimit(app, limits.max_body_bytes)
+
+
+def error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **({"field": field} if field else {})}, status_code=status)
+
+
+# --- reading requests ------------------------------------------------------------------------------------------
+async def read_rows(request: Request, limits: ServeLimits) -> tuple[list[dict[str, Any]], bool]:
+    """JSON ``{"rows": [...], "explain": bool}`` or one multipart row (files as uploads, ``explain`` a field)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        row: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if name == "explain":
+                continue
+            row[name] = Upload(value.filename or "", await value.read()) if isinstance(value, UploadFile) else value
+        return [row], str(form.get("explain", "true")).lower() not in ("false", "0", "no")
+    body = await json_body(request)
+    rows = body.get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise RequestError("rows", "expected a non-empty list of rows (objects of column: value)")
+    if len(rows) > limits.max_rows:
+        raise RequestError("rows", f"{len(rows)} rows; this server takes at most {limits.max_rows} per request")
+    explain = body.get("explain", True)
+    if not isinstance(explain, bool):
+        raise RequestError("explain", "expected true or false")
+    return rows, explain
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RequestError("body", f"not valid JSON ({err})") from None
+    if not isinstance(body, dict):
+        raise RequestError("body", "expected a JSON object")
+    return body
+
+
+async def read_query(request: Request, retriever: Retriever) -> tuple[tuple[str, Any], int]:
+    """A search query: (modality, text or file bytes), and k."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        fields = {name: value for name, value in form.multi_items()}
+        k = fields.pop("k", "5")
+    else:
+        fields = await json_body(request)
+        k = fields.pop("k", 5)
+    try:
+        k = int(k)
+    except (TypeError, ValueError):
+        raise RequestError("k", "expected a whole number of results") from None
+    if not 1 <= k <= 100:
+        raise RequestError("k", "expected 1 to 100 results")
+    given = {m: v for m, v in fields.items() if m in ("text", "image", "audio") and v not in (None, "")}
+    if len(given) != 1 or set(fields) - set(given):
+        raise RequestError("query", "give exactly one of text, image or audio (and optionally k)")
+    modality, value = next(iter(given.items()))
+    if modality != "text":
+        value = await value.read() if isinstance(value, UploadFile) else decode_base64(str(value), modality)
+    elif not isinstance(value, str):
+        raise RequestError("text", "expected a string")
+    return (modality, value), k
+
+
+# --- answering ---------------------------------------------------------------------------------------------------
+def predict_rows(predictor: Predictor, rows: list[dict[str, Any]], explain: bool, limits: ServeLimits) -> dict:
+    """Predictions (and contributions) for request rows; unreadable files are masked and said so per row."""
+    with tempfile.TemporaryDirectory(prefix="mmfuse-request-") as tmp:
+        table = request_table(rows, predictor.columns_, Path(tmp), limits.max_pixels)
+        _, split = predictor.prepare(table, "request")
+        result = row_contributions(predictor, split) if explain else None
+        outputs = result.outputs if result else predictor.predict_outputs(split)
+    frame = predictor.task_.prediction_frame(outputs)
+    classes = getattr(predictor.task_, "classes", None)
+    notes = row_notes(split.report, len(rows))
+    answers = []
+    for i in range(len(outputs)):
+        answer: dict[str, Any] = {"prediction": _plain(frame["prediction"].iloc[i]),
+                                  "inputs_used": [n for n in sorted(split.present) if bool(split.present[n][i])]}
+        if classes is not None:
+            answer["probabilities"] = {str(c): float(outputs[i, k]) for k, c in enumerate(classes)}
+        if result is not None:
+            answer["contributions"] = {
+                "explains": "predicted value" if classes is None else f"probability of {classes[result.tracked[i]]!s}",
+                "removal": {n: float(v[i]) for n, v in result.removal.items()},
+                "shapley": {n: float(v[i]) for n, v in result.shapley.items()} if result.shapley else None}
+        answer["notes"] = notes[i]
+        answers.append(answer)
+    return {"task": predictor.task_.name, "predictions": answers}
+
+
+def row_notes(report: dict[str, Any], n_rows: int) -> list[list[str]]:
+    """Per row, what preprocessing did to its values (masked, empty, unseen category, cut)."""
+    notes: list[list[str]] = [[] for _ in range(n_rows)]
+    for column, kinds in report["columns"].items():
+        for kind, entry in kinds.items():
+            for row in entry["rows"]:
+                detail = f": {entry['first']}" if kind == "masked" and entry.get("first") and len(entry["rows"]) == 1 \
+                    else ""
+                notes[row].append(f"{column}: {kind.replace('_', ' ')}{detail}")
+    return notes
+
+
+def search_index(index: SearchIndex, retriever: Retriever, query: tuple[str, Any], k: int,
+                 limits: ServeLimits) -> dict:
+    modality, value = query
+    tower = retriever.tower_of_modality(modality)
+    if modality == "text":
+        vector = retriever.embed_values(tower, [value])[0]
+    else:
+        with tempfile.TemporaryDirectory(prefix="mmfuse-query-") as tmp:
+            if modality == "image":
+                check_pixels(value, "image", limits.max_pixels)
+            (Path(tmp) / "query").write_bytes(value)
+            vector = retriever.embed_values(tower, ["query"], tmp)[0]
+    files = bool(index.root) and retriever.pipeline_.processors[index.tower].modality not in INLINE
+    return {"query": modality, "results": [
+        {"rank": rank, "score": score, "row": index.rows[i], "value": index.values[i],
+         **({"file": f"/items/{i}"} if files else {}), **{c: v[i] for c, v in index.extra.items()}}
+        for rank, (i, score) in enumerate(index.search(vector, k), start=1)]}
+
+
+def model_metadata(predictor: Predictor, folder: Path) -> dict[str, Any]:
+    about = predictor.describe()
+    config = json.loads((folder / "config.json").read_text())
+    categories = {}
+    tabular = predictor.pipeline_.processors.get("tabular")
+    if tabular is not None:
+        categories = dict(zip(tabular.categorical, tabular.categories_))
+    return {"kind": "model", "task": about["task"], "label": about["label"], "classes": about.get("classes"),
+            "columns": [{"name": i["column"], "modality": i["modality"], "encoder": i["encoder"],
+                         **({"categories": categories[i["column"]]} if i["column"] in categories else {})}
+                        for i in about["inputs"] if i["modality"] != "ignore"],
+            "metrics": about["metrics"].get("valid", {}), "mmfuse": __version__, "trained_with": about["mmfuse"],
+            "bundle_format": config.get("format_version")}
+
+
+def index_metadata(index: SearchIndex, retriever: Retriever) -> dict[str, Any]:
+    kinds = {retriever.pipeline_.processors[n].modality for n in (retriever.query, retriever.target)}
+    return {"kind": "index", "column": index.column, "tower": index.tower, "items": len(index.rows),
+            "queries": sorted(kinds), "thumbnails": bool(index.root), "mmfuse": __version__}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,116 @@
+"""Request rows -> a table the model reads, with every file the request carries written to a folder of the server's.
+
+Text, number and category cells are used as given. A cell of a file modality (image, audio, a plugin's) must be an
+upload: base64 in JSON (a ``data:...;base64,`` URL is fine) or a multipart file; the bytes are written under the
+request's own temporary folder with a name the server makes, so no path in a request is ever opened. A sequence
+cell may also be a JSON list of numbers (steps, or steps x features).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+
+from ..core.columns import ColumnInfo
+from ..data.table import Table
+
+INLINE = ("text", "numeric", "categorical")   # modalities whose cells are values, not files
+DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
+
+
+class RequestError(ValueError):
+    """A request field that cannot be used: answered with 422 naming ``field``."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+@dataclass
+class Upload:
+    """A file sent with a request (multipart), before it is written to the request's folder."""
+
+    filename: str
+    content: bytes
+
+
+def decode_base64(value: str, field: str) -> bytes:
+    try:
+        content = base64.b64decode(DATA_URL.sub("", value.strip()), validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(field, "expected the file's bytes as base64 (the server does not read paths)") from None
+    if not content:
+        raise RequestError(field, "the file is empty")
+    return content
+
+
+def request_table(rows: list[dict[str, Any]], columns: list[ColumnInfo], folder: Path, max_pixels: int) -> Table:
+    """JSON / form rows -> a Table rooted at ``folder`` (the request's temporary folder); an image above
+    ``max_pixels`` (by its header) is refused."""
+    known = {c.name: c for c in columns if c.modality != "ignore"}
+    cells: list[dict[str, Any]] = []
+    for r, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise RequestError(f"rows[{r}]", "each row must be an object of column: value")
+        unknown = sorted(set(row) - set(known) - {c.name for c in columns})
+        if unknown:
+            raise RequestError(f"rows[{r}].{unknown[0]}", f"not a column of this model (columns: {', '.join(known)})")
+        cells.append({name: _cell(row.get(name), info, folder, f"rows[{r}].{name}", r, max_pixels)
+                      for name, info in known.items()})
+    return Table(pd.DataFrame(cells, columns=list(known)), folder, "request")
+
+
+def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_pixels: int) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if info.modality in INLINE:
+        if not isinstance(value, (str, int, float, bool)):
+            raise RequestError(field, f"expected a {info.modality} value, got {type(value).__name__}")
+        return value
+    if info.modality == "sequence" and isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = json.loads(value)  # a form field holding a JSON list
+        except json.JSONDecodeError:
+            raise RequestError(field, "expected a JSON list of numbers") from None
+    if info.modality == "sequence" and isinstance(value, list):
+        return value
+    if isinstance(value, Upload):
+        content = value.content
+        if not content:
+            raise RequestError(field, "the uploaded file is empty")
+    elif isinstance(value, str):
+        content = decode_base64(value, field)
+    else:
+        raise RequestError(field, f"expected a {info.modality} file as base64 or an upload")
+    if info.modality == "image":
+        check_pixels(content, field, max_pixels)
+    name = f"{row}-{re.sub(r'[^A-Za-z0-9_]', '_', info.name)}" + (".npy" if info.modality == "sequence" else "")
+    (folder / name).write_bytes(content)
+    return name
+
+
+def check_pixels(content: bytes, field: str, max_pixels: int) -> None:
+    """Refuse an image whose header declares more than ``max_pixels`` (an unreadable one is left to the model,
+    which masks it and says so)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(content)) as img:
+                width, height = img.size
+        except Image.DecompressionBombError:
+            raise RequestError(field, "image too large") from None
+        except (OSError, ValueError):
+            return
+    if width * height > max_pixels:
+        raise RequestError(field, f"image of {width} x {height} pixels; this server takes at most "
+                                  f"{max_pixels / 1e6:g} megapixels")

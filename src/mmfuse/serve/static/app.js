@@ -1,0 +1,156 @@
+// The mmfuse page: builds a form from /metadata, sends it to /predict (or /search) and draws the answer.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let meta = null;
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function fileField(name, accept, kind = "") {
+  const box = el("div", { class: "field" });
+  const label = el("label", { for: `f-${name}` }, name + " ");
+  if (kind) label.append(el("span", { class: "kind" }, kind));
+  box.append(label);
+  const input = el("input", { type: "file", id: `f-${name}`, name, accept });
+  box.append(input);
+  if (accept.startsWith("image")) {
+    const preview = el("img", { class: "preview", alt: `${name} preview`, hidden: "" });
+    input.addEventListener("change", () => {
+      if (input.files.length) { preview.src = URL.createObjectURL(input.files[0]); preview.hidden = false; }
+    });
+    box.append(preview);
+  } else {
+    const player = el("audio", { controls: "", hidden: "" });
+    input.addEventListener("change", () => {
+      if (input.files.length) { player.src = URL.createObjectURL(input.files[0]); player.hidden = false; }
+    });
+    box.append(player);
+  }
+  return box;
+}
+
+function valueField(column) {
+  const box = el("div", { class: "field" });
+  const label = el("label", { for: `f-${column.name}` }, column.name + " ");
+  label.append(el("span", { class: "kind" }, `${column.modality}, ${column.encoder}`));
+  box.append(label);
+  let input;
+  if (column.modality === "text") {
+    input = el("textarea", { rows: "2", id: `f-${column.name}`, name: column.name });
+  } else if (column.modality === "numeric") {
+    input = el("input", { type: "number", step: "any", id: `f-${column.name}`, name: column.name });
+  } else if (column.modality === "categorical") {
+    input = el("select", { id: `f-${column.name}`, name: column.name });
+    input.append(el("option", { value: "" }, "(missing)"));
+    for (const c of column.categories || []) input.append(el("option", { value: c }, c));
+  } else {
+    input = el("input", { type: "text", id: `f-${column.name}`, name: column.name, placeholder: "[[0.1, 0.2], ...]" });
+  }
+  box.append(input);
+  return box;
+}
+
+function buildForm() {
+  const fields = $("fields");
+  if (meta.kind === "index") {
+    $("about").textContent = `search ${meta.items} ${meta.column} items (query by ${meta.queries.join(" or ")})`;
+    if (meta.queries.includes("text")) fields.append(valueField({ name: "text", modality: "text", encoder: "query" }));
+    for (const q of meta.queries.filter((q) => q !== "text")) fields.append(fileField(q, `${q}/*`, "query"));
+    $("submit").textContent = "Search";
+    return;
+  }
+  const classes = meta.classes ? `, ${meta.classes.length} classes` : "";
+  $("about").textContent = `predicts ${meta.label} (${meta.task}${classes}) from ${meta.columns.length} columns`;
+  for (const column of meta.columns) {
+    if (column.modality === "image" || column.modality === "audio") {
+      fields.append(fileField(column.name, `${column.modality}/*`, `${column.modality}, ${column.encoder}`));
+    } else {
+      fields.append(valueField(column));
+    }
+  }
+}
+
+function barRow(container, name, value, scale, signed) {
+  container.append(el("span", {}, name));
+  const track = el("div", { class: "track" });
+  const bar = el("div", { class: "bar" + (value < 0 ? " negative" : "") });
+  bar.style.width = `${Math.min(100, (100 * Math.abs(value)) / scale)}%`;
+  track.append(bar);
+  container.append(track);
+  container.append(el("span", { class: "value" }, (signed && value > 0 ? "+" : "") + value.toFixed(3)));
+}
+
+function showPrediction(answer) {
+  const p = answer.predictions[0];
+  $("prediction").textContent = String(p.prediction);
+  $("used").textContent = `inputs used: ${p.inputs_used.join(", ") || "none"}`;
+  const bars = $("bars");
+  bars.replaceChildren();
+  if (p.probabilities) {
+    const top = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]).slice(0, 10);
+    for (const [name, value] of top) barRow(bars, name, value, 1, false);
+  }
+  const contrib = $("contributions");
+  contrib.replaceChildren();
+  if (p.contributions) {
+    const values = p.contributions.shapley || p.contributions.removal;
+    const kind = p.contributions.shapley ? "Shapley value" : "change when removed";
+    $("contrib-what").textContent = `${kind} of the ${p.contributions.explains}`;
+    const scale = Math.max(1e-6, ...Object.values(values).map(Math.abs));
+    for (const [name, value] of Object.entries(values)) barRow(contrib, name, value, scale, true);
+  }
+  const notes = $("notes");
+  notes.replaceChildren(...p.notes.map((n) => el("li", {}, n)));
+  $("answer").hidden = false;
+}
+
+function showResults(answer) {
+  const hits = $("hits");
+  hits.replaceChildren();
+  for (const r of answer.results) {
+    const item = el("li");
+    if (r.file) item.append(el("img", { src: r.file, alt: r.value }));
+    item.append(el("span", {}, `${r.rank}. ${r.value}  (${r.score.toFixed(3)})`));
+    hits.append(item);
+  }
+  $("results").hidden = false;
+}
+
+async function submit(event) {
+  event.preventDefault();
+  const status = $("status");
+  status.className = "";
+  status.textContent = "working...";
+  const form = new FormData();
+  for (const input of $("fields").querySelectorAll("input, textarea, select")) {
+    if (input.type === "file") {
+      if (input.files.length) form.append(input.name, input.files[0]);
+    } else if (input.value.trim() !== "") {
+      form.append(input.name, input.value);
+    }
+  }
+  try {
+    const response = await fetch(meta.kind === "index" ? "/search" : "/predict", { method: "POST", body: form });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error + (answer.field ? ` (${answer.field})` : ""));
+    status.textContent = "";
+    if (meta.kind === "index") showResults(answer); else showPrediction(answer);
+  } catch (err) {
+    status.className = "error";
+    status.textContent = String(err.message || err);
+  }
+}
+
+async function start() {
+  meta = await (await fetch("/metadata")).json();
+  $("version").textContent = meta.mmfuse;
+  buildForm();
+  $("form").addEventListener("submit", submit);
+}
+
+start();

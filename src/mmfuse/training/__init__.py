@@ -1,0 +1,6 @@
+"""Training, the only package that imports Lightning (prediction never loads it): the loop and its checkpoints."""
+
+from .checkpoints import Checkpointing
+from .loop import train
+
+__all__ = ["Checkpointing", "train"]

@@ -1,0 +1,140 @@
+"""The training loop, on Lightning.
+
+``train(model, task, train_set, valid_set, cfg)`` trains any model whose output has ``.logits`` that its task's
+loss reads (a fused classifier's logits, or a two-tower model's stacked embeddings); it runs AdamW/Adam with a cosine,
+one-cycle or constant schedule, validates every epoch (each epoch's training and validation seconds go into the
+history), stops early on the task's primary validation metric (unless the config says otherwise), honours
+``max_epochs`` and ``time_limit``, restores the best epoch's weights (best metric, then lowest loss; unless
+``restore_best`` is off, as in the seed recipe) and returns the per-epoch history. With a ``Checkpointing`` plan it
+saves the run's state as it goes and can resume from it (``checkpoints.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from datetime import timedelta
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from torch import Tensor, nn
+
+from ..config import TrainCfg
+from ..core.protocols import Task
+from ..data.dataset import Batch, TableDataset, make_loader
+from .checkpoints import Checkpointing, EpochCheckpoint, restore_random_state, resume_into
+
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+
+
+class LitMultiModal(L.LightningModule):
+    """Wraps a model and its task; keeps the per-epoch history and the best weights seen."""
+
+    def __init__(self, model: nn.Module, task: Task, cfg: TrainCfg, steps_per_epoch: int):
+        super().__init__()
+        self.model, self.task, self.cfg, self.steps_per_epoch = model, task, cfg, steps_per_epoch
+        self.history: list[dict[str, float]] = []
+        self.epochs_before = 0  # epochs a resumed run had already trained
+        self.best_score: tuple[float, float] | None = None
+        self.best_state: dict[str, Tensor] | None = None
+        self._train_losses: list[float] = []
+        self._val_logits: list[Tensor] = []
+        self._val_targets: list[Tensor] = []
+        self._epoch_start = self._valid_start = time.perf_counter()
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self.task.loss(self.model(batch.inputs, batch.present).logits, batch.target)
+        self._train_losses.append(loss.item())
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._val_logits.append(self.model(batch.inputs, batch.present).logits.cpu())
+        self._val_targets.append(batch.target.cpu())
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_validation_epoch_start(self) -> None:
+        self._valid_start = time.perf_counter()
+
+    def on_validation_epoch_end(self) -> None:
+        logits, target = torch.cat(self._val_logits), torch.cat(self._val_targets)
+        self._val_logits.clear()
+        self._val_targets.clear()
+        val_loss = self.task.loss(logits, target).item()
+        metrics = {f"val_{k}": v for k, v in self.task.metrics(target, self.task.outputs(logits)).items()}
+        primary = metrics[f"val_{self.task.primary_metric}"]
+        self.log("val_loss", val_loss, prog_bar=True)
+        self.log(f"val_{self.task.primary_metric}", primary, prog_bar=True)
+        train_loss = sum(self._train_losses) / max(len(self._train_losses), 1)
+        self._train_losses.clear()
+        now = time.perf_counter()
+        self.history.append({"epoch": self.epochs_before + self.current_epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                             **metrics, "seconds": now - self._epoch_start,
+                             "train_seconds": self._valid_start - self._epoch_start,  # forward + backward steps
+                             "valid_seconds": now - self._valid_start})
+        score = (primary if self.task.maximize else -primary, -val_loss)  # the task's metric, then loss on ties
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_state = score, copy.deepcopy(self.model.state_dict())
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        # fused: one kernel over all parameters; on a 2-core CPU ~10x faster than the per-tensor loop, which took
+        # a third of a step with the lexical path's embedding tables (profiled on the movies table)
+        optimizer_cls = torch.optim.Adam if self.cfg.optimizer == "adam" else torch.optim.AdamW
+        optimizer = optimizer_cls(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=True)
+        total = self.steps_per_epoch * self.cfg.max_epochs
+        if self.cfg.schedule == "constant":
+            return optimizer
+        if self.cfg.schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        else:
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.cfg.lr, total_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
+          progress: bool = True, callbacks: list[L.Callback] | None = None,
+          checkpointing: Checkpointing | None = None) -> list[dict[str, float]]:
+    """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
+
+    ``callbacks``: extra Lightning callbacks (benchmarks use one to time epochs and score a test set);
+    ``checkpointing``: save every epoch's state, and resume from the last one when the plan says so.
+    """
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False)
+    module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
+    monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
+    restore = resume_into(module, checkpointing) if checkpointing and checkpointing.resume else None
+    if restore is not None and (restore[1]["stopped"] or restore[1]["epoch"] >= cfg.max_epochs):
+        return _finish(model, module, cfg)  # the run had finished training; only its save was lost
+    callbacks = ([monitor] if cfg.early_stopping else []) + list(callbacks or [])
+    if checkpointing:
+        callbacks.append(EpochCheckpoint(checkpointing, monitor if cfg.early_stopping else None, restore))
+    trainer = L.Trainer(
+        accelerator="auto", devices=1, max_epochs=cfg.max_epochs - module.epochs_before, callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=checkpointing is not None, enable_model_summary=False, enable_progress_bar=progress,
+        precision="bf16-mixed" if cfg.precision == "bf16" else "32-true",
+        num_sanity_val_steps=0, deterministic=True,
+        max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
+    if restore is not None:
+        restore_random_state(*restore, train_loader)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=r".*is deprecated, use `isinstance\(treespec.*")
+        trainer.fit(module, train_loader, valid_loader)
+    return _finish(model, module, cfg)
+
+
+def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg) -> list[dict[str, float]]:
+    if cfg.restore_best and module.best_state is not None:
+        model.load_state_dict(module.best_state)
+    model.eval()
+    return module.history

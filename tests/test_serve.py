@@ -1,0 +1,208 @@
+"""``mmfuse serve``'s API, in-process (TestClient): predictions with per-row contributions, search, metadata, and
+bad requests answered with a 4xx naming the field, never a 500. One fitted model and one index are shared."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_table
+from corpus import png_header_only
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from mmfuse import Predictor, Retriever
+from mmfuse.analysis.robustness import shapley_values
+from mmfuse.estimators.index import build_index
+from mmfuse.serve import ServeLimits, create_app
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A model on text, image, x, colour -> y (binary) and a test client for it."""
+    folder = tmp_path_factory.mktemp("serve")
+    make_table(folder, n=160, seed=0).to_csv(folder / "train.csv", index=False)
+    make_table(folder, n=20, seed=2).to_csv(folder / "test.csv", index=False)
+    Predictor("y", preset="fast", max_epochs=4, threads=2, progress=False, verbose=False, ignore=["id"]).fit(
+        folder / "train.csv").save(folder / "model")
+    client = TestClient(create_app(folder / "model", ServeLimits(max_body_bytes=2_000_000, max_rows=8,
+                                                                 max_pixels=1_000_000)))
+    return folder, client
+
+
+def b64(path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def rows_of(folder, n=3):
+    test = pd.read_csv(folder / "test.csv").head(n)
+    return test, [{"text": t, "image": b64(folder / i), "x": x, "colour": c}
+                  for t, i, x, c in zip(test["text"], test["image"], test["x"], test["colour"])]
+
+
+def test_predict_json_matches_the_library_and_explains_each_row(served):
+    folder, client = served
+    test, rows = rows_of(folder)
+    answer = client.post("/predict", json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    library = Predictor.load(folder / "model", verbose=False).predict_proba(folder / "test.csv").head(3)
+    for p, (_, expected) in zip(predictions, library.iterrows()):
+        assert p["probabilities"] == pytest.approx({str(k): v for k, v in expected.items()}, abs=1e-5)
+        assert p["inputs_used"] == ["image", "tabular", "text"] and p["notes"] == []
+        shapley, removal = p["contributions"]["shapley"], p["contributions"]["removal"]
+        assert set(shapley) == set(removal) == {"image", "tabular", "text"}
+        chosen = max(p["probabilities"], key=p["probabilities"].get)
+        assert p["contributions"]["explains"] == f"probability of {chosen}"
+    # efficiency: Shapley values add up to v(all) - v(none), checked against a direct per-row computation
+    predictor = Predictor.load(folder / "model", verbose=False)
+    _, split = predictor.prepare(folder / "test.csv")
+    everything = frozenset(predictor.inputs_)
+    full = predictor.predict_outputs(split)[:3]
+    top = full.argmax(1)
+
+    def value(present):
+        return predictor.predict_outputs(split, absent=everything - present)[:3][np.arange(3), top]
+
+    direct = shapley_values(value, predictor.inputs_)
+    for i, p in enumerate(predictions):
+        assert p["contributions"]["shapley"] == pytest.approx({n: float(v[i]) for n, v in direct.items()}, abs=1e-5)
+
+
+def test_predict_multipart_form_with_an_upload(served):
+    folder, client = served
+    test, _ = rows_of(folder, 1)
+    with open(folder / test["image"][0], "rb") as f:
+        answer = client.post("/predict", data={"text": test["text"][0], "x": str(test["x"][0]),
+                                               "colour": test["colour"][0], "explain": "false"},
+                             files={"image": ("any-name.png", f, "image/png")})
+    assert answer.status_code == 200, answer.text
+    p = answer.json()["predictions"][0]
+    assert "contributions" not in p and p["inputs_used"] == ["image", "tabular", "text"]
+
+
+def test_a_missing_or_broken_input_is_masked_and_said(served):
+    folder, client = served
+    _, rows = rows_of(folder, 2)
+    del rows[0]["image"]
+    rows[1]["image"] = base64.b64encode(b"not an image at all").decode()
+    answer = client.post("/predict", json={"rows": rows, "explain": False}).json()["predictions"]
+    assert answer[0]["inputs_used"] == ["tabular", "text"] and "image: empty" in answer[0]["notes"]
+    assert answer[1]["inputs_used"] == ["tabular", "text"] and answer[1]["notes"][0].startswith("image: masked")
+
+
+@pytest.mark.parametrize("body, status, field", [
+    (b"{not json", 422, "body"),
+    (b"[1, 2]", 422, "body"),
+    (json.dumps({"rows": []}).encode(), 422, "rows"),
+    (json.dumps({"rows": [{"text": "a"}] * 9}).encode(), 422, "rows"),
+    (json.dumps({"rows": ["text"]}).encode(), 422, "rows[0]"),
+    (json.dumps({"rows": [{"nope": 1}]}).encode(), 422, "rows[0].nope"),
+    (json.dumps({"rows": [{"image": "/etc/passwd"}]}).encode(), 422, "rows[0].image"),
+    (json.dumps({"rows": [{"image": "../img/0_1.png"}]}).encode(), 422, "rows[0].image"),
+    (json.dumps({"rows": [{"text": {"a": 1}}]}).encode(), 422, "rows[0].text"),
+    (json.dumps({"rows": [{"text": "a"}], "explain": "yes"}).encode(), 422, "explain"),
+    (b"x" * 2_000_001, 413, None),
+])
+def test_malformed_requests_get_a_4xx_naming_the_field(served, body, status, field):
+    answer = served[1].post("/predict", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == status, answer.text
+    assert answer.json().get("field") == field and answer.json()["error"]
+
+
+def test_a_path_in_a_request_is_never_read(served, tmp_path):
+    folder, client = served
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8), "red").save(secret)
+    answer = client.post("/predict", json={"rows": [{"image": str(secret)}]})
+    assert answer.status_code == 422 and "does not read paths" in answer.json()["error"]
+
+
+def test_image_over_the_servers_pixel_limit(served, tmp_path):
+    bomb = png_header_only(tmp_path / "bomb.png", 5_000, 5_000)
+    answer = served[1].post("/predict", json={"rows": [{"image": b64(bomb)}]})
+    assert answer.status_code == 422 and answer.json()["field"] == "rows[0].image" and "megapixels" in answer.json()["error"]
+
+
+def test_health_metadata_page_and_docs(served):
+    client = served[1]
+    assert client.get("/health").json() == {"status": "ok"}
+    meta = client.get("/metadata").json()
+    assert meta["kind"] == "model" and meta["task"] == "binary" and meta["classes"] == [0, 1]
+    assert {c["name"]: c["modality"] for c in meta["columns"]} == {"text": "text", "image": "image", "x": "numeric",
+                                                                  "colour": "categorical"}
+    assert sorted(next(c for c in meta["columns"] if c["name"] == "colour")["categories"]) == ["a", "b", "c"]
+    assert meta["bundle_format"] == 3 and "accuracy" in meta["metrics"]
+    page = client.get("/").text
+    assert "<script src=\"/static/app.js\"></script>" in page and "http" not in page.replace("http-equiv", "")
+    assert "fetch(" in client.get("/static/app.js").text and client.get("/static/other.js").status_code == 404
+    assert "/predict" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.fixture(scope="module")
+def index_client(tmp_path_factory):
+    from test_retrieval import pair_table
+
+    folder = tmp_path_factory.mktemp("index")
+    pair_table(folder, 160, 0).to_csv(folder / "train.csv", index=False)
+    pair_table(folder, 32, 1).to_csv(folder / "items.csv", index=False)
+    retriever = Retriever("caption", "image", preset="fast", max_epochs=8, threads=2, progress=False,
+                          verbose=False).fit(folder / "train.csv")
+    retriever.save(folder / "retriever")
+    build_index(Retriever.load(folder / "retriever", verbose=False), folder / "items.csv", "image").save(folder / "index")
+    return folder, TestClient(create_app(folder / "index"))
+
+
+def test_search_by_text_and_by_image_with_thumbnails(index_client):
+    folder, client = index_client
+    by_text = client.post("/search", json={"text": "a red block at the top", "k": 3})
+    assert by_text.status_code == 200, by_text.text
+    results = by_text.json()["results"]
+    assert [r["rank"] for r in results] == [1, 2, 3] and results[0]["score"] >= results[-1]["score"]
+    thumb = client.get(results[0]["file"])
+    assert thumb.status_code == 200 and thumb.content[:4] == b"\x89PNG"
+    items = pd.read_csv(folder / "items.csv")
+    with open(folder / items["image"][0], "rb") as f:
+        by_image = client.post("/search", files={"image": ("q.png", f, "image/png")}, data={"k": "5"})
+    assert by_image.status_code == 200 and len(by_image.json()["results"]) == 5
+    assert client.get("/metadata").json()["kind"] == "index" and client.get("/items/999").status_code == 404
+
+
+@pytest.mark.parametrize("body, field", [({"text": "a", "image": "AAAA"}, "query"), ({}, "query"),
+                                         ({"text": "a", "k": 0}, "k"), ({"text": "a", "k": "many"}, "k"),
+                                         ({"image": "%%%"}, "image"), ({"text": 5}, "text")])
+def test_bad_search_requests(index_client, body, field):
+    answer = index_client[1].post("/search", json=body)
+    assert answer.status_code == 422 and answer.json()["field"] == field
+
+
+def test_serving_a_retrieval_model_without_an_index_is_refused(index_client):
+    from mmfuse.errors import BundleError
+
+    with pytest.raises(BundleError, match="serve an index"):
+        create_app(index_client[0] / "retriever")
+
+
+def test_no_500_on_random_json(served):
+    """A few hundred random JSON bodies: every answer is 200 or 4xx."""
+    rng = np.random.default_rng(0)
+    values = [None, "", "a", 1, -1e308, 1e9, [], {}, [1, 2], {"a": 1}, "AAAA", True]
+    for _ in range(200):
+        row = {k: values[rng.integers(len(values))] for k in ("text", "image", "x", "colour") if rng.random() < 0.7}
+        body = {"rows": [row] * int(rng.integers(1, 3)), "explain": bool(rng.random() < 0.5)}
+        answer = served[1].post("/predict", json=body)
+        assert answer.status_code in (200, 422), (body, answer.text)
+
+
+def test_image_bytes_round_trip_through_base64_data_urls(served):
+    folder, client = served
+    test, rows = rows_of(folder, 1)
+    buffer = io.BytesIO()
+    Image.open(folder / test["image"][0]).save(buffer, "PNG")
+    rows[0]["image"] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    assert client.post("/predict", json={"rows": rows}).json()["predictions"][0]["inputs_used"] == \
+        ["image", "tabular", "text"]
