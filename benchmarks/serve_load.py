@@ -7,7 +7,9 @@ emoji data/emoji``), starts ``mmfuse serve`` pinned to core 0 (``taskset``), and
 core 1: ``--requests`` valid /predict requests (one emoji test row each: its name and PNG as base64, explain on, so
 each is 1 + M + 2^M forward passes) at ``--concurrency`` in flight, then 200 malformed ones (bad JSON, unknown
 columns, paths instead of uploads, oversized bodies, wrong types), which must all get a 4xx. Prints one table.
-The server's feature cache starts empty (a temporary folder), so the first request of each image runs the backbone.
+The server's feature cache starts empty (a temporary folder), so every request runs the frozen backbones on its
+image and name (that part is PyTorch in both backends). Both backends, one after the other, on the same cores; then
+the network alone (prepared inputs -> logits, fp32) per row with each backend.
 """
 
 from __future__ import annotations
@@ -96,10 +98,45 @@ def main() -> None:
     if not (model / "config.json").is_file():
         print(f"training the default preset on {DATA} -> {model}", flush=True)
         train_model(model, 2)
+    mmfuse = str(Path(sys.executable).with_name("mmfuse"))
+    subprocess.run([mmfuse, "export", str(model), "--out", str(model / "model.onnx")], check=True,
+                   stdout=subprocess.DEVNULL)
     os.sched_setaffinity(0, {1})  # the client on core 1, the server on core 0
+    rows = []
+    for backend in ("torch", "onnx"):
+        rows.append(measure(mmfuse, model, backend, args))
+    print(f"\n{args.requests} /predict requests (1 emoji row each, explain on) at {args.concurrency} concurrent; "
+          f"server: 1 core, {args.threads} torch thread(s), an empty feature cache; client on another core\n")
+    print("| backend | p50 ms | p90 ms | p99 ms | requests/s | errors | malformed -> 4xx | network per row |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['p50']:.0f} | {r['p90']:.0f} | {r['p99']:.0f} | {r['rps']:.1f} | {r['errors']} | "
+              f"{r['four_xx']} / {r['malformed']} | {1000 * r['network_ms']:.1f} µs |")
+    if any(r["errors"] or r["four_xx"] != r["malformed"] for r in rows):
+        raise SystemExit("unexpected answers")
+
+
+def network_ms(model: Path, backend: str, threads: int) -> float:
+    """Milliseconds per row of the network alone (prepared inputs -> logits), batch 256 of the emoji test rows."""
+    import torch
+
+    from mmfuse import Predictor
+
+    torch.set_num_threads(threads)
+    predictor = Predictor.load(model, verbose=False, backend=backend)
+    predictor.config_.train.precision = "32"  # both backends in fp32
+    _, split = predictor.prepare(DATA / "test.csv")
+    predictor.predict_outputs(split)  # warm-up
+    start = time.perf_counter()
+    for _ in range(5):
+        predictor.predict_outputs(split)
+    return (time.perf_counter() - start) / 5 / len(split.rows) * 1000
+
+
+def measure(mmfuse: str, model: Path, backend: str, args: argparse.Namespace) -> dict:
     port, cache = free_port(), tempfile.mkdtemp(prefix="mmfuse-serve-cache-")
-    server = subprocess.Popen(["taskset", "-c", "0", str(Path(sys.executable).with_name("mmfuse")), "serve",
-                               str(model), "--port", str(port), "--threads", str(args.threads), "--cache-dir", cache],
+    server = subprocess.Popen(["taskset", "-c", "0", mmfuse, "serve", str(model), "--port", str(port), "--threads",
+                               str(args.threads), "--cache-dir", cache, "--backend", backend],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -120,16 +157,10 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     ms = np.asarray(latencies) * 1000
-    errors = sum(s != 200 for s in statuses)
-    four_xx = sum(400 <= s < 500 for s in bad_statuses)
-    print(f"\n{args.requests} /predict requests (1 emoji row each, explain on) at {args.concurrency} concurrent; "
-          f"server: 1 core, {args.threads} torch thread(s); client on another core\n")
-    print("| backend | p50 ms | p90 ms | p99 ms | requests/s | errors | malformed -> 4xx |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| pytorch | {np.percentile(ms, 50):.0f} | {np.percentile(ms, 90):.0f} | {np.percentile(ms, 99):.0f} | "
-          f"{args.requests / seconds:.1f} | {errors} | {four_xx} / {len(bad_statuses)} |")
-    if errors or four_xx != len(bad_statuses):
-        raise SystemExit(f"unexpected answers: {sorted(set(statuses) | set(bad_statuses))}")
+    return {"backend": backend, "p50": np.percentile(ms, 50), "p90": np.percentile(ms, 90),
+            "p99": np.percentile(ms, 99), "rps": args.requests / seconds, "errors": sum(s != 200 for s in statuses),
+            "four_xx": sum(400 <= s < 500 for s in bad_statuses), "malformed": len(bad_statuses),
+            "network_ms": network_ms(model, backend, args.threads)}
 
 
 if __name__ == "__main__":

@@ -383,6 +383,27 @@ def _load_retriever(model: str, threads: int | None, cache_dir: str | None, verb
 
 
 @main.command()
+@click.argument("model", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True, help="Graph format.")
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write [default: MODEL/model.onnx].")
+def export(model: str, fmt: str, out: str | None) -> None:
+    """Export MODEL's network (encoders, fusion, head; fp32) for ONNX Runtime.
+
+    Preprocessing stays the model's processors; frozen pretrained backbones enter as their cached features.
+    Predict with it: Predictor.load(MODEL, backend="onnx", onnx_path=OUT).
+    """
+    from ..estimators import Predictor
+    from ..estimators.onnx import OPSET, export_onnx
+
+    setup_logging()
+    predictor = _load(model, None, None, verbose=False)
+    if not isinstance(predictor, Predictor):
+        raise DataError(f"{model} is a retrieval model: export is for classification and regression models")
+    path = export_onnx(predictor, out or Path(model) / "model.onnx")
+    console.print(f"wrote {path} (ONNX opset {OPSET}, fp32, {path.stat().st_size / 1e6:.1f} MB)")
+
+
+@main.command()
 @click.argument("path", metavar="MODEL_OR_INDEX", type=click.Path(file_okay=False, exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
@@ -393,10 +414,12 @@ def _load_retriever(model: str, threads: int | None, cache_dir: str | None, verb
               help="Seconds a request may take.")
 @click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Largest uploaded image.")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Run the network with PyTorch, or with onnxruntime from MODEL/model.onnx (mmfuse export).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
 def serve(path: str, host: str, port: int, max_body_mb: float, max_rows: int, timeout: float, max_megapixels: float,
-          cache_dir: str | None, threads: int | None) -> None:
+          backend: str, cache_dir: str | None, threads: int | None) -> None:
     """Serve a saved model (POST /predict) or a search index (POST /search) over HTTP, with a web page at /.
 
     One model per process, loaded once; run several processes behind a proxy (or gunicorn with uvicorn workers
@@ -415,7 +438,7 @@ def serve(path: str, host: str, port: int, max_body_mb: float, max_rows: int, ti
     if threads:
         torch.set_num_threads(threads)
     limits = ServeLimits(int(max_body_mb * 1024 * 1024), max_rows, timeout, int(max_megapixels * 1e6))
-    app = create_app(path, limits, cache_dir)
+    app = create_app(path, limits, cache_dir, backend)
     console.print(f"serving {path} on http://{host}:{port}/  (API: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -89,12 +89,14 @@ class Processor:
 
     ``Params``: the pydantic model of the settings a config's ``preprocess.<input kind>`` section may give.
     ``shared_settings``: for a processor an encoder brings, the ``preprocess.<input kind>`` settings it reads too.
+    ``ragged``: ``prepare_batch`` gives (B, W) rows whose width W follows the batch (ids trimmed of padding).
     """
 
     kind: ClassVar[str]
     modality: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     shared_settings: ClassVar[tuple[str, ...]] = ()
+    ragged: ClassVar[bool] = False
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "Processor":

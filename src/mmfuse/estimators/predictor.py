@@ -21,7 +21,7 @@ from ..core.processor import Corruption
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
 from ..data.table import read_table
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..nn.model import MultiModalModel, build_model
 from ..plots import plot_confusion
 from ..tasks import create_task, infer_task
@@ -116,6 +116,22 @@ class Predictor(BaseEstimator):
         predictor.threshold = config["task"].get("threshold", 0.5)
         return predictor
 
+    @classmethod
+    def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None,
+             backend: str = "torch", onnx_path: str | Path | None = None) -> "Predictor":
+        """A saved model; ``backend="onnx"`` runs the network exported by ``mmfuse export`` (``onnx_path``,
+        default MODEL/model.onnx) with onnxruntime, the processors staying as saved."""
+        predictor = super().load(path, verbose=verbose, cache_dir=cache_dir)
+        if backend == "onnx":
+            from ..nn.export import weights_fingerprint
+            from ..nn.onnx_runtime import OnnxNetwork
+
+            predictor.network_ = OnnxNetwork(onnx_path or Path(path) / "model.onnx", predictor.inputs_,
+                                             weights_fingerprint(predictor.model_), torch.get_num_threads())
+        elif backend != "torch":
+            raise ConfigError(f"backend must be 'torch' or 'onnx', not {backend!r}")
+        return predictor
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "classes": getattr(self.task_, "classes", None),
                 "fusion": self.config_.fusion.name, "head": self.config_.head.hidden_dims}
@@ -153,12 +169,13 @@ class Predictor(BaseEstimator):
         """
         self._check_fitted()
         self.model_.eval()
+        onnx = getattr(self, "network_", None)
         logits = []
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config_.train.precision == "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config_.train.precision == "bf16" and not onnx):
             for batch in make_loader(self.pipeline_.dataset(split), batch_size, shuffle=False):
                 inputs = transform(batch.inputs) if transform else batch.inputs
                 present = {n: m & (n not in absent) for n, m in batch.present.items()}
-                logits.append(self.model_(inputs, present).logits.float())
+                logits.append(onnx.logits(inputs, present) if onnx else self.model_(inputs, present).logits.float())
         return self.task_.outputs(torch.cat(logits))
 
     def corruptions(self) -> dict[str, dict[str, Corruption]]:

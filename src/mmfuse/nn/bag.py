@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def embedding_bag(embed: nn.EmbeddingBag, ids: Tensor) -> Tensor:
+    """``embed(ids)``: the sum or mean of each row's non-padding (id 0) embeddings, (B, L) -> (B, D). Under ONNX
+    export the same value as a masked lookup, since the exporter has no embedding_bag with a padding index."""
+    if not torch.onnx.is_in_onnx_export():
+        return embed(ids)
+    mask = (ids != 0).unsqueeze(-1).to(embed.weight.dtype)  # (B, L, 1)
+    total = (F.embedding(ids, embed.weight) * mask).sum(1)
+    return total / mask.sum(1).clamp(min=1) if embed.mode == "mean" else total
 
 
 class NgramBag(nn.Module):
@@ -26,4 +37,4 @@ class NgramBag(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         """(B, L) long ids -> (B, dim); a row without a known n-gram gives zeros."""
-        return self.embed(ids) / (ids != 0).sum(1, keepdim=True).clamp(min=1).sqrt()
+        return embedding_bag(self.embed, ids) / (ids != 0).sum(1, keepdim=True).clamp(min=1).sqrt()

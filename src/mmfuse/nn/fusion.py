@@ -205,7 +205,7 @@ class AttentionFusion(Fusion):
     def forward(self, feats: dict[str, Tensor], masks: dict[str, Tensor] | None = None) -> Tensor:
         present = presence(feats, masks, self.names)  # (B, M)
         tokens = torch.stack([self.tokens[n](feats[n]) for n in self.names], dim=1) + self.modality  # (B, M, dim)
-        x = torch.cat([self.cls.expand(len(tokens), -1, -1), tokens], dim=1)  # (B, 1 + M, dim)
+        x = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)  # (B, 1 + M, dim)
         padding = torch.cat([torch.zeros_like(present[:, :1]), 1 - present], dim=1).bool()  # True = ignore
         attn_mask = None
         if self.cross:

@@ -32,11 +32,13 @@ class MultiModalModel(nn.Module):
         super().__init__()
         self.encoders, self.fusion, self.head = encoders, fusion, head
         self.modality_dropout = modality_dropout
+        self.dense = False  # export form: every encoder runs on every row, absent rows zeroed (no data-dependent branch)
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor] | None = None) -> ModelOutput:
         """inputs: name -> (B, ...) prepared tensors; present: name -> (B,) bool, False where that input is missing."""
         present = present or {}
-        feats = {name: encode_present(encoder, inputs[name], present.get(name))  # name -> (B, D_i)
+        encode = encode_dense if self.dense else encode_present
+        feats = {name: encode(encoder, inputs[name], present.get(name))  # name -> (B, D_i)
                  for name, encoder in self.encoders.items()}
         if self.training and self.modality_dropout > 0 and len(feats) > 1:
             present = self._drop_modalities(feats, present)
@@ -66,6 +68,13 @@ def encode_present(encoder: Encoder, x: Tensor, present: Tensor | None) -> Tenso
         return torch.zeros(len(x), encoder.output_dim, dtype=dtype, device=x.device)
     out = encoder(x[rows])  # (b, D)
     return out.new_zeros(len(x), out.shape[1]).index_copy(0, rows, out)
+
+
+def encode_dense(encoder: Encoder, x: Tensor, present: Tensor | None) -> Tensor:
+    """``encode_present``'s result computed on every row (absent rows' outputs zeroed): the form an exported
+    graph uses, with no branch on the data. x (B, ...), present (B,) -> (B, output_dim)."""
+    out = encoder(x)
+    return out if present is None else out * present.unsqueeze(1).to(out.dtype)
 
 
 def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> Encoder:

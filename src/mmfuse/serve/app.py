@@ -33,15 +33,18 @@ from .limits import BodyLimit, BodyTooLarge, ServeLimits
 from .requests import INLINE, RequestError, Upload, check_pixels, decode_base64, request_table
 
 
-def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir: str | Path | None = None) -> Any:
-    """An ASGI app serving the model or index folder at ``path`` (loaded now, once)."""
+def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir: str | Path | None = None,
+               backend: str = "torch") -> Any:
+    """An ASGI app serving the model or index folder at ``path`` (loaded now, once); ``backend="onnx"`` runs a
+    model's network from MODEL/model.onnx (``mmfuse export``) with onnxruntime."""
     folder = Path(path)
     if (folder / "index.json").is_file():
         index = SearchIndex.load(folder)
         served: Predictor | SearchIndex = index
         retriever = load(index.model, verbose=False, cache_dir=cache_dir)
     else:
-        model = load(folder, verbose=False, cache_dir=cache_dir)
+        model = load(folder, verbose=False, cache_dir=cache_dir) if backend == "torch" else \
+            Predictor.load(folder, verbose=False, cache_dir=cache_dir, backend=backend)
         if isinstance(model, Retriever):
             raise BundleError(f"{folder} is a retrieval model: serve an index built with it (mmfuse index)")
         model.on_bad_row = "mask"  # a bad upload: predicted without it, and the answer says so

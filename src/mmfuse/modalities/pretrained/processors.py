@@ -208,6 +208,7 @@ class PretrainedTextProcessor(_PretrainedProcessor):
     ``ngrams`` (a dict of ``core.ngrams.NgramParams``), also the ids of each text's word n-grams."""
 
     kind, modality = "pretrained_text", "text"
+    ragged = True  # ids trimmed to the batch's longest row
 
     def __init__(self, column: str, source: str, finetune: bool = False, max_length: int = 64,
                  precision: str = "bf16", ngrams: dict[str, Any] | None = None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...nn.bag import embedding_bag
 from ...nn.pooling import last_hidden, use_keras_lstm_bias
 from ...registry import ENCODERS
 
@@ -65,6 +66,7 @@ class TransformerTextEncoder(nn.Module):
         self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.output_dim = dim
+        self.onnx_width = max_length  # exported at a fixed width (ONNX Runtime's inputs are padded to it)
 
     def forward(self, ids: Tensor) -> Tensor:
         """ids (B, L) -> (B, dim)."""
@@ -87,5 +89,5 @@ class BagOfWordsEncoder(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         """ids (B, L) -> (B, embed_dim); an all-padding row gives zeros."""
-        return self.embed(ids)
+        return embedding_bag(self.embed, ids)
 

@@ -20,6 +20,7 @@ class NgramProcessor(Processor):
     """Text -> (N, L) ids of its distinct known word n-grams, 0 = padding."""
 
     kind, modality = "ngram_text", "text"
+    ragged = True  # ids trimmed to the batch's longest row
 
     def __init__(self, column: str, n: int = 2, chars: list[int] | tuple[int, ...] = (2, 5), min_count: int = 2,
                  max_features: int = 50_000, max_ngrams: int = 1024):

@@ -28,6 +28,7 @@ class TextProcessor(Processor):
     """Token ids via a ``tokenizers`` vocabulary (id 0 = [PAD], 1 = [UNK]), truncated to ``max_length``."""
 
     kind, modality, Params = "text", "text", TextParams
+    ragged = True  # ids trimmed to the batch's longest row
 
     def __init__(self, column: str, tokenizer: str = "word", vocab_size: int = 10000, max_length: int = 64,
                  lowercase: bool = True):

@@ -1,0 +1,90 @@
+"""ONNX export parity: for every fusion method and every encoder family, the exported graph run by onnxruntime gives
+the PyTorch model's probabilities (fp32) within 1e-4 and the same class on every row of a table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from conftest import make_table
+from corpus import cli
+
+from mmfuse import Predictor
+from mmfuse.errors import BundleError
+from mmfuse.estimators.onnx import export_onnx
+
+FUSIONS = ["concat", "late", "gated", "tensor", "lowrank", "film", "attention"]
+FAST = dict(max_epochs=1, threads=2, progress=False, verbose=False, ignore=["id"])
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    """text + image + numeric + categorical -> y; and audio + sequence -> y (with a missing clip)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    make_table(folder, n=96, seed=0).to_csv(folder / "train.csv", index=False)
+    make_table(folder, n=40, seed=2).to_csv(folder / "test.csv", index=False)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):
+        y = int(rng.integers(2))
+        t = np.arange(int(8000 * rng.uniform(0.2, 0.5))) / 8000
+        sf.write(folder / f"{i}.wav", (0.4 * np.sin(2 * np.pi * (300 if y else 1200) * t)).astype(np.float32), 8000)
+        rows.append({"clip": f"{i}.wav" if i != 5 else "", "y": y,
+                     "signal": json.dumps(rng.normal(y, 1.0, (int(rng.integers(3, 12)), 3)).round(3).tolist())})
+    pd.DataFrame(rows).to_csv(folder / "sound.csv", index=False)
+    return folder
+
+
+def parity(predictor: Predictor, folder, test: str, tmp_path) -> None:
+    path = predictor.save(tmp_path / "m")
+    export_onnx(predictor, path / "model.onnx")
+    torch_fp32 = Predictor.load(path, verbose=False)
+    torch_fp32.config_.train.precision = "32"
+    expected = torch_fp32.predict_proba(folder / test).to_numpy()
+    got = Predictor.load(path, verbose=False, backend="onnx").predict_proba(folder / test).to_numpy()
+    assert np.abs(expected - got).max() <= 1e-4 and (expected.argmax(1) == got.argmax(1)).all()
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_every_fusion_method_exports(tables, tmp_path, fusion):
+    predictor = Predictor("y", preset="fast", fusion=fusion, **FAST).fit(tables / "train.csv")
+    parity(predictor, tables, "test.csv", tmp_path)
+
+
+@pytest.mark.parametrize("encoders", [
+    {"text": "gru", "image": "cnn"},              # packed recurrent text, residual CNN (the scratch preset)
+    {"text": "lstm", "image": "conv"},            # the seed's Keras-style LSTM and conv
+    {"text": "transformer"},
+    {"text": "ngrams"},                           # fastText-style bag
+    {"text": "minilm", "image": "efficientnet_lite0"},   # frozen backbones: cached features + the lexical path
+], ids=lambda e: "+".join(e.values()))
+def test_every_encoder_family_exports(tables, tmp_path, encoders):
+    preset = "default" if "minilm" in encoders.values() else "fast"
+    predictor = Predictor("y", preset=preset, encoders=encoders, **FAST).fit(tables / "train.csv")
+    parity(predictor, tables, "test.csv", tmp_path)
+
+
+@pytest.mark.parametrize("audio, sequence", [("audio_cnn", "seq_conv"), ("audio_gru", "seq_gru"),
+                                             ("audio_cnn", "seq_lstm")])
+def test_audio_and_sequence_encoders_export(tables, tmp_path, audio, sequence):
+    config = {"preprocess": {"audio": {"sample_rate": 8000, "max_seconds": 0.5, "n_mels": 16}}}
+    predictor = Predictor("y", preset="fast", encoders={"audio": audio, "sequence": sequence}, config=config,
+                          **{**FAST, "ignore": []}).fit(tables / "sound.csv")
+    parity(predictor, tables, "sound.csv", tmp_path)
+
+
+def test_export_command_and_a_graph_from_another_model(tables, tmp_path):
+    model = tmp_path / "model"
+    Predictor("y", preset="fast", **FAST).fit(tables / "train.csv").save(model)
+    outcome = cli("export", model, "--format", "onnx", "--out", tmp_path / "m.onnx")
+    assert outcome.code == 0 and (tmp_path / "m.onnx").stat().st_size > 1000, outcome
+    other = tmp_path / "other"
+    Predictor("y", preset="fast", seed=7, **FAST).fit(tables / "train.csv").save(other)  # same inputs, other weights
+    with pytest.raises(BundleError, match="not exported from this model"):
+        Predictor.load(other, verbose=False, backend="onnx", onnx_path=tmp_path / "m.onnx")
+    (tmp_path / "broken.onnx").write_bytes(b"not a graph")
+    with pytest.raises(BundleError, match="cannot load the ONNX graph"):
+        Predictor.load(model, verbose=False, backend="onnx", onnx_path=tmp_path / "broken.onnx")
