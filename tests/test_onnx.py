@@ -101,3 +101,10 @@ def test_parity_on_a_real_table(tmp_path_factory, tmp_path):
     predictor = Predictor("digit", max_epochs=1, threads=2, progress=False, verbose=False).fit(folder / "train-400.csv")
     assert {c.name: c.modality for c in predictor.columns_} == {"image": "image", "audio": "sequence"}
     parity(predictor, folder, "test-150.csv", tmp_path)
+
+
+@pytest.mark.parametrize("encoders", [{"text": "minilm"}, {"image": "efficientnet_lite0"}], ids=["minilm", "efficientnet"])
+def test_fine_tuned_backbones_export_whole(tables, tmp_path, encoders):
+    """With --finetune the backbone is part of the network (token ids / pixels in), and it is exported with it."""
+    predictor = Predictor("y", preset="fast", encoders=encoders, finetune=True, **FAST).fit(tables / "test.csv")
+    parity(predictor, tables, "test.csv", tmp_path)
