@@ -130,6 +130,10 @@ class Processor:
         """Where to cache computed features (processors that run a frozen backbone); ``write`` False: read the
         cache but store nothing new (a server, whose requests must not fill the disk). A runtime setting."""
 
+    def warm_up(self) -> None:
+        """Load now what the first ``transform`` would load (a frozen backbone), so that a server's first request
+        does not pay for it. Nothing by default."""
+
     def extraction(self) -> dict[str, float]:
         """What the last ``transform`` computed and read from a feature cache (counts, seconds); {} if nothing."""
         return {}

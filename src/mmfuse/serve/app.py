@@ -50,7 +50,10 @@ def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir:
         model.on_bad_row = "mask"  # a bad upload: predicted without it, and the answer says so
         served, retriever = model, None
     # requests read the feature cache (the training data's features) but never add to it: uploads must not fill a disk
-    (retriever or served).pipeline_.use_cache(cache_dir, write=False)
+    pipeline = (retriever or served).pipeline_
+    pipeline.use_cache(cache_dir, write=False)
+    for processor in pipeline.processors.values():
+        processor.warm_up()  # frozen backbones load now, not on the first request
     app = FastAPI(title="mmfuse", version=__version__,
                   description="Predictions and search from a saved mmfuse model or index.")
     lock = threading.Lock()

@@ -60,6 +60,10 @@ class _PretrainedProcessor(Processor):
     def extraction(self) -> dict[str, float]:
         return self.last_extraction
 
+    def warm_up(self) -> None:
+        if self._backbone is None and not self.finetune:  # fine-tuned: the backbone is in the model, not here
+            self._backbone = load_backbone(self.source)
+
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "_PretrainedProcessor":
         if settings.get("precision", "bf16") not in ("32", "bf16"):
@@ -166,8 +170,8 @@ class _PretrainedProcessor(Processor):
         """Run the backbone on the contents not in the cache; returns how many distinct values it computed."""
         # shortest contents first: a batch of texts is padded to its longest, so similar lengths waste less
         keys, computed = sorted(todo, key=lambda key: len(contents[todo[key][0]])), 0
-        if keys and self._backbone is None:
-            self._backbone = load_backbone(self.source)
+        if keys:
+            self.warm_up()
         for start in range(0, len(keys), BATCH):
             if progress:
                 progress(f"{self.column!r}: {self.identity_['backbone']} features", start, len(keys))
