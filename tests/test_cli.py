@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 MMFUSE = [str(Path(sys.executable).with_name("mmfuse"))]
-COMMANDS = [[], ["fit"], ["evaluate"], ["predict"], ["info"], ["datasets"], ["datasets", "export"], ["demo"]]
+COMMANDS = [[], ["fit"], ["evaluate"], ["predict"], ["info"], ["datasets"], ["datasets", "export"], ["demo"],
+            ["serve"], ["export"], ["index"], ["search"], ["sweep"]]
 
 
 def run(*args, check=True):
