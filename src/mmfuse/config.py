@@ -105,6 +105,9 @@ class TrainCfg(_Strict):
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     valid_fraction: float = Field(0.2, gt=0, lt=1)
+    devices: int = Field(1, ge=1)          # processes (CPU) or GPUs per node; > 1 trains with DDP
+    strategy: Literal["auto", "ddp"] = "auto"
+    num_nodes: int = Field(1, ge=1)
 
 
 class RetrievalCfg(_Strict):

@@ -84,6 +84,9 @@ def main() -> None:
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs to train.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Stop training after this many seconds.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@click.option("--devices", type=click.IntRange(min=1), help="Processes (CPU) or GPUs per node; more than 1 trains with DDP.")
+@click.option("--strategy", type=click.Choice(["auto", "ddp"]), help="Distributed strategy (ddp when --devices > 1).")
+@click.option("--num-nodes", type=click.IntRange(min=1), help="Machines (with torchrun or SLURM setting the ranks).")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), default="mask", show_default=True,
               help="A row with an unreadable file or value: stop, skip the row, or mask that value.")
 @encoding_option
@@ -98,7 +101,8 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         preset: str | None, config_file: str | None, encoder: tuple[str, ...], fusion: str | None,
         modality_dropout: float | None, column_type: tuple[str, ...],
         ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
-        time_limit: float | None, threads: int | None, on_bad_row: str, encoding: str | None, overwrite: bool,
+        time_limit: float | None, threads: int | None, devices: int | None, strategy: str | None,
+        num_nodes: int | None, on_bad_row: str, encoding: str | None, overwrite: bool,
         resume: bool, checkpoint_every: float, quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out.
 
@@ -114,7 +118,7 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
     common = dict(config=config_file, column_types=_pairs(column_type, "--column-type"),
                   encoders=_pairs(encoder, "--encoder"), finetune=finetune, cache_dir=cache_dir, on_bad_row=on_bad_row,
                   seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
-                  threads=threads, verbose=not quiet)
+                  threads=threads, verbose=not quiet, devices=devices, strategy=strategy, num_nodes=num_nodes)
     if task == "retrieval":
         if not query or not target or label:
             raise click.UsageError("--task retrieval needs --query and --target (the two columns of each pair), "
@@ -131,6 +135,8 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         partial = Path(out).parent / f"{Path(out).name}.partial"
         estimator.fit(_source(train, encoding), valid=_source(valid, encoding), checkpoint_dir=partial, resume=resume,
                       checkpoint_every=checkpoint_every)
+    if estimator.global_rank_ != 0:
+        return  # DDP: the process of rank 0 saves and reports
     path = estimator.save(out)
     remove_checkpoints(partial)
     m = estimator.metrics_

@@ -93,9 +93,31 @@ def _whole_batch(batch: Batch) -> Batch:
     return batch
 
 
-def make_loader(dataset: TableDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
-    """Batches of whole index lists (no per-row collation), shuffled with a seeded generator."""
+class ShardedBatches:
+    """Each global batch of ``batches`` split between ``world`` processes: process ``rank`` gets rows rank, rank +
+    world, ...; every process draws the same global order (same seed), so together they take the same steps as one
+    process with the global batch. A last batch smaller than ``world`` is dropped (every rank needs a row)."""
+
+    def __init__(self, batches: BatchSampler, rank: int, world: int):
+        self.batches, self.rank, self.world = batches, rank, world
+        self.sampler = batches.sampler  # the shuffling state lives here (saved by checkpoints)
+
+    def __iter__(self):
+        for batch in self.batches:
+            if len(batch) >= self.world:
+                yield batch[self.rank::self.world]
+
+    def __len__(self) -> int:
+        full, last = divmod(len(self.batches.sampler), self.batches.batch_size)
+        return full + (1 if last >= self.world else 0)
+
+
+def make_loader(dataset: TableDataset, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
+                world: int = 1) -> DataLoader:
+    """Batches of whole index lists (no per-row collation), shuffled with a seeded generator; with ``world`` > 1,
+    this process's share of each global batch (``ShardedBatches``)."""
     generator = torch.Generator().manual_seed(seed)
     order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
-    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
-                      collate_fn=_whole_batch)
+    batches = BatchSampler(order, batch_size, drop_last=False)
+    return DataLoader(dataset, sampler=ShardedBatches(batches, rank, world) if world > 1 else batches,
+                      batch_size=None, collate_fn=_whole_batch)

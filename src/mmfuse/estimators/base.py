@@ -37,7 +37,8 @@ TableLike = "str | Path | pd.DataFrame | Table | TableFile"
 
 class BaseEstimator:
     """Shared arguments: preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, the training
-    overrides (seed, batch_size, lr, max_epochs, time_limit, threads), progress and verbose.
+    overrides (seed, batch_size, lr, max_epochs, time_limit, threads), progress and verbose, and distributed
+    training (devices, strategy "ddp", num_nodes: run as a script or the CLI, each process runs it).
 
     Args:
         progress: show the training progress bar; a callable ``(what, done, total)`` also receives the progress of
@@ -53,7 +54,9 @@ class BaseEstimator:
                  finetune: bool = False, cache_dir: str | Path | None = None, on_bad_row: str = "mask",
                  seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
-                 progress: bool | Progress = True, verbose: bool = True):
+                 progress: bool | Progress = True, verbose: bool = True, devices: int | None = None,
+                 strategy: str | None = None, num_nodes: int | None = None):
+        self.devices, self.strategy, self.num_nodes = devices, strategy, num_nodes
         self.preset, self.config, self.encoders, self.column_types = preset, config, encoders, column_types
         self.finetune, self.cache_dir, self.on_bad_row = finetune, cache_dir, on_bad_row
         self.seed, self.batch_size, self.lr, self.max_epochs = seed, batch_size, lr, max_epochs
@@ -105,7 +108,8 @@ class BaseEstimator:
             raise ConfigError(f"on_bad_row must be error, skip or mask, not {self.on_bad_row!r}")
         overrides = setting_overrides({"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
                                        "max_epochs": self.max_epochs, "time_limit": self.time_limit,
-                                       "threads": self.threads}, self.encoders)
+                                       "threads": self.threads, "devices": self.devices, "strategy": self.strategy,
+                                       "num_nodes": self.num_nodes}, self.encoders)
         cfg = load_config(self.preset or self.default_preset, self.config, {**overrides, **self._extra_overrides()})
         return with_finetuning(cfg) if self.finetune else cfg
 
@@ -182,12 +186,13 @@ class BaseEstimator:
             checkpointing = Checkpointing(Path(checkpoint_dir), run_fingerprint(cfg, frame, valid_table.frame), resume,
                                           checkpoint_every)
         with clock("training"):
-            self.history_ = run_training(self.model_, self.task_, train_set, valid_set, cfg.train,
-                                         bool(self.progress), callbacks, checkpointing)
+            result = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, bool(self.progress),
+                                  callbacks, checkpointing)
+        self.history_, self.global_rank_ = result.history, result.global_rank
         self.fit_time_ = clock.total()
         self.trained_with_ = __version__
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
-                         "fit_seconds": round(self.fit_time_, 2), "parameters": n_params}
+                         "fit_seconds": round(self.fit_time_, 2), "parameters": n_params, "processes": result.processes}
         if any(features.values()):
             self.metrics_["features"] = features  # split -> input -> computed / from the cache / seconds
         self.metrics_["stages"] = stage_seconds(clock, features, self.history_)
@@ -231,8 +236,11 @@ class BaseEstimator:
         return inputs
 
     def save(self, path: str | Path) -> Path:
-        """Write the model folder (JSON + safetensors); returns its path."""
+        """Write the model folder (JSON + safetensors); returns its path. Under DDP only the process of global
+        rank 0 writes (the others return the path without writing)."""
         self._check_fitted()
+        if getattr(self, "global_rank_", 0) != 0:
+            return Path(path)
         config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
                   "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json")}
         def plots(folder: Path) -> None:

@@ -58,9 +58,10 @@ class Predictor(BaseEstimator):
                  seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
                  finetune: bool = False, cache_dir: str | Path | None = None, progress: bool | Callable = True,
-                 verbose: bool = True):
+                 verbose: bool = True, devices: int | None = None, strategy: str | None = None,
+                 num_nodes: int | None = None):
         super().__init__(preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, seed, batch_size,
-                         lr, max_epochs, time_limit, threads, progress, verbose)
+                         lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes)
         self.label, self.task, self.fusion, self.modality_dropout = label, task, fusion, modality_dropout
         self.ignore, self.label_sep, self.threshold = ignore, label_sep, threshold
 

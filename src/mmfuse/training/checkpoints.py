@@ -65,7 +65,7 @@ class EpochCheckpoint(Checkpoint):
                                                  "best_score": torch.tensor(state["early_stopping"]["best_score"])})
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if time.perf_counter() - self.last_save < self.plan.every_seconds:
+        if not trainer.is_global_zero or time.perf_counter() - self.last_save < self.plan.every_seconds:
             return
         optimizer = trainer.optimizers[0].state_dict()
         tensors = {f"model.{k}": v for k, v in module.model.state_dict().items()}

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 import warnings
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
 from ..config import TrainCfg
+from ..errors import ConfigError
 from ..core.protocols import Task
 from ..data.dataset import Batch, TableDataset, make_loader
 from .checkpoints import Checkpointing, EpochCheckpoint, restore_random_state, resume_into
@@ -98,27 +101,53 @@ class LitMultiModal(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class TrainResult(NamedTuple):
+    history: list[dict[str, float]]
+    global_rank: int  # 0 in a single process; under DDP, this process's rank (only rank 0 writes files)
+    processes: int    # how many processes trained together (the world size)
+
+
+def process_rank(cfg: TrainCfg) -> tuple[int, int]:
+    """(global rank, world size) of this process, from the variables Lightning's launcher (or torchrun / SLURM)
+    sets; (0, 1) in a single process."""
+    world = cfg.devices * cfg.num_nodes
+    if world == 1:
+        return 0, 1
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    node = int(os.environ.get("NODE_RANK", os.environ.get("SLURM_NODEID", 0)))
+    return int(os.environ.get("RANK", node * cfg.devices + local)), world
+
+
 def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
           progress: bool = True, callbacks: list[L.Callback] | None = None,
-          checkpointing: Checkpointing | None = None) -> list[dict[str, float]]:
+          checkpointing: Checkpointing | None = None) -> TrainResult:
     """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
 
     ``callbacks``: extra Lightning callbacks (benchmarks use one to time epochs and score a test set);
-    ``checkpointing``: save every epoch's state, and resume from the last one when the plan says so.
+    ``checkpointing``: save every epoch's state, and resume from the last one when the plan says so. With
+    ``cfg.devices * cfg.num_nodes`` > 1 this runs DDP: each process trains on its share of each global batch
+    (``cfg.batch_size`` rows in all), validates on the whole validation set (so every process takes the same
+    early-stopping decision), and only rank 0 saves checkpoints.
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    rank, world = process_rank(cfg)
+    if world > 1 and checkpointing and checkpointing.resume:
+        raise ConfigError("--resume is not supported with several devices yet: resume on one device")
+    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank, world=world)
     valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False)
     module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
     monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
     restore = resume_into(module, checkpointing) if checkpointing and checkpointing.resume else None
     if restore is not None and (restore[1]["stopped"] or restore[1]["epoch"] >= cfg.max_epochs):
-        return _finish(model, module, cfg)  # the run had finished training; only its save was lost
+        return TrainResult(_finish(model, module, cfg), rank, world)  # training had finished; only its save was lost
     callbacks = ([monitor] if cfg.early_stopping else []) + list(callbacks or [])
     if checkpointing:
         callbacks.append(EpochCheckpoint(checkpointing, monitor if cfg.early_stopping else None, restore))
     trainer = L.Trainer(
-        accelerator="auto", devices=1, max_epochs=cfg.max_epochs - module.epochs_before, callbacks=callbacks,
+        accelerator="auto", devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy=DDPStrategy(find_unused_parameters=True) if world > 1 else "auto",  # absent inputs skip encoders
+        use_distributed_sampler=False,  # the loaders shard themselves (make_loader)
+        max_epochs=cfg.max_epochs - module.epochs_before, callbacks=callbacks,
         logger=False,
         enable_checkpointing=checkpointing is not None, enable_model_summary=False, enable_progress_bar=progress,
         precision="bf16-mixed" if cfg.precision == "bf16" else "32-true",
@@ -130,7 +159,7 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*is deprecated, use `isinstance\(treespec.*")
         trainer.fit(module, train_loader, valid_loader)
-    return _finish(model, module, cfg)
+    return TrainResult(_finish(model, module, cfg), trainer.global_rank, trainer.world_size)
 
 
 def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg) -> list[dict[str, float]]:

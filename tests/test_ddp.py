@@ -1,0 +1,53 @@
+"""Distributed training on CPU: ``mmfuse fit --devices 2 --strategy ddp`` (two gloo processes) trains a model as good
+as one process with the same seed and global batch, and only rank 0 writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_table
+
+from mmfuse import Predictor
+
+MMFUSE = str(Path(sys.executable).with_name("mmfuse"))
+ENV = {"PATH": str(Path(sys.executable).parent), "COLUMNS": "200", "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    for name, seed, n in (("train", 0, 480), ("valid", 1, 120), ("test", 2, 200)):
+        make_table(folder, n=n, seed=seed).to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+def fit(tables: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MMFUSE, "fit", str(tables / "train.csv"), "--label", "y", "--valid",
+                           str(tables / "valid.csv"), "--ignore", "id", "--ignore", "image", "--preset", "fast",
+                           "--max-epochs", "6", "--batch-size", "64", "--seed", "0", "--threads", "1",
+                           "--checkpoint-every", "0", "--out", str(out), *extra],
+                          capture_output=True, text=True, env=ENV, timeout=600)
+
+
+def test_two_process_ddp_matches_one_process(tables, tmp_path):
+    single = fit(tables, tmp_path / "one")
+    assert single.returncode == 0, single.stderr
+    ddp = fit(tables, tmp_path / "two", "--devices", "2", "--strategy", "ddp")
+    assert ddp.returncode == 0, ddp.stderr
+    assert ddp.stdout.count("saved model to") == 1  # rank 1 neither saves nor reports
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no staging or checkpoint folder left
+    scores = [Predictor.load(tmp_path / m, verbose=False).evaluate(tables / "test.csv")["accuracy"]
+              for m in ("one", "two")]
+    assert abs(scores[0] - scores[1]) <= 0.02, scores
+    assert [json.loads((tmp_path / m / "metrics.json").read_text())["processes"] for m in ("one", "two")] == [1, 2]
+    config = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert config["model"]["train"]["devices"] == 2 and config["model"]["train"]["strategy"] == "ddp"
+
+
+def test_resume_under_ddp_says_it_is_not_supported(tables, tmp_path):
+    result = fit(tables, tmp_path / "m", "--devices", "2", "--strategy", "ddp", "--resume")
+    assert result.returncode == 2 and "--resume is not supported with several devices" in result.stderr
