@@ -22,7 +22,6 @@ import pandas as pd
 import torch
 
 from ..data.dataset import make_loader
-from ..data.table import Table
 from ..nn.export import ExportGraph, dense, weights_fingerprint
 from .predictor import Predictor
 
