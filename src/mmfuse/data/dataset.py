@@ -121,3 +121,8 @@ def make_loader(dataset: TableDataset, batch_size: int, shuffle: bool, seed: int
     batches = BatchSampler(order, batch_size, drop_last=False)
     return DataLoader(dataset, sampler=ShardedBatches(batches, rank, world) if world > 1 else batches,
                       batch_size=None, collate_fn=_whole_batch)
+
+
+def loader_generator(loader: DataLoader) -> torch.Generator:
+    """The generator a ``make_loader`` loader shuffles with (its state is part of a training checkpoint)."""
+    return loader.sampler.sampler.generator

@@ -277,7 +277,7 @@ class BaseEstimator:
                                       f"build ({type(err).__name__}: {err})") from None
         load_weights(estimator.model_, bundle.weights, path)
         estimator.metrics_, estimator.data_report_ = bundle.metrics, bundle.data_report
-        estimator.history_, estimator.path_ = bundle.history, str(path)
+        estimator.history_, estimator.path_, estimator.bundle_format_ = bundle.history, str(path), bundle.format_version
         estimator.trained_with_ = config.get("mmfuse_version")
         return estimator
 

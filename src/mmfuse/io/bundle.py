@@ -10,16 +10,14 @@
     data_report.json   every skipped or masked row per split                     } but not changed
     training_log.csv, learning_curves.png   per-epoch metrics and their plot     }
 
-A bundle is written to a hidden staging folder beside its destination and renamed into place, so a killed save
-never leaves a half-written or mixed model. Checksums catch accidents and folders mixed from two fits, not
+A bundle is written to a hidden staging folder beside its destination and renamed into place (``staging``), so a
+killed save never leaves a half-written or mixed model. Checksums catch accidents and folders mixed from two fits, not
 deliberate tampering: nothing is signed.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from torch import Tensor, nn
 from .. import __version__
 from ..errors import BundleError
 from .hashing import sha256_file
+from .staging import staged_folder
 
 FORMAT_NAME = "mmfuse-bundle"
 FORMAT_VERSION = 3
@@ -55,11 +54,7 @@ def save_bundle(path: str | Path, config: dict[str, Any], processors: dict[str, 
     out = Path(path)
     if out.exists() and not is_bundle_folder(out):
         raise BundleError(f"{out} exists and is not an mmfuse model folder: choose another output folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.saving-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_folder(out) as staging:
         save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(staging / "model.safetensors"))
         write_json(staging / "processors.json", processors)
         write_json(staging / "metrics.json", metrics)
@@ -73,20 +68,7 @@ def save_bundle(path: str | Path, config: dict[str, Any], processors: dict[str, 
                   "weights_sha256": manifest["model.safetensors"],
                   "manifest_sha256": sha256_file(staging / "manifest.json")}
         write_json(staging / "config.json", {**header, **config})
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)  # the model at ``out`` (if any) is untouched
-        raise
-    _swap_into_place(staging, out)
     return out
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Rename the finished folder to ``out``; an older bundle there is moved aside first and removed after."""
-    old = out.parent / f".{out.name}.replaced-{os.getpid()}"
-    if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def is_bundle_folder(path: str | Path) -> bool:

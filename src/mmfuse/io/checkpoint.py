@@ -11,7 +11,6 @@ moment leaves the last complete epoch readable.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from torch import Tensor
 
 from ..errors import DataError
 from .hashing import sha256_file
+from .staging import staged_folder
 
 TENSORS, STATE = "tensors.safetensors", "state.json"
 
@@ -29,16 +29,11 @@ TENSORS, STATE = "tensors.safetensors", "state.json"
 def save_checkpoint(folder: str | Path, epoch: int, tensors: dict[str, Tensor], state: dict[str, Any]) -> Path:
     """Write epoch ``epoch``'s checkpoint under ``folder`` and drop the older ones; returns its path."""
     root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"epoch-{epoch:04d}"
-    staging = root / f".epoch-{epoch:04d}.writing-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(staging / TENSORS))
-    state = {**state, "epoch": epoch, "tensors_sha256": sha256_file(staging / TENSORS)}
-    (staging / STATE).write_text(json.dumps(state))
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
+    with staged_folder(final) as staging:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(staging / TENSORS))
+        state = {**state, "epoch": epoch, "tensors_sha256": sha256_file(staging / TENSORS)}
+        (staging / STATE).write_text(json.dumps(state))
     for older in root.glob("epoch-*"):
         if older != final:
             shutil.rmtree(older, ignore_errors=True)

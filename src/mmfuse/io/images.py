@@ -23,15 +23,20 @@ class ImageTooLarge(ValueError):
     """An image whose header declares more pixels than the configured cap."""
 
 
-def load_image(source: Path | BinaryIO, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """An image file (path or open binary file) -> uint8 (C, size, size); transparency composited on white."""
+def open_image(source: Path | BinaryIO) -> Image.Image:
+    """An image opened lazily (its header read, nothing decoded); one Pillow refuses as a decompression bomb is
+    ImageTooLarge, and Pillow's own size warning is left to the caller's cap."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap applies below
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(source)
+            return Image.open(source)
         except Image.DecompressionBombError as err:
             raise ImageTooLarge(f"too large: {err}") from None
-    with img:
+
+
+def load_image(source: Path | BinaryIO, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An image file (path or open binary file) -> uint8 (C, size, size); transparency composited on white."""
+    with open_image(source) as img:
         width, height = img.size
         if width * height > max_pixels:
             raise ImageTooLarge(f"{width} x {height} = {width * height / 1e6:.1f} megapixels, above the "

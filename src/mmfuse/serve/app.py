@@ -83,20 +83,23 @@ def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    about = index_metadata(served, retriever) if retriever else model_metadata(served)  # fixed: the model is read-only
+    page_files = {name: resources.files("mmfuse.serve").joinpath(f"static/{name}").read_text()
+                  for name in ("index.html", "app.js", "style.css")}
+
     @app.get("/metadata")
     def metadata() -> dict[str, Any]:
-        return index_metadata(served, retriever) if retriever else model_metadata(served, folder)
+        return about
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return resources.files("mmfuse.serve").joinpath("static/index.html").read_text()
+        return page_files["index.html"]
 
     @app.get("/static/{name}")
     def static(name: str) -> Any:
         if name not in ("app.js", "style.css"):
             return error(404, f"no static file {name!r}")
-        media = "text/javascript" if name.endswith(".js") else "text/css"
-        return HTMLResponse(resources.files("mmfuse.serve").joinpath(f"static/{name}").read_text(), media_type=media)
+        return HTMLResponse(page_files[name], media_type="text/javascript" if name.endswith(".js") else "text/css")
 
     if retriever is None:
         @app.post("/predict")
@@ -241,9 +244,8 @@ def search_index(index: SearchIndex, retriever: Retriever, query: tuple[str, Any
         for rank, (i, score) in enumerate(index.search(vector, k), start=1)]}
 
 
-def model_metadata(predictor: Predictor, folder: Path) -> dict[str, Any]:
+def model_metadata(predictor: Predictor) -> dict[str, Any]:
     about = predictor.describe()
-    config = json.loads((folder / "config.json").read_text())
     categories = {}
     tabular = predictor.pipeline_.processors.get("tabular")
     if tabular is not None:
@@ -253,7 +255,7 @@ def model_metadata(predictor: Predictor, folder: Path) -> dict[str, Any]:
                          **({"categories": categories[i["column"]]} if i["column"] in categories else {})}
                         for i in about["inputs"] if i["modality"] != "ignore"],
             "metrics": about["metrics"].get("valid", {}), "mmfuse": __version__, "trained_with": about["mmfuse"],
-            "bundle_format": config.get("format_version")}
+            "bundle_format": predictor.bundle_format_}
 
 
 def index_metadata(index: SearchIndex, retriever: Retriever) -> dict[str, Any]:

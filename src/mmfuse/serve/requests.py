@@ -13,16 +13,15 @@ import binascii
 import io
 import json
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from PIL import Image
 
 from ..core.columns import ColumnInfo
 from ..data.table import Table
+from ..io.images import ImageTooLarge, open_image
 
 INLINE = ("text", "numeric", "categorical")   # modalities whose cells are values, not files
 DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
@@ -102,15 +101,13 @@ def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_
 def check_pixels(content: bytes, field: str, max_pixels: int) -> None:
     """Refuse an image whose header declares more than ``max_pixels`` (an unreadable one is left to the model,
     which masks it and says so)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(content)) as img:
-                width, height = img.size
-        except Image.DecompressionBombError:
-            raise RequestError(field, "image too large") from None
-        except (OSError, ValueError):
-            return
+    try:
+        with open_image(io.BytesIO(content)) as img:
+            width, height = img.size
+    except ImageTooLarge:
+        raise RequestError(field, "image too large") from None
+    except (OSError, ValueError):
+        return
     if width * height > max_pixels:
         raise RequestError(field, f"image of {width} x {height} pixels; this server takes at most "
                                   f"{max_pixels / 1e6:g} megapixels")

@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 from torch import Tensor
 
+from ..data.dataset import loader_generator
 from ..io.checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 
 log = logging.getLogger("mmfuse")
@@ -72,7 +73,7 @@ class EpochCheckpoint(Checkpoint):
         tensors |= {f"best.{k}": v for k, v in (module.best_state or {}).items()}
         tensors |= {f"optim.{i}.{name}": v for i, moments in optimizer["state"].items() for name, v in moments.items()}
         tensors |= {"rng.torch": torch.get_rng_state(),
-                    "rng.loader": trainer.train_dataloader.sampler.sampler.generator.get_state()}
+                    "rng.loader": loader_generator(trainer.train_dataloader).get_state()}
         numpy_state = np.random.get_state()
         stopping = self.early_stopping.state_dict() if self.early_stopping is not None else None
         state = {"fingerprint": self.plan.fingerprint, "history": module.history, "best_score": module.best_score,
@@ -108,6 +109,6 @@ def restore_random_state(tensors: dict[str, Tensor], state: dict[str, Any], trai
     first epoch's loader iterator (which draws a seed from the global RNG) before any training hook runs, where an
     uninterrupted run opens it at that epoch's start."""
     torch.set_rng_state(tensors["rng.torch"])
-    train_loader.sampler.sampler.generator.set_state(tensors["rng.loader"])
+    loader_generator(train_loader).set_state(tensors["rng.loader"])
     np.random.set_state(tuple(state["rng_numpy"]))
     random.setstate((state["rng_python"][0], tuple(state["rng_python"][1]), state["rng_python"][2]))

@@ -7,13 +7,13 @@ from typing import Any, Literal
 
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from ...core.processor import (EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
                                resolve_path, with_progress)
-from ...io.images import MAX_PIXELS, WIDE_MODES, load_image
+from ...io.images import MAX_PIXELS, WIDE_MODES, load_image, open_image
 from .corruptions import image_blur, image_noise, image_occlusion
 
 
@@ -31,9 +31,9 @@ class ImageParams(BaseModel):
 def is_colour(value: Any, root: Path) -> bool:
     """Whether an image file's mode has colour (read from its header; unreadable files count as grey)."""
     try:
-        with Image.open(resolve_path(value, root)) as img:
+        with open_image(resolve_path(value, root)) as img:
             return img.mode not in ("L", "LA", "1", *WIDE_MODES)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+    except (OSError, ValueError, UnidentifiedImageError):  # ValueError: too large, or a path with a NUL byte
         return False
 
 
