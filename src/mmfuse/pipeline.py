@@ -10,7 +10,8 @@ grouped modality (numeric and categorical) share one input named after its kind 
 (per column, else per input kind, else the plugin's default) may name its own processor (a pretrained encoder's
 tokenizer or image scaling); otherwise the modality's processor reads the config's ``preprocess.<kind>`` settings.
 
-``transform`` is row-wise, so it can be called per batch of rows as well as per split.
+``transform`` is row-wise, so it can be called per batch of rows as well as per split. Large inputs (images, audio,
+sequences) may be streamed instead of held in memory (``use_streaming``, ``data/streaming.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .config import ModelConfig
 from .core.columns import ColumnInfo
 from .core.processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress
 from .data.dataset import EncodedSplit, TableDataset
+from .data.streaming import Streaming, should_stream, stream_transform
 from .errors import DataError
 from .registry import ENCODERS, MODALITIES, PROCESSORS
 
@@ -54,8 +56,20 @@ def input_traits(columns: list[ColumnInfo]) -> dict[str, tuple[str, dict[str, An
 class InputPipeline:
     """Processors keyed by model input name, with the bad-row policy applied when transforming a table."""
 
-    def __init__(self, processors: dict[str, Processor], progress: Progress | None = None):
-        self.processors, self.progress = processors, progress
+    def __init__(self, processors: dict[str, Processor], progress: Progress | None = None,
+                 streaming: Streaming | None = None):
+        self.processors, self.progress, self.streaming = processors, progress, streaming or Streaming()
+
+    def use_device(self, device: str) -> "InputPipeline":
+        """Where frozen backbones run while transforming ("cpu" or "cuda"; a runtime setting)."""
+        for proc in self.processors.values():
+            proc.use_device(device)
+        return self
+
+    def use_streaming(self, streaming: Streaming) -> "InputPipeline":
+        """How ``transform`` holds large inputs: in memory, on disk, or decoded per batch (a runtime setting)."""
+        self.streaming = streaming
+        return self
 
     def use_cache(self, folder: str | Path | None, write: bool = True) -> "InputPipeline":
         """Where processors that run a frozen backbone cache its features (None: the default folder); ``write``
@@ -98,9 +112,13 @@ class InputPipeline:
 
     def transform(self, frame: pd.DataFrame, root: Path, on_bad_row: str, split: str) -> EncodedSplit:
         """Transform every input of ``frame`` and apply ``on_bad_row`` (error | skip | mask) to unreadable values."""
-        stored, present, problems = {}, {}, []
+        stored, present, problems, streamed = {}, {}, [], {}
         for name, proc in self.processors.items():
-            out = proc.transform(proc.input_values(frame), root, self.progress)
+            values = proc.input_values(frame)
+            if should_stream(proc, values, root, self.streaming):
+                out, streamed[name] = stream_transform(proc, values, root, self.streaming, self.progress)
+            else:
+                out = proc.transform(values, root, self.progress)
             stored[name], present[name] = out.values, out.present
             problems += out.problems
         row_ids = frame.index.to_numpy()
@@ -126,15 +144,17 @@ class InputPipeline:
             entry["rows"].append(int(row_ids[p.row]))
             entry.setdefault("first", p.detail)
         report["columns"] = {c: dict(kinds) for c, kinds in report["columns"].items()}
+        if streamed:
+            report["streamed"] = streamed  # input -> cache hit / filled / off, MB on disk, seconds
         return EncodedSplit(stored, present, row_ids, report).take(torch.as_tensor(keep, dtype=torch.long))
 
     def dataset(self, split: EncodedSplit, target: Tensor | None = None, train: bool = False) -> TableDataset:
         """Prepared batches of a transformed split (augmented when ``train``)."""
-        return TableDataset(split, self.processors, target, train)
+        return TableDataset(split, self.processors, target, train, self.streaming.workers)
 
     def select(self, names: list[str]) -> "InputPipeline":
         """A pipeline of some inputs only (sharing the fitted processors)."""
-        return InputPipeline({n: self.processors[n] for n in names}, self.progress)
+        return InputPipeline({n: self.processors[n] for n in names}, self.progress, self.streaming)
 
     # --- what the layers above ask -------------------------------------------------------------------------------
     def input_specs(self) -> dict[str, tuple[str, dict[str, Any]]]:

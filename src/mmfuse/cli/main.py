@@ -87,6 +87,14 @@ def main() -> None:
 @click.option("--devices", type=click.IntRange(min=1), help="Processes (CPU) or GPUs per node; more than 1 trains with DDP.")
 @click.option("--strategy", type=click.Choice(["auto", "ddp"]), help="Distributed strategy (ddp when --devices > 1).")
 @click.option("--num-nodes", type=click.IntRange(min=1), help="Machines (with torchrun or SLURM setting the ranks).")
+@click.option("--stream", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Keep large inputs (images, audio, sequences) on disk instead of in memory; auto: those over 1 GB.")
+@click.option("--sample-cache/--no-sample-cache", default=True, show_default=True,
+              help="Streamed inputs: keep preprocessed rows in CACHE_DIR/samples (else decode them every epoch).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="DataLoader worker processes that decode and prepare batches (0: the training process).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where features are extracted and the model trains and predicts (auto: a CUDA GPU if present).")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), default="mask", show_default=True,
               help="A row with an unreadable file or value: stop, skip the row, or mask that value.")
 @encoding_option
@@ -102,8 +110,9 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         modality_dropout: float | None, column_type: tuple[str, ...],
         ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
         time_limit: float | None, threads: int | None, devices: int | None, strategy: str | None,
-        num_nodes: int | None, on_bad_row: str, encoding: str | None, overwrite: bool,
-        resume: bool, checkpoint_every: float, quiet: bool) -> None:
+        num_nodes: int | None, stream: str, sample_cache: bool, workers: int, device: str, on_bad_row: str,
+        encoding: str | None,
+        overwrite: bool, resume: bool, checkpoint_every: float, quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out.
 
     The run's state is saved in OUT.partial/ as it trains (see --checkpoint-every) until the model is saved: after a
@@ -118,7 +127,8 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
     common = dict(config=config_file, column_types=_pairs(column_type, "--column-type"),
                   encoders=_pairs(encoder, "--encoder"), finetune=finetune, cache_dir=cache_dir, on_bad_row=on_bad_row,
                   seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
-                  threads=threads, verbose=not quiet, devices=devices, strategy=strategy, num_nodes=num_nodes)
+                  threads=threads, verbose=not quiet, devices=devices, strategy=strategy, num_nodes=num_nodes,
+                  stream=stream, sample_cache=sample_cache, workers=workers, device=device)
     if task == "retrieval":
         if not query or not target or label:
             raise click.UsageError("--task retrieval needs --query and --target (the two columns of each pair), "

@@ -29,6 +29,7 @@ class FrameProcessor(Processor):
 
     column: str
     augment: bool = False
+    streamable = True
 
     def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
         """One cell -> (frames (t, F), a truncation note or None); raises ValueError/OSError when unreadable."""

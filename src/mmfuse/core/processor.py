@@ -90,6 +90,8 @@ class Processor:
     ``Params``: the pydantic model of the settings a config's ``preprocess.<input kind>`` section may give.
     ``shared_settings``: for a processor an encoder brings, the ``preprocess.<input kind>`` settings it reads too.
     ``ragged``: ``prepare_batch`` gives (B, W) rows whose width W follows the batch (ids trimmed of padding).
+    ``streamable``: its stored rows are large (pixels, frames, features) and may be kept on disk
+    (``data/streaming.py``); ``transform`` must then give rows of one shape whatever the chunk.
     """
 
     kind: ClassVar[str]
@@ -97,6 +99,7 @@ class Processor:
     Params: ClassVar[type[BaseModel]] = NoParams
     shared_settings: ClassVar[tuple[str, ...]] = ()
     ragged: ClassVar[bool] = False
+    streamable: ClassVar[bool] = False
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "Processor":
@@ -129,6 +132,10 @@ class Processor:
     def use_cache(self, folder: str | None, write: bool = True) -> None:
         """Where to cache computed features (processors that run a frozen backbone); ``write`` False: read the
         cache but store nothing new (a server, whose requests must not fill the disk). A runtime setting."""
+
+    def use_device(self, device: str) -> None:
+        """Where to run a frozen backbone while transforming ("cpu", "cuda", ...). A runtime setting; nothing by
+        default."""
 
     def warm_up(self) -> None:
         """Load now what the first ``transform`` would load (a frozen backbone), so that a server's first request

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ..core.processor import Processor
+from .streaming import take_rows
 
 
 @dataclass
@@ -22,19 +23,26 @@ class Batch:
     present: dict[str, Tensor]  # name -> (B,) bool
     target: Tensor | None       # (B, ...) or None at predict time
 
+    def pin_memory(self) -> "Batch":
+        """The batch in page-locked memory (a DataLoader with ``pin_memory`` calls this), for faster copies to a GPU."""
+        return Batch({n: t.pin_memory() for n, t in self.inputs.items()},
+                     {n: m.pin_memory() for n, m in self.present.items()},
+                     None if self.target is None else self.target.pin_memory())
+
 
 @dataclass
 class EncodedSplit:
-    """A split after preprocessing: stored tensors for the rows kept, their table row ids, and the report."""
+    """A split after preprocessing: stored rows for the rows kept (tensors, or for streamed inputs rows kept on disk
+    or decoded on read: ``stored[name][index]`` gives a tensor either way), their table row ids, and the report."""
 
-    stored: dict[str, Tensor]
+    stored: dict[str, Any]
     present: dict[str, Tensor]
     rows: np.ndarray            # (N,) row ids in the user's table
     report: dict[str, Any]
 
     def take(self, index: Tensor) -> "EncodedSplit":
         """The rows at positions ``index`` (N',) long; the report is shared."""
-        return EncodedSplit({n: t[index] for n, t in self.stored.items()}, {n: m[index] for n, m in self.present.items()},
+        return EncodedSplit({n: take_rows(t, index) for n, t in self.stored.items()}, {n: m[index] for n, m in self.present.items()},
                             self.rows[index.numpy()], self.report)
 
 
@@ -73,11 +81,12 @@ def _preview(rows: list[int], limit: int = 8) -> str:
 
 
 class TableDataset(Dataset):
-    """Stored tensors of one split; ``dataset[list_of_positions]`` returns a whole prepared ``Batch``."""
+    """Stored rows of one split; ``dataset[list_of_positions]`` returns a whole prepared ``Batch``. ``workers``:
+    how many DataLoader workers its loaders use (``make_loader``)."""
 
     def __init__(self, split: EncodedSplit, processors: dict[str, Processor], target: Tensor | None = None,
-                 train: bool = False):
-        self.split, self.processors, self.target, self.train = split, processors, target, train
+                 train: bool = False, workers: int = 0):
+        self.split, self.processors, self.target, self.train, self.workers = split, processors, target, train, workers
 
     def __len__(self) -> int:
         return len(self.split.rows)
@@ -113,14 +122,18 @@ class ShardedBatches:
 
 
 def make_loader(dataset: TableDataset, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
-                world: int = 1) -> DataLoader:
+                world: int = 1, pin_memory: bool = False) -> DataLoader:
     """Batches of whole index lists (no per-row collation), shuffled with a seeded generator; with ``world`` > 1,
-    this process's share of each global batch (``ShardedBatches``)."""
+    this process's share of each global batch (``ShardedBatches``). The dataset's ``workers`` processes prepare
+    batches (read streamed rows, augment) ahead of the model, kept for the loader's life; ``pin_memory`` for copies
+    to a GPU."""
     generator = torch.Generator().manual_seed(seed)
     order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     batches = BatchSampler(order, batch_size, drop_last=False)
     return DataLoader(dataset, sampler=ShardedBatches(batches, rank, world) if world > 1 else batches,
-                      batch_size=None, collate_fn=_whole_batch)
+                      batch_size=None, collate_fn=_whole_batch, num_workers=dataset.workers,
+                      persistent_workers=dataset.workers > 0,
+                      pin_memory=pin_memory)
 
 
 def loader_generator(loader: DataLoader) -> torch.Generator:

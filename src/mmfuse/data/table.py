@@ -25,9 +25,20 @@ def _read_delimited(path: Path, encoding: str) -> pd.DataFrame:
     return pd.read_csv(path, sep=SEPARATORS[path.suffix.lower()], encoding=encoding)
 
 
+def _read_parquet(path: Path, encoding: str) -> pd.DataFrame:
+    """A Parquet table read one row group at a time, each turned into pandas before the next is read: the peak holds
+    one group in Arrow form beside the frame, not the whole table twice (Arrow and pandas)."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    if file.num_row_groups == 0:
+        return file.schema_arrow.empty_table().to_pandas()
+    return pd.concat([file.read_row_group(i).to_pandas() for i in range(file.num_row_groups)], ignore_index=True)
+
+
 READERS: dict[str, Callable[[Path, str], pd.DataFrame]] = {
     ".csv": _read_delimited, ".tsv": _read_delimited,
-    ".parquet": lambda p, encoding: pd.read_parquet(p),
+    ".parquet": _read_parquet,
     ".jsonl": lambda p, encoding: pd.read_json(p, lines=True, encoding=encoding),
     ".json": lambda p, encoding: pd.read_json(p, lines=True, encoding=encoding)}
 

@@ -21,8 +21,10 @@ from torch import Tensor, nn
 from .. import __version__
 from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
+from ..core.devices import resolve_device
 from ..core.processor import Progress
 from ..data.dataset import EncodedSplit, TableDataset, describe_report
+from ..data.streaming import Streaming
 from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
@@ -38,7 +40,9 @@ TableLike = "str | Path | pd.DataFrame | Table | TableFile"
 class BaseEstimator:
     """Shared arguments: preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, the training
     overrides (seed, batch_size, lr, max_epochs, time_limit, threads), progress and verbose, and distributed
-    training (devices, strategy "ddp", num_nodes: run as a script or the CLI, each process runs it).
+    training (devices, strategy "ddp", num_nodes: run as a script or the CLI, each process runs it), and the input
+    pipeline's runtime settings (stream: auto / on / off, sample_cache, workers: ``data.streaming.Streaming``), and
+    the device (auto: a CUDA GPU when there is one, for feature extraction, training, prediction and robustness).
 
     Args:
         progress: show the training progress bar; a callable ``(what, done, total)`` also receives the progress of
@@ -55,8 +59,10 @@ class BaseEstimator:
                  seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
                  progress: bool | Progress = True, verbose: bool = True, devices: int | None = None,
-                 strategy: str | None = None, num_nodes: int | None = None):
+                 strategy: str | None = None, num_nodes: int | None = None, stream: str = "auto",
+                 sample_cache: bool = True, workers: int = 0, device: str = "auto"):
         self.devices, self.strategy, self.num_nodes = devices, strategy, num_nodes
+        self.stream, self.sample_cache, self.workers, self.device = stream, sample_cache, workers, device
         self.preset, self.config, self.encoders, self.column_types = preset, config, encoders, column_types
         self.finetune, self.cache_dir, self.on_bad_row = finetune, cache_dir, on_bad_row
         self.seed, self.batch_size, self.lr, self.max_epochs = seed, batch_size, lr, max_epochs
@@ -116,6 +122,20 @@ class BaseEstimator:
     def _log(self, message: str, level: int = logging.INFO) -> None:
         log.log(level if self.verbose else logging.DEBUG, message)
 
+    def _device(self) -> str:
+        """"cpu" or "cuda": where features are extracted and the model trains and predicts."""
+        return resolve_device(getattr(self, "device", "auto"))
+
+    def _model_on_device(self) -> torch.device:
+        """The model, in eval mode, on this estimator's device (moved there if needed); returns the device."""
+        device = torch.device(self._device())
+        self.model_.to(device).eval()
+        return device
+
+    def _streaming(self) -> Streaming:
+        return Streaming(getattr(self, "stream", "auto"), getattr(self, "workers", 0),
+                         getattr(self, "sample_cache", True), None if self.cache_dir is None else str(self.cache_dir))
+
     def _progress_callback(self) -> Callable[[str, int, int], None] | None:
         return self.progress if callable(self.progress) else None
 
@@ -137,6 +157,9 @@ class BaseEstimator:
         """
         clock = Stopwatch()
         self.config_ = cfg = self._resolve_config()
+        device = self._device()
+        if cfg.train.precision == "16" and device == "cpu":
+            raise ConfigError("precision 16 (float16 autocast) needs a GPU; on a CPU use bf16")
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         with clock("read"):
@@ -160,6 +183,7 @@ class BaseEstimator:
                                             f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
                                             for i in self._inputs()))
         self.pipeline_ = InputPipeline.plan(self.columns_, cfg, self.cache_dir, self._progress_callback())
+        self.pipeline_.use_streaming(self._streaming()).use_device(device)
         with clock("fit preprocessing"):
             self.pipeline_.fit(frame, table.root)
         with clock("preprocess"):
@@ -187,7 +211,7 @@ class BaseEstimator:
                                           checkpoint_every)
         with clock("training"):
             result = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, bool(self.progress),
-                                  callbacks, checkpointing)
+                                  callbacks, checkpointing, accelerator="gpu" if device == "cuda" else "cpu")
         self.history_, self.global_rank_ = result.history, result.global_rank
         self.fit_time_ = clock.total()
         self.trained_with_ = __version__
@@ -210,6 +234,10 @@ class BaseEstimator:
             encoded.report["label_missing"] = list(left_out)
         for line in describe_report(encoded.report, split):
             self._log(line, logging.WARNING)
+        for name, how in encoded.report.get("streamed", {}).items():
+            where = (f"{how['stored_mb']:,.0f} MB in the sample cache ({how['cache']}, {how['folder']})"
+                     if how["cache"] != "off" else "decoded per batch (no sample cache)")
+            self._log(f"{split}: input {name!r} streamed: {where}; {how['seconds']:.1f} s")
         if len(encoded.rows) == 0:
             raise DataError(f"{split}: no usable rows left after skipping unreadable values")
         return encoded
@@ -268,6 +296,7 @@ class BaseEstimator:
             estimator.config_ = validate_config(config["model"], f"{path}/config.json")
             estimator.task_ = task_from_state(config["task"])
             estimator.pipeline_ = InputPipeline.from_state(bundle.processors, bundle.format_version, cache_dir)
+            estimator.pipeline_.use_streaming(estimator._streaming()).use_device(estimator._device())
             estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
             estimator.model_ = estimator._build_model()
         except ConfigError as err:

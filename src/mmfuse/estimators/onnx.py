@@ -63,7 +63,7 @@ def export_onnx(predictor: Predictor, path: str | Path) -> Path:
     predictor._check_fitted()
     names = predictor.inputs_
     inputs, present = example_batch(predictor)
-    graph = ExportGraph(dense(copy.deepcopy(predictor.model_)).float(), names)
+    graph = ExportGraph(dense(copy.deepcopy(predictor.model_).cpu()).float(), names)
     axes: dict[str, dict[int, str]] = {n: {0: "batch"} for n in [*names, *(f"{n}__present" for n in names), "logits"]}
     axes |= {n: {0: "batch", 1: f"{n}_width"} for n in names
              if is_ragged(predictor, n) and not fixed_width(predictor, n)}

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ..core.columns import ColumnInfo
+from ..core.devices import autocast_dtype
 from ..core.processor import Corruption
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
@@ -46,7 +47,8 @@ class Predictor(BaseEstimator):
         seed, batch_size, lr, max_epochs, time_limit (seconds), threads: override the preset's training settings.
         finetune: train pretrained encoders' backbones too (default: frozen, features cached in ``cache_dir``,
             default ``~/.cache/mmfuse/features``).
-        progress, verbose: see ``BaseEstimator``.
+        progress, verbose, devices, strategy, num_nodes, stream, sample_cache, workers, device: see
+            ``BaseEstimator``.
     """
 
     default_preset, is_retrieval = "default", False
@@ -59,9 +61,11 @@ class Predictor(BaseEstimator):
                  max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
                  finetune: bool = False, cache_dir: str | Path | None = None, progress: bool | Callable = True,
                  verbose: bool = True, devices: int | None = None, strategy: str | None = None,
-                 num_nodes: int | None = None):
+                 num_nodes: int | None = None, stream: str = "auto", sample_cache: bool = True, workers: int = 0,
+                 device: str = "auto"):
         super().__init__(preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, seed, batch_size,
-                         lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes)
+                         lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes,
+                         stream, sample_cache, workers, device)
         self.label, self.task, self.fusion, self.modality_dropout = label, task, fusion, modality_dropout
         self.ignore, self.label_sep, self.threshold = ignore, label_sep, threshold
 
@@ -169,14 +173,22 @@ class Predictor(BaseEstimator):
         robustness analysis corrupts them with it).
         """
         self._check_fitted()
-        self.model_.eval()
         onnx = getattr(self, "network_", None)
+        device = torch.device("cpu") if onnx else self._model_on_device()
+        dtype = autocast_dtype(self.config_.train.precision)
         logits = []
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config_.train.precision == "bf16" and not onnx):
-            for batch in make_loader(self.pipeline_.dataset(split), batch_size, shuffle=False):
-                inputs = transform(batch.inputs) if transform else batch.inputs
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and not onnx):
+            loader = make_loader(self.pipeline_.dataset(split), batch_size, shuffle=False,
+                                 pin_memory=device.type == "cuda")
+            for batch in loader:
+                inputs = transform(batch.inputs) if transform else batch.inputs  # corruptions: on the CPU, seeded
                 present = {n: m & (n not in absent) for n, m in batch.present.items()}
-                logits.append(onnx.logits(inputs, present) if onnx else self.model_(inputs, present).logits.float())
+                if onnx:
+                    logits.append(onnx.logits(inputs, present))
+                    continue
+                inputs = {n: x.to(device, non_blocking=True) for n, x in inputs.items()}
+                present = {n: m.to(device, non_blocking=True) for n, m in present.items()}
+                logits.append(self.model_(inputs, present).logits.float().cpu())
         return self.task_.outputs(torch.cat(logits))
 
     def corruptions(self) -> dict[str, dict[str, Corruption]]:

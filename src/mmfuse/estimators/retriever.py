@@ -44,6 +44,8 @@ class Retriever(BaseEstimator):
         finetune: train pretrained backbones too; cache_dir: where frozen features are cached.
         on_bad_row: error, or leave out (``skip`` / ``mask``: the same for pairs) rows with an unreadable value.
         seed, batch_size, lr, max_epochs, time_limit, threads: override the preset's training settings.
+        progress, verbose, devices, strategy, num_nodes, stream, sample_cache, workers, device: see
+            ``BaseEstimator``.
     """
 
     default_preset, is_retrieval = "retrieval", True
@@ -54,9 +56,11 @@ class Retriever(BaseEstimator):
                  seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
                  progress: bool | Callable = True, verbose: bool = True, devices: int | None = None,
-                 strategy: str | None = None, num_nodes: int | None = None):
+                 strategy: str | None = None, num_nodes: int | None = None, stream: str = "auto",
+                 sample_cache: bool = True, workers: int = 0):
         super().__init__(preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, seed, batch_size,
-                         lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes)
+                         lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes,
+                         stream, sample_cache, workers, device)
         self.query, self.target = query, target
 
     # --- what differs from the base -----------------------------------------------------------------------------
@@ -126,8 +130,10 @@ class Retriever(BaseEstimator):
     @torch.inference_mode()
     def _embed_split(self, split: EncodedSplit, name: str, batch_size: int = 256) -> np.ndarray:
         dataset = self.pipeline_.select([name]).dataset(split)
-        self.model_.eval()
-        out = [self.model_.embed(name, batch.inputs[name]) for batch in make_loader(dataset, batch_size, False)]
+        device = self._model_on_device()
+        loader = make_loader(dataset, batch_size, False, pin_memory=device.type == "cuda")
+        out = [self.model_.embed(name, batch.inputs[name].to(device, non_blocking=True)).float().cpu()
+               for batch in loader]
         return torch.cat(out).numpy()
 
     def evaluate(self, data: TableLike) -> dict[str, float]:

@@ -8,10 +8,12 @@ read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -33,6 +35,23 @@ class FeatureCache:
         self.folder = Path(root or default_cache_dir()) / sha256_bytes(text.encode())[:16]
         self.identity_text = text
         self.hits = self.misses = 0
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold this identity's exclusive lock (``fcntl``) while looking up and computing features, so processes
+        that share the cache (DDP ranks started together) compute each feature once."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / ".lock", "w")
+        except OSError:  # a read-only cache: nothing will be written, so there is nothing to take turns for
+            yield
+            return
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npy"

@@ -120,21 +120,24 @@ def process_rank(cfg: TrainCfg) -> tuple[int, int]:
 
 def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
           progress: bool = True, callbacks: list[L.Callback] | None = None,
-          checkpointing: Checkpointing | None = None) -> TrainResult:
+          checkpointing: Checkpointing | None = None, accelerator: str = "cpu") -> TrainResult:
     """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
 
     ``callbacks``: extra Lightning callbacks (benchmarks use one to time epochs and score a test set);
     ``checkpointing``: save every epoch's state, and resume from the last one when the plan says so. With
     ``cfg.devices * cfg.num_nodes`` > 1 this runs DDP: each process trains on its share of each global batch
     (``cfg.batch_size`` rows in all), validates on the whole validation set (so every process takes the same
-    early-stopping decision), and only rank 0 saves checkpoints.
+    early-stopping decision), and only rank 0 saves checkpoints. ``accelerator``: "cpu" or "gpu" (then batches come
+    from pinned memory, and the model is moved back to the CPU when training ends).
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     rank, world = process_rank(cfg)
     if world > 1 and checkpointing and checkpointing.resume:
         raise ConfigError("--resume is not supported with several devices yet: resume on one device")
-    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank, world=world)
-    valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False)
+    pin = accelerator == "gpu"
+    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank, world=world,
+                               pin_memory=pin)
+    valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False, pin_memory=pin)
     module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
     monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
     restore = resume_into(module, checkpointing) if checkpointing and checkpointing.resume else None
@@ -144,13 +147,13 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     if checkpointing:
         callbacks.append(EpochCheckpoint(checkpointing, monitor if cfg.early_stopping else None, restore))
     trainer = L.Trainer(
-        accelerator="auto", devices=cfg.devices, num_nodes=cfg.num_nodes,
+        accelerator=accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         strategy=DDPStrategy(find_unused_parameters=True) if world > 1 else "auto",  # absent inputs skip encoders
         use_distributed_sampler=False,  # the loaders shard themselves (make_loader)
         max_epochs=cfg.max_epochs - module.epochs_before, callbacks=callbacks,
         logger=False,
         enable_checkpointing=checkpointing is not None, enable_model_summary=False, enable_progress_bar=progress,
-        precision="bf16-mixed" if cfg.precision == "bf16" else "32-true",
+        precision={"bf16": "bf16-mixed", "16": "16-mixed"}.get(cfg.precision, "32-true"),
         num_sanity_val_steps=0, deterministic=True,
         max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
     if restore is not None:
@@ -165,5 +168,5 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
 def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg) -> list[dict[str, float]]:
     if cfg.restore_best and module.best_state is not None:
         model.load_state_dict(module.best_state)
-    model.eval()
+    model.cpu().eval()  # predictions move it to their device
     return module.history

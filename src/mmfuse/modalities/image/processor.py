@@ -47,6 +47,7 @@ class ImageProcessor(Processor):
     colour, else 1; per-channel mean/std of the training images for normalisation."""
 
     kind, modality, Params = "image", "image", ImageParams
+    streamable = True
 
     def __init__(self, column: str, size: int = 64, channels: str | int = "auto", normalize: bool = True,
                  augment: bool = True, max_pixels: int = MAX_PIXELS):

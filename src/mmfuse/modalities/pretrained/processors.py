@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +44,33 @@ class _PretrainedProcessor(Processor):
 
     ``identity_`` (backbone, package version, weights hash, settings) is recorded at fit; a saved model whose
     backbone has changed since stops with a clear error instead of reading features from a different network.
-    ``cache_dir`` (where features are cached; None: the default), ``cache_writes`` and ``last_extraction`` (what the
-    last transform computed and read from the cache) are runtime values, not saved.
+    ``cache_dir`` (where features are cached; None: the default), ``cache_writes``, ``device`` (where the backbone
+    runs) and ``last_extraction`` (what the last transform computed and read from the cache) are runtime values, not
+    saved.
     """
 
     def __init__(self, column: str, source: str, finetune: bool, precision: str):
         self.column, self.source, self.finetune, self.precision = column, source, finetune, precision
         self.cache_dir: str | None = None
         self.cache_writes = True
+        self.device = "cpu"
         self.last_extraction: dict[str, float] = {}
         self._backbone = None
 
     def use_cache(self, folder: str | None, write: bool = True) -> None:
         self.cache_dir, self.cache_writes = folder, write
 
+    def use_device(self, device: str) -> None:
+        self.device = device
+        if self._backbone is not None:
+            self._backbone.to(device)
+
     def extraction(self) -> dict[str, float]:
         return self.last_extraction
 
     def warm_up(self) -> None:
         if self._backbone is None and not self.finetune:  # fine-tuned: the backbone is in the model, not here
-            self._backbone = load_backbone(self.source)
+            self._backbone = load_backbone(self.source).to(self.device)
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "_PretrainedProcessor":
@@ -147,10 +155,18 @@ class _PretrainedProcessor(Processor):
         raise NotImplementedError
 
     def _features(self, contents, present, problems, values, progress: Progress | None) -> Transformed:
-        """(N, F) float32 features: each distinct content read from the cache or computed (batched) and stored."""
+        """(N, F) float32 features: each distinct content read from the cache or computed (batched) and stored.
+        Processes sharing the cache (DDP ranks) take turns: the first computes, the others find its features."""
         start = time.perf_counter()
         cache = FeatureCache(self.cache_dir, self.identity_)
         features = torch.zeros(len(contents), self.feature_dim_)
+        with cache.lock() if self.cache_writes else nullcontext():
+            computed = self._look_up_and_compute(cache, features, contents, present, problems, values, progress)
+        self.last_extraction = {"cached": cache.hits, "computed": computed, "seconds": time.perf_counter() - start}
+        return Transformed(features, present, problems)
+
+    def _look_up_and_compute(self, cache, features, contents, present, problems, values, progress) -> int:
+        """Fill ``features`` rows from the cache, compute the misses; returns how many values were computed."""
         rows_of: dict[str, list[int]] = {}  # content key -> rows with that content
         for i, content in enumerate(contents):
             if content is not None:
@@ -162,9 +178,7 @@ class _PretrainedProcessor(Processor):
                 todo[key] = rows
             else:
                 features[rows] = torch.from_numpy(cached)
-        computed = self._compute(todo, contents, values, present, problems, cache, features, progress)
-        self.last_extraction = {"cached": cache.hits, "computed": computed, "seconds": time.perf_counter() - start}
-        return Transformed(features, present, problems)
+        return self._compute(todo, contents, values, present, problems, cache, features, progress)
 
     def _compute(self, todo, contents, values, present, problems, cache, features, progress: Progress | None) -> int:
         """Run the backbone on the contents not in the cache; returns how many distinct values it computed."""
@@ -188,8 +202,9 @@ class _PretrainedProcessor(Processor):
                 inputs.append(decoded)
             if not inputs:
                 continue
-            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=self.precision == "bf16"):
-                out = self._backbone(self._stack(inputs)).float()  # (b, F)
+            device = torch.device(self.device)
+            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=self.precision == "bf16"):
+                out = self._backbone(self._stack(inputs).to(device)).float().cpu()  # (b, F)
             for key, vector in zip(batch_keys, out):
                 if self.cache_writes:
                     cache.put(key, vector.numpy())
@@ -299,6 +314,7 @@ class PretrainedImageProcessor(_PretrainedProcessor):
     """Images as the backbone was trained on them: RGB (transparency on white), ``image_size`` square, [-1, 1]."""
 
     kind, modality = "pretrained_image", "image"
+    streamable = True
 
     shared_settings = ("max_pixels",)  # read from preprocess.image too
 
