@@ -57,7 +57,7 @@ class Retriever(BaseEstimator):
                  max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
                  progress: bool | Callable = True, verbose: bool = True, devices: int | None = None,
                  strategy: str | None = None, num_nodes: int | None = None, stream: str = "auto",
-                 sample_cache: bool = True, workers: int = 0):
+                 sample_cache: bool = True, workers: int = 0, device: str = "auto"):
         super().__init__(preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, seed, batch_size,
                          lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes,
                          stream, sample_cache, workers, device)
