@@ -21,7 +21,10 @@ autocast) and counts their FLOPs with ``torch.utils.flop_counter.FlopCounterMode
 2048 x 2048 matrices in fp32 and bf16, measured in the same run. Configurations:
   default  the default preset (grayscale digits: the from-scratch CNN at 32 px; captions: MiniLM features + n-grams)
   wide     the CNN at 64 px with widths 128-128-256 and a 1024-wide head (compute-bound on purpose)
-Prints one table: FLOPs per step, step time, achieved FLOP/s and its fraction of the peak of the autocast dtype.
+Prints one table: FLOPs per step, step time, achieved FLOP/s and its fraction of the peak of the autocast dtype,
+and the time the loader takes to prepare a batch (in the training process, as with ``--workers 0``); then, per
+configuration, where a step's wall time goes (``torch.profiler``: the top operators by self CPU time, and the time
+outside any operator).
 """
 
 from __future__ import annotations
@@ -98,7 +101,9 @@ def training_throughput(predictor: Predictor, table: Path, steps: int) -> dict[s
         loss.backward()
         optimizer.step()
 
+    load_start = time.perf_counter()
     batches = [b for _, b in zip(range(steps + 2), iter(loader))]
+    loading = (time.perf_counter() - load_start) / len(batches)
     counter = FlopCounterMode(display=False)
     with counter:
         step(batches[0])
@@ -108,7 +113,22 @@ def training_throughput(predictor: Predictor, table: Path, steps: int) -> dict[s
         step(batch)
     seconds = (time.perf_counter() - start) / len(batches[2:])
     return {"flops": counter.get_total_flops(), "seconds": seconds, "batch": len(batches[0].target),
-            "bf16": cfg.precision == "bf16"}
+            "bf16": cfg.precision == "bf16", "loading": loading, "profile": step_profile(step, batches[2:])}
+
+
+def step_profile(step, batches: list, top: int = 8) -> list[tuple[str, float]]:
+    """Where the steps' wall time goes: the operators with the most self CPU time (``torch.profiler``), each as a
+    share of the wall time, then the time outside any operator (Python, autograd bookkeeping, dispatch)."""
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for batch in batches:
+            step(batch)
+    wall = (time.perf_counter() - start) * 1e6  # microseconds, as the profiler counts
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    in_ops = sum(e.self_cpu_time_total for e in events)
+    shares = [(e.key, e.self_cpu_time_total / wall) for e in events[:top]]
+    return shares + [("other operators", (in_ops - sum(e.self_cpu_time_total for e in events[:top])) / wall),
+                     ("outside operators (Python, dispatch, profiler)", max(0.0, 1 - in_ops / wall))]
 
 
 def throughput(args: argparse.Namespace) -> None:
@@ -118,8 +138,10 @@ def throughput(args: argparse.Namespace) -> None:
     peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     print(f"matmul peak ({args.threads} threads, 2048 x 2048 torch.mm): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s\n")
-    print("| configuration | dtype | rows per step | GFLOP per step | ms per step | GFLOP/s | of the matmul peak |")
-    print("|---|---|---|---|---|---|---|")
+    print("| configuration | dtype | rows per step | GFLOP per step | ms per step | GFLOP/s | of the matmul peak | "
+          "ms to prepare a batch |")
+    print("|---|---|---|---|---|---|---|---|")
+    profiles = {}
     for name, config in CONFIGS.items():
         predictor = Predictor("digit", config=config, max_epochs=1, threads=args.threads, progress=False,
                               verbose=False, cache_dir=folder / "cache").fit(table)
@@ -127,7 +149,13 @@ def throughput(args: argparse.Namespace) -> None:
         dtype = "bf16" if r["bf16"] else "fp32"
         achieved = r["flops"] / r["seconds"]
         print(f"| {name} | {dtype} | {r['batch']} | {r['flops'] / 1e9:.2f} | {1000 * r['seconds']:.1f} | "
-              f"{achieved / 1e9:.1f} | {achieved / peak[dtype]:.0%} |", flush=True)
+              f"{achieved / 1e9:.1f} | {achieved / peak[dtype]:.0%} | {1000 * r['loading']:.1f} |", flush=True)
+        profiles[name] = r["profile"]
+    for name, shares in profiles.items():
+        print(f"\nwhere a {name} step goes (torch.profiler, share of wall time):\n")
+        print("| operator | share |\n|---|---|")
+        for op, share in shares:
+            print(f"| {op} | {share:.1%} |")
 
 
 MNIST_ROWS = 70000
@@ -159,7 +187,7 @@ def scale_tables(folder: Path, rows: int, valid_rows: int = 1000, seed: int = 0)
         for i in range(n):
             j = i % len(source)
             name = f"img/{split}-{i}.png"
-            jobs.append((i if split == "train" else -1 - i, int(i >= len(source)), pixels[j].reshape(28, 28),
+            jobs.append((i if split == "train" else 10**6 + i, int(i >= len(source)), pixels[j].reshape(28, 28),
                          str(folder / name)))
             records[split].append({"image": name, "digit": int(labels[j]),
                                    "caption": " ".join([WORDS[labels[j]], *rng.choice(FILLER, 2)])})

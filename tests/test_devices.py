@@ -83,3 +83,19 @@ def test_feature_cache_lock_lets_one_process_in_at_a_time(tmp_path):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert log.read_text() == "in\nout\n" * 3
+
+
+def test_training_is_deterministic_without_filling_memory_and_restores_the_process(table_dir, tmp_path):
+    import lightning as L
+
+    seen = []
+
+    class Watch(L.Callback):
+        def on_train_batch_start(self, *args) -> None:
+            seen.append((torch.are_deterministic_algorithms_enabled(),
+                         torch.utils.deterministic.fill_uninitialized_memory))
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    Predictor("y", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv", callbacks=[Watch()])
+    assert seen and set(seen) == {(True, False)}
+    assert (torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory) == before

@@ -15,11 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
 from mmfuse import Predictor
-from mmfuse.cli.main import main as cli
 from mmfuse.data.streaming import DecodedRows, Streaming, stream_transform
 from mmfuse.data.table import read_table
 from mmfuse.errors import ConfigError, DataError
@@ -27,6 +25,7 @@ from mmfuse.io.samples import SampleCache, SampleRows, entry_key
 from mmfuse.modalities.image.processor import ImageProcessor
 
 from conftest import make_table
+from corpus import cli
 
 SCRATCH = {"preset": "scratch", "max_epochs": 2, "progress": False, "verbose": False}
 
@@ -167,17 +166,17 @@ def test_decoded_rows_follow_views(table_dir):
 def test_bad_settings_are_one_line(table_dir, tmp_path):
     with pytest.raises(ConfigError, match="stream must be auto, on or off"):
         _fit(table_dir, tmp_path, stream="sometimes")
-    result = CliRunner().invoke(cli, ["fit", str(table_dir / "train.csv"), "--label", "y", "--workers", "-1"])
-    assert result.exit_code == 2 and "--workers" in result.output
+    result = cli("fit", table_dir / "train.csv", "--label", "y", "--workers", "-1")
+    assert result.code == 2 and "--workers" in result.out + result.err
 
 
 def test_cli_streams_with_workers(table_dir, tmp_path):
     out = tmp_path / "model"
-    result = CliRunner().invoke(cli, ["fit", str(table_dir / "train.csv"), "--label", "y", "--valid",
-                                      str(table_dir / "valid.csv"), "--preset", "scratch", "--max-epochs", "1",
-                                      "--stream", "on", "--workers", "1", "--cache-dir", str(tmp_path / "c"),
-                                      "--out", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
+    result = cli("fit", table_dir / "train.csv", "--label", "y", "--valid", table_dir / "valid.csv", "--preset",
+                 "scratch", "--max-epochs", "1", "--stream", "on", "--workers", "1", "--cache-dir", tmp_path / "c",
+                 "--out", out)
+    assert result.code == 0, result.err
+    assert "input 'image' streamed" in result.err
     assert json.loads((out / "data_report.json").read_text())["train"]["streamed"]["image"]["cache"] == "filled"
 
 

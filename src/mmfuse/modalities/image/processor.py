@@ -42,9 +42,13 @@ def has_colour(values: pd.Series, root: Path, sample: int = 500) -> bool:
     return any(is_colour(v, root) for v in values.head(sample) if not is_empty(v))
 
 
+FIT_SAMPLE = 2000
+
+
 class ImageProcessor(Processor):
     """Images resized to ``size`` x ``size``; ``channels`` auto = 3 if any of the first training images has
-    colour, else 1; per-channel mean/std of the training images for normalisation."""
+    colour, else 1; per-channel mean/std of the first ``FIT_SAMPLE`` training images for normalisation (read in
+    chunks, so fitting takes little memory at any image size or table length)."""
 
     kind, modality, Params = "image", "image", ImageParams
     streamable = True
@@ -59,11 +63,20 @@ class ImageProcessor(Processor):
             self.channels_ = 3 if has_colour(values, root) else 1
         else:
             self.channels_ = int(self.channels)
-        sample = self.transform(values.head(2000), root, progress)
-        pixels = sample.values[sample.present].float() / 255  # (n, C, S, S)
-        if len(pixels):
-            self.mean_ = pixels.mean((0, 2, 3)).tolist()
-            self.std_ = pixels.std((0, 2, 3)).clamp(min=1e-3).tolist()
+        count, total, squares = 0, torch.zeros(self.channels_, dtype=torch.float64), 0
+        sample = values.head(FIT_SAMPLE)
+        for start in range(0, len(sample), 256):  # chunks: memory stays small at any image size
+            chunk = self.transform(sample.iloc[start:start + 256], root)
+            pixels = chunk.values[chunk.present].double() / 255  # (n, C, S, S)
+            count += pixels.numel() // self.channels_
+            total = total + pixels.sum((0, 2, 3))
+            squares = squares + (pixels ** 2).sum((0, 2, 3))
+            if progress:
+                progress(f"image statistics of {self.column!r}", min(start + 256, len(sample)), len(sample))
+        if count > 1:
+            mean = total / count
+            self.mean_ = mean.float().tolist()
+            self.std_ = ((squares - count * mean ** 2) / (count - 1)).clamp(min=0).sqrt().clamp(min=1e-3).float().tolist()
         else:
             self.mean_, self.std_ = [0.5] * self.channels_, [0.25] * self.channels_
         return self
