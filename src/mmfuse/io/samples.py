@@ -5,7 +5,7 @@ An entry is a folder ``ROOT/samples/<key>/`` holding ``values.npy`` (N, ...) in 
 reports them). The key is the SHA-256 of the processor's state (its settings and fitted statistics), the table's
 folder and every value with its file's size and modification time: a changed file, setting or statistic is a miss,
 never a stale hit. Entries are written into a hidden staging folder and renamed into place, under an exclusive lock
-(``fcntl``), so processes that share the cache (DDP ranks) fill each entry once and never read half of one.
+(``io/locks.py``), so processes that share the cache (DDP ranks) fill each entry once and never read half of one.
 
 Rows are read with ``os.preadv`` into the batch's own buffer rather than through a memory map, so the pages stay in
 the operating system's page cache instead of counting against the process's memory as an epoch goes by.
@@ -13,12 +13,11 @@ the operating system's page cache instead of counting against the process's memo
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager, Iterator
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from torch import Tensor
 
 from .cache import default_cache_dir
 from .hashing import sha256_bytes
+from .locks import file_lock
 from .staging import staged_folder
 
 
@@ -161,16 +161,9 @@ class SampleCache:
         except (OSError, ValueError):
             return None
 
-    @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold the entry's exclusive lock: another process filling the same entry waits here, then finds it."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / f".{key}.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def lock(self, key: str) -> ContextManager[bool]:
+        """The entry's exclusive lock: another process filling the same entry waits here, then finds it."""
+        return file_lock(self.folder / f".{key}.lock")
 
     @contextmanager
     def fill(self, key: str, n_rows: int) -> Iterator[SampleWriter]:

@@ -76,7 +76,8 @@ class ImageProcessor(Processor):
         if count > 1:
             mean = total / count
             self.mean_ = mean.float().tolist()
-            self.std_ = ((squares - count * mean ** 2) / (count - 1)).clamp(min=0).sqrt().clamp(min=1e-3).float().tolist()
+            variance = ((squares - count * mean ** 2) / (count - 1)).clamp(min=0)
+            self.std_ = variance.sqrt().clamp(min=1e-3).float().tolist()
         else:
             self.mean_, self.std_ = [0.5] * self.channels_, [0.25] * self.channels_
         return self
