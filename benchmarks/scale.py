@@ -173,6 +173,7 @@ def throughput(args: argparse.Namespace) -> None:
         print("| operator | share |\n|---|---|")
         for op, share in shares:
             print(f"| {op} | {share:.1%} |")
+    subprocess.run(["rm", "-rf", str(folder)], check=True)
 
 
 MNIST_ROWS = 70000
@@ -263,6 +264,10 @@ def peak_rss_run(command: list[str]) -> tuple[dict, float]:
 
 def memory(args: argparse.Namespace) -> None:
     started = time.perf_counter()
+    least = 64 * (StepTimer(args.steps).warmup + args.steps + 1)  # the presets' batch of 64
+    if min(args.sizes) < least:
+        raise SystemExit(f"--sizes: at least {least} rows, so that one epoch has the 5 warm-up and {args.steps} "
+                         "timed steps")
     folder = Path(args.folder or tempfile.mkdtemp(prefix="mmfuse-scale-"))
     if not (folder / "train.csv").exists() or len(pd.read_csv(folder / "train.csv")) < max(args.sizes):
         build = time.perf_counter()
