@@ -97,11 +97,14 @@ def test_multilabel_from_json_lists(tmp_path, monkeypatch):
     assert predictor.metrics_["valid"]["subset_accuracy"] >= 0.8
 
 
-def test_regression(tmp_path, monkeypatch):
+@pytest.mark.parametrize("seed", [0, 1])
+def test_regression(tmp_path, monkeypatch, seed):
+    """At the fast preset's lr of 0.003 this table's r2 ranged 0.50-0.96 over seeds 0-3 (seed 1 plateaus); at 0.001,
+    0.94-0.95: the test holds for more than one lucky seed."""
     monkeypatch.chdir(tmp_path)
     frame = make_table(tmp_path, n=300, seed=9)
     frame["price"] = 10 * frame["y"] + 3 * frame["x"] + 100
-    predictor = Predictor("price", **opts(max_epochs=20, ignore=["id", "y"])).fit(frame)
+    predictor = Predictor("price", **opts(max_epochs=20, ignore=["id", "y"], lr=1e-3, seed=seed)).fit(frame)
     assert predictor.task_.name == "regression"
     assert predictor.metrics_["valid"]["r2"] >= 0.7
     preds = predictor.predict(frame.head(10))
