@@ -99,3 +99,22 @@ def test_training_is_deterministic_without_filling_memory_and_restores_the_proce
     Predictor("y", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv", callbacks=[Watch()])
     assert seen and set(seen) == {(True, False)}
     assert (torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory) == before
+
+
+def test_runtime_settings_of_a_saved_model_from_the_cli(table_dir, tmp_path):
+    from corpus import cli
+
+    model = Predictor("y", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv")
+    model.save(tmp_path / "m")
+    plain = cli("predict", tmp_path / "m", table_dir / "test.csv", "--out", tmp_path / "a.csv")
+    tuned = cli("predict", tmp_path / "m", table_dir / "test.csv", "--out", tmp_path / "b.csv", "--device", "cpu",
+                "--workers", "1")
+    assert plain.code == tuned.code == 0, tuned.err
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    scored = cli("evaluate", tmp_path / "m", table_dir / "test.csv", "--json", "--workers", "1", "--device", "cpu")
+    assert scored.code == 0 and '"rows_scored"' in scored.out
+    if not GPU:
+        refused = cli("evaluate", tmp_path / "m", table_dir / "test.csv", "--device", "cuda")
+        assert refused.code == 2 and "no CUDA GPU" in refused.error_line
+    loaded = Predictor.load(tmp_path / "m", verbose=False).set_runtime(workers=1, stream="on")
+    assert loaded.pipeline_.streaming.workers == 1 and loaded.pipeline_.streaming.mode == "on"

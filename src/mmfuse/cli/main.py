@@ -32,6 +32,15 @@ encoding_option = click.option("--encoding", help="Text encoding of CSV / TSV / 
                                                    "[default: UTF-8, with or without a BOM].")
 
 
+def runtime_options(command):
+    """--device and --workers for the commands that run a saved model."""
+    command = click.option("--workers", type=click.IntRange(min=0),
+                           help="DataLoader worker processes that decode and prepare batches [default: 0].")(command)
+    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+                        help="Where features are extracted and the model runs [default: auto, a CUDA GPU if "
+                             "present].")(command)
+
+
 def _source(path: str | None, encoding: str | None):
     """A table argument as the estimators read it: the path, or the path with its encoding."""
     from ..data.table import TableFile
@@ -177,14 +186,17 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache of frozen pretrained encoders.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@runtime_options
 @encoding_option
 def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robustness: bool,
              robustness_plot: str | None, zero_shot: str | None, prompt: str, on_bad_row: str | None,
-             cache_dir: str | None, threads: int | None, encoding: str | None) -> None:
+             cache_dir: str | None, threads: int | None, device: str | None, workers: int | None,
+             encoding: str | None) -> None:
     """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
     setup_logging(as_json)
     data = _source(data, encoding)
-    estimator = _load(model, on_bad_row, threads, cache_dir=cache_dir)  # --json: warnings still go to stderr
+    # --json: warnings still go to stderr
+    estimator = _load(model, on_bad_row, threads, cache_dir=cache_dir).set_runtime(device, workers)
     if estimator.is_retrieval:
         _evaluate_retrieval(estimator, data, as_json, zero_shot, prompt, confusion or robustness)
         return
@@ -230,13 +242,14 @@ def _evaluate_retrieval(retriever, data: str, as_json: bool, zero_shot: str | No
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Multilabel decision threshold (default: the model's).")
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), help="Override the model's policy.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@runtime_options
 @encoding_option
 def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None,
-            encoding: str | None) -> None:
+            device: str | None, workers: int | None, encoding: str | None) -> None:
     """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
     setup_logging()
     data = _source(data, encoding)
-    predictor = _load(model, on_bad_row, threads)
+    predictor = _load(model, on_bad_row, threads).set_runtime(device, workers)
     if predictor.is_retrieval:
         raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
     if threshold is not None:

@@ -42,8 +42,8 @@ class EncodedSplit:
 
     def take(self, index: Tensor) -> "EncodedSplit":
         """The rows at positions ``index`` (N',) long; the report is shared."""
-        return EncodedSplit({n: take_rows(t, index) for n, t in self.stored.items()}, {n: m[index] for n, m in self.present.items()},
-                            self.rows[index.numpy()], self.report)
+        return EncodedSplit({n: take_rows(t, index) for n, t in self.stored.items()},
+                            {n: m[index] for n, m in self.present.items()}, self.rows[index.numpy()], self.report)
 
 
 def describe_report(report: dict[str, Any], split: str) -> list[str]:
@@ -132,8 +132,7 @@ def make_loader(dataset: TableDataset, batch_size: int, shuffle: bool, seed: int
     batches = BatchSampler(order, batch_size, drop_last=False)
     return DataLoader(dataset, sampler=ShardedBatches(batches, rank, world) if world > 1 else batches,
                       batch_size=None, collate_fn=_whole_batch, num_workers=dataset.workers,
-                      persistent_workers=dataset.workers > 0,
-                      pin_memory=pin_memory)
+                      persistent_workers=dataset.workers > 0, pin_memory=pin_memory)
 
 
 def loader_generator(loader: DataLoader) -> torch.Generator:

@@ -122,6 +122,18 @@ class BaseEstimator:
     def _log(self, message: str, level: int = logging.INFO) -> None:
         log.log(level if self.verbose else logging.DEBUG, message)
 
+    def set_runtime(self, device: str | None = None, workers: int | None = None, stream: str | None = None,
+                    sample_cache: bool | None = None) -> "BaseEstimator":
+        """Change how a fitted or loaded estimator runs (the settings given; None keeps one): device, DataLoader
+        workers, streaming of large inputs, the sample cache. Returns self."""
+        for name, value in (("device", device), ("workers", workers), ("stream", stream),
+                            ("sample_cache", sample_cache)):
+            if value is not None:
+                setattr(self, name, value)
+        if hasattr(self, "pipeline_"):
+            self.pipeline_.use_streaming(self._streaming()).use_device(self._device())
+        return self
+
     def _device(self) -> str:
         """"cpu" or "cuda": where features are extracted and the model trains and predicts."""
         return resolve_device(getattr(self, "device", "auto"))
