@@ -237,7 +237,7 @@ def memory_run(args: argparse.Namespace) -> None:
     timer = StepTimer(args.steps)
     predictor = Predictor("digit", preset=args.preset, config=SCALE_CONFIG, max_epochs=1, threads=args.threads,
                           progress=False, verbose=False, stream=args.mode, workers=args.workers,
-                          cache_dir=args.cache)
+                          sample_cache=not args.no_sample_cache, cache_dir=args.cache)
     from mmfuse.data.table import Table
 
     predictor.fit(Table(train, Path(args.train).parent, "train"), args.valid, callbacks=[timer])
@@ -285,9 +285,10 @@ def memory(args: argparse.Namespace) -> None:
             command = [sys.executable, __file__, "memory-run", "--train", str(folder / "train.csv"), "--valid",
                        str(folder / "valid.csv"), "--rows", str(rows), "--mode", mode, "--steps", str(args.steps),
                        "--threads", str(args.threads), "--workers", str(args.workers), "--cache", str(cache),
-                       "--preset", args.preset]
+                       "--preset", args.preset] + (["--no-sample-cache"] if args.no_sample_cache else [])
             r, rss = peak_rss_run(command)
-            label = ("streamed" if r["streamed"] else "in memory") + (f" ({args.preset}: image "
+            streamed = "streamed, decoded per batch" if args.no_sample_cache else "streamed"
+            label = (streamed if r["streamed"] else "in memory") + (f" ({args.preset}: image "
                                                                         f"{r['encoders']['image']})")
             print(f"| {rows:,} | {label} | {rss:,.0f} | {r['preprocess']:.1f} | {1000 * r['step']:.3g} | "
                   f"{r['rows_per_s']:,.1f} | {r['epoch']:,.3g} |", flush=True)
@@ -313,6 +314,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="throughput: auto (a CUDA GPU if present), cpu or cuda")
     parser.add_argument("--preset", default="scratch", help="memory: the preset fitted (default: scratch)")
     parser.add_argument("--keep-cache", action="store_true", help="memory: keep each run's caches (frozen features)")
+    parser.add_argument("--no-sample-cache", action="store_true", help="memory: streamed runs decode every batch")
     args = parser.parse_args()
     args.steps = args.steps or (20 if args.part == "throughput" else 40)
     {"memory": memory, "throughput": throughput, "memory-run": memory_run}[args.part](args)
