@@ -90,7 +90,7 @@ class SampleRows:
     def __getitem__(self, positions: Tensor | np.ndarray | list[int]) -> Tensor:
         rows = self.index[np.asarray(positions, dtype=np.int64)]
         out = np.empty((len(rows), *self.row_shape), self.dtype)
-        flat = out.reshape(len(rows), -1).view(np.uint8)
+        flat = out.reshape(-1).view(np.uint8).reshape(len(rows), self.row_bytes)  # (n, bytes of a row)
         fd = self._descriptor()
         for j, row in enumerate(rows.tolist()):
             got = os.preadv(fd, [flat[j]], self.offset + row * self.row_bytes)
