@@ -98,6 +98,8 @@ def stored_bytes_per_row(processor: Processor, values: pd.Series, root: Path) ->
 
 
 def should_stream(processor: Processor, values: pd.Series, root: Path, streaming: Streaming) -> bool:
+    """Whether this input's rows go to disk: a streamable input under ``on``, or under ``auto`` one whose stored
+    rows would pass ``above_mb`` (tables of at most one chunk never)."""
     if not processor.streamable or streaming.mode == "off" or len(values) == 0:
         return False
     if streaming.mode == "on":
