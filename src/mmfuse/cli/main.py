@@ -33,12 +33,14 @@ encoding_option = click.option("--encoding", help="Text encoding of CSV / TSV / 
 
 
 def runtime_options(command):
-    """--device and --workers for the commands that run a saved model."""
+    """--device and --workers, for fit and for the commands that run a saved model (unset: the estimator's
+    defaults, 0 workers and auto)."""
     command = click.option("--workers", type=click.IntRange(min=0),
-                           help="DataLoader worker processes that decode and prepare batches [default: 0].")(command)
+                           help="DataLoader worker processes that decode and prepare batches (0: the main "
+                                "process) [default: 0].")(command)
     return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
-                        help="Where features are extracted and the model runs [default: auto, a CUDA GPU if "
-                             "present].")(command)
+                        help="Where features are extracted and the model trains and predicts [default: auto, a "
+                             "CUDA GPU if present].")(command)
 
 
 def _source(path: str | None, encoding: str | None):
@@ -100,10 +102,7 @@ def main() -> None:
               help="Keep large inputs (images, audio, sequences) on disk instead of in memory; auto: those over 1 GB.")
 @click.option("--sample-cache/--no-sample-cache", default=True, show_default=True,
               help="Streamed inputs: keep preprocessed rows in CACHE_DIR/samples (else decode them every epoch).")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="DataLoader worker processes that decode and prepare batches (0: the training process).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where features are extracted and the model trains and predicts (auto: a CUDA GPU if present).")
+@runtime_options
 @click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]), default="mask", show_default=True,
               help="A row with an unreadable file or value: stop, skip the row, or mask that value.")
 @encoding_option
@@ -119,9 +118,9 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         modality_dropout: float | None, column_type: tuple[str, ...],
         ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
         time_limit: float | None, threads: int | None, devices: int | None, strategy: str | None,
-        num_nodes: int | None, stream: str, sample_cache: bool, workers: int, device: str, on_bad_row: str,
-        encoding: str | None,
-        overwrite: bool, resume: bool, checkpoint_every: float, quiet: bool) -> None:
+        num_nodes: int | None, stream: str, sample_cache: bool, workers: int | None, device: str | None,
+        on_bad_row: str, encoding: str | None, overwrite: bool, resume: bool, checkpoint_every: float,
+        quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out.
 
     The run's state is saved in OUT.partial/ as it trains (see --checkpoint-every) until the model is saved: after a
@@ -137,7 +136,7 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
                   encoders=_pairs(encoder, "--encoder"), finetune=finetune, cache_dir=cache_dir, on_bad_row=on_bad_row,
                   seed=seed, batch_size=batch_size, lr=lr, max_epochs=max_epochs, time_limit=time_limit,
                   threads=threads, verbose=not quiet, devices=devices, strategy=strategy, num_nodes=num_nodes,
-                  stream=stream, sample_cache=sample_cache, workers=workers, device=device)
+                  stream=stream, sample_cache=sample_cache)
     if task == "retrieval":
         if not query or not target or label:
             raise click.UsageError("--task retrieval needs --query and --target (the two columns of each pair), "
@@ -151,6 +150,7 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
             estimator = Predictor(label, task=task, preset=preset or "default", fusion=fusion,
                                   modality_dropout=modality_dropout, ignore=list(ignore), label_sep=label_sep,
                                   threshold=threshold, progress=progress, **common)
+        estimator.set_runtime(device, workers)
         partial = Path(out).parent / f"{Path(out).name}.partial"
         estimator.fit(_source(train, encoding), valid=_source(valid, encoding), checkpoint_dir=partial, resume=resume,
                       checkpoint_every=checkpoint_every)

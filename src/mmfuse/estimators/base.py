@@ -136,7 +136,7 @@ class BaseEstimator:
 
     def _device(self) -> str:
         """"cpu" or "cuda": where features are extracted and the model trains and predicts."""
-        return resolve_device(getattr(self, "device", "auto"))
+        return resolve_device(self.device)
 
     def _model_on_device(self) -> torch.device:
         """The model, in eval mode, on this estimator's device (moved there if needed); returns the device."""
@@ -145,8 +145,8 @@ class BaseEstimator:
         return device
 
     def _streaming(self) -> Streaming:
-        return Streaming(getattr(self, "stream", "auto"), getattr(self, "workers", 0),
-                         getattr(self, "sample_cache", True), None if self.cache_dir is None else str(self.cache_dir))
+        return Streaming(self.stream, self.workers, self.sample_cache,
+                         None if self.cache_dir is None else str(self.cache_dir))
 
     def _progress_callback(self) -> Callable[[str, int, int], None] | None:
         return self.progress if callable(self.progress) else None
@@ -169,8 +169,7 @@ class BaseEstimator:
         """
         clock = Stopwatch()
         self.config_ = cfg = self._resolve_config()
-        device = self._device()
-        if cfg.train.precision == "16" and device == "cpu":
+        if cfg.train.precision == "16" and self._device() == "cpu":
             raise ConfigError("precision 16 (float16 autocast) needs a GPU; on a CPU use bf16")
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
@@ -195,7 +194,7 @@ class BaseEstimator:
                                             f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
                                             for i in self._inputs()))
         self.pipeline_ = InputPipeline.plan(self.columns_, cfg, self.cache_dir, self._progress_callback())
-        self.pipeline_.use_streaming(self._streaming()).use_device(device)
+        self.set_runtime()  # streaming and device as this estimator's settings say
         with clock("fit preprocessing"):
             self.pipeline_.fit(frame, table.root)
         with clock("preprocess"):
@@ -223,7 +222,7 @@ class BaseEstimator:
                                           checkpoint_every)
         with clock("training"):
             result = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, bool(self.progress),
-                                  callbacks, checkpointing, accelerator="gpu" if device == "cuda" else "cpu")
+                                  callbacks, checkpointing, accelerator="gpu" if self._device() == "cuda" else "cpu")
         self.history_, self.global_rank_ = result.history, result.global_rank
         self.fit_time_ = clock.total()
         self.trained_with_ = __version__
@@ -308,7 +307,7 @@ class BaseEstimator:
             estimator.config_ = validate_config(config["model"], f"{path}/config.json")
             estimator.task_ = task_from_state(config["task"])
             estimator.pipeline_ = InputPipeline.from_state(bundle.processors, bundle.format_version, cache_dir)
-            estimator.pipeline_.use_streaming(estimator._streaming()).use_device(estimator._device())
+            estimator.set_runtime()
             estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
             estimator.model_ = estimator._build_model()
         except ConfigError as err:

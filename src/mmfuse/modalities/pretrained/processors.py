@@ -160,25 +160,21 @@ class _PretrainedProcessor(Processor):
         start = time.perf_counter()
         cache = FeatureCache(self.cache_dir, self.identity_)
         features = torch.zeros(len(contents), self.feature_dim_)
-        with cache.lock() if self.cache_writes else nullcontext():
-            computed = self._look_up_and_compute(cache, features, contents, present, problems, values, progress)
-        self.last_extraction = {"cached": cache.hits, "computed": computed, "seconds": time.perf_counter() - start}
-        return Transformed(features, present, problems)
-
-    def _look_up_and_compute(self, cache, features, contents, present, problems, values, progress) -> int:
-        """Fill ``features`` rows from the cache, compute the misses; returns how many values were computed."""
         rows_of: dict[str, list[int]] = {}  # content key -> rows with that content
         for i, content in enumerate(contents):
             if content is not None:
                 rows_of.setdefault(sha256_bytes(content), []).append(i)
-        todo = {}
-        for key, rows in rows_of.items():
-            cached = cache.get(key)
-            if cached is None:
-                todo[key] = rows
-            else:
-                features[rows] = torch.from_numpy(cached)
-        return self._compute(todo, contents, values, present, problems, cache, features, progress)
+        with cache.lock() if self.cache_writes else nullcontext():
+            todo = {}
+            for key, rows in rows_of.items():
+                cached = cache.get(key)
+                if cached is None:
+                    todo[key] = rows
+                else:
+                    features[rows] = torch.from_numpy(cached)
+            computed = self._compute(todo, contents, values, present, problems, cache, features, progress)
+        self.last_extraction = {"cached": cache.hits, "computed": computed, "seconds": time.perf_counter() - start}
+        return Transformed(features, present, problems)
 
     def _compute(self, todo, contents, values, present, problems, cache, features, progress: Progress | None) -> int:
         """Run the backbone on the contents not in the cache; returns how many distinct values it computed."""
