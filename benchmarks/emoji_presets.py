@@ -18,7 +18,7 @@ import json, resource, sys, time
 from mmfuse import Predictor
 preset, seed, threads, data = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 start = time.perf_counter()
-p = Predictor("category", preset=preset, seed=seed, threads=threads, progress=False, verbose=False)
+p = Predictor(label="category", preset=preset, seed=seed, threads=threads, progress=False, verbose=False)
 p.fit(f"{data}/train.csv", valid=f"{data}/valid.csv")
 fit_seconds = time.perf_counter() - start
 test = p.evaluate(f"{data}/test.csv")

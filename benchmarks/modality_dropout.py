@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     reports = {}
     for p in (0.0, args.dropout):
-        predictor = Predictor(args.label, modality_dropout=p, seed=args.seed, threads=args.threads, progress=False,
+        predictor = Predictor(label=args.label, modality_dropout=p, seed=args.seed, threads=args.threads, progress=False,
                               verbose=False).fit(f"{args.data}/train.csv", valid=f"{args.data}/valid.csv")
         reports[p] = robustness(predictor, f"{args.data}/test.csv")
     inputs = sorted(reports[0.0].without)

@@ -127,7 +127,7 @@ def main() -> None:
                 if args.only and name not in args.only:
                     continue
                 start = time.perf_counter()
-                p = Predictor(spec.label, preset=preset, config=overrides, label_sep=spec.label_sep,
+                p = Predictor(label=spec.label, preset=preset, config=overrides, label_sep=spec.label_sep,
                               threads=args.threads, cache_dir=cache, progress=False, verbose=False)
                 p.fit(spec.folder / "train.csv", valid=spec.folder / "valid.csv")
                 v = p.metrics_["valid"]

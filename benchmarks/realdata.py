@@ -53,7 +53,7 @@ METRIC = {"multiclass": "accuracy", "binary": "accuracy", "multilabel": "micro_f
 def run_mmfuse(spec: TableSpec, preset: str, seed: int, threads: int, cache: str) -> dict:
     from mmfuse import Predictor
 
-    predictor = Predictor(spec.label, preset=preset, label_sep=spec.label_sep, seed=seed, threads=threads,
+    predictor = Predictor(label=spec.label, preset=preset, label_sep=spec.label_sep, seed=seed, threads=threads,
                           cache_dir=cache, progress=False, verbose=False)
     predictor.fit(spec.folder / "train.csv", valid=spec.folder / "valid.csv")
     metric = METRIC[spec.task]

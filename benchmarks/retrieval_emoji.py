@@ -27,7 +27,7 @@ import json, resource, sys, time, torch
 from mmfuse import Retriever
 preset, seed, threads, data, cache = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 start = time.perf_counter()
-r = Retriever("name", "image", preset=preset, seed=seed, threads=threads, cache_dir=cache, progress=False,
+r = Retriever(query="name", target="image", preset=preset, seed=seed, threads=threads, cache_dir=cache, progress=False,
               verbose=False).fit(f"{data}/train.csv", valid=f"{data}/valid.csv")
 fit_seconds = time.perf_counter() - start
 test = r.evaluate(f"{data}/test.csv")

@@ -160,7 +160,7 @@ def throughput(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|---|---|")
     profiles = {}
     for name, config in CONFIGS.items():
-        predictor = Predictor("digit", config=config, max_epochs=1, threads=args.threads, progress=False,
+        predictor = Predictor(label="digit", config=config, max_epochs=1, threads=args.threads, progress=False,
                               device=device, verbose=False, cache_dir=folder / "cache").fit(table)
         r = training_throughput(predictor, table, args.steps, device)
         dtype = "bf16" if r["bf16"] else "fp32"
@@ -235,7 +235,7 @@ def memory_run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     train = pd.read_csv(args.train).head(args.rows)
     timer = StepTimer(args.steps)
-    predictor = Predictor("digit", preset=args.preset, config=SCALE_CONFIG, max_epochs=1, threads=args.threads,
+    predictor = Predictor(label="digit", preset=args.preset, config=SCALE_CONFIG, max_epochs=1, threads=args.threads,
                           progress=False, verbose=False, stream=args.mode, workers=args.workers,
                           sample_cache=not args.no_sample_cache, cache_dir=args.cache)
     from mmfuse.data.table import Table

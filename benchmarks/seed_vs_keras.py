@@ -99,7 +99,7 @@ class EpochClock(L.Callback):
 
 
 def mmfuse_run(data: str, preset: str, seed: int, threads: int) -> tuple[list[float], list[float], float]:
-    predictor = Predictor("digit", preset=preset, seed=seed, threads=threads, progress=False, verbose=False)
+    predictor = Predictor(label="digit", preset=preset, seed=seed, threads=threads, progress=False, verbose=False)
     clock = EpochClock(predictor, f"{data}/test.csv")
     predictor.fit(f"{data}/train.csv", valid=f"{data}/valid.csv", callbacks=[clock])
     return clock.seconds, clock.accuracy, predictor.evaluate(f"{data}/test.csv")["accuracy"]

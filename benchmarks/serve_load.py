@@ -41,7 +41,7 @@ def free_port() -> int:
 def train_model(out: Path, threads: int) -> Path:
     from mmfuse import Predictor
 
-    Predictor("category", threads=threads, progress=False, verbose=False).fit(
+    Predictor(label="category", threads=threads, progress=False, verbose=False).fit(
         DATA / "train.csv", valid=DATA / "valid.csv").save(out)
     return out
 

@@ -132,7 +132,7 @@ def test_audio_and_sequence_end_to_end(tmp_path, monkeypatch):
     frame.loc[5, "clip"] = "missing.wav"
     options = dict(preset="fast", max_epochs=8, threads=2, progress=False, verbose=False, on_bad_row="skip",
                    config={"preprocess": {"audio": {"sample_rate": 8000, "max_seconds": 0.5, "n_mels": 32}}})
-    predictor = Predictor("y", **options).fit(frame)
+    predictor = Predictor(label="y", **options).fit(frame)
     assert {c.name: c.modality for c in predictor.columns_} == {"clip": "audio", "signal": "sequence"}
     assert predictor.metrics_["valid"]["accuracy"] >= 0.85
     assert [s["row"] for s in predictor.data_report_["train"]["skipped"] + predictor.data_report_["valid"]["skipped"]] == [5]

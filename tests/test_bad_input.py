@@ -42,7 +42,7 @@ def world(tmp_path_factory):
         frame.to_csv(folder / f"{name}.csv", index=False)
         tables[name] = frame
     model = folder / "model"
-    Predictor("y", preset="fast", max_epochs=2, threads=2, progress=False, verbose=False).fit(
+    Predictor(label="y", preset="fast", max_epochs=2, threads=2, progress=False, verbose=False).fit(
         folder / "train.csv").save(model)
     return folder, model, tables["test"]
 
@@ -404,7 +404,7 @@ def test_damaged_model_folder_is_refused_in_one_line(world, tmp_path, case):
 
 def test_folder_mixing_two_fits_is_refused(world, tmp_path):
     folder, model, _ = world
-    other = Predictor("y", preset="fast", max_epochs=1, seed=5, threads=2, progress=False, verbose=False).fit(
+    other = Predictor(label="y", preset="fast", max_epochs=1, seed=5, threads=2, progress=False, verbose=False).fit(
         folder / "train.csv").save(tmp_path / "other")
     mixed = tmp_path / "mixed"
     shutil.copytree(model, mixed)

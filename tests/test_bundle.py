@@ -14,7 +14,7 @@ FAST = {"preset": "fast", "max_epochs": 1, "threads": 2, "progress": False, "ver
 
 @pytest.fixture
 def bundle(table_dir, tmp_path):
-    return Predictor("y", **FAST).fit(table_dir / "train.csv").save(tmp_path / "model")
+    return Predictor(label="y", **FAST).fit(table_dir / "train.csv").save(tmp_path / "model")
 
 
 def edit_config(bundle, **changes):

@@ -14,7 +14,7 @@ def test_report_links_existing_plots(table_dir, tmp_path):
     results = {}
     for name, ignore in (("image only", ["text", "x", "colour"]), ("fused", [])):
         folder = tmp_path / name.replace(" ", "_")
-        predictor = Predictor("y", preset="fast", max_epochs=2, threads=2, progress=False, verbose=False,
+        predictor = Predictor(label="y", preset="fast", max_epochs=2, threads=2, progress=False, verbose=False,
                               ignore=["id", *ignore]).fit(table_dir / "train.csv")
         test = predictor.evaluate(table_dir / "test.csv", confusion_plot=tmp_path / f"{folder.name}_confusion_test.png")
         predictor.save(folder)

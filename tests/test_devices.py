@@ -37,14 +37,14 @@ def test_resolve_device():
 @pytest.mark.skipif(GPU, reason="checks the refusals of a machine without a GPU")
 def test_gpu_requests_on_a_cpu_are_one_line_errors(table_dir, tmp_path):
     with pytest.raises(ConfigError, match="no CUDA GPU"):
-        Predictor("y", device="cuda", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv")
+        Predictor(label="y", device="cuda", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv")
     with pytest.raises(ConfigError, match="precision 16 .* needs a GPU"):
-        Predictor("y", config={"train": {"precision": "16"}}, cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv")
+        Predictor(label="y", config={"train": {"precision": "16"}}, cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv")
 
 
 def test_predictions_and_robustness_on_the_chosen_device(table_dir, tmp_path):
-    model = Predictor("y", config={"train": {"precision": "bf16"}}, cache_dir=tmp_path, **FAST)
-    model.fit(table_dir / "train.csv", table_dir / "valid.csv")
+    model = Predictor(label="y", config={"train": {"precision": "bf16"}}, cache_dir=tmp_path, **FAST)
+    model.fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
     assert {p.device.type for p in model.model_.parameters()} == {"cpu"}  # fitted models rest on the CPU
     auto = model.predict_proba(table_dir / "test.csv").to_numpy()
     model.device = "cpu"
@@ -96,7 +96,7 @@ def test_training_is_deterministic_without_filling_memory_and_restores_the_proce
                          torch.utils.deterministic.fill_uninitialized_memory))
 
     before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
-    Predictor("y", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv", callbacks=[Watch()])
+    Predictor(label="y", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv", callbacks=[Watch()])
     assert seen and set(seen) == {(True, False)}
     assert (torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory) == before
 
@@ -104,7 +104,7 @@ def test_training_is_deterministic_without_filling_memory_and_restores_the_proce
 def test_runtime_settings_of_a_saved_model_from_the_cli(table_dir, tmp_path):
     from corpus import cli
 
-    model = Predictor("y", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv")
+    model = Predictor(label="y", cache_dir=tmp_path, **FAST).fit(table_dir / "train.csv")
     model.save(tmp_path / "m")
     plain = cli("predict", tmp_path / "m", table_dir / "test.csv", "--out", tmp_path / "a.csv")
     tuned = cli("predict", tmp_path / "m", table_dir / "test.csv", "--out", tmp_path / "b.csv", "--device", "cpu",

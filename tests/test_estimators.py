@@ -12,7 +12,7 @@ from mmfuse import NotFittedError, Predictor, Retriever
 FAST = {"preset": "fast", "max_epochs": 1, "threads": 2, "ignore": ["id"]}
 
 
-@pytest.mark.parametrize("make", [lambda: Predictor("y"), lambda: Retriever("text", "image")])
+@pytest.mark.parametrize("make", [lambda: Predictor(label="y"), lambda: Retriever(query="text", target="image")])
 def test_unfitted_estimators_say_so(make, tmp_path):
     estimator = make()
     with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
@@ -23,7 +23,7 @@ def test_unfitted_estimators_say_so(make, tmp_path):
 
 def test_the_library_logs_and_never_prints(table_dir, capsys, caplog):
     with caplog.at_level(logging.INFO, logger="mmfuse"):
-        Predictor("y", progress=False, **FAST).fit(table_dir / "train.csv")
+        Predictor(label="y", progress=False, **FAST).fit(table_dir / "train.csv")
     assert capsys.readouterr() == ("", "")
     messages = [r.getMessage() for r in caplog.records if r.name == "mmfuse"]
     assert any(m.startswith("columns:") and "image" in m for m in messages)
@@ -31,19 +31,19 @@ def test_the_library_logs_and_never_prints(table_dir, capsys, caplog):
 
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="mmfuse"):
-        Predictor("y", progress=False, verbose=False, **FAST).fit(table_dir / "train.csv")
+        Predictor(label="y", progress=False, verbose=False, **FAST).fit(table_dir / "train.csv")
     assert caplog.records and all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "mmfuse")
 
 
 def test_progress_goes_to_a_callback(table_dir):
     seen = []
-    Predictor("y", progress=lambda what, done, total: seen.append((what, done, total)), verbose=False,
+    Predictor(label="y", progress=lambda what, done, total: seen.append((what, done, total)), verbose=False,
               **FAST).fit(table_dir / "train.csv")
     assert ("reading images of 'image'", 128, 128) in seen  # the 160 training rows less the 32 held out
 
 
 def test_describe(table_dir):
-    about = Predictor("y", progress=False, verbose=False, **FAST).fit(table_dir / "train.csv").describe()
+    about = Predictor(label="y", progress=False, verbose=False, **FAST).fit(table_dir / "train.csv").describe()
     assert about["task"] == "binary" and about["label"] == "y" and about["classes"] == [0, 1]
     encoders = {i["column"]: i["encoder"] for i in about["inputs"]}
     assert encoders == {"id": "-", "text": "bow", "image": "conv", "x": "mlp", "colour": "mlp"}
@@ -51,9 +51,9 @@ def test_describe(table_dir):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: Predictor("y", on_bad_row="drop"), "on_bad_row must be error, skip or mask"),
-    (lambda: Retriever("text", "image", on_bad_row="drop"), "on_bad_row must be error, skip or mask"),
-    (lambda: Retriever("text", "text", preset="fast"), "two different columns"),
+    (lambda: Predictor(label="y", on_bad_row="drop"), "on_bad_row must be error, skip or mask"),
+    (lambda: Retriever(query="text", target="image", on_bad_row="drop"), "on_bad_row must be error, skip or mask"),
+    (lambda: Retriever(query="text", target="text", preset="fast"), "two different columns"),
 ])
 def test_both_estimators_check_their_settings_at_fit(make, message, table_dir):
     from mmfuse import ConfigError
@@ -66,7 +66,7 @@ def test_both_estimators_check_their_settings_at_fit(make, message, table_dir):
 def test_fit_records_where_the_time_went(table_dir, tmp_path):
     import pandas as pd
 
-    predictor = Predictor("y", progress=False, verbose=False, **{**FAST, "max_epochs": 2})
+    predictor = Predictor(label="y", progress=False, verbose=False, **{**FAST, "max_epochs": 2})
     stages = predictor.fit(table_dir / "train.csv").metrics_["stages"]
     parts = ("read", "fit preprocessing", "preprocess", "set-up", "training")
     assert all(stages[p] >= 0 for p in parts) and sum(stages[p] for p in parts) <= stages["total"]

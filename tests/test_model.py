@@ -35,7 +35,7 @@ def test_modality_dropout_hides_inputs_in_training_only():
 
 
 def test_bf16_precision_trains_and_predicts(table_dir):
-    predictor = Predictor("y", preset="fast", config={"train": {"precision": "bf16"}}, max_epochs=3, threads=2,
+    predictor = Predictor(label="y", preset="fast", config={"train": {"precision": "bf16"}}, max_epochs=3, threads=2,
                           progress=False, verbose=False, ignore=["id"])
     predictor.fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
     proba = predictor.predict_proba(table_dir / "test.csv")

@@ -40,7 +40,7 @@ def test_ids_report_empty_texts_and_cut_long_ones():
 
 
 def test_ngrams_encoder_learns_saves_and_reloads(table_dir, tmp_path):
-    p = Predictor("y", encoders={"text": "ngrams"}, preset="fast", max_epochs=15, ignore=["id", "image"],
+    p = Predictor(label="y", encoders={"text": "ngrams"}, preset="fast", max_epochs=15, ignore=["id", "image"],
                   progress=False, verbose=False, threads=2).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
     assert p.pipeline_.processors["text"].kind == "ngram_text"
     assert p.metrics_["valid"]["accuracy"] >= 0.75
@@ -54,7 +54,7 @@ def test_pretrained_text_with_ngrams_frozen_and_finetuned(table_dir, tmp_path):
     encoder = {"name": "text_hf", "params": {"source": str(tiny), "proj_dim": 16, "ngrams": {"min_count": 1, "dim": 8}}}
     common = dict(preset="fast", max_epochs=3, ignore=["id", "image"], cache_dir=tmp_path / "cache", progress=False,
                   verbose=False, threads=2)
-    p = Predictor("y", config={"encoders": {"text": encoder}}, **common).fit(table_dir / "train.csv")
+    p = Predictor(label="y", config={"encoders": {"text": encoder}}, **common).fit(table_dir / "train.csv")
     proc, enc = p.pipeline_.processors["text"], p.model_.encoders["text"]
     assert enc.output_dim == 16 + 8 and enc.words.embed.num_embeddings == len(proc.ngram_vocabulary_) + 1
     assert [i["encoder"] for i in p._inputs() if i["column"] == "text"] == ["text_hf + n-grams"]
@@ -74,7 +74,7 @@ def test_pretrained_text_with_ngrams_frozen_and_finetuned(table_dir, tmp_path):
     again = Predictor.load(tmp_path / "m", cache_dir=tmp_path / "cache")
     assert again.predict_proba(table_dir / "test.csv").equals(p.predict_proba(table_dir / "test.csv"))
 
-    tuned = Predictor("y", config={"encoders": {"text": encoder}}, finetune=True, **{**common, "max_epochs": 1})
+    tuned = Predictor(label="y", config={"encoders": {"text": encoder}}, finetune=True, **{**common, "max_epochs": 1})
     tuned.fit(table_dir / "train.csv")
     assert tuned.model_.encoders["text"].backbone is not None and tuned.model_.encoders["text"].split == 64
     assert len(tuned.predict(table_dir / "test.csv")) == 60
@@ -83,5 +83,5 @@ def test_pretrained_text_with_ngrams_frozen_and_finetuned(table_dir, tmp_path):
 def test_bad_ngram_settings_name_the_column(table_dir):
     bad = {"encoders": {"text": {"name": "ngrams", "params": {"chars": [5, 2]}}}}
     with pytest.raises(ConfigError, match="column 'text': ngrams.chars: .*lo <= hi"):
-        Predictor("y", config=bad, preset="fast", ignore=["id"], progress=False, verbose=False).fit(
+        Predictor(label="y", config=bad, preset="fast", ignore=["id"], progress=False, verbose=False).fit(
             table_dir / "train.csv")

@@ -50,7 +50,7 @@ def parity(predictor: Predictor, folder, test: str, tmp_path) -> None:
 
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_fusion_method_exports(tables, tmp_path, fusion):
-    predictor = Predictor("y", preset="fast", fusion=fusion, **FAST).fit(tables / "train.csv")
+    predictor = Predictor(label="y", preset="fast", fusion=fusion, **FAST).fit(tables / "train.csv")
     parity(predictor, tables, "test.csv", tmp_path)
 
 
@@ -63,7 +63,7 @@ def test_every_fusion_method_exports(tables, tmp_path, fusion):
 ], ids=lambda e: "+".join(e.values()))
 def test_every_encoder_family_exports(tables, tmp_path, encoders):
     preset = "default" if "minilm" in encoders.values() else "fast"
-    predictor = Predictor("y", preset=preset, encoders=encoders, **FAST).fit(tables / "train.csv")
+    predictor = Predictor(label="y", preset=preset, encoders=encoders, **FAST).fit(tables / "train.csv")
     parity(predictor, tables, "test.csv", tmp_path)
 
 
@@ -71,18 +71,18 @@ def test_every_encoder_family_exports(tables, tmp_path, encoders):
                                              ("audio_cnn", "seq_lstm")])
 def test_audio_and_sequence_encoders_export(tables, tmp_path, audio, sequence):
     config = {"preprocess": {"audio": {"sample_rate": 8000, "max_seconds": 0.5, "n_mels": 16}}}
-    predictor = Predictor("y", preset="fast", encoders={"audio": audio, "sequence": sequence}, config=config,
+    predictor = Predictor(label="y", preset="fast", encoders={"audio": audio, "sequence": sequence}, config=config,
                           **{**FAST, "ignore": []}).fit(tables / "sound.csv")
     parity(predictor, tables, "sound.csv", tmp_path)
 
 
 def test_export_command_and_a_graph_from_another_model(tables, tmp_path):
     model = tmp_path / "model"
-    Predictor("y", preset="fast", **FAST).fit(tables / "train.csv").save(model)
+    Predictor(label="y", preset="fast", **FAST).fit(tables / "train.csv").save(model)
     outcome = cli("export", model, "--format", "onnx", "--out", tmp_path / "m.onnx")
     assert outcome.code == 0 and (tmp_path / "m.onnx").stat().st_size > 1000, outcome
     other = tmp_path / "other"
-    Predictor("y", preset="fast", seed=7, **FAST).fit(tables / "train.csv").save(other)  # same inputs, other weights
+    Predictor(label="y", preset="fast", seed=7, **FAST).fit(tables / "train.csv").save(other)  # same inputs, other weights
     with pytest.raises(BundleError, match="not exported from this model"):
         Predictor.load(other, verbose=False, backend="onnx", onnx_path=tmp_path / "m.onnx")
     (tmp_path / "broken.onnx").write_bytes(b"not a graph")
@@ -98,7 +98,7 @@ def test_parity_on_a_real_table(tmp_path_factory, tmp_path):
     paths = avdigits.export(folder, "hard")
     pd.read_csv(paths["train"]).head(400).to_csv(folder / "train-400.csv", index=False)
     pd.read_csv(paths["test"]).head(150).to_csv(folder / "test-150.csv", index=False)
-    predictor = Predictor("digit", max_epochs=1, threads=2, progress=False, verbose=False).fit(folder / "train-400.csv")
+    predictor = Predictor(label="digit", max_epochs=1, threads=2, progress=False, verbose=False).fit(folder / "train-400.csv")
     assert {c.name: c.modality for c in predictor.columns_} == {"image": "image", "audio": "sequence"}
     parity(predictor, folder, "test-150.csv", tmp_path)
 
@@ -106,5 +106,5 @@ def test_parity_on_a_real_table(tmp_path_factory, tmp_path):
 @pytest.mark.parametrize("encoders", [{"text": "minilm"}, {"image": "efficientnet_lite0"}], ids=["minilm", "efficientnet"])
 def test_fine_tuned_backbones_export_whole(tables, tmp_path, encoders):
     """With --finetune the backbone is part of the network (token ids / pixels in), and it is exported with it."""
-    predictor = Predictor("y", preset="fast", encoders=encoders, finetune=True, **FAST).fit(tables / "test.csv")
+    predictor = Predictor(label="y", preset="fast", encoders=encoders, finetune=True, **FAST).fit(tables / "test.csv")
     parity(predictor, tables, "test.csv", tmp_path)

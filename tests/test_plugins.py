@@ -106,7 +106,7 @@ def colour_table(folder: Path, n: int, seed: int) -> Path:
 
 def test_a_modality_defined_outside_src_fits_saves_loads_predicts_and_is_analysed(colour_plugin, tmp_path):
     train, test = colour_table(tmp_path, 400, 0), colour_table(tmp_path, 120, 1)
-    predictor = Predictor("y", preset="fast", config={"train": {"early_stopping": False}}, max_epochs=30, lr=0.01,
+    predictor = Predictor(label="y", preset="fast", config={"train": {"early_stopping": False}}, max_epochs=30, lr=0.01,
                           threads=2, progress=False, verbose=False).fit(train)
     assert {c.name: c.modality for c in predictor.columns_}["colour"] == "colour"
     assert predictor.describe()["inputs"][0]["encoder"] == "colour_mlp"

@@ -130,7 +130,7 @@ def test_image_processor_reports_missing_and_corrupt_files(tmp_path):
 def test_predictor_with_a_local_hf_text_encoder(table_dir, tiny_model, tmp_path):
     common = dict(preset="fast", max_epochs=2, ignore=["id"], cache_dir=tmp_path / "cache", progress=False,
                   verbose=False, threads=2)
-    p = Predictor("y", encoders={"text": f"text_hf:{tiny_model}"}, **common).fit(table_dir / "train.csv")
+    p = Predictor(label="y", encoders={"text": f"text_hf:{tiny_model}"}, **common).fit(table_dir / "train.csv")
     assert isinstance(p.model_.encoders["text"], HFTextEncoder) and p.model_.encoders["text"].backbone is None
     assert p.pipeline_.processors["text"].kind == "pretrained_text"
     p.save(tmp_path / "m")
@@ -143,7 +143,7 @@ def test_predictor_with_a_local_hf_text_encoder(table_dir, tiny_model, tmp_path)
     curves = robustness(again, table_dir / "test.csv").curves
     assert set(curves["text"]) == {"feature noise"} and len(curves["text"]["feature noise"]) == 6
 
-    tuned = Predictor("y", encoders={"text": f"text_hf:{tiny_model}"}, finetune=True, **common)
+    tuned = Predictor(label="y", encoders={"text": f"text_hf:{tiny_model}"}, finetune=True, **common)
     before = TextBackbone(str(tiny_model)).state_dict()
     tuned.fit(table_dir / "train.csv")
     backbone = tuned.model_.encoders["text"].backbone
@@ -154,7 +154,7 @@ def test_predictor_with_a_local_hf_text_encoder(table_dir, tiny_model, tmp_path)
 
 def test_a_changed_backbone_is_refused_at_load(table_dir, tmp_path):
     folder = save_tiny_hf_model(tmp_path / "bert")
-    p = Predictor("y", encoders={"text": f"text_hf:{folder}"}, preset="fast", max_epochs=1, ignore=["id"],
+    p = Predictor(label="y", encoders={"text": f"text_hf:{folder}"}, preset="fast", max_epochs=1, ignore=["id"],
                   cache_dir=tmp_path / "cache", progress=False, verbose=False).fit(table_dir / "train.csv")
     p.save(tmp_path / "m")
     from mmfuse.io.hashing import file_sha256
@@ -167,10 +167,10 @@ def test_a_changed_backbone_is_refused_at_load(table_dir, tmp_path):
 
 def test_text_hf_errors_are_clear(tmp_path, table_dir):
     with pytest.raises(ConfigError, match="no config.json"):
-        Predictor("y", encoders={"text": f"text_hf:{tmp_path}"}, preset="fast", ignore=["id"], progress=False,
+        Predictor(label="y", encoders={"text": f"text_hf:{tmp_path}"}, preset="fast", ignore=["id"], progress=False,
                   verbose=False).fit(table_dir / "train.csv")
     with pytest.raises(ConfigError, match="needs a local model folder"):
-        Predictor("y", encoders={"text": "text_hf"}, preset="fast", ignore=["id"], progress=False,
+        Predictor(label="y", encoders={"text": "text_hf"}, preset="fast", ignore=["id"], progress=False,
                   verbose=False).fit(table_dir / "train.csv")
 
 

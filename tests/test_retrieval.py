@@ -52,7 +52,7 @@ def pairs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def fitted(pairs_dir) -> Retriever:
     """Towers from scratch (GRU text, CNN image) trained on the generated pairs."""
-    return Retriever("caption", "image", preset="fast", max_epochs=20, threads=2, progress=False,
+    return Retriever(query="caption", target="image", preset="fast", max_epochs=20, threads=2, progress=False,
                      verbose=False).fit(pairs_dir / "train.csv", valid=pairs_dir / "valid.csv")
 
 
@@ -190,7 +190,7 @@ def test_audio_text_pairs(tmp_path):
     frame = pd.DataFrame(rows)
     frame.iloc[:120].to_csv(tmp_path / "train.csv", index=False)
     frame.iloc[120:].to_csv(tmp_path / "valid.csv", index=False)
-    r = Retriever("caption", "audio", preset="fast", max_epochs=30, batch_size=32, threads=2, progress=False,
+    r = Retriever(query="caption", target="audio", preset="fast", max_epochs=30, batch_size=32, threads=2, progress=False,
                   verbose=False)
     metrics = r.fit(tmp_path / "train.csv", valid=tmp_path / "valid.csv").evaluate(tmp_path / "valid.csv")
     assert metrics["q2t_r@10"] > 0.7, metrics  # 4 pitches among 40 pairs: knowing the pitch gives ~0.9; chance 0.25

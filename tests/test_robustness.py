@@ -57,7 +57,7 @@ def test_shapley_is_exact_and_efficient():
 
 
 def test_report_on_a_fitted_model(table_dir, tmp_path):
-    predictor = Predictor("y", preset="fast", max_epochs=6, threads=2, progress=False, verbose=False,
+    predictor = Predictor(label="y", preset="fast", max_epochs=6, threads=2, progress=False, verbose=False,
                           ignore=["id"]).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
     report = robustness(predictor, table_dir / "test.csv")
     assert report.metric == "accuracy"

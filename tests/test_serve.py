@@ -27,7 +27,7 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("serve")
     make_table(folder, n=160, seed=0).to_csv(folder / "train.csv", index=False)
     make_table(folder, n=20, seed=2).to_csv(folder / "test.csv", index=False)
-    Predictor("y", preset="fast", max_epochs=4, threads=2, progress=False, verbose=False, ignore=["id"]).fit(
+    Predictor(label="y", preset="fast", max_epochs=4, threads=2, progress=False, verbose=False, ignore=["id"]).fit(
         folder / "train.csv").save(folder / "model")
     client = TestClient(create_app(folder / "model", ServeLimits(max_body_bytes=2_000_000, max_rows=8,
                                                                  max_pixels=1_000_000)))
@@ -150,7 +150,7 @@ def index_client(tmp_path_factory):
     folder = tmp_path_factory.mktemp("index")
     pair_table(folder, 160, 0).to_csv(folder / "train.csv", index=False)
     pair_table(folder, 32, 1).to_csv(folder / "items.csv", index=False)
-    retriever = Retriever("caption", "image", preset="fast", max_epochs=8, threads=2, progress=False,
+    retriever = Retriever(query="caption", target="image", preset="fast", max_epochs=8, threads=2, progress=False,
                           verbose=False).fit(folder / "train.csv")
     retriever.save(folder / "retriever")
     build_index(Retriever.load(folder / "retriever", verbose=False), folder / "items.csv", "image").save(folder / "index")

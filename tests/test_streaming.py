@@ -31,7 +31,7 @@ SCRATCH = {"preset": "scratch", "max_epochs": 2, "progress": False, "verbose": F
 
 
 def _fit(table_dir: Path, cache: Path, **kwargs) -> Predictor:
-    return Predictor("y", cache_dir=cache, **SCRATCH, **kwargs).fit(table_dir / "train.csv", table_dir / "valid.csv")
+    return Predictor(label="y", cache_dir=cache, **SCRATCH, **kwargs).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
 
 
 def test_streamed_fit_equals_in_memory(table_dir, tmp_path):
@@ -54,7 +54,7 @@ def test_streamed_fit_equals_in_memory(table_dir, tmp_path):
 
 
 def test_auto_streams_only_above_the_threshold(table_dir, tmp_path):
-    model = Predictor("y", cache_dir=tmp_path, **SCRATCH).fit(table_dir / "train.csv", table_dir / "valid.csv")
+    model = Predictor(label="y", cache_dir=tmp_path, **SCRATCH).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
     frame = pd.concat([pd.read_csv(table_dir / "train.csv")] * 3, ignore_index=True)  # more rows than one chunk
     image = model.pipeline_.processors["image"]
     table_mb = len(frame) * image.channels_ * image.size ** 2 / 2**20
@@ -74,14 +74,14 @@ def test_bad_rows_are_handled_as_in_memory(table_dir, tmp_path):
     for policy in ("skip", "mask"):
         reports = {}
         for mode in ("off", "on"):
-            model = Predictor("y", cache_dir=tmp_path, on_bad_row=policy, stream=mode, **SCRATCH)
-            model.fit(table_dir / "bad.csv", table_dir / "valid.csv")
+            model = Predictor(label="y", cache_dir=tmp_path, on_bad_row=policy, stream=mode, **SCRATCH)
+            model.fit(table_dir / "bad.csv", valid=table_dir / "valid.csv")
             reports[mode] = {k: v for k, v in model.data_report_["train"].items() if k != "streamed"}
         assert reports["on"] == reports["off"]
         assert len(reports["on"]["columns"]["image"]) >= 1
     with pytest.raises(DataError, match="column .image."):
-        Predictor("y", cache_dir=tmp_path, on_bad_row="error", stream="on", **SCRATCH).fit(
-            table_dir / "bad.csv", table_dir / "valid.csv")
+        Predictor(label="y", cache_dir=tmp_path, on_bad_row="error", stream="on", **SCRATCH).fit(
+            table_dir / "bad.csv", valid=table_dir / "valid.csv")
 
 
 def test_cache_entry_changes_with_a_file_and_with_the_statistics(table_dir, tmp_path):

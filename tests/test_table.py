@@ -18,7 +18,7 @@ def test_formats_resolve_paths_against_the_tables_folder(tmp_path, suffix, monke
     table = read_table(path)
     assert len(table) == 80 and table.root == path.parent.resolve()
     monkeypatch.chdir(tmp_path)  # image paths are relative to the table, not the working directory
-    predictor = Predictor("y", preset="fast", max_epochs=1, threads=2, progress=False, verbose=False).fit(path)
+    predictor = Predictor(label="y", preset="fast", max_epochs=1, threads=2, progress=False, verbose=False).fit(path)
     assert predictor.data_report_["train"]["columns"].get("image") is None, "every image was read"
 
 
@@ -44,6 +44,6 @@ def test_stratified_split_is_seeded_and_keeps_singletons_in_train():
 
 
 def test_time_limit_stops_training(table_dir):
-    predictor = Predictor("y", preset="fast", max_epochs=500, time_limit=2, threads=2, progress=False, verbose=False)
+    predictor = Predictor(label="y", preset="fast", max_epochs=500, time_limit=2, threads=2, progress=False, verbose=False)
     predictor.fit(table_dir / "train.csv")
     assert 1 <= predictor.metrics_["epochs"] < 500 and predictor.fit_time_ < 30

@@ -57,7 +57,7 @@ def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, progress: An
     for name, options in demo["runs"].items():
         log.info(f"--- {name} ---")
         start = time.perf_counter()
-        predictor = Predictor(demo["label"], threads=threads, progress=progress, **options)
+        predictor = Predictor(label=demo["label"], threads=threads, progress=progress, **options)
         predictor.fit(data_dir / "train.csv", valid=data_dir / "valid.csv")
         fit_seconds = time.perf_counter() - start
         path = out / name.replace(" ", "_")

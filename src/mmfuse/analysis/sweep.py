@@ -62,7 +62,7 @@ def plan_sweep(train: str, label: str, fusions: list[str], ignore: list[str] = (
 def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[str, Any], out: str) -> dict:
     """Worker (in a fresh process): fit, score valid and test, time inference, save the model."""
     options = {**base, **spec.options, "ignore": [*base.get("ignore", []), *spec.options.get("ignore", [])]}
-    predictor = Predictor(label, seed=seed, progress=False, verbose=False, **options)
+    predictor = Predictor(label=label, seed=seed, progress=False, verbose=False, **options)
     start = time.perf_counter()
     predictor.fit(data["train"], valid=data.get("valid"))
     fit_seconds = time.perf_counter() - start

@@ -109,6 +109,7 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace the model already in --out.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted fit from its last complete epoch (saved in OUT.partial/ beside --out).")
+@click.option("--restart", is_flag=True, help="Discard an interrupted fit saved in OUT.partial/ and start over.")
 @click.option("--checkpoint-every", type=click.FloatRange(min=0), default=30, show_default=True,
               help="Seconds of training between two saves of the run's state (0: after every epoch).")
 @click.option("--quiet", is_flag=True, help="No progress bars or tables.")
@@ -119,7 +120,7 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         ignore: tuple[str, ...], seed: int | None, batch_size: int | None, lr: float | None, max_epochs: int | None,
         time_limit: float | None, threads: int | None, devices: int | None, strategy: str | None,
         num_nodes: int | None, stream: str, sample_cache: bool, workers: int | None, device: str | None,
-        on_bad_row: str, encoding: str | None, overwrite: bool, resume: bool, checkpoint_every: float,
+        on_bad_row: str, encoding: str | None, overwrite: bool, resume: bool, restart: bool, checkpoint_every: float,
         quiet: bool) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out.
 
@@ -145,15 +146,15 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
         raise click.UsageError("--label is required (--query/--target are for --task retrieval)")
     with progress_bars(not quiet) as progress:
         if task == "retrieval":
-            estimator = Retriever(query, target, preset=preset or "retrieval", progress=progress, **common)
+            estimator = Retriever(query=query, target=target, preset=preset or "retrieval", progress=progress, **common)
         else:
-            estimator = Predictor(label, task=task, preset=preset or "default", fusion=fusion,
+            estimator = Predictor(label=label, task=task, preset=preset or "default", fusion=fusion,
                                   modality_dropout=modality_dropout, ignore=list(ignore), label_sep=label_sep,
                                   threshold=threshold, progress=progress, **common)
         estimator.set_runtime(device, workers)
         partial = Path(out).parent / f"{Path(out).name}.partial"
         estimator.fit(_source(train, encoding), valid=_source(valid, encoding), checkpoint_dir=partial, resume=resume,
-                      checkpoint_every=checkpoint_every)
+                      restart=restart, checkpoint_every=checkpoint_every)
     if estimator.global_rank_ != 0:
         return  # DDP: the process of rank 0 saves and reports
     path = estimator.save(out)

@@ -45,14 +45,20 @@ READERS: dict[str, Callable[[Path, str], pd.DataFrame]] = {
 
 @dataclass
 class Table:
-    """A DataFrame plus the folder its relative file paths are resolved against."""
+    """A DataFrame (rows numbered 0..n-1) plus the folder its relative file paths are resolved against, and the
+    caller's own row labels when it came from a DataFrame (outputs are indexed by them)."""
 
     frame: pd.DataFrame
     root: Path
     name: str = "table"
+    index: pd.Index | None = None  # (n,) the caller's row labels; None: 0..n-1
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def labels(self, rows: np.ndarray) -> pd.Index:
+        """The caller's labels of the rows at positions ``rows`` (N,)."""
+        return pd.RangeIndex(len(self.frame))[rows] if self.index is None else self.index[rows]
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def read_table(data: Any, name: str = "table") -> Table:
         return data
     if isinstance(data, pd.DataFrame):
         _check_names(list(data.columns), name, "the DataFrame")
-        return Table(data.reset_index(drop=True), Path.cwd(), name)
+        return Table(data.reset_index(drop=True), Path.cwd(), name, data.index)
     source = data if isinstance(data, TableFile) else TableFile(data)
     path = Path(source.path)
     if not path.is_file():

@@ -8,6 +8,7 @@ the ``mmfuse`` logger, long work reports to the ``progress`` callback (the CLI d
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator as SklearnEstimator
 from torch import Tensor, nn
 
 from .. import __version__
@@ -28,8 +30,10 @@ from ..data.streaming import Streaming
 from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
+from ..io.checkpoint import remove_checkpoints, saved_epoch
 from ..pipeline import POLICIES, InputPipeline, input_of, input_traits
 from ..plots import plot_learning_curves
+from ..registry import MODALITIES
 from ..tasks import task_from_state
 from .timing import Stopwatch, describe_stages, stage_seconds
 
@@ -37,36 +41,38 @@ log = logging.getLogger("mmfuse")
 TableLike = "str | Path | pd.DataFrame | Table | TableFile"
 
 
-class BaseEstimator:
-    """Shared arguments: preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, the training
-    overrides (seed, batch_size, lr, max_epochs, time_limit, threads), progress and verbose, and distributed
-    training (devices, strategy "ddp", num_nodes: run as a script or the CLI, each process runs it), and the input
-    pipeline's runtime settings (stream: auto / on / off, sample_cache, workers: ``data.streaming.Streaming``), and
-    the device (auto: a CUDA GPU when there is one, for feature extraction, training, prediction and robustness).
+class BaseEstimator(SklearnEstimator):
+    """What ``Predictor`` and ``Retriever`` share. Their settings are keyword-only constructor arguments, kept as
+    given (scikit-learn's rule, so ``get_params`` / ``set_params`` / ``clone`` / ``GridSearchCV`` work) and read
+    by ``fit``; grouped there into the config's overrides (``_resolve_config``) and the runtime (``set_runtime``).
+
+    Shared settings: preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, the training
+    overrides (seed, batch_size, lr, max_epochs, time_limit, threads), progress and verbose, distributed training
+    (devices, strategy "ddp", num_nodes: run as a script or the CLI, each process runs it), the input pipeline's
+    runtime settings (stream: auto / on / off, sample_cache, workers: ``data.streaming.Streaming``) and the device
+    (auto: a CUDA GPU when there is one, for feature extraction, training, prediction and robustness).
 
     Args:
-        progress: show the training progress bar; a callable ``(what, done, total)`` also receives the progress of
-            long preprocessing (reading images, computing pretrained features).
+        progress: a callable ``(what, done, total)`` that receives the progress of every long stage (reading images,
+            computing pretrained features, training epochs); the library itself never draws a bar.
         verbose: log what the estimator does at INFO (column detection, data problems); off: at DEBUG.
     """
 
     default_preset: ClassVar[str]
     is_retrieval: ClassVar[bool]
 
-    def __init__(self, preset: str | None = None, config: str | Path | dict | None = None,
-                 encoders: dict[str, str] | None = None, column_types: dict[str, str] | None = None,
-                 finetune: bool = False, cache_dir: str | Path | None = None, on_bad_row: str = "mask",
-                 seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                 max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
-                 progress: bool | Progress = True, verbose: bool = True, devices: int | None = None,
-                 strategy: str | None = None, num_nodes: int | None = None, stream: str = "auto",
-                 sample_cache: bool = True, workers: int = 0, device: str = "auto"):
-        self.devices, self.strategy, self.num_nodes = devices, strategy, num_nodes
-        self.stream, self.sample_cache, self.workers, self.device = stream, sample_cache, workers, device
-        self.preset, self.config, self.encoders, self.column_types = preset, config, encoders, column_types
-        self.finetune, self.cache_dir, self.on_bad_row = finetune, cache_dir, on_bad_row
-        self.seed, self.batch_size, self.lr, self.max_epochs = seed, batch_size, lr, max_epochs
-        self.time_limit, self.threads, self.progress, self.verbose = time_limit, threads, progress, verbose
+    def __new__(cls, *args: Any, **kwargs: Any) -> "BaseEstimator":
+        if args:  # name the keywords the positional values were probably meant for
+            names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+            given = ", ".join(f"{n}={a!r}" for n, a in zip(names, args))
+            raise TypeError(f"{cls.__name__} takes keyword arguments only: {cls.__name__}({given}, ...)")
+        return super().__new__(cls)
+
+    def _keep_settings(self, given: dict[str, Any]) -> None:
+        """Store each constructor argument (``locals()`` of a subclass ``__init__``) under its own name, unchanged."""
+        for name, value in given.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
     # --- what subclasses supply ---------------------------------------------------------------------------------
     def _extra_overrides(self) -> dict[str, Any]:
@@ -76,6 +82,12 @@ class BaseEstimator:
     def _usable_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
         """The rows and columns fit and evaluate use, and the row ids left out (e.g. no label)."""
         raise NotImplementedError
+
+    def _with_labels(self, table: Table, y: Any) -> Table:
+        """The table with ``y`` (labels in row order, or None: the table's own) as its label column."""
+        if y is not None:
+            raise TypeError(f"{type(self).__name__} takes no y: each row of its table is an example")
+        return table
 
     def _make_task(self, frame: pd.DataFrame) -> Any:
         raise NotImplementedError
@@ -157,16 +169,24 @@ class BaseEstimator:
                                  f"{type(self).__name__}.load()")
 
     # --- fit ----------------------------------------------------------------------------------------------------
-    def fit(self, train: TableLike, valid: TableLike | None = None, callbacks: list | None = None,
-            checkpoint_dir: str | Path | None = None, resume: bool = False,
+    def fit(self, train: TableLike, y: Any = None, *, valid: TableLike | None = None, callbacks: list | None = None,
+            checkpoint_dir: str | Path | None = None, resume: bool = False, restart: bool = False,
             checkpoint_every: float = 0.0) -> "BaseEstimator":
         """Learn preprocessing and weights from ``train``; validate on ``valid`` or on a seeded hold-out.
+
+        ``y``: labels for ``train``'s rows, in order (scikit-learn's ``fit(X, y)``); None: the label column of
+        ``train``.
 
         ``callbacks``: extra Lightning callbacks passed to the trainer (advanced use); ``checkpoint_dir``: save the
         run's state there after every epoch, or after the first epoch that ends ``checkpoint_every`` seconds after
         the last save (safetensors + JSON); ``resume``: continue from the last epoch saved there by an interrupted
-        fit of the same data and settings (preprocessing is redone, training is not).
+        fit of the same data and settings (preprocessing is redone, training is not); ``restart``: discard what an
+        interrupted fit saved there (without ``resume`` or ``restart``, a saved checkpoint is an error).
         """
+        if resume and restart:
+            raise ConfigError("resume and restart exclude each other: continue an interrupted fit or discard it")
+        if checkpoint_dir is not None and not resume:
+            check_no_interrupted_fit(Path(checkpoint_dir), restart)
         clock = Stopwatch()
         self.config_ = cfg = self._resolve_config()
         if cfg.train.precision == "16" and self._device() == "cpu":
@@ -174,7 +194,7 @@ class BaseEstimator:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         with clock("read"):
-            table = read_table(train, "train")
+            table = self._with_labels(read_table(train, "train"), y)
         frame, left_out = self._usable_rows(table.frame, "train")
         self.task_ = self._make_task(frame)
         if valid is None:
@@ -189,6 +209,7 @@ class BaseEstimator:
         self._fit_task(frame)
 
         self.columns_ = self._detect(frame, table.root)
+        self._check_encoder_keys(list(table.frame.columns))
         self.config_ = cfg = cfg.for_columns(input_traits(self.columns_))
         self._log("columns:\n" + "\n".join(f"  {i['column']!s:<24} {i['modality']:<12} {i['encoder']:<18} {i['reason']}"
                                             f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
@@ -233,6 +254,37 @@ class BaseEstimator:
         self.metrics_["stages"] = stage_seconds(clock, features, self.history_)
         self._log("time: " + describe_stages(self.metrics_["stages"], len(self.history_)), logging.DEBUG)
         return self
+
+    def _check_encoder_keys(self, table_columns: list[str]) -> None:
+        """Each ``encoders`` key (``--encoder KEY=NAME``) names a column that feeds its own input (else an error), or
+        an input kind (a warning when the table has no input of that kind)."""
+        inputs = input_traits(self.columns_)  # input name -> (kind, traits)
+        kinds = {MODALITIES.get(m).input for m in MODALITIES.names()}
+        for key in self.encoders or {}:
+            if key in kinds:
+                if key not in {kind for kind, _ in inputs.values()}:
+                    self._log(f"--encoder {key}=...: the table has no {key} input; the setting is not used",
+                              logging.WARNING)
+                continue
+            if key in inputs:
+                continue
+            column = next((c for c in self.columns_ if c.name == key), None)
+            if column is None:
+                raise DataError(f"--encoder {key}=...: {key!r} is neither an input column nor an input kind; "
+                                f"columns: {', '.join(map(str, table_columns))}; kinds: {', '.join(sorted(kinds))}")
+            if column.modality == "ignore":
+                raise DataError(f"--encoder {key}=...: column {key!r} is not used ({column.reason})")
+            kind = input_of(column)[1]
+            raise DataError(f"--encoder {key}=...: column {key!r} is {column.modality} and shares the {kind} input "
+                            f"with the table's other {kind} columns: use --encoder {kind}=NAME")
+
+    def score(self, X: TableLike, y: Any = None) -> float:
+        """The primary validation metric on a labelled table (``y``: its labels, or None: its label column), higher
+        is better: accuracy, micro-F1, mean recall, or for regression minus the RMSE (scikit-learn's ``score``)."""
+        self._check_fitted()
+        metrics = self.evaluate(self._with_labels(read_table(X, "score"), y))
+        value = metrics[self.task_.primary_metric]
+        return value if self.task_.maximize else -value
 
     def _task_words(self) -> str:
         return self.task_.name
@@ -320,6 +372,18 @@ class BaseEstimator:
         estimator.history_, estimator.path_, estimator.bundle_format_ = bundle.history, str(path), bundle.format_version
         estimator.trained_with_ = config.get("mmfuse_version")
         return estimator
+
+
+def check_no_interrupted_fit(folder: Path, restart: bool) -> None:
+    """Refuse to start over a checkpoint an interrupted fit left in ``folder``, unless ``restart`` discards it."""
+    epoch = saved_epoch(folder)
+    if epoch is None:
+        return
+    if not restart:
+        raise ConfigError(f"{folder} holds an interrupted fit (saved after epoch {epoch}): continue it with --resume "
+                          "(resume=True), or discard it with --restart (restart=True)")
+    log.warning(f"restart: discarded the interrupted fit in {folder} (saved after epoch {epoch})")
+    remove_checkpoints(folder)
 
 
 def run_fingerprint(cfg: ModelConfig, train: pd.DataFrame, valid: pd.DataFrame) -> str:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,10 +19,10 @@ import torch
 
 from ..core.columns import ColumnInfo
 from ..core.devices import autocast_dtype
-from ..core.processor import Corruption
+from ..core.processor import Corruption, Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
-from ..data.table import read_table
+from ..data.table import Table, read_table
 from ..errors import ConfigError, DataError
 from ..nn.model import MultiModalModel, build_model
 from ..plots import plot_confusion
@@ -53,21 +54,17 @@ class Predictor(BaseEstimator):
 
     default_preset, is_retrieval = "default", False
 
-    def __init__(self, label: str, task: str = "auto", preset: str = "default", config: str | Path | dict | None = None,
-                 column_types: dict[str, str] | None = None, encoders: dict[str, str] | None = None,
-                 fusion: str | None = None, modality_dropout: float | None = None, ignore: list[str] | None = None,
-                 label_sep: str | None = None, threshold: float = 0.5, on_bad_row: str = "mask",
-                 seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                 max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
-                 finetune: bool = False, cache_dir: str | Path | None = None, progress: bool | Callable = True,
-                 verbose: bool = True, devices: int | None = None, strategy: str | None = None,
-                 num_nodes: int | None = None, stream: str = "auto", sample_cache: bool = True, workers: int = 0,
-                 device: str = "auto"):
-        super().__init__(preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, seed, batch_size,
-                         lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes,
-                         stream, sample_cache, workers, device)
-        self.label, self.task, self.fusion, self.modality_dropout = label, task, fusion, modality_dropout
-        self.ignore, self.label_sep, self.threshold = ignore, label_sep, threshold
+    def __init__(self, *, label: str, task: str = "auto", preset: str = "default",
+                 config: str | Path | dict | None = None, column_types: dict[str, str] | None = None,
+                 encoders: dict[str, str] | None = None, fusion: str | None = None,
+                 modality_dropout: float | None = None, ignore: list[str] | None = None, label_sep: str | None = None,
+                 threshold: float = 0.5, on_bad_row: str = "mask", seed: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, max_epochs: int | None = None,
+                 time_limit: float | None = None, threads: int | None = None, finetune: bool = False,
+                 cache_dir: str | Path | None = None, progress: Progress | None = None, verbose: bool = True,
+                 devices: int | None = None, strategy: str | None = None, num_nodes: int | None = None,
+                 stream: str = "auto", sample_cache: bool = True, workers: int = 0, device: str = "auto"):
+        self._keep_settings(locals())
 
     # --- what differs from the base -----------------------------------------------------------------------------
     def _extra_overrides(self) -> dict[str, Any]:
@@ -88,6 +85,16 @@ class Predictor(BaseEstimator):
         if missing.all():
             raise DataError(f"{split}: label column {self.label!r} is empty in every row")
         return frame[~missing], [int(i) for i in frame.index[missing]]
+
+    def _with_labels(self, table: Table, y: Any) -> Table:
+        if y is None:
+            return table
+        if isinstance(y, (str, Path, pd.DataFrame, Table)):
+            raise TypeError("fit's second argument is y, the labels; pass a validation table as valid=...")
+        labels = np.asarray(y)
+        if labels.ndim != 1 or len(labels) != len(table.frame):
+            raise DataError(f"y holds {labels.shape} labels for a table of {len(table.frame)} rows")
+        return replace(table, frame=table.frame.assign(**{self.label: labels}))
 
     def _make_task(self, frame: pd.DataFrame):
         name = infer_task(frame[self.label], self.label_sep) if self.task == "auto" else self.task
@@ -197,31 +204,33 @@ class Predictor(BaseEstimator):
         return self.pipeline_.corruptions()
 
     def predict_frame(self, data: TableLike) -> pd.DataFrame:
-        """``row`` (the input's row id), ignored ID columns, ``inputs_used`` (the inputs present in that row, e.g.
-        ``audio+image``), ``prediction`` and ``proba_<class>`` columns."""
-        frame, split = self.prepare(data, "predict")
+        """``row`` (the row's 0-based position in the table), ignored ID columns, ``inputs_used`` (the inputs present
+        in that row, e.g. ``audio+image``), ``prediction`` and ``proba_<class>`` columns; indexed like the input (a
+        DataFrame's own index; a file's rows 0..n-1), so ``frame.assign(pred=...)`` lines up on a filtered frame.
+        Rows skipped as unreadable (``on_bad_row="skip"``) are absent."""
+        table = read_table(data, "predict")
+        frame, split = self.prepare(table, "predict")
         out = self.task_.prediction_frame(self.predict_outputs(split))
         keep = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
         ids = frame.loc[split.rows, keep].reset_index(drop=True)
         names = sorted(split.present)
         present = torch.stack([split.present[n] for n in names], dim=1).tolist()  # (N, M)
         used = ["+".join(n for n, on in zip(names, row) if on) or "none" for row in present]
-        return pd.concat([pd.DataFrame({"row": split.rows}), ids, pd.DataFrame({"inputs_used": used}), out], axis=1)
+        out = pd.concat([pd.DataFrame({"row": split.rows}), ids, pd.DataFrame({"inputs_used": used}), out], axis=1)
+        return out.set_axis(table.labels(split.rows), axis=0)
 
     def predict(self, data: TableLike) -> pd.Series:
-        """Predicted class (multilabel: the chosen labels joined by ``label_sep``) or value, indexed by row id."""
-        out = self.predict_frame(data)
-        return pd.Series(out["prediction"].to_numpy(), index=out["row"].to_numpy(), name=self.label)
+        """Predicted class (multilabel: the chosen labels joined by ``label_sep``) or value, indexed like the input."""
+        return self.predict_frame(data)["prediction"].rename(self.label)
 
     def predict_proba(self, data: TableLike) -> pd.DataFrame:
-        """Class probabilities, one column per class, indexed by row id (not for regression)."""
+        """Class probabilities, one column per class, indexed like the input (not for regression)."""
         self._check_fitted()
         if self.task_.name == "regression":
             raise DataError("predict_proba is for classification; this model does regression: use predict")
         out = self.predict_frame(data)
         proba = out[[c for c in out.columns if c.startswith("proba_")]]
-        proba.columns = [c[len("proba_"):] for c in proba.columns]
-        return proba.set_index(out["row"].to_numpy())
+        return proba.set_axis([c[len("proba_"):] for c in proba.columns], axis=1)
 
     def evaluate(self, data: TableLike, confusion_plot: str | Path | None = None) -> dict[str, float]:
         """Metrics on a labelled table, and the row accounting: ``rows`` in the table, ``rows_scored``,

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from ..core.columns import ColumnInfo
+from ..core.processor import Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
 from ..data.table import read_table
@@ -50,18 +51,16 @@ class Retriever(BaseEstimator):
 
     default_preset, is_retrieval = "retrieval", True
 
-    def __init__(self, query: str, target: str, preset: str = "retrieval", config: str | Path | dict | None = None,
-                 encoders: dict[str, str] | None = None, column_types: dict[str, str] | None = None,
-                 finetune: bool = False, cache_dir: str | Path | None = None, on_bad_row: str = "skip",
-                 seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
-                 max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
-                 progress: bool | Callable = True, verbose: bool = True, devices: int | None = None,
-                 strategy: str | None = None, num_nodes: int | None = None, stream: str = "auto",
-                 sample_cache: bool = True, workers: int = 0, device: str = "auto"):
-        super().__init__(preset, config, encoders, column_types, finetune, cache_dir, on_bad_row, seed, batch_size,
-                         lr, max_epochs, time_limit, threads, progress, verbose, devices, strategy, num_nodes,
-                         stream, sample_cache, workers, device)
-        self.query, self.target = query, target
+    def __init__(self, *, query: str, target: str, preset: str = "retrieval",
+                 config: str | Path | dict | None = None, encoders: dict[str, str] | None = None,
+                 column_types: dict[str, str] | None = None, finetune: bool = False,
+                 cache_dir: str | Path | None = None, on_bad_row: str = "skip", seed: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, max_epochs: int | None = None,
+                 time_limit: float | None = None, threads: int | None = None, progress: Progress | None = None,
+                 verbose: bool = True, devices: int | None = None, strategy: str | None = None,
+                 num_nodes: int | None = None, stream: str = "auto", sample_cache: bool = True, workers: int = 0,
+                 device: str = "auto"):
+        self._keep_settings(locals())
 
     # --- what differs from the base -----------------------------------------------------------------------------
     def _usable_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
@@ -121,7 +120,7 @@ class Retriever(BaseEstimator):
 
     @classmethod
     def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "Retriever":
-        return cls(config["query"], config["target"], **{**kwargs, "on_bad_row": config.get("on_bad_row", "skip")})
+        return cls(query=config["query"], target=config["target"], **{**kwargs, "on_bad_row": config.get("on_bad_row", "skip")})
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "embed_dim": self.config_.retrieval.embed_dim}

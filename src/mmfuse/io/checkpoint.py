@@ -54,6 +54,13 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, Tensor], dict[str, An
     return None
 
 
+def saved_epoch(folder: str | Path) -> int | None:
+    """The epoch of the latest checkpoint under ``folder`` (by its name; not verified), or None when there is none."""
+    root = Path(folder)
+    names = sorted(p.name for p in root.glob("epoch-*")) if root.is_dir() else []
+    return int(names[-1][len("epoch-"):]) if names and names[-1][len("epoch-"):].isdigit() else None
+
+
 def remove_checkpoints(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 

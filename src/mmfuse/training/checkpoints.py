@@ -59,6 +59,7 @@ class EpochCheckpoint(Checkpoint):
                 _, index, name = key.split(".", 2)
                 moments.setdefault(int(index), {})[name] = value
         optimizer.load_state_dict({"state": moments, "param_groups": state["param_groups"]})
+        match_memory_format(optimizer)
         if trainer.lr_scheduler_configs:
             trainer.lr_scheduler_configs[0].scheduler.load_state_dict(state["scheduler"])
         if self.early_stopping is not None and state.get("early_stopping"):
@@ -85,6 +86,18 @@ class EpochCheckpoint(Checkpoint):
                  "rng_python": random.getstate()}
         save_checkpoint(self.plan.folder, module.epochs_before + trainer.current_epoch + 1, tensors, state)
         self.last_save = time.perf_counter()
+
+
+def match_memory_format(optimizer: torch.optim.Optimizer) -> None:
+    """Give each restored moment its parameter's memory layout. Checkpoints store tensors contiguous, and the fused
+    Adam kernel walks a parameter and its moments as raw memory: a channels-last conv weight (the ``cnn`` encoder)
+    with contiguous moments would be updated with its elements mixed up."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            moments = optimizer.state.get(param, {})
+            for name, value in moments.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    moments[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def resume_into(module: L.LightningModule, plan: Checkpointing) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
