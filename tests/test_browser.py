@@ -120,3 +120,41 @@ def test_search_page_shows_thumbnails(index_client, browser, tmp_path):  # noqa:
                                "[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
         page.close()
+
+
+def test_a_plugin_modality_is_served_and_drawn_from_its_registration(browser, tmp_path):
+    """The colour plugin (tests/plugins/colour.py): /predict takes its inline cells; the page draws its text field
+    from the registration, and the categorical column as a list."""
+    from fastapi.testclient import TestClient
+    from test_plugins import colour_table, unregister_colour_plugin
+
+    from mmfuse import Predictor
+    from mmfuse.plugins import load_plugins
+
+    load_plugins(["plugins.colour"])
+    try:
+        Predictor(label="y", preset="fast", max_epochs=20, lr=0.01, threads=2, progress=False, verbose=False).fit(
+            colour_table(tmp_path, 300, 0)).save(tmp_path / "model")
+        client = TestClient(create_app(tmp_path / "model"))
+        field = next(c for c in client.get("/metadata").json()["columns"] if c["name"] == "colour")
+        assert field == {"name": "colour", "modality": "colour", "encoder": "colour_mlp", "widget": "text",
+                         "file": False, "accept": "", "hint": "#ff8800"}
+        answers = client.post("/predict", json={"rows": [{"colour": "#ff1010", "word": "epsilon"},
+                                                         {"colour": "#101010", "word": "epsilon"}]})
+        assert answers.status_code == 200, answers.text
+        red, dark = answers.json()["predictions"]
+        assert red["inputs_used"] == ["colour", "tabular"] and red["prediction"] == 1 and dark["prediction"] == 0
+        with Server(tmp_path / "model") as url:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("#f-colour")
+            assert page.get_attribute("#f-colour", "placeholder") == "#ff8800"
+            page.fill("#f-colour", "#ff1010")
+            page.select_option("#f-word", "epsilon")
+            page.click("#submit")
+            page.wait_for_selector("#answer:not([hidden])")
+            assert page.inner_text("#prediction") == "1"
+            assert page.inner_text("#used") == "inputs used: colour, tabular"
+            page.close()
+    finally:
+        unregister_colour_plugin()

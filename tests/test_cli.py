@@ -53,3 +53,14 @@ def test_errors_are_one_line(table_dir, tmp_path):
     assert result.returncode == 2 and "model folder not found" in result.stderr
     result = run("fit", table_dir / "train.csv", "--label", "y", "--encoder", "textgru", check=False)
     assert result.returncode == 2 and "expected COLUMN=VALUE" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["fit"], ["sweep"]])
+def test_help_lists_what_the_registries_hold(command):
+    from mmfuse.config import list_presets
+    from mmfuse.registry import MODALITIES, list_encoders, list_fusions
+
+    text = " ".join(run(*command, "--help").stdout.split())  # the help, unwrapped
+    names = [*list_presets(), *list_fusions()] + ([*list_encoders(), *MODALITIES.names()] if command == ["fit"] else [])
+    missing = [n for n in names if n not in text.replace(",", " ").replace(";", " ").replace(".", " ").split()]
+    assert not missing, f"mmfuse {command[0]} --help does not name {missing}"

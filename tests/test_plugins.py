@@ -1,93 +1,42 @@
-"""The plugin boundary: a modality defined entirely here (detection rule, processor, encoder, corruption) works through
-fit, save, load, predict and robustness without any change under src/.
-
-The modality is ``colour``: cells such as ``#ff8800``, read as three numbers in [0, 1].
-"""
+"""Plugins end to end: a modality defined outside mmfuse (``tests/plugins/colour.py``, the README's example: detection
+rule, processor, encoder, corruption, how its cells are served) works through fit, save, load, predict, robustness,
+the CLI (``--plugin``, ``MMFUSE_PLUGINS``, ``info``, ``--help``), an entry point, and ``/predict``; a saved model
+records the plugin and loading it imports it."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from torch import Tensor, nn
 
-from mmfuse import BundleError, ConfigError, Predictor
+from mmfuse import ConfigError, Predictor
 from mmfuse.analysis.robustness import robustness
-from mmfuse.core.modality import Modality, nonempty_strings
-from mmfuse.core.processor import EMPTY, UNREADABLE, Problem, Processor, Transformed, is_empty
+from mmfuse.plugins import PluginError, load_plugins
 from mmfuse.registry import ENCODERS, MODALITIES, PROCESSORS
 
-HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-def looks_like_colours(values: pd.Series) -> str | None:
-    strings = nonempty_strings(values).head(200)
-    return "#rrggbb colours" if len(strings) and strings.str.match(HEX).mean() >= 0.8 else None
-
-
-class ColourProcessor(Processor):
-    """#rrggbb -> (N, 3) floats in [0, 1]; anything else is unreadable."""
-
-    kind, modality = "colour", "colour"
-
-    def __init__(self, column: str):
-        self.column = column
-
-    def fit(self, values, root, progress=None):
-        self.seen_ = int(sum(not is_empty(v) for v in values))
-        return self
-
-    def transform(self, values, root, progress=None):
-        out = torch.zeros(len(values), 3)
-        present = torch.ones(len(values), dtype=torch.bool)
-        problems = []
-        for i, v in enumerate(values):
-            if is_empty(v) or not HEX.match(str(v)):
-                present[i] = False
-                kind = EMPTY if is_empty(v) else UNREADABLE
-                problems.append(Problem(i, self.column, kind, f"not a colour: {v!r}"))
-                continue
-            out[i] = torch.tensor([int(str(v)[k:k + 2], 16) / 255 for k in (1, 3, 5)])
-        return Transformed(out, present, problems)
-
-    def corruptions(self):
-        return {"noise": lambda x, level, gen: x + level * torch.randn(x.shape, generator=gen)}
-
-
-class ColourEncoder(nn.Module):
-    """(B, 3) -> (B, width)."""
-
-    def __init__(self, width: int = 16):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(3, width), nn.GELU())
-        self.output_dim = width
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-def register_colour_plugin() -> None:
-    """What a user's plugin module does on import."""
-    PROCESSORS.add("colour", ColourProcessor)
-    ENCODERS.add("colour_mlp", ColourEncoder, modality="colour")
-    MODALITIES.add("colour", Modality("colour", input="colour", processor="colour", default_encoder="colour_mlp",
-                                      detect=looks_like_colours, priority=25))
+TESTS = Path(__file__).parent
+PLUGIN = "plugins.colour"
+MMFUSE = [str(Path(sys.executable).with_name("mmfuse"))]
 
 
 def unregister_colour_plugin() -> None:
     """A fresh process, as far as the plugin is concerned."""
     for registry, name in ((PROCESSORS, "colour"), (ENCODERS, "colour_mlp"), (MODALITIES, "colour")):
         registry._items.pop(name, None)
+    sys.modules.pop(PLUGIN, None)
 
 
 @pytest.fixture
 def colour_plugin():
-    register_colour_plugin()
-    yield
+    load_plugins([PLUGIN])
+    yield sys.modules[PLUGIN]
     unregister_colour_plugin()
 
 
@@ -104,23 +53,25 @@ def colour_table(folder: Path, n: int, seed: int) -> Path:
     return path
 
 
+SETTINGS = dict(preset="fast", config={"train": {"early_stopping": False}}, max_epochs=30, lr=0.01, threads=2,
+                progress=False, verbose=False)
+
+
 def test_a_modality_defined_outside_src_fits_saves_loads_predicts_and_is_analysed(colour_plugin, tmp_path):
     train, test = colour_table(tmp_path, 400, 0), colour_table(tmp_path, 120, 1)
-    predictor = Predictor(label="y", preset="fast", config={"train": {"early_stopping": False}}, max_epochs=30, lr=0.01,
-                          threads=2, progress=False, verbose=False).fit(train)
+    predictor = Predictor(label="y", **SETTINGS).fit(train)
     assert {c.name: c.modality for c in predictor.columns_}["colour"] == "colour"
     assert predictor.describe()["inputs"][0]["encoder"] == "colour_mlp"
-    assert isinstance(predictor.model_.encoders["colour"], ColourEncoder)
+    assert isinstance(predictor.model_.encoders["colour"], colour_plugin.ColourEncoder)
     reported = [r["columns"].get("colour", {}).get("empty", {}).get("rows") for r in predictor.data_report_.values()]
     assert [0] in reported  # the missing colour was masked and reported
     assert predictor.evaluate(test)["accuracy"] > 0.8  # the colour carries the label
 
     path = predictor.save(tmp_path / "model")
+    assert json.loads((path / "config.json").read_text())["plugins"] == [PLUGIN]
     unregister_colour_plugin()
-    with pytest.raises(BundleError, match="unknown processor 'colour'.*after the plugin is imported"):
-        Predictor.load(path)
-    register_colour_plugin()  # the user imports their plugin again
-    loaded = Predictor.load(path, verbose=False)
+    loaded = Predictor.load(path, verbose=False)  # imports the plugin the model names
+    assert "colour" in MODALITIES and loaded.describe()["plugins"] == [PLUGIN]
     assert loaded.predict_proba(test).equals(predictor.predict_proba(test))
     assert loaded.predict_frame(test)["inputs_used"].iloc[0] == "tabular"  # the missing colour is masked
 
@@ -128,6 +79,14 @@ def test_a_modality_defined_outside_src_fits_saves_loads_predicts_and_is_analyse
     assert set(report.curves["colour"]) == {"noise"}
     assert report.without["colour"] < report.score - 0.2  # without its colour the model is near chance
     assert report.curves["colour"]["noise"][-1] < report.curves["colour"]["noise"][0]
+
+
+def test_a_model_whose_plugin_cannot_be_imported_says_which(colour_plugin, tmp_path):
+    path = Predictor(label="y", **{**SETTINGS, "max_epochs": 1}).fit(colour_table(tmp_path, 60, 0)).save(tmp_path / "m")
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "plugins": ["no_such_plugin"]}))
+    with pytest.raises(PluginError, match=r"needs plugin 'no_such_plugin' could not be imported \(ModuleNotFoundError"):
+        Predictor.load(path)
 
 
 def test_config_accepts_the_plugins_names_once_registered(colour_plugin):
@@ -138,3 +97,57 @@ def test_config_accepts_the_plugins_names_once_registered(colour_plugin):
     unregister_colour_plugin()
     with pytest.raises(ConfigError, match="unknown encoder 'colour_mlp'"):
         load_config("fast", {"encoders": {"colour": {"name": "colour_mlp"}}})
+
+
+def run(*args: object, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(MMFUSE + [str(a) for a in args], capture_output=True, text=True,
+                          env={"PATH": str(Path(sys.executable).parent), "COLUMNS": "200", "HF_HUB_OFFLINE": "1",
+                               "PYTHONPATH": str(TESTS), **env})
+
+
+def test_the_cli_loads_plugins_by_option_and_variable(tmp_path):
+    train = colour_table(tmp_path, 200, 0)
+    assert "colour_mlp" in run("--plugin", PLUGIN, "fit", "--help").stdout
+    fit = run("--plugin", PLUGIN, "fit", train, "--label", "y", "--preset", "fast", "--max-epochs", "2",
+              "--threads", "1", "--out", tmp_path / "model", "--quiet")
+    assert fit.returncode == 0, fit.stderr
+    info = run("info", tmp_path / "model")  # the model names its plugin: no option needed
+    assert info.returncode == 0 and f"plugins: {PLUGIN}" in info.stdout and "colour_mlp" in info.stdout
+    broken = run("info", tmp_path / "model", MMFUSE_PLUGINS="no_such_plugin")  # not needed here: one line
+    assert broken.returncode == 0
+    assert [line.strip() for line in broken.stderr.splitlines() if line.strip()] == [
+        "plugin 'no_such_plugin' could not be imported (ModuleNotFoundError: No module named 'no_such_plugin')"]
+    without = run("info", tmp_path / "model", PYTHONPATH="")
+    assert without.returncode == 2 and "needs plugin 'plugins.colour' could not be imported" in without.stderr
+
+
+def test_an_entry_point_plugin_loads_first(tmp_path, monkeypatch):
+    dist = tmp_path / "mmfuse_colour-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mmfuse-colour\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[mmfuse.plugins]\ncolour = {PLUGIN}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert "colour" not in MODALITIES
+        assert PLUGIN in load_plugins()
+        assert "colour" in MODALITIES and "colour_mlp" in ENCODERS
+    finally:
+        unregister_colour_plugin()
+
+
+def test_the_readme_example_is_the_plugin_the_tests_run():
+    readme = (TESTS.parent / "README.md").read_text()
+    section = readme[readme.index("### Your own modality: a plugin"):]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert example.strip() == (TESTS / "plugins" / "colour.py").read_text().strip()
+
+
+def test_serving_takes_no_modality_names():
+    """serve/ learns how to take and draw each column from its modality's registration, never by name."""
+    names = "|".join(MODALITIES.names())
+    serve = Path(__import__("mmfuse.serve").serve.__file__).parent
+    hits = [f"{path.name}:{n}: {line.strip()}" for path in [*serve.glob("*.py"), *serve.glob("static/*")]
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if re.search(rf"""["']({names})["']""", line) and not re.search(r"""el\(["']audio["']""", line)
+            and not line.strip().startswith(("POST", "GET", "#", "//"))]
+    assert not hits, hits

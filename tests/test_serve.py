@@ -18,6 +18,7 @@ from PIL import Image
 from mmfuse import Predictor, Retriever
 from mmfuse.analysis.robustness import shapley_values
 from mmfuse.estimators.index import build_index
+from mmfuse.io.bundle import FORMAT_VERSION
 from mmfuse.serve import ServeLimits, create_app
 
 
@@ -136,7 +137,7 @@ def test_health_metadata_page_and_docs(served):
     assert {c["name"]: c["modality"] for c in meta["columns"]} == {"text": "text", "image": "image", "x": "numeric",
                                                                   "colour": "categorical"}
     assert sorted(next(c for c in meta["columns"] if c["name"] == "colour")["categories"]) == ["a", "b", "c"]
-    assert meta["bundle_format"] == 3 and "accuracy" in meta["metrics"]
+    assert meta["bundle_format"] == FORMAT_VERSION and "accuracy" in meta["metrics"]
     page = client.get("/").text
     assert "<script src=\"/static/app.js\"></script>" in page and "http" not in page.replace("http-equiv", "")
     assert "fetch(" in client.get("/static/app.js").text and client.get("/static/other.js").status_code == 404

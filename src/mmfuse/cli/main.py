@@ -17,15 +17,57 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
 from ..errors import DataError, MMFuseError
 from . import render
-from .console import console, progress_bars, setup_logging
+from .console import console, errors, progress_bars, setup_logging
 
 TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression", "retrieval"]
-MODALITY_CHOICES = "text, image, audio, sequence, numeric, categorical, ignore"
+
+
+class ListedOption(click.Option):
+    """An option whose help ends with names read from the registries when the help is shown (``mmfuse --help``
+    itself starts without importing torch): ``listing()`` returns that text."""
+
+    def __init__(self, *args: Any, listing: Callable[[], str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.listing, self.base_help = listing, self.help or ""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"{self.base_help} {self.listing()}"
+        return super().get_help_record(ctx)
+
+
+def _presets() -> str:
+    from ..config import list_presets
+
+    return f"Presets: {', '.join(list_presets())}."
+
+
+def _fusions() -> str:
+    from .. import modalities  # noqa: F401  (registers every built-in plugin)
+    from ..nn import fusion  # noqa: F401
+    from ..registry import list_fusions
+
+    return f"Methods: {', '.join(list_fusions())}."
+
+
+def _encoders() -> str:
+    from .. import modalities  # noqa: F401
+    from ..registry import MODALITIES, list_encoders
+
+    kinds = sorted({MODALITIES.get(m).input for m in MODALITIES.names()})
+    return "Encoders: " + "; ".join(f"{kind}: {', '.join(list_encoders(kind))}" for kind in kinds) + "."
+
+
+def _modalities() -> str:
+    from .. import modalities  # noqa: F401
+    from ..registry import MODALITIES
+
+    return f"MODALITY: {', '.join([*MODALITIES.names(), 'ignore'])}."
 
 
 encoding_option = click.option("--encoding", help="Text encoding of CSV / TSV / JSONL tables, e.g. latin-1 "
@@ -62,8 +104,16 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="mmfuse")
-def main() -> None:
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Import a plugin module (its modalities, encoders, processors) before the command; repeatable. "
+                   "Also imported: the modules in MMFUSE_PLUGINS (comma-separated) and the mmfuse.plugins entry "
+                   "points of installed packages.")
+def main(plugins: tuple[str, ...]) -> None:
     """mmfuse: train one fused model on a table of text, images, numbers and categories."""
+    from ..plugins import load_plugins
+
+    setup_logging()
+    load_plugins(plugins)
 
 
 @main.command()
@@ -80,14 +130,16 @@ def main() -> None:
               help="Feature cache of frozen pretrained encoders [default: ~/.cache/mmfuse/features].")
 @click.option("--label-sep", help="Separator of a multilabel column of delimited strings (e.g. '|').")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Multilabel decision threshold.")
-@click.option("--preset", help="Built-in preset: default, fast, seed, retrieval  [default: default; retrieval for --task retrieval]")
+@click.option("--preset", cls=ListedOption, listing=_presets,
+              help="Built-in preset [default: default; retrieval for --task retrieval].")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
-@click.option("--encoder", multiple=True, metavar="COL=NAME",
-              help="Encoder for a column (or for every text/image/audio/sequence/tabular input); pretrained: minilm, "
-                   "efficientnet_lite0, text_hf:/path/to/local/model.")
-@click.option("--fusion", help="Fusion method: attention, concat, film, gated, late, lowrank, tensor.")
+@click.option("--encoder", multiple=True, metavar="COL=NAME", cls=ListedOption, listing=_encoders,
+              help="Encoder for a column, or for every input of a kind (COL = text, image, audio, sequence, tabular); "
+                   "text_hf:/path/to/local/model for a local Hugging Face text model.")
+@click.option("--fusion", cls=ListedOption, listing=_fusions, help="Fusion method.")
 @click.option("--modality-dropout", type=click.FloatRange(0, 1, max_open=True), help="Hide each input of a row with this probability while training.")
-@click.option("--column-type", multiple=True, metavar="COL=MODALITY", help=f"Override detection; modality: {MODALITY_CHOICES}.")
+@click.option("--column-type", multiple=True, metavar="COL=MODALITY", cls=ListedOption, listing=_modalities,
+              help="Override detection.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use (IDs that would leak); repeatable.")
 @click.option("--seed", type=int, help="Random seed (splits, init, shuffling).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per training step.")
@@ -160,15 +212,11 @@ def fit(train: str, label: str | None, valid: str | None, out: str, task: str, q
     path = estimator.save(out)
     remove_checkpoints(partial)
     m = estimator.metrics_
-    title = f"validation ({m['epochs']} epochs, {m['fit_seconds']:.1f} s)"
+    title = f"validation (epoch {m['restored_epoch']} of {m['epochs']}, {m['fit_seconds']:.1f} s)"
     if task == "retrieval":
         console.print(render.retrieval_table(title, m["valid"], estimator.query, estimator.target))
     else:
         console.print(render.metrics_table(title, m["valid"]))
-    for split, inputs in m.get("features", {}).items():
-        for name, e in inputs.items():
-            console.print(f"{split} {name!r} features: {e['computed']} computed, {e['cached']} from the cache, "
-                          f"{e['seconds']:.1f} s")
     console.print(f"time: {describe_stages(m['stages'], m['epochs'])}")
     console.print(f"saved model to {path}/")
 
@@ -205,19 +253,25 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
         raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
     metrics = estimator.evaluate(data, confusion_plot=confusion)
     report = None
-    if robustness:
+    if robustness or robustness_plot:
         from ..analysis.robustness import robustness as analyse
         from ..plots import plot_robustness
 
         report = analyse(estimator, data)
         if robustness_plot:
             plot_robustness(report.curves, report.levels, report.metric, robustness_plot)
+    written = [f"wrote {what} to {path}" for what, path in (("the confusion matrix", confusion),
+                                                              ("the robustness curves", robustness_plot)) if path]
     if as_json:
         click.echo(json.dumps({**metrics, **({"robustness": report.to_dict()} if report else {})}, indent=2))
+        for line in written:
+            errors.print(line, highlight=False, soft_wrap=True)
         return
     console.print(render.metrics_table(Path(getattr(data, "path", data)).name, metrics))
     for table in render.robustness_tables(report) if report else []:
         console.print(table)
+    for line in written:
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _evaluate_retrieval(retriever, data: str, as_json: bool, zero_shot: str | None, prompt: str,
@@ -270,6 +324,8 @@ def info(model: str) -> None:
         f"label {about['label']!r}"
     classes = f", {len(about['classes'])} classes" if about.get("classes") else ""
     console.print(f"[bold]{model}[/bold]  mmfuse {about['mmfuse']}, {what}, task {about['task']}{classes}")
+    if about["plugins"]:
+        console.print(f"plugins: {', '.join(about['plugins'])}")
     console.print(render.inputs_table(about))
     if about["task"] == "retrieval":
         console.print(f"shared embedding: {about['embed_dim']}-d, cosine similarity")
@@ -318,9 +374,10 @@ def _load(model: str, on_bad_row: str | None, threads: int | None, verbose: bool
 @click.option("--test", required=True, type=click.Path(dir_okay=False), help="Test table (scores reported on it).")
 @click.option("--valid", type=click.Path(dir_okay=False), help="Validation table (picks the winner); default: hold-out.")
 @click.option("--fusions", default="concat,late,gated,tensor,lowrank,film,attention", show_default=True,
-              help="Comma-separated fusion methods to compare.")
+              cls=ListedOption, listing=_fusions, help="Comma-separated fusion methods to compare.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; mean and spread are reported.")
-@click.option("--preset", default="default", show_default=True, help="Preset every run starts from.")
+@click.option("--preset", default="default", show_default=True, cls=ListedOption, listing=_presets,
+              help="Preset every run starts from.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs per run (the same budget for all).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for torch in each run.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use; repeatable.")

@@ -26,6 +26,34 @@ CheckRule = Callable[[str, pd.Series, Path], None]  # (column, values, table fol
 TraitsRule = Callable[[pd.Series, Path], dict[str, Any]]  # (values, table folder) -> traits, e.g. {"colour": False}
 
 
+WIDGETS = ("text", "number", "select", "file")  # the fields the served page can draw
+
+
+@dataclass(frozen=True)
+class Cell:
+    """How a value of a modality travels in a ``/predict`` request and is asked for on the served page.
+
+    Attributes:
+        file: a cell is a file (an upload: multipart, or base64 in JSON); else a value used as given.
+        widget: the page's field, one of ``WIDGETS`` (select: the categories seen in training).
+        accept: for a file widget, the MIME types or suffixes an upload may have (HTML's ``accept``).
+        suffix: the suffix the server gives an uploaded file (for a reader that goes by it, e.g. ``.npy``).
+        lists: a JSON list of numbers is taken as the cell too (in JSON, or typed into a text field).
+        hint: the text field's placeholder.
+    """
+
+    file: bool = False
+    widget: str = "text"
+    accept: str = ""
+    suffix: str = ""
+    lists: bool = False
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        if self.widget not in WIDGETS:
+            raise ValueError(f"widget must be one of {', '.join(WIDGETS)}, not {self.widget!r}")
+
+
 @dataclass(frozen=True)
 class Modality:
     """One kind of column.
@@ -39,6 +67,7 @@ class Modality:
         check: validates a user's ``--column-type`` against the values (optional).
         grouped: all columns of a grouped input kind share one model input named after the kind (tabular).
         traits: what a column's values are like, for the presets' encoder rules (optional; JSON values).
+        cell: how its values are sent to a served model and asked for on its page.
     """
 
     name: str
@@ -50,6 +79,7 @@ class Modality:
     check: CheckRule | None = None
     grouped: bool = False
     traits: TraitsRule | None = None
+    cell: Cell = Cell()
 
 
 SAMPLE = 200  # detection looks at the first SAMPLE non-empty values

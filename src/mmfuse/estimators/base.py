@@ -33,7 +33,8 @@ from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, 
 from ..io.checkpoint import remove_checkpoints, saved_epoch
 from ..pipeline import POLICIES, InputPipeline, input_of, input_traits
 from ..plots import plot_learning_curves
-from ..registry import MODALITIES
+from ..plugins import plugin_modules, require_plugins
+from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
 from .timing import Stopwatch, describe_stages, stage_seconds
 
@@ -216,13 +217,14 @@ class BaseEstimator(SklearnEstimator):
                                             for i in self._inputs()))
         self.pipeline_ = InputPipeline.plan(self.columns_, cfg, self.cache_dir, self._progress_callback())
         self.set_runtime()  # streaming and device as this estimator's settings say
+        self._log(f"preprocessing: {len(frame):,} train and {len(valid_table.frame):,} validation rows")
         with clock("fit preprocessing"):
             self.pipeline_.fit(frame, table.root)
         with clock("preprocess"):
             train_split = self._encode(frame, table.root, "train", left_out)
-            features = {"train": self.pipeline_.extraction()}
+            features = {"train": self._extraction("train")}
             valid_split = self._encode(valid_table.frame, valid_table.root, "valid", valid_left_out)
-            features["valid"] = self.pipeline_.extraction()
+            features["valid"] = self._extraction("valid")
         self.data_report_ = {"train": train_split.report, "valid": valid_split.report}
         train_set = self.pipeline_.dataset(train_split, self.targets(frame, train_split), train=True)
         valid_set = self.pipeline_.dataset(valid_split, self.targets(valid_table.frame, valid_split))
@@ -242,12 +244,14 @@ class BaseEstimator(SklearnEstimator):
             checkpointing = Checkpointing(Path(checkpoint_dir), run_fingerprint(cfg, frame, valid_table.frame), resume,
                                           checkpoint_every)
         with clock("training"):
-            result = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, bool(self.progress),
-                                  callbacks, checkpointing, accelerator="gpu" if self._device() == "cuda" else "cpu")
+            result = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, self._progress_callback(),
+                                  callbacks, checkpointing, accelerator="gpu" if self._device() == "cuda" else "cpu",
+                                  log_level=logging.INFO if self.verbose else logging.DEBUG)
         self.history_, self.global_rank_ = result.history, result.global_rank
         self.fit_time_ = clock.total()
         self.trained_with_ = __version__
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
+                         "restored_epoch": result.restored_epoch,
                          "fit_seconds": round(self.fit_time_, 2), "parameters": n_params, "processes": result.processes}
         if any(features.values()):
             self.metrics_["features"] = features  # split -> input -> computed / from the cache / seconds
@@ -286,6 +290,14 @@ class BaseEstimator(SklearnEstimator):
         value = metrics[self.task_.primary_metric]
         return value if self.task_.maximize else -value
 
+    def _extraction(self, split: str) -> dict[str, dict[str, float]]:
+        """What the last transform computed per cached-feature input, logged as it happens."""
+        stats = self.pipeline_.extraction()
+        for name, e in stats.items():
+            self._log(f"{split} {name!r} features: {e['computed']} computed, {e['cached']} from the cache, "
+                      f"{e['seconds']:.1f} s")
+        return stats
+
     def _task_words(self) -> str:
         return self.task_.name
 
@@ -310,7 +322,7 @@ class BaseEstimator(SklearnEstimator):
         """What the fitted model is: task, inputs with their encoders, training figures (for ``mmfuse info``)."""
         self._check_fitted()
         return {"task": self.task_.name, "inputs": self._inputs(), "metrics": self.metrics_,
-                "mmfuse": self.trained_with_, **self._bundle_fields()}
+                "mmfuse": self.trained_with_, "plugins": self._plugin_modules(), **self._bundle_fields()}
 
     def _inputs(self) -> list[dict[str, Any]]:
         """Each column with its modality, why it was detected, its encoder and the rule that picked it (if one)."""
@@ -333,7 +345,8 @@ class BaseEstimator(SklearnEstimator):
         if getattr(self, "global_rank_", 0) != 0:
             return Path(path)
         config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
-                  "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json")}
+                  "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json"),
+                  "plugins": self._plugin_modules()}
         def plots(folder: Path) -> None:
             if self.history_:
                 plot_learning_curves(self.history_, folder / "learning_curves.png", self.task_.primary_metric)
@@ -343,12 +356,22 @@ class BaseEstimator(SklearnEstimator):
         self.path_ = str(out)
         return out
 
+    def _plugin_modules(self) -> list[str]:
+        """The modules outside mmfuse whose modalities, processors, encoders or fusion this model uses."""
+        self._check_fitted()
+        columns = [c for c in self.columns_ if c.modality != "ignore"]
+        used = [type(p) for p in self.pipeline_.processors.values()] + [FUSIONS.get(self.config_.fusion.name)]
+        used += [ENCODERS.get(self.config_.encoder_for(*input_of(c)).name) for c in columns]
+        used += [MODALITIES.get(c.modality).detect for c in columns]
+        return plugin_modules(used)
+
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None) -> "BaseEstimator":
         """Rebuild a saved model from its config and weights (checksums, format version and backbone identity
-        verified; bundles of format 1 are converted)."""
+        verified; bundles of format 1 are converted); the plugin modules it was trained with are imported first."""
         bundle = load_bundle(path)
         config = bundle.config
+        require_plugins(config.get("plugins", []), str(path))
         if (config.get("task", {}).get("name") == "retrieval") != cls.is_retrieval:
             other = "a retrieval model: load it with mmfuse.Retriever.load" if not cls.is_retrieval else \
                 "not a retrieval model: load it with mmfuse.Predictor.load"
@@ -363,7 +386,8 @@ class BaseEstimator(SklearnEstimator):
             estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
             estimator.model_ = estimator._build_model()
         except ConfigError as err:
-            raise damaged(Path(path), f"{err} (a model that uses a plugin loads after the plugin is imported)") from None
+            raise damaged(Path(path), f"{err} (a model that uses a plugin loads after the plugin is imported: "
+                                      "--plugin MODULE, or import it first)") from None
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:  # fields missing or mistyped
             raise damaged(Path(path), f"config.json or processors.json does not describe a model this mmfuse can "
                                       f"build ({type(err).__name__}: {err})") from None

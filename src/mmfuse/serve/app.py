@@ -30,7 +30,7 @@ from ..errors import BundleError, MMFuseError
 from ..estimators import Predictor, Retriever, load
 from ..estimators.index import SearchIndex
 from .limits import BodyLimit, BodyTooLarge, ServeLimits
-from .requests import INLINE, RequestError, Upload, check_pixels, decode_base64, request_table
+from .requests import RequestError, Upload, cell_of, check_pixels, decode_base64, request_table
 
 
 def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir: str | Path | None = None,
@@ -47,7 +47,7 @@ def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir:
             Predictor.load(folder, verbose=False, cache_dir=cache_dir, backend=backend)
         if isinstance(model, Retriever):
             raise BundleError(f"{folder} is a retrieval model: serve an index built with it (mmfuse index)")
-        model.on_bad_row = "mask"  # a bad upload: predicted without it, and the answer says so
+        model.set_params(on_bad_row="mask")  # a bad upload: predicted without it, and the answer says so
         served, retriever = model, None
     # requests read the feature cache (the training data's features) but never add to it: uploads must not fill a disk
     pipeline = (retriever or served).pipeline_
@@ -175,15 +175,22 @@ async def read_query(request: Request, retriever: Retriever) -> tuple[tuple[str,
         raise RequestError("k", "expected a whole number of results") from None
     if not 1 <= k <= 100:
         raise RequestError("k", "expected 1 to 100 results")
-    given = {m: v for m, v in fields.items() if m in ("text", "image", "audio") and v not in (None, "")}
+    kinds = tower_modalities(retriever)
+    given = {m: v for m, v in fields.items() if m in kinds and v not in (None, "")}
     if len(given) != 1 or set(fields) - set(given):
-        raise RequestError("query", "give exactly one of text, image or audio (and optionally k)")
+        raise RequestError("query", f"give exactly one of {' or '.join(kinds)} (and optionally k)")
     modality, value = next(iter(given.items()))
-    if modality != "text":
+    if cell_of(modality).file:
         value = await value.read() if isinstance(value, UploadFile) else decode_base64(str(value), modality)
     elif not isinstance(value, str):
-        raise RequestError("text", "expected a string")
+        raise RequestError(modality, "expected a string")
     return (modality, value), k
+
+
+def tower_modalities(retriever: Retriever) -> list[str]:
+    """The modalities of a retrieval model's two columns: what a search may be given."""
+    kinds = {c.name: c.modality for c in retriever.columns_}
+    return sorted({kinds[retriever.query], kinds[retriever.target]})
 
 
 # --- answering ---------------------------------------------------------------------------------------------------
@@ -229,15 +236,16 @@ def search_index(index: SearchIndex, retriever: Retriever, query: tuple[str, Any
                  limits: ServeLimits) -> dict:
     modality, value = query
     tower = retriever.tower_of_modality(modality)
-    if modality == "text":
+    cell = cell_of(modality)
+    if not cell.file:
         vector = retriever.embed_values(tower, [value])[0]
     else:
         with tempfile.TemporaryDirectory(prefix="mmfuse-query-") as tmp:
-            if modality == "image":
-                check_pixels(value, "image", limits.max_pixels)
-            (Path(tmp) / "query").write_bytes(value)
-            vector = retriever.embed_values(tower, ["query"], tmp)[0]
-    files = bool(index.root) and retriever.pipeline_.processors[index.tower].modality not in INLINE
+            check_pixels(value, modality, limits.max_pixels)
+            (Path(tmp) / f"query{cell.suffix}").write_bytes(value)
+            vector = retriever.embed_values(tower, [f"query{cell.suffix}"], tmp)[0]
+    column_kinds = {c.name: c.modality for c in retriever.columns_}
+    files = bool(index.root) and cell_of(column_kinds[index.tower]).file
     return {"query": modality, "results": [
         {"rank": rank, "score": score, "row": index.rows[i], "value": index.values[i],
          **({"file": f"/items/{i}"} if files else {}), **{c: v[i] for c, v in index.extra.items()}}
@@ -252,16 +260,24 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
         categories = dict(zip(tabular.categorical, tabular.categories_))
     return {"kind": "model", "task": about["task"], "label": about["label"], "classes": about.get("classes"),
             "columns": [{"name": i["column"], "modality": i["modality"], "encoder": i["encoder"],
+                         **page_field(i["modality"]),
                          **({"categories": categories[i["column"]]} if i["column"] in categories else {})}
                         for i in about["inputs"] if i["modality"] != "ignore"],
             "metrics": about["metrics"].get("valid", {}), "mmfuse": __version__, "trained_with": about["mmfuse"],
             "bundle_format": predictor.bundle_format_}
 
 
+def page_field(modality: str) -> dict[str, Any]:
+    """What the page needs to draw a field for a modality's cells (its registration's ``Cell``)."""
+    cell = cell_of(modality)
+    return {"widget": cell.widget, "file": cell.file, "accept": cell.accept, "hint": cell.hint}
+
+
 def index_metadata(index: SearchIndex, retriever: Retriever) -> dict[str, Any]:
-    kinds = {retriever.pipeline_.processors[n].modality for n in (retriever.query, retriever.target)}
     return {"kind": "index", "column": index.column, "tower": index.tower, "items": len(index.rows),
-            "queries": sorted(kinds), "thumbnails": bool(index.root), "mmfuse": __version__}
+            "queries": [{"name": m, "modality": m, "encoder": "query", **page_field(m)}
+                        for m in tower_modalities(retriever)],
+            "thumbnails": bool(index.root), "mmfuse": __version__}
 
 
 def _plain(value: Any) -> Any:

@@ -1,9 +1,10 @@
 """Request rows -> a table the model reads, with every file the request carries written to a folder of the server's.
 
-Text, number and category cells are used as given. A cell of a file modality (image, audio, a plugin's) must be an
-upload: base64 in JSON (a ``data:...;base64,`` URL is fine) or a multipart file; the bytes are written under the
-request's own temporary folder with a name the server makes, so no path in a request is ever opened. A sequence
-cell may also be a JSON list of numbers (steps, or steps x features).
+Each modality's registration says how its cells travel (``core.modality.Cell``). A value cell (text, a number, a
+category, a date) is used as given. A file cell must be an upload: base64 in JSON (a ``data:...;base64,`` URL is
+fine) or a multipart file; the bytes are written under the request's own temporary folder with a name the server
+makes, so no path in a request is ever opened; an upload that is an image is checked against the pixel limit by its
+header first. A modality that takes lists (sequences) also takes a JSON list of numbers.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 import pandas as pd
 
 from ..core.columns import ColumnInfo
+from ..core.modality import Cell
 from ..data.table import Table
 from ..io.images import ImageTooLarge, open_image
+from ..registry import MODALITIES
 
-INLINE = ("text", "numeric", "categorical")   # modalities whose cells are values, not files
 DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
 
 
@@ -72,16 +74,17 @@ def request_table(rows: list[dict[str, Any]], columns: list[ColumnInfo], folder:
 def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_pixels: int) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if info.modality in INLINE:
+    cell = cell_of(info.modality)
+    if not cell.file:
         if not isinstance(value, (str, int, float, bool)):
             raise RequestError(field, f"expected a {info.modality} value, got {type(value).__name__}")
         return value
-    if info.modality == "sequence" and isinstance(value, str) and value.strip().startswith("["):
+    if cell.lists and isinstance(value, str) and value.strip().startswith("["):
         try:
             value = json.loads(value)  # a form field holding a JSON list
         except json.JSONDecodeError:
             raise RequestError(field, "expected a JSON list of numbers") from None
-    if info.modality == "sequence" and isinstance(value, list):
+    if cell.lists and isinstance(value, list):
         return value
     if isinstance(value, Upload):
         content = value.content
@@ -91,16 +94,20 @@ def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_
         content = decode_base64(value, field)
     else:
         raise RequestError(field, f"expected a {info.modality} file as base64 or an upload")
-    if info.modality == "image":
-        check_pixels(content, field, max_pixels)
-    name = f"{row}-{re.sub(r'[^A-Za-z0-9_]', '_', info.name)}" + (".npy" if info.modality == "sequence" else "")
+    check_pixels(content, field, max_pixels)
+    name = f"{row}-{re.sub(r'[^A-Za-z0-9_]', '_', info.name)}{cell.suffix}"
     (folder / name).write_bytes(content)
     return name
 
 
+def cell_of(modality: str) -> Cell:
+    """How a cell of ``modality`` is sent (its plugin's registration)."""
+    return MODALITIES.get(modality).cell
+
+
 def check_pixels(content: bytes, field: str, max_pixels: int) -> None:
-    """Refuse an image whose header declares more than ``max_pixels`` (an unreadable one is left to the model,
-    which masks it and says so)."""
+    """Refuse an upload that is an image whose header declares more than ``max_pixels`` (any other file, or an
+    unreadable image, is left to the model, which masks what it cannot read and says so)."""
     try:
         with open_image(io.BytesIO(content)) as img:
             width, height = img.size

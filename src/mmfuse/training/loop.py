@@ -28,10 +28,12 @@ from torch import Tensor, nn
 
 from ..config import TrainCfg
 from ..errors import ConfigError
+from ..core.processor import Progress
 from ..core.protocols import Task
 from ..data.dataset import Batch, TableDataset, make_loader
 from .checkpoints import Checkpointing, EpochCheckpoint, restore_random_state, resume_into
 
+log = logging.getLogger("mmfuse")
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
 
@@ -102,8 +104,31 @@ class LitMultiModal(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class EpochReport(L.Callback):
+    """Training as the library reports it (Lightning's own bar stays off: the library never draws): each step to a
+    ``progress(what, done, total)`` callback as ``epoch k/n`` (1-based), and one log line per epoch with its
+    losses, primary metric and seconds."""
+
+    def __init__(self, progress: Progress | None, max_epochs: int, log_level: int, metric: str):
+        self.progress, self.max_epochs, self.log_level, self.metric = progress, max_epochs, log_level, metric
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: "LitMultiModal", outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.progress and trainer.is_global_zero:
+            epoch = module.epochs_before + trainer.current_epoch + 1
+            self.progress(f"epoch {epoch}/{self.max_epochs}", batch_idx + 1, trainer.num_training_batches)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: "LitMultiModal") -> None:
+        if trainer.is_global_zero and module.history:
+            e = module.history[-1]
+            log.log(self.log_level, f"epoch {e['epoch']}/{self.max_epochs}: train_loss {e['train_loss']:.4f}, "
+                                    f"val_loss {e['val_loss']:.4f}, val_{self.metric} {e[f'val_{self.metric}']:.4f} "
+                                    f"({e['seconds']:.1f} s)")
+
+
 class TrainResult(NamedTuple):
     history: list[dict[str, float]]
+    restored_epoch: int | None  # the (1-based) epoch whose weights the model has; None: no epoch ran
     global_rank: int  # 0 in a single process; under DDP, this process's rank (only rank 0 writes files)
     processes: int    # how many processes trained together (the world size)
 
@@ -120,11 +145,14 @@ def process_rank(cfg: TrainCfg) -> tuple[int, int]:
 
 
 def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
-          progress: bool = True, callbacks: list[L.Callback] | None = None,
-          checkpointing: Checkpointing | None = None, accelerator: str = "cpu") -> TrainResult:
+          progress: Progress | None = None, callbacks: list[L.Callback] | None = None,
+          checkpointing: Checkpointing | None = None, accelerator: str = "cpu",
+          log_level: int = logging.INFO) -> TrainResult:
     """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
 
-    ``callbacks``: extra Lightning callbacks (benchmarks use one to time epochs and score a test set);
+    ``progress``: receives each training step (``EpochReport``); ``log_level``: of the per-epoch lines and of the
+    line that names the restored epoch; ``callbacks``: extra Lightning callbacks (benchmarks use one to time
+    epochs and score a test set);
     ``checkpointing``: save every epoch's state, and resume from the last one when the plan says so. With
     ``cfg.devices * cfg.num_nodes`` > 1 this runs DDP: each process trains on its share of each global batch
     (``cfg.batch_size`` rows in all), validates on the whole validation set (so every process takes the same
@@ -143,8 +171,10 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
     restore = resume_into(module, checkpointing) if checkpointing and checkpointing.resume else None
     if restore is not None and (restore[1]["stopped"] or restore[1]["epoch"] >= cfg.max_epochs):
-        return TrainResult(_finish(model, module, cfg), rank, world)  # training had finished; only its save was lost
+        # training had finished; only its save was lost
+        return TrainResult(*_finish(model, module, cfg, task, log_level), rank, world)
     callbacks = ([monitor] if cfg.early_stopping else []) + list(callbacks or [])
+    callbacks.append(EpochReport(progress, cfg.max_epochs, log_level, task.primary_metric))
     if checkpointing:
         callbacks.append(EpochCheckpoint(checkpointing, monitor if cfg.early_stopping else None, restore))
     before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
@@ -154,7 +184,7 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
         use_distributed_sampler=False,  # the loaders shard themselves (make_loader)
         max_epochs=cfg.max_epochs - module.epochs_before, callbacks=callbacks,
         logger=False,
-        enable_checkpointing=checkpointing is not None, enable_model_summary=False, enable_progress_bar=progress,
+        enable_checkpointing=checkpointing is not None, enable_model_summary=False, enable_progress_bar=False,
         precision={"bf16": "bf16-mixed", "16": "16-mixed"}.get(cfg.precision, "32-true"),
         num_sanity_val_steps=0, deterministic=True,
         max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
@@ -171,11 +201,23 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     finally:  # the process's settings as they were before training
         torch.use_deterministic_algorithms(before[0])
         torch.utils.deterministic.fill_uninitialized_memory = before[1]
-    return TrainResult(_finish(model, module, cfg), trainer.global_rank, trainer.world_size)
+    return TrainResult(*_finish(model, module, cfg, task, log_level if trainer.is_global_zero else logging.DEBUG),
+                       trainer.global_rank, trainer.world_size)
 
 
-def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg) -> list[dict[str, float]]:
+def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg, task: Task,
+            log_level: int) -> tuple[list[dict[str, float]], int | None]:
+    """Put the best epoch's weights back (unless the config keeps the last) and say which epoch the model is:
+    (history, that epoch)."""
+    history, epoch = module.history, None
     if cfg.restore_best and module.best_state is not None:
         model.load_state_dict(module.best_state)
+        metric = f"val_{task.primary_metric}"
+        best = max(history, key=lambda e: ((1 if task.maximize else -1) * e[metric], -e["val_loss"]))  # first of ties
+        epoch = best["epoch"]
+        log.log(log_level, f"best epoch {epoch} of {len(history)} restored ({metric} {best[metric]:.4f})")
+    elif history:
+        epoch = history[-1]["epoch"]
+        log.log(log_level, f"kept the last epoch, {epoch} of {len(history)} (restore_best is off)")
     model.cpu().eval()  # predictions move it to their device
-    return module.history
+    return history, epoch

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...core.modality import Modality, check_files_exist, path_share
+from ...core.modality import Cell, Modality, check_files_exist, path_share
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
 from .features import AUDIO_SUFFIXES
@@ -18,4 +18,5 @@ def looks_like_audio(values: pd.Series) -> str | None:
 
 PROCESSORS.add(AudioProcessor.kind, AudioProcessor)
 MODALITIES.add("audio", Modality("audio", input="audio", processor="audio", default_encoder="audio_cnn",
-                                 detect=looks_like_audio, priority=31, check=check_files_exist("audio")))
+                                 detect=looks_like_audio, priority=31, check=check_files_exist("audio"),
+                                 cell=Cell(file=True, widget="file", accept="audio/*")))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...core.modality import Modality, check_files_exist, path_share
+from ...core.modality import Cell, Modality, check_files_exist, path_share
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
 from .processor import ImageProcessor, has_colour
@@ -27,4 +27,4 @@ def image_traits(values: pd.Series, root: Path) -> dict[str, bool]:
 PROCESSORS.add(ImageProcessor.kind, ImageProcessor)
 MODALITIES.add("image", Modality("image", input="image", processor="image", default_encoder="cnn",
                                  detect=looks_like_images, priority=30, check=check_files_exist("image"),
-                                 traits=image_traits))
+                                 traits=image_traits, cell=Cell(file=True, widget="file", accept="image/*")))

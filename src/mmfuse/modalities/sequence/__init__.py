@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ...core.modality import SAMPLE, Modality, path_share
+from ...core.modality import Cell, Modality, SAMPLE, path_share
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
 from .processor import SequenceProcessor
@@ -38,4 +38,5 @@ def looks_like_sequences(values: pd.Series) -> str | None:
 
 PROCESSORS.add(SequenceProcessor.kind, SequenceProcessor)
 MODALITIES.add("sequence", Modality("sequence", input="sequence", processor="sequence", default_encoder="seq_conv",
-                                    detect=looks_like_sequences, priority=20))
+                                    detect=looks_like_sequences, priority=20,
+                                    cell=Cell(file=True, suffix=".npy", lists=True, hint="[[0.1, 0.2], [0.3, 0.4]]")))

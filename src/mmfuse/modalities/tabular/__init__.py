@@ -1,20 +1,27 @@
-"""Numeric and categorical columns, which share one ``tabular`` input; encoder mlp (numbers + category embeddings).
+"""Numeric, date/time and categorical columns, which share one ``tabular`` input; encoder mlp (numbers + category
+embeddings).
 
-Detection: numbers (or strings that parse as numbers) are numeric; true/false values and short values with few
-distinct ones are categorical.
+Detection: numbers (or strings that parse as numbers) are numeric; dates and times (ISO 8601 such as 2024-03-01 or
+2024-03-01T14:30:00Z, or 03/01/2024, or a datetime dtype) are datetime, read as five numbers each; true/false values
+and short values with few distinct ones are categorical.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import re
+
 import pandas as pd
 
-from ...core.modality import SAMPLE, Modality, nonempty_strings
+from ...core.modality import Cell, Modality, SAMPLE, nonempty_strings
 from ...errors import DataError
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoder)
-from .processor import TabularProcessor
+from .processor import TabularProcessor, parse_datetimes
+
+DATE_LIKE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+                       r"\s*(Z|[+-]\d{2}:?\d{2}|UTC)?)?$")
 
 
 def _numeric_share(values: pd.Series) -> float:
@@ -40,6 +47,25 @@ def looks_categorical(values: pd.Series) -> str | None:
     return None
 
 
+def looks_like_datetimes(values: pd.Series) -> str | None:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime values"
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    sample = nonempty_strings(values).head(SAMPLE)
+    if len(sample) and sample.str.match(DATE_LIKE).mean() >= 0.95 and parse_datetimes(sample).notna().mean() >= 0.95:
+        return "dates / times"
+    return None
+
+
+def check_datetimes(name: str, values: pd.Series, root: Path) -> None:
+    strings = nonempty_strings(values).head(SAMPLE)
+    parsed = parse_datetimes(strings)
+    if len(strings) and parsed.notna().mean() < 0.5:
+        raise DataError(f"column {name!r} was set to datetime, but most values are not dates or times "
+                        f"(e.g. {strings[parsed.isna()].iloc[0]!r})")
+
+
 def check_numeric(name: str, values: pd.Series, root: Path) -> None:
     strings = nonempty_strings(values).head(SAMPLE)
     if len(strings) and _numeric_share(values) < 0.5:
@@ -49,6 +75,11 @@ def check_numeric(name: str, values: pd.Series, root: Path) -> None:
 
 PROCESSORS.add(TabularProcessor.kind, TabularProcessor)
 MODALITIES.add("numeric", Modality("numeric", input="tabular", processor="tabular", default_encoder="mlp",
-                                   detect=looks_numeric, priority=40, check=check_numeric, grouped=True))
+                                   detect=looks_numeric, priority=40, check=check_numeric, grouped=True,
+                                   cell=Cell(widget="number")))
+MODALITIES.add("datetime", Modality("datetime", input="tabular", processor="tabular", default_encoder="mlp",
+                                    detect=looks_like_datetimes, priority=45, check=check_datetimes, grouped=True,
+                                    cell=Cell(hint="2024-03-01T14:30:00")))
 MODALITIES.add("categorical", Modality("categorical", input="tabular", processor="tabular", default_encoder="mlp",
-                                       detect=looks_categorical, priority=60, grouped=True))
+                                       detect=looks_categorical, priority=60, grouped=True,
+                                       cell=Cell(widget="select")))

@@ -1,12 +1,16 @@
-"""Numeric and categorical columns -> one float input (N, 2 * n_numeric + n_categorical).
+"""Numeric, date/time and categorical columns -> one float input (N, 2 * n_numbers + n_categorical).
 
 Numeric: median-imputed, standardised value + a 0/1 missing indicator per column; a value that is not a finite
 number (text, inf) is unreadable and imputed the same way, and a standardised value beyond +-CLIP is clipped and
-reported. Categorical: ids stored as floats, 0 = missing, 1 = unseen category, 2.. = categories seen in training.
+reported. Date/time: five numbers per column (``DATE_PARTS``: year, month, weekday, hour, days since 1970-01-01,
+in UTC; a time without a zone is read as UTC), each handled as a numeric column; a value that is not a date/time is
+unreadable, as a non-number is. Categorical: ids stored as floats, 0 = missing, 1 = unseen category, 2.. =
+categories seen in training.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,30 @@ from ...core.processor import (EMPTY, TRUNCATED, UNKNOWN, UNREADABLE, Corruption
 from .corruptions import TabularCorruptions
 
 CLIP = 1e4  # standard deviations from the training mean
+DATE_PARTS = ("year", "month", "weekday", "hour", "days")
+
+
+def parse_datetimes(values: pd.Series) -> pd.Series:
+    """Cells -> UTC timestamps, NaT where a cell is empty or not a date/time (ISO 8601 first, then any format)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    strings = values.where(values.notna(), None).astype(object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "could not infer format": expected for mixed columns
+        parsed = pd.to_datetime(strings, errors="coerce", utc=True, format="ISO8601")
+        retry = parsed.isna() & strings.notna()
+        if retry.any():
+            parsed[retry] = pd.to_datetime(strings[retry].astype(str), errors="coerce", utc=True, format="mixed")
+    return parsed
+
+
+def date_parts(values: pd.Series) -> pd.DataFrame:
+    """A date/time column -> its ``DATE_PARTS`` as float columns named ``<column>:<part>`` (NaN where unreadable)."""
+    when = parse_datetimes(values)
+    days = (when - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
+    parts = {"year": when.dt.year, "month": when.dt.month, "weekday": when.dt.day_of_week, "hour": when.dt.hour,
+             "days": days}
+    return pd.DataFrame({f"{values.name}:{p}": parts[p].astype(float) for p in DATE_PARTS}, index=values.index)
 
 
 def finite_numbers(values: pd.Series) -> pd.Series:
@@ -31,21 +59,27 @@ def finite_numbers(values: pd.Series) -> pd.Series:
 class TabularProcessor(Processor):
     kind, modality = "tabular", "tabular"
 
-    def __init__(self, numeric: list[str], categorical: list[str]):
-        self.numeric, self.categorical = list(numeric), list(categorical)
+    def __init__(self, numeric: list[str], categorical: list[str], datetime: list[str] | None = None):
+        self.numeric, self.categorical, self.datetime = list(numeric), list(categorical), list(datetime or [])
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "TabularProcessor":
         return cls([c.name for c in columns if c.modality == "numeric"],
-                   [c.name for c in columns if c.modality == "categorical"])
+                   [c.name for c in columns if c.modality == "categorical"],
+                   [c.name for c in columns if c.modality == "datetime"])
 
     def input_values(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[self.numeric + self.categorical]
+        return frame[self.numeric + self.datetime + self.categorical]
+
+    def _numbers(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The numeric columns, then each date/time column's parts: the columns standardised as numbers."""
+        return pd.concat([frame[self.numeric], *(date_parts(frame[col]) for col in self.datetime)], axis=1)
 
     def fit(self, frame: pd.DataFrame, root: Path, progress: Progress | None = None) -> "TabularProcessor":
         self.medians_, self.means_, self.stds_ = [], [], []
-        for col in self.numeric:
-            numbers = finite_numbers(frame[col])
+        numbers_frame = self._numbers(frame)
+        for col in numbers_frame.columns:
+            numbers = finite_numbers(numbers_frame[col])
             median = float(numbers.median()) if numbers.notna().any() else 0.0
             filled = numbers.fillna(median)
             self.medians_.append(median)
@@ -64,15 +98,18 @@ class TabularProcessor(Processor):
     def transform(self, frame: pd.DataFrame, root: Path, progress: Progress | None = None) -> Transformed:
         n = len(frame)
         parts, problems = [], []
-        for j, col in enumerate(self.numeric):
+        numbers_frame = self._numbers(frame)
+        for j, name in enumerate(numbers_frame.columns):
+            col, part = (name, None) if j < len(self.numeric) else name.rsplit(":", 1)
             raw = frame[col]
-            numbers = finite_numbers(raw)
+            numbers = finite_numbers(numbers_frame[name])
             empty = raw.isna() | raw.astype(str).str.strip().eq("")
-            for i in np.flatnonzero(numbers.isna().to_numpy()):
+            for i in np.flatnonzero(numbers.isna().to_numpy()) if part in (None, DATE_PARTS[0]) else ():
                 kind = EMPTY if empty.iloc[i] else UNREADABLE
-                detail = "missing number (median imputed)" if kind == EMPTY else \
-                    f"not a finite number: {raw.iloc[i]!r} (median imputed)"
-                problems.append(Problem(int(i), col, kind, detail))
+                what = "number" if part is None else "date/time"
+                detail = f"missing {what}" if kind == EMPTY else \
+                    f"not a {'finite number' if part is None else what}: {raw.iloc[i]!r}"
+                problems.append(Problem(int(i), col, kind, f"{detail} (median imputed)"))
             missing = numbers.isna().to_numpy()
             with np.errstate(over="ignore", invalid="ignore"):
                 scaled = (numbers.fillna(self.medians_[j]).to_numpy() - self.means_[j]) / self.stds_[j]
@@ -94,9 +131,9 @@ class TabularProcessor(Processor):
         return Transformed(values, torch.ones(n, dtype=torch.bool), problems)
 
     def encoder_kwargs(self) -> dict[str, Any]:
-        return {"num_numeric": 2 * len(self.numeric), "cardinalities": [len(c) + 2 for c in self.categories_]}
+        return {"num_numeric": 2 * len(self.medians_), "cardinalities": [len(c) + 2 for c in self.categories_]}
 
     def corruptions(self) -> dict[str, Corruption]:
         imputed = [(m - mu) / s for m, mu, s in zip(self.medians_, self.means_, self.stds_)]
-        tab = TabularCorruptions(2 * len(self.numeric), imputed)
+        tab = TabularCorruptions(2 * len(self.medians_), imputed)
         return {"noise": tab.noise, "missing": tab.missing}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...core.modality import Modality, nonempty_strings
+from ...core.modality import Cell, Modality, nonempty_strings
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
 from .ngrams import NgramProcessor
@@ -23,4 +23,4 @@ def looks_like_text(values: pd.Series) -> str:
 PROCESSORS.add(TextProcessor.kind, TextProcessor)
 PROCESSORS.add(NgramProcessor.kind, NgramProcessor)
 MODALITIES.add("text", Modality("text", input="text", processor="text", default_encoder="gru",
-                                detect=looks_like_text, priority=1000))
+                                detect=looks_like_text, priority=1000, cell=Cell(widget="text")))

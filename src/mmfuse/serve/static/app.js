@@ -11,45 +11,36 @@ function el(tag, attrs = {}, text = "") {
   return node;
 }
 
-function fileField(name, accept, kind = "") {
+// A field as the column's modality registration describes it (widget: text, number, select or file).
+function field(column) {
+  const id = `f-${column.name}`;
   const box = el("div", { class: "field" });
-  const label = el("label", { for: `f-${name}` }, name + " ");
-  if (kind) label.append(el("span", { class: "kind" }, kind));
-  box.append(label);
-  const input = el("input", { type: "file", id: `f-${name}`, name, accept });
-  box.append(input);
-  if (accept.startsWith("image")) {
-    const preview = el("img", { class: "preview", alt: `${name} preview`, hidden: "" });
-    input.addEventListener("change", () => {
-      if (input.files.length) { preview.src = URL.createObjectURL(input.files[0]); preview.hidden = false; }
-    });
-    box.append(preview);
-  } else {
-    const player = el("audio", { controls: "", hidden: "" });
-    input.addEventListener("change", () => {
-      if (input.files.length) { player.src = URL.createObjectURL(input.files[0]); player.hidden = false; }
-    });
-    box.append(player);
-  }
-  return box;
-}
-
-function valueField(column) {
-  const box = el("div", { class: "field" });
-  const label = el("label", { for: `f-${column.name}` }, column.name + " ");
+  const label = el("label", { for: id }, column.name + " ");
   label.append(el("span", { class: "kind" }, `${column.modality}, ${column.encoder}`));
   box.append(label);
+  if (column.widget === "file") {
+    const input = el("input", { type: "file", id, name: column.name, accept: column.accept || "" });
+    const preview = el("img", { class: "preview", alt: `${column.name} preview`, hidden: "" });
+    const player = el("audio", { controls: "", hidden: "" });
+    input.addEventListener("change", () => {
+      preview.hidden = player.hidden = true;
+      if (!input.files.length) return;
+      const file = input.files[0];
+      const shown = file.type.startsWith("image/") ? preview : file.type.startsWith("audio/") ? player : null;
+      if (shown) { shown.src = URL.createObjectURL(file); shown.hidden = false; }
+    });
+    box.append(input, preview, player);
+    return box;
+  }
   let input;
-  if (column.modality === "text") {
-    input = el("textarea", { rows: "2", id: `f-${column.name}`, name: column.name });
-  } else if (column.modality === "numeric") {
-    input = el("input", { type: "number", step: "any", id: `f-${column.name}`, name: column.name });
-  } else if (column.modality === "categorical") {
-    input = el("select", { id: `f-${column.name}`, name: column.name });
+  if (column.widget === "number") {
+    input = el("input", { type: "number", step: "any", id, name: column.name });
+  } else if (column.widget === "select") {
+    input = el("select", { id, name: column.name });
     input.append(el("option", { value: "" }, "(missing)"));
     for (const c of column.categories || []) input.append(el("option", { value: c }, c));
   } else {
-    input = el("input", { type: "text", id: `f-${column.name}`, name: column.name, placeholder: "[[0.1, 0.2], ...]" });
+    input = el("textarea", { rows: "2", id, name: column.name, placeholder: column.hint || "" });
   }
   box.append(input);
   return box;
@@ -58,21 +49,14 @@ function valueField(column) {
 function buildForm() {
   const fields = $("fields");
   if (meta.kind === "index") {
-    $("about").textContent = `search ${meta.items} ${meta.column} items (query by ${meta.queries.join(" or ")})`;
-    if (meta.queries.includes("text")) fields.append(valueField({ name: "text", modality: "text", encoder: "query" }));
-    for (const q of meta.queries.filter((q) => q !== "text")) fields.append(fileField(q, `${q}/*`, "query"));
+    $("about").textContent = `search ${meta.items} ${meta.column} items (query by ${meta.queries.map((q) => q.name).join(" or ")})`;
+    for (const query of meta.queries) fields.append(field(query));
     $("submit").textContent = "Search";
     return;
   }
   const classes = meta.classes ? `, ${meta.classes.length} classes` : "";
   $("about").textContent = `predicts ${meta.label} (${meta.task}${classes}) from ${meta.columns.length} columns`;
-  for (const column of meta.columns) {
-    if (column.modality === "image" || column.modality === "audio") {
-      fields.append(fileField(column.name, `${column.modality}/*`, `${column.modality}, ${column.encoder}`));
-    } else {
-      fields.append(valueField(column));
-    }
-  }
+  for (const column of meta.columns) fields.append(field(column));
 }
 
 function barRow(container, name, value, scale, signed) {

@@ -1,0 +1,78 @@
+"""Plugins outside mmfuse: modules that register modalities, processors, encoders or fusions when imported.
+
+Where they come from, in the order they are imported: the ``mmfuse.plugins`` entry-point group of installed
+packages, the ``MMFUSE_PLUGINS`` variable (comma-separated module names), ``mmfuse --plugin MODULE`` (repeatable),
+and a saved model's ``plugins`` list (``Predictor.load`` imports what the model was trained with). A plugin that
+fails to import is reported by name (``PluginError``, or a warning from ``load_plugins``) and breaks only what needs
+it::
+
+    # pyproject.toml of a plugin package
+    [project.entry-points."mmfuse.plugins"]
+    colour = "mmfuse_colour"
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from importlib.metadata import entry_points
+from typing import Iterable
+
+from .errors import BundleError
+
+log = logging.getLogger("mmfuse")
+ENTRY_POINTS = "mmfuse.plugins"
+ENV = "MMFUSE_PLUGINS"
+_failed: dict[str, str] = {}  # module -> why it did not import (reported once)
+
+
+class PluginError(BundleError):
+    """A plugin a model needs could not be imported."""
+
+
+def import_plugin(module: str) -> None:
+    """Import one plugin module; a failure is a ``PluginError`` naming it and the reason."""
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # any error in a user's module: name the module, not our stack
+        reason = f"{type(err).__name__}: {err}"
+        _failed[module] = reason
+        raise PluginError(f"plugin {module!r} could not be imported ({reason})") from None
+
+
+def load_plugins(modules: Iterable[str] = ()) -> list[str]:
+    """Import the entry-point plugins, those in ``MMFUSE_PLUGINS``, then ``modules``; each that fails is logged as
+    one warning (once) and skipped. Returns the modules imported."""
+    names = [ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINTS)]
+    names += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
+    names += list(modules)
+    loaded = []
+    for module in dict.fromkeys(names):
+        if module in _failed:
+            continue
+        try:
+            import_plugin(module)
+            loaded.append(module)
+        except PluginError as err:
+            log.warning(str(err))
+    return loaded
+
+
+def plugin_modules(objects: Iterable[object]) -> list[str]:
+    """The modules outside mmfuse that define ``objects`` (registered classes): what a saved model must import."""
+    modules = {getattr(obj, "__module__", "") for obj in objects}
+    return sorted(m for m in modules if m and m != "mmfuse" and not m.startswith("mmfuse."))
+
+
+def require_plugins(modules: Iterable[str], what: str) -> None:
+    """Import the plugins ``what`` (a model folder) was trained with; one that cannot be imported is a
+    ``PluginError`` saying so."""
+    for module in modules:
+        if module == "__main__":
+            raise PluginError(f"{what} uses a modality, encoder or processor defined in a script (__main__): "
+                              "move it to an importable module, or import the script's definitions before loading")
+        try:
+            import_plugin(module)
+        except PluginError as err:
+            raise PluginError(f"{what} needs {err}; install it, or name it with --plugin / MMFUSE_PLUGINS") from None

@@ -1,0 +1,64 @@
+"""Date/time columns: detected as their own kind (not text for MiniLM), read as year, month, weekday, hour and days
+since 1970, overridable with --column-type, and an unreadable value follows --on-bad-row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmfuse import Predictor
+from mmfuse.data.detect import detect_columns
+from mmfuse.errors import DataError
+from mmfuse.modalities.tabular.processor import date_parts
+
+OPTS = dict(preset="fast", max_epochs=15, threads=2, progress=False, verbose=False, seed=0)
+
+
+def table(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """y = 1 on weekends: only the date column's weekday tells."""
+    rng = np.random.default_rng(seed)
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D") \
+        + pd.to_timedelta(rng.integers(0, 24, n), unit="h")
+    return pd.DataFrame({"when": when.strftime("%Y-%m-%dT%H:%M:%S"), "noise": rng.normal(size=n),
+                         "y": (when.day_of_week >= 5).astype(int)})
+
+
+def test_detected_as_datetime_not_text_or_an_id():
+    frame = table().assign(us=lambda f: pd.to_datetime(f["when"]).dt.strftime("%m/%d/%Y"),
+                           typed=lambda f: pd.to_datetime(f["when"]))
+    kinds = {c.name: c.modality for c in detect_columns(frame, "y", Path("."))}
+    assert kinds == {"when": "datetime", "noise": "numeric", "us": "datetime", "typed": "datetime"}
+
+
+def test_date_parts_in_utc():
+    parts = date_parts(pd.Series(["2024-03-02T14:30:00+02:00", "1970-01-02", "", "soon"], name="t"))
+    assert parts.iloc[0].tolist() == [2024, 3, 5, 12, pytest.approx(19784.5208, abs=1e-4)]  # Saturday, 12:30 UTC
+    assert parts.iloc[1].tolist() == [1970, 1, 4, 0, 1.0]
+    assert parts.iloc[2:].isna().all().all()
+
+
+def test_a_model_learns_from_the_weekday_and_bad_dates_follow_the_policy(tmp_path):
+    predictor = Predictor(label="y", **OPTS).fit(table(400, 0), valid=table(100, 1))
+    assert [c.modality for c in predictor.columns_] == ["datetime", "numeric"]
+    assert predictor.score(table(200, 2)) >= 0.9
+
+    bad = table(200, 3)
+    bad.loc[5, "when"] = "the day after tomorrow"
+    with pytest.raises(DataError, match=r"row 5, column 'when': not a date/time: 'the day after tomorrow'"):
+        Predictor(label="y", **{**OPTS, "on_bad_row": "error"}).fit(bad)
+    skipped = Predictor(label="y", **{**OPTS, "max_epochs": 1, "on_bad_row": "skip"}).fit(bad, valid=table(50, 4))
+    assert [s["row"] for s in skipped.data_report_["train"]["skipped"]] == [5]
+    masked = predictor.predict_frame(bad)
+    assert len(masked) == 200 and predictor.prepare(bad)[1].report["columns"]["when"]["masked"]["rows"] == [5]
+
+
+def test_column_type_overrides_either_way():
+    frame = table(60)
+    as_text = Predictor(label="y", column_types={"when": "categorical"}, **{**OPTS, "max_epochs": 1}).fit(frame)
+    assert as_text.columns_[0].modality == "categorical"
+    frame["code"] = [f"v{i % 7}" for i in range(60)]
+    with pytest.raises(DataError, match="column 'code' was set to datetime, but most values are not dates"):
+        Predictor(label="y", column_types={"code": "datetime"}, **OPTS).fit(frame)
