@@ -12,7 +12,6 @@ import numpy as np
 import soundfile as sf
 from click.testing import CliRunner
 from PIL import Image
-from rich.console import Console
 
 from mmfuse.errors import MMFuseError
 
@@ -79,11 +78,12 @@ def cli(*args: object) -> Outcome:
     exit code 2; any other exception propagates (a traceback fails the test)."""
     from unittest.mock import patch
 
+    from mmfuse.cli import console as screen
     from mmfuse.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
-    with patch("mmfuse.cli.main.console", Console(file=out, width=100_000)), \
-            patch("mmfuse.cli.console.errors", Console(file=err, width=100_000)):  # one message, one line
+    with patch.multiple(screen.console, _file=out, _width=100_000), \
+            patch.multiple(screen.errors, _file=err, _width=100_000):  # one message, one line
         result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=True)
     if isinstance(result.exception, MMFuseError):
         return Outcome(2, out.getvalue() + result.output, err.getvalue() + f"error: {result.exception}\n")

@@ -23,7 +23,9 @@ def setup_logging(quiet: bool = False) -> None:
     """Show the library's messages on stderr (warnings only with ``quiet``)."""
     logger = logging.getLogger("mmfuse")
     logger.handlers.clear()
-    handler = RichHandler(console=errors, show_time=False, show_path=False, show_level=False, markup=False)
+    # a terminal gets rich's handler (it keeps the progress bars below the messages); a log gets plain lines
+    handler = RichHandler(console=errors, show_time=False, show_path=False, show_level=False, markup=False) \
+        if errors.is_terminal else logging.StreamHandler(errors.file)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 
 def _table(title: str, headers: list[str], left: tuple[str, ...] = ()) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", min_width=len(title))  # the title on one line
     for header in headers:
         table.add_column(header, justify="left" if header in left else "right")
     return table

@@ -24,7 +24,6 @@ from .. import __version__
 from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import resolve_device
-from ..core.processor import Progress
 from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.streaming import Streaming
 from ..data.table import Table, read_table, split_rows

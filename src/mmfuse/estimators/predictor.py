@@ -66,6 +66,13 @@ class Predictor(BaseEstimator):
                  stream: str = "auto", sample_cache: bool = True, workers: int = 0, device: str = "auto"):
         self._keep_settings(locals())
 
+    def set_params(self, **params: Any) -> "Predictor":
+        """scikit-learn's ``set_params``; a new ``threshold`` applies to a fitted model's next predictions too."""
+        super().set_params(**params)
+        if "threshold" in params and hasattr(self, "task_"):
+            self.task_.threshold = self.threshold
+        return self
+
     # --- what differs from the base -----------------------------------------------------------------------------
     def _extra_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}

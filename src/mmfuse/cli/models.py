@@ -1,0 +1,194 @@
+"""The commands that use a saved model: ``evaluate``, ``predict``, ``info``, ``export`` and ``serve``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import DataError
+from . import render
+from .console import console, errors, setup_logging
+from .options import bad_row_override, cache_option, encoding_option, load_model, runtime_options, source, threads_option
+
+MODEL = click.argument("model", type=click.Path(file_okay=False))
+
+
+@click.command()
+@MODEL
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@click.option("--confusion", type=click.Path(dir_okay=False), help="Also write a confusion-matrix PNG here.")
+@click.option("--robustness", is_flag=True,
+              help="Also: the score with each input removed, Shapley contributions, and corruption curves.")
+@click.option("--robustness-plot", type=click.Path(dir_okay=False), help="Also draw the robustness curves here (PNG).")
+@click.option("--zero-shot", "zero_shot", metavar="LABEL",
+              help="Retrieval models: also classify by nearest class-name prompt, scored against column LABEL.")
+@click.option("--prompt", default="{}", show_default=True, help="With --zero-shot: prompt text, {} = the class name.")
+@bad_row_override
+@cache_option
+@threads_option
+@runtime_options
+@encoding_option
+def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robustness: bool,
+             robustness_plot: str | None, zero_shot: str | None, prompt: str, on_bad_row: str | None,
+             cache_dir: str | None, threads: int | None, device: str | None, workers: int | None,
+             encoding: str | None) -> None:
+    """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
+    setup_logging(as_json)  # --json: warnings still go to stderr
+    data = source(data, encoding)
+    estimator = load_model(model, on_bad_row, threads, cache_dir=cache_dir, device=device, workers=workers)
+    if estimator.is_retrieval:
+        if confusion or robustness or robustness_plot:
+            raise DataError("--confusion and --robustness are for classification models, not retrieval")
+        return _evaluate_retrieval(estimator, data, as_json, zero_shot, prompt)
+    if zero_shot:
+        raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
+    metrics = estimator.evaluate(data, confusion_plot=confusion)
+    report = _robustness(estimator, data, robustness_plot) if robustness or robustness_plot else None
+    written = [f"wrote {what} to {path}" for what, path in (("the confusion matrix", confusion),
+                                                              ("the robustness curves", robustness_plot)) if path]
+    if as_json:
+        click.echo(json.dumps({**metrics, **({"robustness": report.to_dict()} if report else {})}, indent=2))
+    else:
+        console.print(render.metrics_table(Path(getattr(data, "path", data)).name, metrics))
+        for table in render.robustness_tables(report) if report else []:
+            console.print(table)
+    for line in written:  # with --json, on stderr: stdout stays JSON
+        (errors if as_json else console).print(line, highlight=False, soft_wrap=True)
+
+
+def _robustness(estimator: Any, data: Any, plot: str | None) -> Any:
+    """The robustness report of a model on a table, its curves drawn to ``plot`` when given."""
+    from ..analysis.robustness import robustness as analyse
+    from ..plots import plot_robustness
+
+    report = analyse(estimator, data)
+    if plot:
+        plot_robustness(report.curves, report.levels, report.metric, plot)
+    return report
+
+
+def _evaluate_retrieval(retriever: Any, data: Any, as_json: bool, zero_shot: str | None, prompt: str) -> None:
+    metrics = retriever.evaluate(data)
+    shot = retriever.zero_shot(data, zero_shot, prompt) if zero_shot else None
+    if as_json:
+        click.echo(json.dumps({**metrics, **({"zero_shot": shot} if shot else {})}, indent=2))
+        return
+    name = Path(getattr(data, "path", data)).name
+    console.print(render.retrieval_table(f"{name}: retrieval among {metrics['pairs']} pairs", metrics,
+                                         retriever.query, retriever.target))
+    if shot:
+        console.print(f"zero-shot classification of {zero_shot!r} ({shot['classes']} classes, prompt {prompt!r}, "
+                      f"{shot['rows']} rows): accuracy {shot['accuracy']:.3f}")
+
+
+@click.command()
+@MODEL
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False), help="CSV to write.")
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Multilabel decision threshold (default: the model's).")
+@bad_row_override
+@threads_option
+@runtime_options
+@encoding_option
+def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None,
+            device: str | None, workers: int | None, encoding: str | None) -> None:
+    """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
+    setup_logging()
+    predictor = load_model(model, on_bad_row, threads, device=device, workers=workers)
+    if predictor.is_retrieval:
+        raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
+    if threshold is not None:
+        predictor.set_params(threshold=threshold)
+    frame = predictor.predict_frame(source(data, encoding))
+    frame.to_csv(out, index=False)
+    console.print(f"wrote {len(frame)} predictions to {out}")
+
+
+@click.command()
+@MODEL
+def info(model: str) -> None:
+    """Show a saved model's columns, encoders, task and metrics."""
+    setup_logging()
+    about = load_model(model, verbose=False).describe()
+    what = f"query {about['query']!r} <-> target {about['target']!r}" if about["task"] == "retrieval" else \
+        f"label {about['label']!r}"
+    classes = f", {len(about['classes'])} classes" if about.get("classes") else ""
+    console.print(f"[bold]{model}[/bold]  mmfuse {about['mmfuse']}, {what}, task {about['task']}{classes}")
+    if about["plugins"]:
+        console.print(f"plugins: {', '.join(about['plugins'])}")
+    console.print(render.inputs_table(about))
+    console.print(f"shared embedding: {about['embed_dim']}-d, cosine similarity" if about["task"] == "retrieval" else
+                  f"fusion: {about['fusion']}; head: {about['head'] or 'linear'}")
+    metrics = about["metrics"]
+    if not metrics:
+        console.print("no training figures: metrics.json is not in this folder (optional; the model works without it)")
+    elif "epochs" in metrics:
+        console.print(f"trained {metrics['epochs']} epochs in {metrics.get('fit_seconds')} s, "
+                      f"{metrics.get('parameters', 0):,} parameters")
+    for split, values in metrics.items():
+        if isinstance(values, dict) and all(isinstance(v, (int, float)) for v in values.values()):
+            console.print(render.metrics_table(split, values))
+
+
+@click.command()
+@MODEL
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True, help="Graph format.")
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write [default: MODEL/model.onnx].")
+def export(model: str, fmt: str, out: str | None) -> None:
+    """Export MODEL's network (encoders, fusion, head; fp32) for ONNX Runtime.
+
+    Preprocessing stays the model's processors; frozen pretrained backbones enter as their cached features.
+    Predict with it: Predictor.load(MODEL, backend="onnx", onnx_path=OUT).
+    """
+    from ..estimators.onnx import OPSET, export_onnx
+
+    setup_logging()
+    predictor = load_model(model, verbose=False)
+    if predictor.is_retrieval:
+        raise DataError(f"{model} is a retrieval model: export is for classification and regression models")
+    path = export_onnx(predictor, out or Path(model) / "model.onnx")
+    console.print(f"wrote {path} (ONNX opset {OPSET}, fp32, {path.stat().st_size / 1e6:.1f} MB)")
+
+
+@click.command()
+@click.argument("path", metavar="MODEL_OR_INDEX", type=click.Path(file_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--max-body-mb", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest request body (JSON, base64 or uploads), in MB.")
+@click.option("--max-rows", default=256, show_default=True, type=click.IntRange(min=1), help="Most rows per /predict.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a request may take.")
+@click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest uploaded image.")
+@click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Run the network with PyTorch, or with onnxruntime from MODEL/model.onnx (mmfuse export).")
+@cache_option
+@threads_option
+def serve(path: str, host: str, port: int, max_body_mb: float, max_rows: int, timeout: float, max_megapixels: float,
+          backend: str, cache_dir: str | None, threads: int | None) -> None:
+    """Serve a saved model (POST /predict) or a search index (POST /search) over HTTP, with a web page at /.
+
+    One model per process, loaded once; run several processes behind a proxy (or gunicorn with uvicorn workers
+    on mmfuse.serve:create_app) to use more cores. The API is described at /docs.
+    """
+    try:
+        import uvicorn
+
+        from ..serve import ServeLimits, create_app
+    except ImportError as err:
+        raise click.UsageError(f"mmfuse serve needs the [serve] extra ({err.name} is missing): "
+                               "pip install 'mmfuse[serve]'") from None
+    import torch
+
+    setup_logging()
+    if threads:
+        torch.set_num_threads(threads)
+    limits = ServeLimits(int(max_body_mb * 1024 * 1024), max_rows, timeout, int(max_megapixels * 1e6))
+    app = create_app(path, limits, cache_dir, backend)
+    console.print(f"serving {path} on http://{host}:{port}/  (API: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,100 @@
+"""Options and arguments the commands share, and their parsing: COLUMN=VALUE pairs, a table with its encoding, the
+runtime options, and help texts that list what the registries hold (read when the help is shown, so that
+``mmfuse --help`` starts without importing torch)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+
+class ListedOption(click.Option):
+    """An option whose help ends with ``listing()`` (names read from the registries), computed when shown."""
+
+    def __init__(self, *args: Any, listing: Callable[[], str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.listing, self.base_help = listing, self.help or ""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"{self.base_help} {self.listing()}"
+        return super().get_help_record(ctx)
+
+
+def list_presets() -> str:
+    from ..config import list_presets as presets
+
+    return f"Presets: {', '.join(presets())}."
+
+
+def list_fusions() -> str:
+    from .. import estimators  # noqa: F401  (registers the built-in plugins and the installed ones)
+    from ..registry import list_fusions as fusions
+
+    return f"Methods: {', '.join(fusions())}."
+
+
+def list_encoders() -> str:
+    from .. import estimators  # noqa: F401
+    from ..registry import MODALITIES, list_encoders as encoders
+
+    kinds = sorted({MODALITIES.get(m).input for m in MODALITIES.names()})
+    return "Encoders: " + "; ".join(f"{kind}: {', '.join(encoders(kind))}" for kind in kinds) + "."
+
+
+def list_modalities() -> str:
+    from .. import estimators  # noqa: F401
+    from ..registry import MODALITIES
+
+    return f"MODALITY: {', '.join([*MODALITIES.names(), 'ignore'])}."
+
+
+encoding_option = click.option("--encoding", help="Text encoding of CSV / TSV / JSONL tables, e.g. latin-1 "
+                                                   "[default: UTF-8, with or without a BOM].")
+threads_option = click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+cache_option = click.option("--cache-dir", type=click.Path(file_okay=False),
+                            help="Feature cache of frozen pretrained encoders [default: ~/.cache/mmfuse/features].")
+bad_row_override = click.option("--on-bad-row", type=click.Choice(["error", "skip", "mask"]),
+                                help="Override the model's policy for unreadable values.")
+
+
+def runtime_options(command: Callable) -> Callable:
+    """--device and --workers, for fit and for the commands that run a saved model (unset: the estimator's
+    defaults, 0 workers and auto)."""
+    command = click.option("--workers", type=click.IntRange(min=0),
+                           help="DataLoader worker processes that decode and prepare batches (0: the main "
+                                "process) [default: 0].")(command)
+    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+                        help="Where features are extracted and the model trains and predicts [default: auto, a "
+                             "CUDA GPU if present].")(command)
+
+
+def source(path: str | None, encoding: str | None) -> Any:
+    """A table argument as the estimators read it: the path, or the path with its encoding."""
+    from ..data.table import TableFile
+
+    return TableFile(path, encoding) if path and encoding else path
+
+
+def pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """``("a=gru", ...)`` -> ``{"a": "gru"}``; a malformed item is a usage error naming ``option``."""
+    parsed = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise click.BadParameter(f"expected COLUMN=VALUE, got {item!r}", param_hint=option)
+        parsed[key] = value
+    return parsed
+
+
+def load_model(model: str, on_bad_row: str | None = None, threads: int | None = None, verbose: bool = True,
+               cache_dir: str | None = None, device: str | None = None, workers: int | None = None) -> Any:
+    """A saved model (a Predictor or a Retriever) with the command's runtime settings applied."""
+    import torch
+
+    from ..estimators import load
+
+    if threads:
+        torch.set_num_threads(threads)
+    estimator = load(model, verbose=verbose, cache_dir=cache_dir).set_runtime(device, workers)
+    return estimator.set_params(on_bad_row=on_bad_row) if on_bad_row else estimator

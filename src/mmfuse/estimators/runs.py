@@ -1,0 +1,66 @@
+"""A fit as the command line runs it, below the command line: the estimator a task takes, what ``--out`` may replace,
+and fit -> save -> clean up, with the run's state kept in ``OUT.partial/`` beside ``--out`` until the model is saved.
+
+    estimator = make_estimator("auto", {"label": "y", "preset": "fast"})
+    fit_and_save(estimator, "train.csv", "valid.csv", "model/")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..io.bundle import is_bundle_folder
+from ..io.checkpoint import remove_checkpoints
+from .base import BaseEstimator, TableLike
+from .predictor import Predictor
+from .retriever import Retriever
+
+RETRIEVAL_ONLY = ("query", "target")
+CLASSIFIER_ONLY = ("label", "fusion", "modality_dropout", "ignore", "label_sep", "threshold")
+
+
+def make_estimator(task: str, settings: dict[str, Any]) -> BaseEstimator:
+    """A ``Retriever`` for ``task="retrieval"``, else a ``Predictor``, from settings named as the estimators' own
+    (those that are None are left to the estimator's defaults; each estimator takes the settings that apply)."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    if task == "retrieval":
+        if not given.get("query") or not given.get("target") or given.get("label"):
+            raise ConfigError("--task retrieval needs --query and --target (the two columns of each pair), "
+                              "and no --label")
+        return Retriever(**{k: v for k, v in given.items() if k not in CLASSIFIER_ONLY})
+    if not given.get("label") or given.get("query") or given.get("target"):
+        raise ConfigError("--label is required (--query/--target are for --task retrieval)")
+    return Predictor(task=task, **{k: v for k, v in given.items() if k not in RETRIEVAL_ONLY})
+
+
+def partial_folder(out: str | Path) -> Path:
+    """Where a fit that saves to ``out`` keeps its state until the model is saved: ``OUT.partial/`` beside it."""
+    return Path(out).parent / f"{Path(out).name}.partial"
+
+
+def out_problem(out: str | Path, overwrite: bool) -> str | None:
+    """Why a fit must not start when it would save to ``out`` (a folder that is not a model; a model, unless
+    ``overwrite``), or None."""
+    folder = Path(out)
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return None
+    if not is_bundle_folder(folder):
+        return f"--out {out} exists and is not an mmfuse model folder: choose another folder"
+    return None if overwrite else f"--out {out} already holds a model: pass --overwrite to replace it"
+
+
+def fit_and_save(estimator: BaseEstimator, train: TableLike, valid: TableLike | None, out: str | Path,
+                 resume: bool = False, restart: bool = False, checkpoint_every: float = 30.0) -> Path | None:
+    """Fit with the run's state saved in ``OUT.partial/`` (resumed from it with ``resume``, discarded with
+    ``restart``), save the model to ``out``, then remove that state. Returns the model folder, or None in a DDP
+    process other than rank 0 (which saves)."""
+    partial = partial_folder(out)
+    estimator.fit(train, valid=valid, checkpoint_dir=partial, resume=resume, restart=restart,
+                  checkpoint_every=checkpoint_every)
+    if estimator.global_rank_ != 0:
+        return None
+    path = estimator.save(out)
+    remove_checkpoints(partial)
+    return path
