@@ -11,8 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from .errors import BundleError, ConfigError, DataError, MMFuseError, NotFittedError
-
-__version__ = "0.1.0"
+from .version import __version__
 
 _LAZY = {"Predictor": "estimators", "Retriever": "estimators", "load": "estimators", "list_encoders": "registry",
          "list_fusions": "registry", "TableFile": "data.table"}

@@ -11,6 +11,7 @@ import hashlib
 import inspect
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -20,7 +21,7 @@ import torch
 from sklearn.base import BaseEstimator as SklearnEstimator
 from torch import Tensor, nn
 
-from .. import __version__
+from ..version import __version__
 from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import resolve_device
@@ -183,80 +184,101 @@ class BaseEstimator(SklearnEstimator):
         fit of the same data and settings (preprocessing is redone, training is not); ``restart``: discard what an
         interrupted fit saved there (without ``resume`` or ``restart``, a saved checkpoint is an error).
         """
-        if resume and restart:
-            raise ConfigError("resume and restart exclude each other: continue an interrupted fit or discard it")
-        if checkpoint_dir is not None and not resume:
-            check_no_interrupted_fit(Path(checkpoint_dir), restart)
+        check_checkpoint_use(checkpoint_dir, resume, restart)
         clock = Stopwatch()
-        self.config_ = cfg = self._resolve_config()
-        if cfg.train.precision == "16" and self._device() == "cpu":
+        self.config_ = self._resolve_config()
+        self._apply_process_settings()
+        splits = self._read_splits(train, y, valid, clock)
+        self._learn_columns(splits)
+        train_set, valid_set, features = self._preprocess(splits, clock)
+        with clock("set-up"):
+            torch.manual_seed(self.config_.train.seed)  # weight init is part of the seeded run
+            self.model_ = self._build_model()
+            from ..training import Checkpointing, train as run_training  # Lightning loads only to train
+        self._log(f"task: {self._task_words()}; model: {self._parameter_count():,} trainable parameters; "
+                  f"train {len(train_set)} rows, valid {len(valid_set)} rows")
+        checkpointing = None if checkpoint_dir is None else Checkpointing(
+            Path(checkpoint_dir), run_fingerprint(self.config_, splits.train, splits.valid), resume,
+            checkpoint_every)
+        with clock("training"):
+            result = run_training(self.model_, self.task_, train_set, valid_set, self.config_.train,
+                                  self._progress_callback(), callbacks, checkpointing,
+                                  accelerator="gpu" if self._device() == "cuda" else "cpu",
+                                  log_level=logging.INFO if self.verbose else logging.DEBUG)
+        self._record(result, valid_set, features, clock)
+        return self
+
+    # --- the stages of fit --------------------------------------------------------------------------------------
+    def _apply_process_settings(self) -> None:
+        """Torch's thread count from the config; float16 autocast refused on a CPU."""
+        if self.config_.train.precision == "16" and self._device() == "cpu":
             raise ConfigError("precision 16 (float16 autocast) needs a GPU; on a CPU use bf16")
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
+        if self.config_.train.threads:
+            torch.set_num_threads(self.config_.train.threads)
+
+    def _read_splits(self, train: TableLike, y: Any, valid: TableLike | None, clock: Stopwatch) -> FitSplits:
+        """The labelled rows to learn from and to validate on (a seeded, stratified hold-out of ``train`` when
+        ``valid`` is None); makes the task from the training labels."""
         with clock("read"):
             table = self._with_labels(read_table(train, "train"), y)
         frame, left_out = self._usable_rows(table.frame, "train")
         self.task_ = self._make_task(frame)
-        if valid is None:
-            train_idx, valid_idx = split_rows(self._strata(frame), len(frame), cfg.train.valid_fraction, cfg.train.seed)
-            valid_table, valid_left_out = Table(frame.iloc[valid_idx], table.root, "valid"), []
-            frame = frame.iloc[train_idx]
-            self._log(f"validation: {len(valid_idx)} rows held out from train (seed {cfg.train.seed})")
-        else:
+        if valid is not None:
             with clock("read"):
                 valid_table = read_table(valid, "valid")
-            valid_table.frame, valid_left_out = self._usable_rows(valid_table.frame, "valid")
-        self._fit_task(frame)
+            valid_frame, valid_left_out = self._usable_rows(valid_table.frame, "valid")
+            return FitSplits(frame, valid_frame, table.root, valid_table.root, left_out, valid_left_out,
+                             list(table.frame.columns))
+        seed = self.config_.train.seed
+        train_idx, valid_idx = split_rows(self._strata(frame), len(frame), self.config_.train.valid_fraction, seed)
+        self._log(f"validation: {len(valid_idx)} rows held out from train (seed {seed})")
+        return FitSplits(frame.iloc[train_idx], frame.iloc[valid_idx], table.root, table.root, left_out, [],
+                         list(table.frame.columns))
 
-        self.columns_ = self._detect(frame, table.root)
-        self._check_encoder_keys(list(table.frame.columns))
-        self.config_ = cfg = cfg.for_columns(input_traits(self.columns_))
+    def _learn_columns(self, splits: FitSplits) -> None:
+        """The task's state (classes, scaling), each column's modality and each input's encoder, from the
+        training rows; the column table is logged."""
+        self._fit_task(splits.train)
+        self.columns_ = self._detect(splits.train, splits.train_root)
+        self._check_encoder_keys(splits.columns)
+        self.config_ = self.config_.for_columns(input_traits(self.columns_))
         self._log("columns:\n" + "\n".join(f"  {i['column']!s:<24} {i['modality']:<12} {i['encoder']:<18} {i['reason']}"
                                             f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
                                             for i in self._inputs()))
-        self.pipeline_ = InputPipeline.plan(self.columns_, cfg, self.cache_dir, self._progress_callback())
+
+    def _preprocess(self, splits: FitSplits, clock: Stopwatch) -> tuple[TableDataset, TableDataset, dict]:
+        """Fit the input pipeline on the training rows and transform both splits: (train set, validation set, what
+        each split's cached-feature inputs computed)."""
+        self.pipeline_ = InputPipeline.plan(self.columns_, self.config_, self.cache_dir, self._progress_callback())
         self.set_runtime()  # streaming and device as this estimator's settings say
-        self._log(f"preprocessing: {len(frame):,} train and {len(valid_table.frame):,} validation rows")
+        train, valid = splits.train, splits.valid
+        self._log(f"preprocessing: {len(train):,} train and {len(valid):,} validation rows")
         with clock("fit preprocessing"):
-            self.pipeline_.fit(frame, table.root)
+            self.pipeline_.fit(train, splits.train_root)
         with clock("preprocess"):
-            train_split = self._encode(frame, table.root, "train", left_out)
+            train_split = self._encode(train, splits.train_root, "train", splits.train_left_out)
             features = {"train": self._extraction("train")}
-            valid_split = self._encode(valid_table.frame, valid_table.root, "valid", valid_left_out)
+            valid_split = self._encode(valid, splits.valid_root, "valid", splits.valid_left_out)
             features["valid"] = self._extraction("valid")
         self.data_report_ = {"train": train_split.report, "valid": valid_split.report}
-        train_set = self.pipeline_.dataset(train_split, self.targets(frame, train_split), train=True)
-        valid_set = self.pipeline_.dataset(valid_split, self.targets(valid_table.frame, valid_split))
+        return (self.pipeline_.dataset(train_split, self.targets(train, train_split), train=True),
+                self.pipeline_.dataset(valid_split, self.targets(valid, valid_split)), features)
 
-        with clock("set-up"):
-            torch.manual_seed(cfg.train.seed)  # weight init is part of the seeded run
-            self.model_ = self._build_model()
-            from ..training import train as run_training  # lightning is imported only when training
-        n_params = sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
-        self._log(f"task: {self._task_words()}; model: {n_params:,} trainable parameters; "
-                  f"train {len(train_set)} rows, valid {len(valid_set)} rows")
+    def _parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
 
-        checkpointing = None
-        if checkpoint_dir is not None:
-            from ..training import Checkpointing
-
-            checkpointing = Checkpointing(Path(checkpoint_dir), run_fingerprint(cfg, frame, valid_table.frame), resume,
-                                          checkpoint_every)
-        with clock("training"):
-            result = run_training(self.model_, self.task_, train_set, valid_set, cfg.train, self._progress_callback(),
-                                  callbacks, checkpointing, accelerator="gpu" if self._device() == "cuda" else "cpu",
-                                  log_level=logging.INFO if self.verbose else logging.DEBUG)
+    def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
+        """What the fit did: history, validation metrics, restored epoch, time per stage."""
         self.history_, self.global_rank_ = result.history, result.global_rank
         self.fit_time_ = clock.total()
         self.trained_with_ = __version__
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
-                         "restored_epoch": result.restored_epoch,
-                         "fit_seconds": round(self.fit_time_, 2), "parameters": n_params, "processes": result.processes}
+                         "restored_epoch": result.restored_epoch, "fit_seconds": round(self.fit_time_, 2),
+                         "parameters": self._parameter_count(), "processes": result.processes}
         if any(features.values()):
             self.metrics_["features"] = features  # split -> input -> computed / from the cache / seconds
         self.metrics_["stages"] = stage_seconds(clock, features, self.history_)
         self._log("time: " + describe_stages(self.metrics_["stages"], len(self.history_)), logging.DEBUG)
-        return self
 
     def _check_encoder_keys(self, table_columns: list[str]) -> None:
         """Each ``encoders`` key (``--encoder KEY=NAME``) names a column that feeds its own input (else an error), or
@@ -397,8 +419,27 @@ class BaseEstimator(SklearnEstimator):
         return estimator
 
 
-def check_no_interrupted_fit(folder: Path, restart: bool) -> None:
-    """Refuse to start over a checkpoint an interrupted fit left in ``folder``, unless ``restart`` discards it."""
+@dataclass
+class FitSplits:
+    """The labelled rows a fit learns from and validates on, before preprocessing."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    train_root: Path              # where the tables' relative file paths resolve
+    valid_root: Path
+    train_left_out: list[int]     # rows without a label
+    valid_left_out: list[int]
+    columns: list[str]            # the training table's columns, as read
+
+
+def check_checkpoint_use(folder: str | Path | None, resume: bool, restart: bool) -> None:
+    """Refuse to start over a checkpoint an interrupted fit left in ``folder``, unless ``resume`` continues it or
+    ``restart`` discards it (not both)."""
+    if resume and restart:
+        raise ConfigError("resume and restart exclude each other: continue an interrupted fit or discard it")
+    if folder is None or resume:
+        return
+    folder = Path(folder)
     epoch = saved_epoch(folder)
     if epoch is None:
         return

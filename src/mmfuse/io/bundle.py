@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from .. import __version__
+from ..version import __version__
 from ..errors import BundleError
 from .hashing import sha256_file
 from .staging import staged_folder

@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from .. import __version__
+from ..version import __version__
 from ..analysis.contributions import row_contributions
 from ..errors import BundleError, MMFuseError
 from ..estimators import Predictor, Retriever, load
