@@ -168,11 +168,11 @@ def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> lis
     import mmfuse.estimators  # noqa: F401  (registers the processors)
     from mmfuse.config import load_config
     from mmfuse.core.columns import ColumnInfo
-    from mmfuse.pipeline import InputPipeline
+    from mmfuse.pipeline import InputPipeline, plan_inputs
 
     torch.set_num_threads(threads)
     columns = [ColumnInfo(c, kind, "") for kind in ("text", "image") for c in spec.columns.get(kind, [])]
-    pipeline = InputPipeline.plan(columns, load_config("default"), cache)
+    pipeline = InputPipeline.plan(plan_inputs(columns, load_config("default")), columns, cache)
     out = []
     for col in columns:
         proc = pipeline.processors[col.name]

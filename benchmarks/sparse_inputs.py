@@ -17,7 +17,9 @@ from mmfuse.nn.model import build_model
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 torch.set_num_threads(threads)
 SPECS = {"sound": ("audio", {"in_features": 64}), "caption": ("text", {"vocab_size": 2000, "max_length": 16})}
-model = build_model(load_config("default"), SPECS, out_dim=12).train()
+cfg = load_config("default")
+model = build_model({n: (cfg.encoder_for(n, kind), data) for n, (kind, data) in SPECS.items()}, 12, cfg.fusion.name,
+                    cfg.fusion.params, cfg.head.model_dump(), cfg.modality_dropout).train()
 batch, steps = 64, 20
 frames = torch.randn(batch, 201, 65)
 frames[..., -1] = 1.0

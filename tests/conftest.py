@@ -79,3 +79,12 @@ def table_dir(tmp_path: Path) -> Path:
     for name, seed, n in (("train", 0, 160), ("valid", 1, 60), ("test", 2, 60)):
         make_table(tmp_path, n=n, seed=seed).to_csv(tmp_path / f"{name}.csv", index=False)
     return tmp_path
+
+
+def model_from_config(cfg, specs: dict, out_dim: int):
+    """A network from a config for inputs given as name -> (input kind, what the processor tells the encoder), the
+    config choosing each encoder as for a table's columns."""
+    from mmfuse.nn.model import build_model
+
+    return build_model({n: (cfg.encoder_for(n, kind), data) for n, (kind, data) in specs.items()}, out_dim,
+                       cfg.fusion.name, cfg.fusion.params, cfg.head.model_dump(), cfg.modality_dropout)

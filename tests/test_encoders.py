@@ -5,7 +5,9 @@ import torch
 
 from mmfuse import list_encoders
 from mmfuse.config import EncoderCfg, load_config
-from mmfuse.nn.model import build_model, make_encoder
+from conftest import model_from_config
+
+from mmfuse.nn.model import make_encoder
 from mmfuse.registry import ENCODERS
 
 DATA_KWARGS = {"text": {"vocab_size": 50, "max_length": 12}, "image": {"in_channels": 3, "image_size": 16},
@@ -82,7 +84,7 @@ def keras_seed_params(vocab: int, embed: int, units: int, channels: int, size: i
 def test_seed_preset_matches_keras_parameter_count(classes):
     cfg = load_config("seed")
     specs = {"text": ("text", {"vocab_size": 10000}), "image": ("image", {"in_channels": 3, "image_size": 28})}
-    model = build_model(cfg, specs, out_dim=1 if classes == 2 else classes)
+    model = model_from_config(cfg, specs, out_dim=1 if classes == 2 else classes)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == keras_seed_params(10000, 128, 128, 3, 28, classes)
     assert trainable == 1_418_017 if classes == 2 else True

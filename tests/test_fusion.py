@@ -6,7 +6,7 @@ from torch import nn
 
 from mmfuse import list_fusions
 from mmfuse.config import load_config
-from mmfuse.nn.model import build_model
+from conftest import model_from_config
 from mmfuse.registry import FUSIONS
 
 DIMS = {"b": 7, "a": 5, "c": 3}
@@ -44,7 +44,7 @@ def test_absent_input_cannot_change_the_output(name):
 @pytest.mark.parametrize("name", list_fusions())
 def test_gradients_reach_every_encoder(name):
     cfg = load_config("fast", overrides={"fusion": {"name": name}})
-    model = build_model(cfg, SPECS, out_dim=3)
+    model = model_from_config(cfg, SPECS, out_dim=3)
     batch = {"text": torch.randint(1, 30, (8, 6)), "image": torch.randn(8, 1, 12, 12),
              "tabular": torch.cat([torch.randn(8, 2), torch.randint(0, 4, (8, 1)).float()], dim=1)}
     model(batch).logits.pow(2).sum().backward()

@@ -4,7 +4,7 @@ import torch
 
 from mmfuse import Predictor
 from mmfuse.config import load_config
-from mmfuse.nn.model import build_model
+from conftest import model_from_config
 
 SPECS = {"text": ("text", {"vocab_size": 30, "max_length": 6}), "image": ("image", {"in_channels": 1, "image_size": 12})}
 
@@ -14,7 +14,7 @@ def batch(n=16):
 
 
 def test_build_model_uses_the_preset_encoders_and_output_width():
-    model = build_model(load_config("scratch"), SPECS, out_dim=4)
+    model = model_from_config(load_config("scratch"), SPECS, out_dim=4)
     assert type(model.encoders["text"]).__name__ == "GRUEncoder"
     assert type(model.encoders["image"]).__name__ == "ResNetEncoder"
     out = model(batch())
@@ -23,7 +23,7 @@ def test_build_model_uses_the_preset_encoders_and_output_width():
 
 def test_modality_dropout_hides_inputs_in_training_only():
     cfg = load_config("scratch", overrides={"modality_dropout": 0.5})
-    model = build_model(cfg, SPECS, out_dim=2)
+    model = model_from_config(cfg, SPECS, out_dim=2)
     torch.manual_seed(0)
     present = model._drop_modalities({"text": torch.zeros(1000, 1), "image": torch.zeros(1000, 1)}, None)
     kept = torch.stack([present["image"], present["text"]], dim=1)
@@ -53,7 +53,7 @@ def rows_seen_by(model) -> dict[str, list[int]]:
 
 def test_an_encoder_sees_only_the_rows_where_its_input_is_present():
     torch.manual_seed(0)
-    model = build_model(load_config("scratch"), SPECS, out_dim=3).train()
+    model = model_from_config(load_config("scratch"), SPECS, out_dim=3).train()
     seen = rows_seen_by(model)
     x = batch(8)
     image_present = torch.tensor([True, False, False, True, False, False, True, False])
@@ -72,7 +72,7 @@ def test_an_encoder_sees_only_the_rows_where_its_input_is_present():
 
 
 def test_an_input_absent_from_the_whole_batch_costs_no_forward_pass():
-    model = build_model(load_config("scratch"), SPECS, out_dim=3).eval()
+    model = model_from_config(load_config("scratch"), SPECS, out_dim=3).eval()
     seen = rows_seen_by(model)
     with torch.no_grad():
         out = model(batch(8), {"image": torch.zeros(8, dtype=torch.bool)}).logits

@@ -38,7 +38,8 @@ def tables(tmp_path_factory):
     return folder
 
 
-def parity(predictor: Predictor, folder, test: str, tmp_path) -> None:
+def parity(predictor: Predictor, folder, test: str, tmp_path) -> np.ndarray:
+    """Asserts fp32 parity; returns the ONNX probabilities."""
     path = predictor.save(tmp_path / "m")
     export_onnx(predictor, path / "model.onnx")
     torch_fp32 = Predictor.load(path, verbose=False)
@@ -46,6 +47,7 @@ def parity(predictor: Predictor, folder, test: str, tmp_path) -> None:
     expected = torch_fp32.predict_proba(folder / test).to_numpy()
     got = Predictor.load(path, verbose=False, backend="onnx").predict_proba(folder / test).to_numpy()
     assert np.abs(expected - got).max() <= 1e-4 and (expected.argmax(1) == got.argmax(1)).all()
+    return got
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
@@ -100,7 +102,10 @@ def test_parity_on_a_real_table(tmp_path_factory, tmp_path):
     pd.read_csv(paths["test"]).head(150).to_csv(folder / "test-150.csv", index=False)
     predictor = Predictor(label="digit", max_epochs=1, threads=2, progress=False, verbose=False).fit(folder / "train-400.csv")
     assert {c.name: c.modality for c in predictor.columns_} == {"image": "image", "audio": "sequence"}
-    parity(predictor, folder, "test-150.csv", tmp_path)
+    got = parity(predictor, folder, "test-150.csv", tmp_path)
+    default = predictor.predict_proba(folder / "test-150.csv").to_numpy()  # what users run: bf16 autocast
+    assert predictor.config_.train.precision == "bf16"
+    assert np.abs(default - got).max() <= 5e-2 and (default.argmax(1) == got.argmax(1)).mean() >= 0.98
 
 
 @pytest.mark.parametrize("encoders", [{"text": "minilm"}, {"image": "efficientnet_lite0"}], ids=["minilm", "efficientnet"])

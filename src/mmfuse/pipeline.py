@@ -1,6 +1,7 @@
 """The input pipeline: which processor each model input gets, fitted on train, tables in, stored tensors out.
 
-    pipeline = InputPipeline.plan(columns, cfg)            # column -> input -> encoder -> the processor it names
+    plans = plan_inputs(columns, cfg)                      # column -> input -> encoder -> processor, decided once
+    pipeline = InputPipeline.plan(plans, columns)
     pipeline.fit(train_frame, root)                        # on the training split only
     split = pipeline.transform(frame, root, "mask", "valid")   # EncodedSplit: tensors, presence, row ids, report
     InputPipeline.from_state(pipeline.state_dict(), format_version=2)
@@ -16,7 +17,9 @@ sequences) may be streamed instead of held in memory (``use_streaming``, ``data/
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,8 @@ from .core.columns import ColumnInfo
 from .core.processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress
 from .data.dataset import EncodedSplit, TableDataset
 from .data.streaming import Streaming, should_stream, stream_transform
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .nn.model import EncoderChoice
 from .registry import ENCODERS, MODALITIES, PROCESSORS
 
 POLICIES = ("error", "skip", "mask")
@@ -51,6 +55,69 @@ def input_traits(columns: list[ColumnInfo]) -> dict[str, tuple[str, dict[str, An
             name, kind = input_of(col)
             inputs[name] = (kind, {} if MODALITIES.get(col.modality).grouped else col.traits)
     return inputs
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """One model input as ``plan_inputs`` decided it: the columns it reads, the encoder that reads it (with its
+    constructor params) and the processor that prepares it (with its settings), and why that encoder. Saved with
+    the model (bundle format 4 on), read by the pipeline and the model builders."""
+
+    name: str                           # the model input: a column, or a grouped modality's kind (``tabular``)
+    kind: str                           # its input kind: text, image, audio, sequence, tabular, a plugin's
+    columns: list[str]
+    encoder: str                        # registry name
+    encoder_params: dict[str, Any]      # the encoder's constructor params from the config
+    processor: str                      # processor kind
+    processor_settings: dict[str, Any]  # the processor's constructor settings
+    chosen_by: str                      # a preset rule, a column or kind setting, or the plugin default
+
+    def choice(self) -> EncoderChoice:
+        return EncoderChoice(self.encoder, self.encoder_params)
+
+
+def plan_inputs(columns: list[ColumnInfo], cfg: ModelConfig) -> dict[str, InputPlan]:
+    """The one place where each column's input, encoder and processor are chosen: input name -> plan.
+
+    The encoder: a preset rule matching the column's traits, else a per-column setting, else one for its kind,
+    else the plugin's default. Its config params go to the encoder's constructor, and those a processor takes to
+    the processor (both, when both take one, e.g. ``max_length``); a param neither takes is a config error. The
+    processor: the one the encoder names (a pretrained backbone's tokenizer or scaling: its registration's
+    settings, the params, and the ``preprocess.<kind>`` settings it shares), else the modality's, with the
+    config's ``preprocess.<kind>`` section.
+    """
+    groups: dict[str, list[ColumnInfo]] = {}
+    kinds: dict[str, str] = {}
+    for col in sorted((c for c in columns if c.modality != "ignore"), key=lambda c: MODALITIES.get(c.modality).grouped):
+        name, kind = input_of(col)
+        if name in kinds and not (name == kind and kinds[name] == kind):
+            raise DataError(f"a column may not be named {name!r} when the table has {kind} columns "
+                            f"({col.modality}); rename it")
+        groups.setdefault(name, []).append(col)
+        kinds[name] = kind
+    return {name: _plan_input(name, kinds[name], cols, cfg) for name, cols in groups.items()}
+
+
+def _plan_input(name: str, kind: str, cols: list[ColumnInfo], cfg: ModelConfig) -> InputPlan:
+    traits = {} if MODALITIES.get(cols[0].modality).grouped else cols[0].traits
+    encoder, why = cfg.choose_encoder(name, kind, traits)
+    meta = ENCODERS.meta(encoder.name)
+    processor = meta.get("processor") or MODALITIES.get(cols[0].modality).processor
+    proc_takes = set(inspect.signature(PROCESSORS.get(processor)).parameters)
+    enc_takes = set(inspect.signature(ENCODERS.get(encoder.name)).parameters)
+    unknown = sorted(set(encoder.params) - proc_takes - enc_takes)
+    if unknown:
+        raise ConfigError(f"encoder {encoder.name!r} for {name!r}: unknown params {', '.join(unknown)}; check its "
+                          "params in the config")
+    if meta.get("processor"):  # the encoder brings its own processor
+        shared = PROCESSORS.get(processor).shared_settings
+        offered = {**{k: v for k, v in cfg.preprocess.get(kind, {}).items() if k in shared},
+                   **meta.get("processor_settings", {}), **encoder.params}
+    else:
+        offered = cfg.preprocess.get(kind, {})
+    return InputPlan(name, kind, [c.name for c in cols], encoder.name,
+                     {k: v for k, v in encoder.params.items() if k in enc_takes}, processor,
+                     {k: v for k, v in offered.items() if k in proc_takes}, why)
 
 
 class InputPipeline:
@@ -79,30 +146,12 @@ class InputPipeline:
         return self
 
     @classmethod
-    def plan(cls, columns: list[ColumnInfo], cfg: ModelConfig, cache_dir: str | Path | None = None,
+    def plan(cls, plans: dict[str, "InputPlan"], columns: list[ColumnInfo], cache_dir: str | Path | None = None,
              progress: Progress | None = None) -> "InputPipeline":
-        """Unfitted processors for the detected columns under a model config."""
-        groups: dict[str, list[ColumnInfo]] = {}
-        kinds: dict[str, str] = {}
-        for col in sorted((c for c in columns if c.modality != "ignore"), key=lambda c: MODALITIES.get(c.modality).grouped):
-            name, kind = input_of(col)
-            if name in kinds and not (name == kind and kinds[name] == kind):
-                raise DataError(f"a column may not be named {name!r} when the table has {kind} columns "
-                                f"({col.modality}); rename it")
-            groups.setdefault(name, []).append(col)
-            kinds[name] = kind
-        processors = {}
-        for name, cols in groups.items():
-            encoder = cfg.encoder_for(name, kinds[name])
-            meta = ENCODERS.meta(encoder.name)
-            if meta.get("processor"):  # the encoder brings its own (a pretrained backbone's tokenizer or scaling)
-                proc_cls = PROCESSORS.get(meta["processor"])
-                shared = {k: v for k, v in cfg.preprocess.get(kinds[name], {}).items() if k in proc_cls.shared_settings}
-                settings = {**shared, **meta.get("processor_settings", {}), **encoder.params}
-            else:
-                proc_cls = PROCESSORS.get(MODALITIES.get(cols[0].modality).processor)
-                settings = cfg.preprocess.get(kinds[name], {})
-            processors[name] = proc_cls.for_input(cols, settings)
+        """Unfitted processors for the inputs of a plan (``plan_inputs``)."""
+        by_name = {c.name: c for c in columns}
+        processors = {name: PROCESSORS.get(p.processor).for_input([by_name[c] for c in p.columns], p.processor_settings)
+                      for name, p in plans.items()}
         return cls(processors, progress).use_cache(cache_dir)
 
     def fit(self, frame: pd.DataFrame, root: Path) -> "InputPipeline":
@@ -157,10 +206,6 @@ class InputPipeline:
         return InputPipeline({n: self.processors[n] for n in names}, self.progress, self.streaming)
 
     # --- what the layers above ask -------------------------------------------------------------------------------
-    def input_specs(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Input name -> (input kind, what its encoder must know: vocabulary size, channels, ...)."""
-        return {name: (proc.modality, proc.encoder_kwargs()) for name, proc in self.processors.items()}
-
     def corruptions(self) -> dict[str, dict[str, Corruption]]:
         """Input name -> corruption name -> function, for the robustness analysis."""
         return {name: proc.corruptions() for name, proc in self.processors.items()}

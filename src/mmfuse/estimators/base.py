@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -31,7 +31,8 @@ from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
 from ..io.checkpoint import remove_checkpoints, saved_epoch
-from ..pipeline import POLICIES, InputPipeline, input_of, input_traits
+from ..nn.model import EncoderChoice
+from ..pipeline import POLICIES, InputPipeline, InputPlan, input_of, input_traits, plan_inputs
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..registry import ENCODERS, FUSIONS, MODALITIES
@@ -242,6 +243,7 @@ class BaseEstimator(SklearnEstimator):
         self.columns_ = self._detect(splits.train, splits.train_root)
         self._check_encoder_keys(splits.columns)
         self.config_ = self.config_.for_columns(input_traits(self.columns_))
+        self.plan_ = plan_inputs(self.columns_, self.config_)
         self._log("columns:\n" + "\n".join(f"  {i['column']!s:<24} {i['modality']:<12} {i['encoder']:<18} {i['reason']}"
                                             f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
                                             for i in self._inputs()))
@@ -249,7 +251,7 @@ class BaseEstimator(SklearnEstimator):
     def _preprocess(self, splits: FitSplits, clock: Stopwatch) -> tuple[TableDataset, TableDataset, dict]:
         """Fit the input pipeline on the training rows and transform both splits: (train set, validation set, what
         each split's cached-feature inputs computed)."""
-        self.pipeline_ = InputPipeline.plan(self.columns_, self.config_, self.cache_dir, self._progress_callback())
+        self.pipeline_ = InputPipeline.plan(self.plan_, self.columns_, self.cache_dir, self._progress_callback())
         self.set_runtime()  # streaming and device as this estimator's settings say
         train, valid = splits.train, splits.valid
         self._log(f"preprocessing: {len(train):,} train and {len(valid):,} validation rows")
@@ -351,13 +353,17 @@ class BaseEstimator(SklearnEstimator):
         for col in self.columns_:
             encoder, why = "-", ""
             if col.modality != "ignore":
-                rule = self.config_.rule_for(*input_of(col), col.traits)
-                enc = self.config_.encoder_for(*input_of(col))
-                encoder = enc.name + (" + n-grams" if enc.params.get("ngrams") is not None else "")  # lexical path
-                why = rule.describe() if rule else ""
+                plan = self.plan_[input_of(col)[0]]
+                encoder = plan.encoder + (" + n-grams" if plan.encoder_params.get("ngrams") is not None else "")
+                why = plan.chosen_by if plan.chosen_by.startswith("rule") else ""
             inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
                            "chosen_by": why})
         return inputs
+
+    def _encoder_inputs(self) -> dict[str, tuple[EncoderChoice, dict[str, Any]]]:
+        """Input name -> (its planned encoder, what its fitted processor tells the encoder): what a builder needs."""
+        return {name: (plan.choice(), self.pipeline_.processors[name].encoder_kwargs())
+                for name, plan in self.plan_.items()}
 
     def save(self, path: str | Path) -> Path:
         """Write the model folder (JSON + safetensors); returns its path. Under DDP only the process of global
@@ -367,7 +373,7 @@ class BaseEstimator(SklearnEstimator):
             return Path(path)
         config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
                   "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json"),
-                  "plugins": self._plugin_modules()}
+                  "inputs": [asdict(p) for p in self.plan_.values()], "plugins": self._plugin_modules()}
         def plots(folder: Path) -> None:
             if self.history_:
                 plot_learning_curves(self.history_, folder / "learning_curves.png", self.task_.primary_metric)
@@ -380,10 +386,9 @@ class BaseEstimator(SklearnEstimator):
     def _plugin_modules(self) -> list[str]:
         """The modules outside mmfuse whose modalities, processors, encoders or fusion this model uses."""
         self._check_fitted()
-        columns = [c for c in self.columns_ if c.modality != "ignore"]
         used = [type(p) for p in self.pipeline_.processors.values()] + [FUSIONS.get(self.config_.fusion.name)]
-        used += [ENCODERS.get(self.config_.encoder_for(*input_of(c)).name) for c in columns]
-        used += [MODALITIES.get(c.modality).detect for c in columns]
+        used += [ENCODERS.get(p.encoder) for p in self.plan_.values()]
+        used += [MODALITIES.get(c.modality).detect for c in self.columns_ if c.modality != "ignore"]
         return plugin_modules(used)
 
     @classmethod
@@ -405,6 +410,8 @@ class BaseEstimator(SklearnEstimator):
             estimator.pipeline_ = InputPipeline.from_state(bundle.processors, bundle.format_version, cache_dir)
             estimator.set_runtime()
             estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
+            estimator.plan_ = ({p["name"]: InputPlan(**p) for p in config["inputs"]} if "inputs" in config else
+                               plan_inputs(estimator.columns_, estimator.config_))  # format 3 and older
             estimator.model_ = estimator._build_model()
         except ConfigError as err:
             raise damaged(Path(path), f"{err} (a model that uses a plugin loads after the plugin is imported: "

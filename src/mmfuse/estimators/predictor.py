@@ -121,7 +121,9 @@ class Predictor(BaseEstimator):
         return self.task_.encode(frame[self.label].loc[split.rows])
 
     def _build_model(self) -> MultiModalModel:
-        return build_model(self.config_, self.pipeline_.input_specs(), self.task_.out_dim)
+        cfg = self.config_
+        return build_model(self._encoder_inputs(), self.task_.out_dim, cfg.fusion.name, cfg.fusion.params,
+                           cfg.head.model_dump(), cfg.modality_dropout)
 
     def _score(self, dataset: TableDataset) -> dict[str, float]:
         return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))

@@ -109,7 +109,13 @@ class Retriever(BaseEstimator):
         return torch.arange(len(split.rows))
 
     def _build_model(self) -> TwoTowerModel:
-        return build_two_tower(self.config_, self.pipeline_.input_specs(), self.query, self.target)
+        settings, towers = self.config_.retrieval, (self.query, self.target)
+        locked = next((n for n in towers if self.plan_[n].kind == settings.locked), None)
+        if settings.locked is not None and locked is None:
+            raise ConfigError(f"retrieval.locked is {settings.locked!r}, but neither {self.query!r} nor "
+                              f"{self.target!r} is a {settings.locked} column")
+        return build_two_tower(self._encoder_inputs(), self.query, self.target, settings.embed_dim,
+                               settings.temperature, locked)
 
     def _score(self, dataset: TableDataset) -> dict[str, float]:
         split = dataset.split

@@ -1,7 +1,8 @@
 """A saved model is a folder of JSON + safetensors, sealed by checksums; nothing is ever unpickled.
 
-    config.json        format name/version, mmfuse version, label, task state, columns, model config, the plugin
-                       modules it needs (format 4 on), and the SHA-256 of manifest.json (and of the weights)
+    config.json        format name/version, mmfuse version, label, task state, columns, model config, the input
+                       plan and the plugin modules it needs (format 4 on), and the SHA-256 of manifest.json (and
+                       of the weights)
     manifest.json      the SHA-256 of every other file of the folder (format 3 on)
     processors.json    per input: processor kind, constructor params and fitted state (vocabularies, image mean/std,
                        category ids, ...); format 1 kept one flat mapping per input (converted on load)
@@ -34,7 +35,7 @@ from .hashing import sha256_file
 from .staging import staged_folder
 
 FORMAT_NAME = "mmfuse-bundle"
-FORMAT_VERSION = 4  # 4: the plugin modules a model needs (config.json "plugins"), date/time columns
+FORMAT_VERSION = 4  # 4: the input plan and the plugin modules a model needs (config.json), date/time columns
 READABLE_VERSIONS = (1, 2, 3, 4)
 REQUIRED = ("config.json", "processors.json", "model.safetensors")
 SEALS = ("config.json", "manifest.json")  # the files the manifest does not list (config seals the manifest)

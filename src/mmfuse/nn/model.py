@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..config import EncoderCfg, ModelConfig
 from ..core.protocols import Encoder, Fusion
 from ..errors import ConfigError
 from ..registry import ENCODERS, FUSIONS
@@ -77,33 +76,46 @@ def encode_dense(encoder: Encoder, x: Tensor, present: Tensor | None) -> Tensor:
     return out if present is None else out * present.unsqueeze(1).to(out.dtype)
 
 
-def make_encoder(enc: EncoderCfg, data_kwargs: dict[str, Any]) -> Encoder:
-    """An encoder from its config plus the data facts its constructor asks for (others are not passed)."""
-    accepted = inspect.signature(ENCODERS.get(enc.name)).parameters
-    return ENCODERS.create(enc.name, **{**{k: v for k, v in data_kwargs.items() if k in accepted}, **enc.params})
+class EncoderChoice(NamedTuple):
+    """An encoder by registry name and its constructor arguments (a config's ``EncoderCfg`` reads the same)."""
+
+    name: str
+    params: dict[str, Any]
 
 
-def build_model(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, Any]]], out_dim: int) -> MultiModalModel:
+def make_encoder(choice: EncoderChoice, data_kwargs: dict[str, Any]) -> Encoder:
+    """An encoder from its choice plus the data facts its constructor asks for (others are not passed)."""
+    accepted = inspect.signature(ENCODERS.get(choice.name)).parameters
+    return ENCODERS.create(choice.name, **{**{k: v for k, v in data_kwargs.items() if k in accepted}, **choice.params})
+
+
+def build_encoders(encoders: dict[str, tuple[EncoderChoice, dict[str, Any]]]) -> nn.ModuleDict:
+    """Input name -> (encoder choice, what its processor tells the encoder) -> the encoders, made in that order."""
+    built = nn.ModuleDict()
+    for name, (choice, data_kwargs) in encoders.items():
+        try:
+            built[name] = make_encoder(choice, data_kwargs)
+        except TypeError as err:
+            raise ConfigError(f"encoder {choice.name!r} for {name!r}: {err}; check its params in the config") from None
+    return built
+
+
+def build_model(encoders: dict[str, tuple[EncoderChoice, dict[str, Any]]], out_dim: int, fusion: str = "concat",
+                fusion_params: dict[str, Any] | None = None, head: dict[str, Any] | None = None,
+                modality_dropout: float = 0.0) -> MultiModalModel:
     """Assemble a model.
 
     Args:
-        cfg: the model config (encoders per modality or column, fusion, head).
-        input_specs: input name -> (input kind, what its processor tells the encoder: vocab size, channels, ...).
+        encoders: input name -> (encoder choice, what its processor tells the encoder: vocab size, channels, ...).
         out_dim: the task's output width.
+        fusion, fusion_params: the fusion method by registry name, and its settings.
+        head: the MLP head's settings (hidden_dims, dropout, activation).
+        modality_dropout: train-time input dropout.
     """
-    encoders = nn.ModuleDict()
-    for name in sorted(input_specs):
-        kind, data_kwargs = input_specs[name]
-        enc = cfg.encoder_for(name, kind)
-        try:
-            encoders[name] = make_encoder(enc, data_kwargs)
-        except TypeError as err:
-            raise ConfigError(f"encoder {enc.name!r} for {name!r}: {err}; check its params in the config") from None
+    built = build_encoders({n: encoders[n] for n in sorted(encoders)})
     try:
-        fusion = FUSIONS.create(cfg.fusion.name, {n: e.output_dim for n, e in encoders.items()}, out_dim,
-                                **cfg.fusion.params)
+        fused = FUSIONS.create(fusion, {n: e.output_dim for n, e in built.items()}, out_dim, **(fusion_params or {}))
     except TypeError as err:
-        raise ConfigError(f"fusion {cfg.fusion.name!r}: {err}; check its params in the config") from None
-    head = (nn.Identity() if fusion.emits_logits else
-            MLPHead(fusion.output_dim, out_dim, cfg.head.hidden_dims, cfg.head.dropout, cfg.head.activation))
-    return MultiModalModel(encoders, fusion, head, cfg.modality_dropout)
+        raise ConfigError(f"fusion {fusion!r}: {err}; check its params in the config") from None
+    head_module = nn.Identity() if fused.emits_logits else MLPHead(fused.output_dim, out_dim, **(head or {}))
+    return MultiModalModel(built, fused, head_module, modality_dropout)

@@ -9,9 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import ModelConfig
-from ..errors import ConfigError
-from .model import make_encoder
+from .model import EncoderChoice, build_encoders
 
 
 class TwoTowerOutput(NamedTuple):
@@ -44,18 +42,9 @@ class TwoTowerModel(nn.Module):
                                            self.embed(self.target, inputs[self.target]) * scale], dim=1))
 
 
-def build_two_tower(cfg: ModelConfig, input_specs: dict[str, tuple[str, dict[str, Any]]], query: str,
-                    target: str) -> TwoTowerModel:
-    """Assemble a two-tower model; ``input_specs`` as for ``build_model`` (input -> (input kind, data facts))."""
-    encoders = nn.ModuleDict()
-    for name in (query, target):
-        kind, data_kwargs = input_specs[name]
-        encoders[name] = make_encoder(cfg.encoder_for(name, kind), data_kwargs)
-    settings = cfg.retrieval
-    locked = None
-    if settings.locked is not None:
-        locked = next((n for n in (query, target) if input_specs[n][0] == settings.locked), None)
-        if locked is None:
-            raise ConfigError(f"retrieval.locked is {settings.locked!r}, but neither {query!r} nor {target!r} is a "
-                              f"{settings.locked} column")
-    return TwoTowerModel(encoders, query, target, settings.embed_dim, settings.temperature, locked)
+def build_two_tower(encoders: dict[str, tuple[EncoderChoice, dict[str, Any]]], query: str, target: str,
+                    embed_dim: int = 256, temperature: float = 0.07, locked: str | None = None) -> TwoTowerModel:
+    """Assemble a two-tower model; ``encoders`` as for ``build_model`` (input -> (encoder choice, data facts));
+    ``locked``: the tower used as is (LiT), if any."""
+    return TwoTowerModel(build_encoders({n: encoders[n] for n in (query, target)}), query, target, embed_dim,
+                         temperature, locked)

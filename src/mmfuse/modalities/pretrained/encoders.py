@@ -24,13 +24,12 @@ class _PretrainedEncoder(nn.Module):
 
     Input: frozen, the cached backbone features (B, F); fine-tuned, what the backbone reads (token ids or pixels).
     ``proj_dim: 0`` keeps the backbone's features (B, F) as the output (a retrieval model's locked tower).
-    ``source`` comes from the processor (the registration's default, or the config's); ``max_length`` (text),
-    ``image_size`` (images) and ``precision`` (of the frozen feature pass) are read by the processor.
+    ``source`` comes from the processor (the registration's default, or the config's); settings only the
+    processor reads (``image_size``, the frozen pass's ``precision``) go to it alone (``pipeline.plan_inputs``).
     """
 
     def __init__(self, feature_dim: int, source: str | None = None, proj_dim: int = 256,
-                 finetune: bool = False, norm: bool = False, dropout: float = 0.0, max_length: int = 64,
-                 image_size: int = 224, precision: str = "bf16"):
+                 finetune: bool = False, norm: bool = False, dropout: float = 0.0):
         super().__init__()
         self.backbone = load_backbone(source).train() if finetune else None
         self.proj = nn.Sequential(*([nn.LayerNorm(feature_dim)] if norm else []),
@@ -50,9 +49,9 @@ class _PretrainedTextEncoder(_PretrainedEncoder):
     after the features (frozen) or after the ``max_length`` token ids (fine-tuned)."""
 
     def __init__(self, feature_dim: int, source: str | None = None, proj_dim: int = 256, finetune: bool = False,
-                 norm: bool = False, dropout: float = 0.0, max_length: int = 64, precision: str = "bf16",
-                 ngrams: dict | None = None, ngram_vocab_size: int = 0):
-        super().__init__(feature_dim, source, proj_dim, finetune, norm, dropout, max_length, precision=precision)
+                 norm: bool = False, dropout: float = 0.0, max_length: int = 64, ngrams: dict | None = None,
+                 ngram_vocab_size: int = 0):
+        super().__init__(feature_dim, source, proj_dim, finetune, norm, dropout)
         self.words = NgramBag(ngram_vocab_size, NgramParams(**ngrams).dim) if ngrams is not None else None
         self.split = max_length if finetune else feature_dim
         self.output_dim += self.words.output_dim if self.words is not None else 0
