@@ -4,7 +4,7 @@
     pipeline = InputPipeline.plan(plans, columns)
     pipeline.fit(train_frame, root)                        # on the training split only
     split = pipeline.transform(frame, root, "mask", "valid")   # EncodedSplit: tensors, presence, row ids, report
-    InputPipeline.from_state(pipeline.state_dict(), format_version=2)
+    InputPipeline.from_state(pipeline.state_dict())
 
 Inputs: each column of an ungrouped modality (text, image, audio, sequence) is its own input; the columns of a
 grouped modality (numeric and categorical) share one input named after its kind (``tabular``). A column's encoder
@@ -220,11 +220,9 @@ class InputPipeline:
         return {name: proc.state_dict() for name, proc in self.processors.items()}
 
     @classmethod
-    def from_state(cls, states: dict[str, dict[str, Any]], format_version: int, cache_dir: str | Path | None = None,
+    def from_state(cls, states: dict[str, dict[str, Any]], cache_dir: str | Path | None = None,
                    progress: Progress | None = None) -> "InputPipeline":
-        """Fitted processors from a bundle's ``processors.json`` (format 1 states are converted first)."""
-        if format_version == 1:
-            states = {n: PROCESSORS.get(s["kind"]).upgrade_format1(s) for n, s in states.items()}
+        """Fitted processors from a bundle's ``processors.json`` (an older format's: ``estimators.migrations``)."""
         return cls({name: Processor.from_state(state) for name, state in states.items()}, progress).use_cache(cache_dir)
 
 

@@ -170,12 +170,5 @@ class Processor:
         processor._setup()
         return processor
 
-    @classmethod
-    def upgrade_format1(cls, flat: dict[str, Any]) -> dict[str, Any]:
-        """A format-1 bundle's flat processor state (every public attribute) -> this format's state."""
-        params = set(inspect.signature(cls).parameters)
-        return {"kind": flat["kind"], "params": {k: v for k, v in flat.items() if k in params},
-                "fitted": {f"{k}_": v for k, v in flat.items() if k not in params and k != "kind"}}
-
     def _setup(self) -> None:
         """Rebuild helpers that are not JSON (a tokenizer object, a filterbank) after ``fit`` or ``from_state``."""

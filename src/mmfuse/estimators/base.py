@@ -32,11 +32,12 @@ from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
 from ..io.checkpoint import remove_checkpoints, saved_epoch
 from ..nn.model import EncoderChoice
-from ..pipeline import POLICIES, InputPipeline, InputPlan, input_of, input_traits, plan_inputs
+from ..pipeline import POLICIES, InputPipeline, input_of, input_traits, plan_inputs
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
+from .migrations import input_plans, processor_states
 from .timing import Stopwatch, describe_stages, stage_seconds
 
 log = logging.getLogger("mmfuse")
@@ -394,7 +395,8 @@ class BaseEstimator(SklearnEstimator):
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None) -> "BaseEstimator":
         """Rebuild a saved model from its config and weights (checksums, format version and backbone identity
-        verified; bundles of format 1 are converted); the plugin modules it was trained with are imported first."""
+        verified; bundles of older formats are read as today's: ``migrations``); the plugin modules it was trained
+        with are imported first."""
         bundle = load_bundle(path)
         config = bundle.config
         require_plugins(config.get("plugins", []), str(path))
@@ -403,15 +405,15 @@ class BaseEstimator(SklearnEstimator):
                 "not a retrieval model: load it with mmfuse.Predictor.load"
             raise BundleError(f"{path} is {other} or mmfuse.load")
         try:
-            estimator = cls._from_bundle_fields(config, on_bad_row=config.get("on_bad_row", "mask"),
-                                                cache_dir=cache_dir, verbose=verbose)
+            saved_policy = {"on_bad_row": config["on_bad_row"]} if "on_bad_row" in config else {}
+            estimator = cls._from_bundle_fields(config, cache_dir=cache_dir, verbose=verbose, **saved_policy)
             estimator.config_ = validate_config(config["model"], f"{path}/config.json")
             estimator.task_ = task_from_state(config["task"])
-            estimator.pipeline_ = InputPipeline.from_state(bundle.processors, bundle.format_version, cache_dir)
+            estimator.pipeline_ = InputPipeline.from_state(processor_states(bundle.processors, bundle.format_version),
+                                                           cache_dir)
             estimator.set_runtime()
             estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
-            estimator.plan_ = ({p["name"]: InputPlan(**p) for p in config["inputs"]} if "inputs" in config else
-                               plan_inputs(estimator.columns_, estimator.config_))  # format 3 and older
+            estimator.plan_ = input_plans(config, estimator.columns_, estimator.config_)
             estimator.model_ = estimator._build_model()
         except ConfigError as err:
             raise damaged(Path(path), f"{err} (a model that uses a plugin loads after the plugin is imported: "

@@ -126,7 +126,7 @@ class Retriever(BaseEstimator):
 
     @classmethod
     def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "Retriever":
-        return cls(query=config["query"], target=config["target"], **{**kwargs, "on_bad_row": config.get("on_bad_row", "skip")})
+        return cls(query=config["query"], target=config["target"], **kwargs)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "embed_dim": self.config_.retrieval.embed_dim}

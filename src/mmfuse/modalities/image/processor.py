@@ -82,12 +82,6 @@ class ImageProcessor(Processor):
             self.mean_, self.std_ = [0.5] * self.channels_, [0.25] * self.channels_
         return self
 
-    @classmethod
-    def upgrade_format1(cls, flat: dict[str, Any]) -> dict[str, Any]:
-        state = super().upgrade_format1(flat)
-        state["fitted"]["channels_"] = int(flat["channels"])  # format 1 overwrote "auto" with the fitted count
-        return state
-
     def transform(self, values: pd.Series, root: Path, progress: Progress | None = None) -> Transformed:
         images = torch.zeros(len(values), self.channels_, self.size, self.size, dtype=torch.uint8)
         present = torch.ones(len(values), dtype=torch.bool)

@@ -89,12 +89,6 @@ class _PretrainedProcessor(Processor):
         precision = {"precision": self.precision} if self.precision != "32" else {}  # format 1 features were fp32
         return {**backbone_identity(self.source), **self._settings(), **precision}
 
-    @classmethod
-    def upgrade_format1(cls, flat: dict[str, Any]) -> dict[str, Any]:
-        state = super().upgrade_format1(flat)
-        state["params"]["precision"] = "32"  # format 1 computed features in float32
-        return state
-
     def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "_PretrainedProcessor":
         self.identity_ = self._current_identity()
         return self
