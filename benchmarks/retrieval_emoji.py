@@ -43,7 +43,8 @@ RIDGE = """
 import json, sys, numpy as np, pandas as pd, torch
 from pathlib import Path
 from sklearn.linear_model import Ridge
-from mmfuse.modalities.pretrained.processors import PretrainedImageProcessor, PretrainedTextProcessor
+from mmfuse.modalities.image.pretrained import PretrainedImageProcessor
+from mmfuse.modalities.text.pretrained import PretrainedTextProcessor
 from mmfuse.tasks.retrieval import retrieval_metrics
 threads, data, cache = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 torch.set_num_threads(threads)

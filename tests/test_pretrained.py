@@ -18,9 +18,10 @@ from mmfuse import BundleError, ConfigError, Predictor
 from mmfuse.io.cache import FeatureCache
 from mmfuse.io.hashing import sha256_bytes as content_key
 from mmfuse.core.processor import Processor
-from mmfuse.modalities.pretrained.backbones import TextBackbone
-from mmfuse.modalities.pretrained.encoders import HFTextEncoder
-from mmfuse.modalities.pretrained.processors import PretrainedImageProcessor, PretrainedTextProcessor
+from mmfuse.modalities.text.backbone import TextBackbone
+from mmfuse.modalities.text.pretrained import HFTextEncoder
+from mmfuse.modalities.image.pretrained import PretrainedImageProcessor
+from mmfuse.modalities.text.pretrained import PretrainedTextProcessor
 from tests.conftest import WORDS
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *sorted({w for ws in WORDS.values() for w in ws}), "a", "the"]

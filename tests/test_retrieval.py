@@ -85,7 +85,8 @@ def test_ranks_and_metrics_on_hand_made_similarities():
 def test_a_locked_tower_is_the_shared_space():
     from torch import nn
 
-    from mmfuse.modalities.pretrained.encoders import EfficientNetLite0Encoder, MiniLMEncoder
+    from mmfuse.modalities.image.pretrained import EfficientNetLite0Encoder
+    from mmfuse.modalities.text.pretrained import MiniLMEncoder
     from mmfuse.nn.two_tower import TwoTowerModel
 
     towers = nn.ModuleDict({"caption": MiniLMEncoder(24, proj_dim=0), "image": EfficientNetLite0Encoder(40, proj_dim=0)})

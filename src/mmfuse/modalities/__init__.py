@@ -5,4 +5,4 @@ defaults, registered into ``mmfuse.registry`` when imported. Plugins import only
 ``registry``, ``config`` and ``errors``, never each other. A plugin defined outside mmfuse registers the same way.
 """
 
-from . import audio, image, pretrained, sequence, tabular, text  # noqa: F401
+from . import audio, image, sequence, tabular, text  # noqa: F401

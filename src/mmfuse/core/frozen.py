@@ -1,22 +1,18 @@
-"""Processors of pretrained encoders: the encoder's own tokenizer or image scaling, and cached features when frozen.
+"""Frozen pretrained features: the processor base a pretrained backbone's processor builds on (the text and image
+plugins' ``pretrained_text`` / ``pretrained_image``).
 
 Frozen (the default), ``transform`` returns backbone features (N, F): each distinct text or file is looked up in the
-feature cache by its content hash and the backbone runs (batched, with a progress bar) only on misses, so training
-touches only the projections, fusion and head. Fine-tuned, ``transform`` returns what the backbone reads (token ids
-with -1 as padding, or uint8 pixels scaled to [-1, 1] per batch) and the backbone trains inside the encoder.
+feature cache by its content hash and the backbone runs (batched, reporting its progress) only on misses, so training
+touches only the projections, fusion and head. Fine-tuned, ``transform`` returns what the backbone reads and the
+backbone trains inside the encoder.
 
 Frozen features are computed under bf16 autocast unless ``precision: "32"`` (on this project's 2-core CPU: 2.7x
 faster for EfficientNet-Lite0, 3x for MiniLM, features within cosine 0.999 of float32); the precision is part of
 the cache key and of the identity a saved model checks.
-
-Text with ``ngrams`` (the lexical path, ``core.ngrams``): each row also carries the ids of its distinct word n-grams,
-appended after the frozen features as (N, F + L) floats (ids are exact in float32 up to 2**24), or after the
-``max_length`` token ids when fine-tuned; the encoder splits them at F (or ``max_length``).
 """
 
 from __future__ import annotations
 
-import io
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,23 +20,22 @@ from typing import Any
 
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ...core.columns import ColumnInfo
-from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_index, ngram_settings
-from ...core.processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed,
-                               is_empty, resolve_path, trim_padding)
-from ...errors import BundleError, ConfigError
-from ...io.cache import FeatureCache
-from ...io.hashing import sha256_bytes
-from ...io.images import MAX_PIXELS, ImageTooLarge, load_image
-from .backbones import IMAGE_FEATURES, backbone_identity, load_backbone, text_feature_dim, text_model_dir
+from ..errors import BundleError, ConfigError
+from ..io.cache import FeatureCache
+from ..io.hashing import sha256_bytes
+from .columns import ColumnInfo
+from .processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty
 
 BATCH = 64
+PRETRAINED_HINT = "reinstall mmfuse with its dependencies: pip install -e . -c constraints.txt"
 
 
-class _PretrainedProcessor(Processor):
-    """Shared: content keys, the bad-value policy, the feature cache and the backbone run on misses.
+class FrozenFeatureProcessor(Processor):
+    """What a pretrained backbone's processor shares: content keys, the bad-value policy, the feature cache and the
+    backbone run on misses. A subclass (a modality plugin's) supplies the backbone (``_load_backbone``), what
+    identifies it (``_backbone_identity``), how a value's content is read and decoded, and how inputs stack.
 
     ``identity_`` (backbone, package version, weights hash, settings) is recorded at fit; a saved model whose
     backbone has changed since stops with a clear error instead of reading features from a different network.
@@ -70,10 +65,10 @@ class _PretrainedProcessor(Processor):
 
     def warm_up(self) -> None:
         if self._backbone is None and not self.finetune:  # fine-tuned: the backbone is in the model, not here
-            self._backbone = load_backbone(self.source).to(self.device)
+            self._backbone = self._load_backbone().eval().to(self.device)
 
     @classmethod
-    def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "_PretrainedProcessor":
+    def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "FrozenFeatureProcessor":
         if settings.get("precision", "bf16") not in ("32", "bf16"):
             raise ConfigError(f"column {columns[0].name!r}: precision must be \"32\" or \"bf16\", not "
                               f"{settings['precision']!r}")
@@ -82,14 +77,23 @@ class _PretrainedProcessor(Processor):
                               "text_hf:/path/to/model")
         return super().for_input(columns, settings)
 
+    def _load_backbone(self) -> nn.Module:
+        """The backbone named by ``source`` (weights from a local package or folder)."""
+        raise NotImplementedError
+
+    def _backbone_identity(self) -> dict[str, Any]:
+        """What determines the backbone's outputs: its package and version (or folder) and its weights' hash."""
+        raise NotImplementedError
+
     def _settings(self) -> dict[str, Any]:
+        """The preprocessing settings that change the features (part of the identity)."""
         raise NotImplementedError
 
     def _current_identity(self) -> dict[str, Any]:
         precision = {"precision": self.precision} if self.precision != "32" else {}  # format 1 features were fp32
-        return {**backbone_identity(self.source), **self._settings(), **precision}
+        return {**self._backbone_identity(), **self._settings(), **precision}
 
-    def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "_PretrainedProcessor":
+    def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "FrozenFeatureProcessor":
         self.identity_ = self._current_identity()
         return self
 
@@ -212,155 +216,12 @@ class _PretrainedProcessor(Processor):
         return {} if self.finetune else {"feature noise": feature_noise}
 
 
-class PretrainedTextProcessor(_PretrainedProcessor):
-    """Text with the backbone's own tokenizer (``tokenizer.json``), truncated to ``max_length`` tokens; with
-    ``ngrams`` (a dict of ``core.ngrams.NgramParams``), also the ids of each text's word n-grams."""
-
-    kind, modality = "pretrained_text", "text"
-    ragged = True  # ids trimmed to the batch's longest row
-
-    def __init__(self, column: str, source: str, finetune: bool = False, max_length: int = 64,
-                 precision: str = "bf16", ngrams: dict[str, Any] | None = None):
-        super().__init__(column, source, finetune, precision)
-        self.max_length, self.ngrams = max_length, ngrams
-        self._ngram_settings = ngram_settings(column, ngrams) if ngrams is not None else None
-
-    def _settings(self) -> dict[str, Any]:
-        return {"max_length": self.max_length}
-
-    def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "PretrainedTextProcessor":
-        self.feature_dim_ = text_feature_dim(self.source)
-        if self._ngram_settings is not None:
-            self.ngram_vocabulary_ = fit_vocabulary(values, self._ngram_settings)
-        self._restore_tokenizer()
-        return super().fit(values, root)
-
-    def _setup(self) -> None:
-        super()._setup()
-        self._restore_tokenizer()
-
-    def _restore_tokenizer(self) -> None:
-        from tokenizers import Tokenizer
-
-        self._tok = Tokenizer.from_file(str(text_model_dir(self.source) / "tokenizer.json"))
-        self._tok.no_padding()
-        self._tok.enable_truncation(self.max_length)
-        if self._ngram_settings is not None:
-            self._ngram_index = ngram_index(self.ngram_vocabulary_)
-
-    def transform(self, values: pd.Series, root: Path, progress: Progress | None = None) -> Transformed:
-        out = super().transform(values, root, progress)
-        if self._ngram_settings is None:
-            return out
-        lexical = ngram_ids(values, self._ngram_index, self._ngram_settings, self.column)  # (N, L) long
-        truncated = [p for p in lexical.problems if p.kind == TRUNCATED]
-        if self.finetune:  # token ids at their full width, so the encoder knows where the n-grams start
-            tokens = torch.full((len(values), self.max_length), -1, dtype=torch.long)
-            tokens[:, : out.values.shape[1]] = out.values
-            return Transformed(torch.cat([tokens, lexical.values], 1), out.present, out.problems + truncated)
-        return Transformed(torch.cat([out.values, lexical.values.float()], 1), out.present, out.problems + truncated)
-
-    def _content(self, value: Any, root: Path) -> bytes:
-        return str(value).encode("utf-8")
-
-    def _decode(self, content: bytes) -> Tensor:
-        return torch.tensor(self._tok.encode(content.decode("utf-8")).ids, dtype=torch.long)
-
-    def _stack(self, decoded: list[Tensor | None]) -> Tensor:
-        """Token ids (N, L) with -1 as padding (also for missing rows)."""
-        width = max((len(d) for d in decoded if d is not None), default=1)
-        ids = torch.full((len(decoded), width), -1, dtype=torch.long)
-        for i, d in enumerate(decoded):
-            if d is not None:
-                ids[i, : len(d)] = d
-        return ids
-
-    def _split(self) -> int:
-        """Where the n-gram ids start in a stored row: after the features, or the token ids when fine-tuned."""
-        return self.max_length if self.finetune else self.feature_dim_
-
-    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
-        if self._ngram_settings is not None:  # the n-gram ids are left-aligned after the split: no copy needed
-            return trim_padding(x, self._split())
-        if not self.finetune:
-            return x
-        longest = int((x >= 0).sum(1).max().clamp(min=1))
-        return x[:, :longest]
-
-    def encoder_kwargs(self) -> dict[str, Any]:
-        lexical = {"ngram_vocab_size": len(self.ngram_vocabulary_) + 1} if self._ngram_settings is not None else {}
-        return {**super().encoder_kwargs(), **lexical}
-
-    def corruptions(self) -> dict[str, Corruption]:
-        """Frozen: noise on the features; with n-grams, also n-gram drop (on the n-gram part only)."""
-        if self._ngram_settings is None:
-            return super().corruptions()
-        split = self._split()
-        deep = {} if self.finetune else {"feature noise": _on_columns(feature_noise, 0, split)}
-        return {**deep, "word drop": _on_columns(drop_ngrams, split, None)}
-
-
-class PretrainedImageProcessor(_PretrainedProcessor):
-    """Images as the backbone was trained on them: RGB (transparency on white), ``image_size`` square, [-1, 1]."""
-
-    kind, modality = "pretrained_image", "image"
-    streamable = True
-
-    shared_settings = ("max_pixels",)  # read from preprocess.image too
-
-    def __init__(self, column: str, source: str = "efficientnet_lite0", finetune: bool = False, image_size: int = 224,
-                 precision: str = "bf16", max_pixels: int = MAX_PIXELS):
-        super().__init__(column, source, finetune, precision)
-        self.image_size, self.max_pixels = image_size, max_pixels
-
-    def _settings(self) -> dict[str, Any]:
-        return {"image_size": self.image_size}
-
-    def fit(self, values: pd.Series, root: Path, progress: Progress | None = None) -> "PretrainedImageProcessor":
-        self.feature_dim_ = IMAGE_FEATURES
-        return super().fit(values, root)
-
-    def _content(self, value: Any, root: Path) -> bytes:
-        return resolve_path(value, root).read_bytes()
-
-    def _decode(self, content: bytes) -> Tensor:
-        try:
-            return torch.from_numpy(load_image(io.BytesIO(content), self.image_size, 3, self.max_pixels))  # (3, S, S)
-        except ImageTooLarge:
-            raise
-        except Exception as err:  # Pillow raises many types for a corrupt file
-            raise ValueError(f"not a readable image ({type(err).__name__})") from None
-
-    def _stack(self, decoded: list[Tensor | None]) -> Tensor:
-        out = torch.zeros(len(decoded), 3, self.image_size, self.image_size, dtype=torch.uint8)
-        for i, d in enumerate(decoded):
-            if d is not None:
-                out[i] = d
-        return out if self.finetune else self.prepare_pixels(out)
-
-    def corruptions(self) -> dict[str, Corruption]:
-        return {"noise": pixel_noise} if self.finetune else super().corruptions()
-
-    @staticmethod
-    def prepare_pixels(x: Tensor) -> Tensor:
-        """uint8 (B, 3, S, S) -> float in [-1, 1], as the backbone was trained."""
-        return x.float() / 127.5 - 1.0
-
-    def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
-        return self.prepare_pixels(x) if self.finetune else x
-
-
 def feature_noise(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
     """(B, F) cached features of a frozen pretrained encoder + Gaussian noise of 2 * level per-feature std."""
     return x + 2 * level * x.std(0, keepdim=True) * torch.randn(x.shape, generator=gen)
 
 
-def pixel_noise(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
-    """(B, 3, S, S) images in [-1, 1] + Gaussian noise of 2 * level (the image plugin's noise, on these pixels)."""
-    return x + 2 * level * torch.randn(x.shape, generator=gen)
-
-
-def _on_columns(corruption: Corruption, start: int, stop: int | None) -> Corruption:
+def on_columns(corruption: Corruption, start: int, stop: int | None) -> Corruption:
     """A corruption applied to columns ``start:stop`` of a (B, W) batch only, the other columns kept."""
     def corrupt(x: Tensor, level: float, gen: torch.Generator) -> Tensor:
         x = x.clone()
