@@ -133,9 +133,8 @@ class Predictor(BaseEstimator):
 
     @classmethod
     def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "Predictor":
-        predictor = cls(label=config["label"], label_sep=config.get("label_sep"), **kwargs)
-        predictor.threshold = config["task"].get("threshold", 0.5)
-        return predictor
+        return cls(label=config["label"], label_sep=config.get("label_sep"),
+                   threshold=config["task"].get("threshold", 0.5), **kwargs)
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None,
@@ -154,7 +153,7 @@ class Predictor(BaseEstimator):
         return predictor
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "classes": getattr(self.task_, "classes", None),
+        return {**super().describe(), "classes": self.task_.classes,
                 "fusion": self.config_.fusion.name, "head": self.config_.head.hidden_dims}
 
     # --- inference ----------------------------------------------------------------------------------------------

@@ -202,7 +202,7 @@ def predict_rows(predictor: Predictor, rows: list[dict[str, Any]], explain: bool
         result = row_contributions(predictor, split) if explain else None
         outputs = result.outputs if result else predictor.predict_outputs(split)
     frame = predictor.task_.prediction_frame(outputs)
-    classes = getattr(predictor.task_, "classes", None)
+    classes = predictor.task_.classes
     notes = row_notes(split.report, len(rows))
     answers = []
     for i in range(len(outputs)):

@@ -13,11 +13,15 @@ from torch import Tensor
 
 
 class Task:
-    """Base class. ``fit`` learns classes/scaling from the training labels; everything else is stateless."""
+    """Base class. ``fit`` learns the state named in ``fitted`` (classes, target scaling) from the training labels;
+    everything else is stateless. The settings (label, label_sep, threshold) and the fitted state are the whole
+    state a bundle saves (``state_dict``)."""
 
     name: ClassVar[str]
     primary_metric: ClassVar[str]  # early stopping and best-epoch choice
     maximize: ClassVar[bool] = True
+    fitted: ClassVar[tuple[str, ...]] = ()  # what fit learns
+    classes: list[Any] | None = None        # class names (None: not a classification task)
 
     def __init__(self, label: str, label_sep: str | None = None, threshold: float = 0.5):
         self.label, self.label_sep, self.threshold = label, label_sep, threshold
@@ -50,10 +54,12 @@ class Task:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **vars(self)}
+        return {"name": self.name, "label": self.label, "label_sep": self.label_sep, "threshold": self.threshold,
+                **{k: getattr(self, k) for k in self.fitted}}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "Task":
-        task = cls.__new__(cls)
-        task.__dict__.update({k: v for k, v in state.items() if k != "name"})
+        task = cls(state["label"], state.get("label_sep"), state.get("threshold", 0.5))
+        for name in cls.fitted:
+            setattr(task, name, state[name])
         return task

@@ -37,7 +37,7 @@ def parse_label_list(value: Any, sep: str | None) -> list[str]:
 
 
 class _ClassTask(Task):
-    classes: list[Any]
+    fitted = ("classes",)
 
     def fit(self, labels: pd.Series) -> "_ClassTask":
         unique = pd.unique(labels)
@@ -116,7 +116,7 @@ class MultilabelTask(Task):
     """Any subset of K labels per row: K logits, independent sigmoids, threshold for the 0/1 decision."""
 
     name, primary_metric = "multilabel", "micro_f1"
-    classes: list[str]
+    fitted = ("classes",)
 
     def fit(self, labels: pd.Series) -> "MultilabelTask":
         self.classes = sorted({name for cell in labels for name in parse_label_list(cell, self.label_sep)})

@@ -20,6 +20,7 @@ class RegressionTask(Task):
 
     name, primary_metric, maximize = "regression", "rmse", False
     out_dim = 1
+    fitted = ("mean", "std")
     mean: float = 0.0
     std: float = 1.0
 
