@@ -63,6 +63,7 @@ class BaseEstimator(SklearnEstimator):
 
     default_preset: ClassVar[str]
     is_retrieval: ClassVar[bool]
+    global_rank_: int = 0  # under DDP, this process's rank once fitted (only rank 0 writes files)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "BaseEstimator":
         if args:  # name the keywords the positional values were probably meant for
@@ -370,7 +371,7 @@ class BaseEstimator(SklearnEstimator):
         """Write the model folder (JSON + safetensors); returns its path. Under DDP only the process of global
         rank 0 writes (the others return the path without writing)."""
         self._check_fitted()
-        if getattr(self, "global_rank_", 0) != 0:
+        if self.global_rank_ != 0:
             return Path(path)
         config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
                   "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json"),

@@ -53,6 +53,7 @@ class Predictor(BaseEstimator):
     """
 
     default_preset, is_retrieval = "default", False
+    network_: Any = None  # the ONNX Runtime network when loaded with backend="onnx" (else PyTorch runs the model)
 
     def __init__(self, *, label: str, task: str = "auto", preset: str = "default",
                  config: str | Path | dict | None = None, column_types: dict[str, str] | None = None,
@@ -188,7 +189,7 @@ class Predictor(BaseEstimator):
         robustness analysis corrupts them with it).
         """
         self._check_fitted()
-        onnx = getattr(self, "network_", None)
+        onnx = self.network_
         device = torch.device("cpu") if onnx else self._model_on_device()
         dtype = autocast_dtype(self.config_.train.precision)
         logits = []
