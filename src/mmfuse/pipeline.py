@@ -31,7 +31,7 @@ from torch import Tensor
 from .config import ModelConfig
 from .core.columns import ColumnInfo
 from .core.processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress
-from .data.dataset import EncodedSplit, TableDataset
+from .data.dataset import ColumnProblems, EncodedSplit, SplitReport, TableDataset
 from .data.streaming import Streaming, should_stream, stream_transform
 from .errors import ConfigError, DataError
 from .nn.model import EncoderChoice
@@ -180,19 +180,17 @@ class InputPipeline:
                             "use --on-bad-row skip or mask to continue without it")
         skip = sorted({p.row for p in unreadable}) if on_bad_row == "skip" else []
         keep = np.setdiff1d(np.arange(len(frame)), skip)
-        report: dict[str, Any] = {"rows": len(frame), "used": len(keep), "on_bad_row": on_bad_row,
-                                  "skipped": [{"row": int(row_ids[p.row]), "column": p.column, "reason": p.detail}
-                                              for p in unreadable if on_bad_row == "skip"],
-                                  "columns": defaultdict(lambda: defaultdict(lambda: {"count": 0, "rows": []}))}
+        columns: dict[str, dict[str, ColumnProblems]] = defaultdict(dict)
         for p in problems:
             if p.row in skip:
                 continue
             kind = "masked" if p.kind == UNREADABLE else p.kind
-            entry = report["columns"][p.column][kind]
+            entry = columns[p.column].setdefault(kind, {"count": 0, "rows": [], "first": p.detail})
             entry["count"] += 1
             entry["rows"].append(int(row_ids[p.row]))
-            entry.setdefault("first", p.detail)
-        report["columns"] = {c: dict(kinds) for c, kinds in report["columns"].items()}
+        report = SplitReport(rows=len(frame), used=len(keep), on_bad_row=on_bad_row,
+                             skipped=[{"row": int(row_ids[p.row]), "column": p.column, "reason": p.detail}
+                                      for p in unreadable if on_bad_row == "skip"], columns=dict(columns))
         if streamed:
             report["streamed"] = streamed  # input -> cache hit / filled / off, MB on disk, seconds
         return EncodedSplit(stored, present, row_ids, report).take(torch.as_tensor(keep, dtype=torch.long))

@@ -6,7 +6,7 @@ Rows are numbered as in the user's table (0-based data rows) in every message an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -30,6 +30,37 @@ class Batch:
                      None if self.target is None else self.target.pin_memory())
 
 
+class SkippedRow(TypedDict):
+    row: int      # in the user's table
+    column: str
+    reason: str
+
+
+class ColumnProblems(TypedDict, total=False):
+    count: int
+    rows: list[int]
+    first: str    # the first value's detail
+
+
+class SplitReport(TypedDict, total=False):
+    """What preprocessing did to a split (saved as ``data_report.json``, hence a JSON mapping with a known shape).
+
+    ``rows`` read and ``used``; the ``on_bad_row`` policy; ``skipped`` rows (skip: one entry per unreadable value);
+    ``columns``: column -> kind (empty, masked, unknown_category, truncated, ...) -> count, rows, first detail; and,
+    where they apply, ``label_missing`` (rows without a label), ``pairs_left_out`` (retrieval rows lacking a side)
+    and ``streamed`` (input -> how its rows were kept: sample cache hit / filled / off, MB, seconds).
+    """
+
+    rows: int
+    used: int
+    on_bad_row: str
+    skipped: list[SkippedRow]
+    columns: dict[str, dict[str, ColumnProblems]]
+    label_missing: list[int]
+    pairs_left_out: list[int]
+    streamed: dict[str, dict[str, Any]]
+
+
 @dataclass
 class EncodedSplit:
     """A split after preprocessing: stored rows for the rows kept (tensors, or for streamed inputs rows kept on disk
@@ -38,7 +69,7 @@ class EncodedSplit:
     stored: dict[str, Any]
     present: dict[str, Tensor]
     rows: np.ndarray            # (N,) row ids in the user's table
-    report: dict[str, Any]
+    report: SplitReport
 
     def take(self, index: Tensor) -> "EncodedSplit":
         """The rows at positions ``index`` (N',) long; the report is shared."""
@@ -46,7 +77,7 @@ class EncodedSplit:
                             {n: m[index] for n, m in self.present.items()}, self.rows[index.numpy()], self.report)
 
 
-def describe_report(report: dict[str, Any], split: str) -> list[str]:
+def describe_report(report: SplitReport, split: str) -> list[str]:
     """Human-readable lines for a split report (nothing when every value was usable)."""
     lines = []
     if report.get("label_missing"):

@@ -21,7 +21,6 @@ import torch
 from sklearn.base import BaseEstimator as SklearnEstimator
 from torch import Tensor, nn
 
-from ..version import __version__
 from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import resolve_device
@@ -37,6 +36,7 @@ from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
+from ..version import __version__
 from .migrations import input_plans, processor_states
 from .timing import Stopwatch, describe_stages, stage_seconds
 

@@ -29,8 +29,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ..version import __version__
 from ..errors import BundleError
+from ..version import __version__
 from .hashing import sha256_file
 from .staging import staged_folder
 

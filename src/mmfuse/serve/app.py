@@ -24,11 +24,11 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from ..version import __version__
 from ..analysis.contributions import row_contributions
 from ..errors import BundleError, MMFuseError
 from ..estimators import Predictor, Retriever, load
 from ..estimators.index import SearchIndex
+from ..version import __version__
 from .limits import BodyLimit, BodyTooLarge, ServeLimits
 from .requests import RequestError, Upload, cell_of, check_pixels, decode_base64, request_table
 
