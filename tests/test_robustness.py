@@ -59,7 +59,10 @@ def test_shapley_is_exact_and_efficient():
 def test_report_on_a_fitted_model(table_dir, tmp_path):
     predictor = Predictor(label="y", preset="fast", max_epochs=6, threads=2, progress=False, verbose=False,
                           ignore=["id"]).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
-    report = robustness(predictor, table_dir / "test.csv")
+    passes = []
+    report = robustness(predictor, table_dir / "test.csv", progress=lambda *call: passes.append(call))
+    curves = len(LEVELS) * sum(len(c) for c in predictor.corruptions().values())
+    assert passes == [("robustness passes", k, 2 ** 3 + curves) for k in range(1, 2 ** 3 + curves + 1)]
     assert report.metric == "accuracy"
     assert report.score == pytest.approx(predictor.evaluate(table_dir / "test.csv")["accuracy"])
     assert set(report.without) == {"image", "tabular", "text"} and report.without["image"] < report.score

@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..core.processor import Progress
 from ..estimators import Predictor
 
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -74,26 +75,37 @@ class RobustnessReport:
                 "curves": self.curves, "relative_robustness": self.relative()}
 
 
-def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: int = 0) -> RobustnessReport:
-    """Removal, Shapley and corruption analysis of a fitted ``Predictor`` on a labelled table."""
+def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: int = 0,
+               progress: Progress | None = None) -> RobustnessReport:
+    """Removal, Shapley and corruption analysis of a fitted ``Predictor`` on a labelled table; ``progress``
+    receives ``("robustness passes", done, total)`` after each pass over the table."""
     frame, split = predictor.prepare(data, "robustness", labelled=True)
     target = predictor.targets(frame, split)
     task = predictor.task_
     metric = "r2" if task.name == "regression" else task.primary_metric
     inputs = predictor.inputs_
+    corruptions = predictor.corruptions()
+    with_shapley = len(inputs) <= max_shapley_inputs
+    total = (2 ** len(inputs) if with_shapley else len(inputs) + 2) + len(LEVELS) * sum(map(len, corruptions.values()))
+    done = [0]
+
+    def scored(outputs: np.ndarray) -> float:
+        done[0] += 1
+        if progress:
+            progress("robustness passes", done[0], total)
+        return task.metrics(target, outputs)[metric]
+
     cache: dict[frozenset[str], float] = {}
 
     def score_with(present: frozenset[str]) -> float:
         if present not in cache:
-            outputs = predictor.predict_outputs(split, absent=frozenset(inputs) - present)
-            cache[present] = task.metrics(target, outputs)[metric]
+            cache[present] = scored(predictor.predict_outputs(split, absent=frozenset(inputs) - present))
         return cache[present]
 
     everything = frozenset(inputs)
     report = RobustnessReport(metric, score_with(everything), score_with(frozenset()),
                               {i: score_with(everything - {i}) for i in inputs},
-                              shapley_values(score_with, inputs) if len(inputs) <= max_shapley_inputs else None)
-    corruptions = predictor.corruptions()
+                              shapley_values(score_with, inputs) if with_shapley else None)
     for name in inputs:
         report.curves[name] = {}
         for corruption, fn in corruptions[name].items():
@@ -102,6 +114,6 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
                 gen = torch.Generator().manual_seed(seed)
                 transform = (lambda x, fn=fn, level=level, gen=gen, name=name:
                              {**x, name: fn(x[name], level, gen)})
-                scores.append(task.metrics(target, predictor.predict_outputs(split, transform=transform))[metric])
+                scores.append(scored(predictor.predict_outputs(split, transform=transform)))
             report.curves[name][corruption] = scores
     return report

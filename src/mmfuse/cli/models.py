@@ -10,7 +10,7 @@ import click
 
 from ..errors import DataError
 from . import render
-from .console import console, errors, setup_logging
+from .console import console, errors, progress_bars, setup_logging
 from .options import bad_row_override, cache_option, encoding_option, load_model, runtime_options, source, threads_option
 
 MODEL = click.argument("model", type=click.Path(file_okay=False))
@@ -47,7 +47,10 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
     if zero_shot:
         raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
     metrics = estimator.evaluate(data, confusion_plot=confusion)
-    report = _robustness(estimator, data, robustness_plot) if robustness or robustness_plot else None
+    report = None
+    if robustness or robustness_plot:
+        with progress_bars() as progress:
+            report = _robustness(estimator, data, robustness_plot, progress)
     written = [f"wrote {what} to {path}" for what, path in (("the confusion matrix", confusion),
                                                               ("the robustness curves", robustness_plot)) if path]
     if as_json:
@@ -60,12 +63,12 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
         (errors if as_json else console).print(line, highlight=False, soft_wrap=True)
 
 
-def _robustness(estimator: Any, data: Any, plot: str | None) -> Any:
+def _robustness(estimator: Any, data: Any, plot: str | None, progress: Any) -> Any:
     """The robustness report of a model on a table, its curves drawn to ``plot`` when given."""
     from ..analysis.robustness import robustness as analyse
     from ..plots import plot_robustness
 
-    report = analyse(estimator, data)
+    report = analyse(estimator, data, progress=progress)
     if plot:
         plot_robustness(report.curves, report.levels, report.metric, plot)
     return report
