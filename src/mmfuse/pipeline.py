@@ -21,7 +21,7 @@ import inspect
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -74,6 +74,31 @@ class InputPlan:
 
     def choice(self) -> EncoderChoice:
         return EncoderChoice(self.encoder, self.encoder_params)
+
+
+def check_encoder_keys(keys: Iterable[str], columns: list[ColumnInfo], table_columns: list[str]) -> list[str]:
+    """Each key of a user's encoder choices (``--encoder KEY=NAME``) names a column that feeds its own input (else a
+    ``DataError`` naming it) or an input kind; returns a warning for each kind the table has no input of."""
+    inputs = input_traits(columns)  # input name -> (kind, traits)
+    kinds = {MODALITIES.get(m).input for m in MODALITIES.names()}
+    warnings = []
+    for key in keys:
+        if key in kinds:
+            if key not in {kind for kind, _ in inputs.values()}:
+                warnings.append(f"--encoder {key}=...: the table has no {key} input; the setting is not used")
+            continue
+        if key in inputs:
+            continue
+        column = next((c for c in columns if c.name == key), None)
+        if column is None:
+            raise DataError(f"--encoder {key}=...: {key!r} is neither an input column nor an input kind; "
+                            f"columns: {', '.join(map(str, table_columns))}; kinds: {', '.join(sorted(kinds))}")
+        if column.modality == "ignore":
+            raise DataError(f"--encoder {key}=...: column {key!r} is not used ({column.reason})")
+        kind = input_of(column)[1]
+        raise DataError(f"--encoder {key}=...: column {key!r} is {column.modality} and shares the {kind} input "
+                        f"with the table's other {kind} columns: use --encoder {kind}=NAME")
+    return warnings
 
 
 def plan_inputs(columns: list[ColumnInfo], cfg: ModelConfig) -> dict[str, InputPlan]:

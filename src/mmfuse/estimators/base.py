@@ -31,7 +31,7 @@ from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
 from ..io.checkpoint import remove_checkpoints, saved_epoch
 from ..nn.model import EncoderChoice
-from ..pipeline import POLICIES, InputPipeline, input_of, input_traits, plan_inputs
+from ..pipeline import POLICIES, InputPipeline, check_encoder_keys, input_of, input_traits, plan_inputs
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..registry import ENCODERS, FUSIONS, MODALITIES
@@ -243,7 +243,8 @@ class BaseEstimator(SklearnEstimator):
         training rows; the column table is logged."""
         self._fit_task(splits.train)
         self.columns_ = self._detect(splits.train, splits.train_root)
-        self._check_encoder_keys(splits.columns)
+        for warning in check_encoder_keys(self.encoders or {}, self.columns_, splits.columns):
+            self._log(warning, logging.WARNING)
         self.config_ = self.config_.for_columns(input_traits(self.columns_))
         self.plan_ = plan_inputs(self.columns_, self.config_)
         self._log("columns:\n" + "\n".join(f"  {i['column']!s:<24} {i['modality']:<12} {i['encoder']:<18} {i['reason']}"
@@ -283,29 +284,6 @@ class BaseEstimator(SklearnEstimator):
             self.metrics_["features"] = features  # split -> input -> computed / from the cache / seconds
         self.metrics_["stages"] = stage_seconds(clock, features, self.history_)
         self._log("time: " + describe_stages(self.metrics_["stages"], len(self.history_)), logging.DEBUG)
-
-    def _check_encoder_keys(self, table_columns: list[str]) -> None:
-        """Each ``encoders`` key (``--encoder KEY=NAME``) names a column that feeds its own input (else an error), or
-        an input kind (a warning when the table has no input of that kind)."""
-        inputs = input_traits(self.columns_)  # input name -> (kind, traits)
-        kinds = {MODALITIES.get(m).input for m in MODALITIES.names()}
-        for key in self.encoders or {}:
-            if key in kinds:
-                if key not in {kind for kind, _ in inputs.values()}:
-                    self._log(f"--encoder {key}=...: the table has no {key} input; the setting is not used",
-                              logging.WARNING)
-                continue
-            if key in inputs:
-                continue
-            column = next((c for c in self.columns_ if c.name == key), None)
-            if column is None:
-                raise DataError(f"--encoder {key}=...: {key!r} is neither an input column nor an input kind; "
-                                f"columns: {', '.join(map(str, table_columns))}; kinds: {', '.join(sorted(kinds))}")
-            if column.modality == "ignore":
-                raise DataError(f"--encoder {key}=...: column {key!r} is not used ({column.reason})")
-            kind = input_of(column)[1]
-            raise DataError(f"--encoder {key}=...: column {key!r} is {column.modality} and shares the {kind} input "
-                            f"with the table's other {kind} columns: use --encoder {kind}=NAME")
 
     def score(self, X: TableLike, y: Any = None) -> float:
         """The primary validation metric on a labelled table (``y``: its labels, or None: its label column), higher
