@@ -45,3 +45,12 @@ def test_progress_in_a_log_is_a_line_every_ten_seconds(monkeypatch):
     bars("epoch 1/3", 1, 2)
     bars("epoch 1/3", 2, 2)  # a short stage: no line
     assert log.getvalue().splitlines() == lines
+
+
+def test_a_loaded_model_reports_the_progress_of_prediction(table_dir, tmp_path):
+    Predictor(label="y", preset="fast", max_epochs=1, threads=2, ignore=["id"], progress=None, verbose=False).fit(
+        table_dir / "train.csv").save(tmp_path / "m")
+    calls = []
+    loaded = Predictor.load(tmp_path / "m", verbose=False).set_runtime(progress=lambda *c: calls.append(c))
+    loaded.predict(table_dir / "test.csv")
+    assert ("reading images of 'image'", 60, 60) in calls

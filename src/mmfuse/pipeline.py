@@ -158,6 +158,11 @@ class InputPipeline:
             proc.use_device(device)
         return self
 
+    def use_progress(self, progress: Progress | None) -> "InputPipeline":
+        """Where long transforms report (reading files, computing features; a runtime setting)."""
+        self.progress = progress
+        return self
+
     def use_streaming(self, streaming: Streaming) -> "InputPipeline":
         """How ``transform`` holds large inputs: in memory, on disk, or decoded per batch (a runtime setting)."""
         self.streaming = streaming
@@ -171,13 +176,13 @@ class InputPipeline:
         return self
 
     @classmethod
-    def plan(cls, plans: dict[str, "InputPlan"], columns: list[ColumnInfo], cache_dir: str | Path | None = None,
-             progress: Progress | None = None) -> "InputPipeline":
+    def plan(cls, plans: dict[str, "InputPlan"], columns: list[ColumnInfo],
+             cache_dir: str | Path | None = None) -> "InputPipeline":
         """Unfitted processors for the inputs of a plan (``plan_inputs``)."""
         by_name = {c.name: c for c in columns}
         processors = {name: PROCESSORS.get(p.processor).for_input([by_name[c] for c in p.columns], p.processor_settings)
                       for name, p in plans.items()}
-        return cls(processors, progress).use_cache(cache_dir)
+        return cls(processors).use_cache(cache_dir)
 
     def fit(self, frame: pd.DataFrame, root: Path) -> "InputPipeline":
         for proc in self.processors.values():
@@ -243,10 +248,9 @@ class InputPipeline:
         return {name: proc.state_dict() for name, proc in self.processors.items()}
 
     @classmethod
-    def from_state(cls, states: dict[str, dict[str, Any]], cache_dir: str | Path | None = None,
-                   progress: Progress | None = None) -> "InputPipeline":
+    def from_state(cls, states: dict[str, dict[str, Any]], cache_dir: str | Path | None = None) -> "InputPipeline":
         """Fitted processors from a bundle's ``processors.json`` (an older format's: ``estimators.migrations``)."""
-        return cls({name: Processor.from_state(state) for name, state in states.items()}, progress).use_cache(cache_dir)
+        return cls({name: Processor.from_state(state) for name, state in states.items()}).use_cache(cache_dir)
 
 
 def _fail_if_column_unreadable(unreadable: list[Problem], problems: list[Problem], n_rows: int, root: Path,

@@ -37,20 +37,19 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
              cache_dir: str | None, threads: int | None, device: str | None, workers: int | None,
              encoding: str | None) -> None:
     """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
-    setup_logging(as_json)  # --json: warnings still go to stderr
+    setup_logging(as_json)  # --json: warnings (and progress) still go to stderr
     data = source(data, encoding)
-    estimator = load_model(model, on_bad_row, threads, cache_dir=cache_dir, device=device, workers=workers)
-    if estimator.is_retrieval:
-        if confusion or robustness or robustness_plot:
-            raise DataError("--confusion and --robustness are for classification models, not retrieval")
-        return _evaluate_retrieval(estimator, data, as_json, zero_shot, prompt)
-    if zero_shot:
-        raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
-    metrics = estimator.evaluate(data, confusion_plot=confusion)
-    report = None
-    if robustness or robustness_plot:
-        with progress_bars() as progress:
-            report = _robustness(estimator, data, robustness_plot, progress)
+    with progress_bars() as progress:
+        estimator = load_model(model, on_bad_row, threads, cache_dir=cache_dir, device=device, workers=workers,
+                               progress=progress)
+        if estimator.is_retrieval:
+            if confusion or robustness or robustness_plot:
+                raise DataError("--confusion and --robustness are for classification models, not retrieval")
+            return _evaluate_retrieval(estimator, data, as_json, zero_shot, prompt)
+        if zero_shot:
+            raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
+        metrics = estimator.evaluate(data, confusion_plot=confusion)
+        report = _robustness(estimator, data, robustness_plot, progress) if robustness or robustness_plot else None
     written = [f"wrote {what} to {path}" for what, path in (("the confusion matrix", confusion),
                                                               ("the robustness curves", robustness_plot)) if path]
     if as_json:
@@ -101,12 +100,13 @@ def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row
             device: str | None, workers: int | None, encoding: str | None) -> None:
     """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
     setup_logging()
-    predictor = load_model(model, on_bad_row, threads, device=device, workers=workers)
-    if predictor.is_retrieval:
-        raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
-    if threshold is not None:
-        predictor.set_params(threshold=threshold)
-    frame = predictor.predict_frame(source(data, encoding))
+    with progress_bars() as progress:
+        predictor = load_model(model, on_bad_row, threads, device=device, workers=workers, progress=progress)
+        if predictor.is_retrieval:
+            raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
+        if threshold is not None:
+            predictor.set_params(threshold=threshold)
+        frame = predictor.predict_frame(source(data, encoding))
     frame.to_csv(out, index=False)
     console.print(f"wrote {len(frame)} predictions to {out}")
 

@@ -88,7 +88,8 @@ def pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 
 def load_model(model: str, on_bad_row: str | None = None, threads: int | None = None, verbose: bool = True,
-               cache_dir: str | None = None, device: str | None = None, workers: int | None = None) -> Any:
+               cache_dir: str | None = None, device: str | None = None, workers: int | None = None,
+               progress: Any = None) -> Any:
     """A saved model (a Predictor or a Retriever) with the command's runtime settings applied."""
     import torch
 
@@ -96,5 +97,5 @@ def load_model(model: str, on_bad_row: str | None = None, threads: int | None = 
 
     if threads:
         torch.set_num_threads(threads)
-    estimator = load(model, verbose=verbose, cache_dir=cache_dir).set_runtime(device, workers)
+    estimator = load(model, verbose=verbose, cache_dir=cache_dir).set_runtime(device, workers, progress=progress)
     return estimator.set_params(on_bad_row=on_bad_row) if on_bad_row else estimator

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import resolve_device
+from ..core.processor import Progress
 from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.streaming import Streaming
 from ..data.table import Table, read_table, split_rows
@@ -139,15 +140,16 @@ class BaseEstimator(SklearnEstimator):
         log.log(level if self.verbose else logging.DEBUG, message)
 
     def set_runtime(self, device: str | None = None, workers: int | None = None, stream: str | None = None,
-                    sample_cache: bool | None = None) -> "BaseEstimator":
+                    sample_cache: bool | None = None, progress: Progress | None = None) -> "BaseEstimator":
         """Change how a fitted or loaded estimator runs (the settings given; None keeps one): device, DataLoader
-        workers, streaming of large inputs, the sample cache. Returns self."""
+        workers, streaming of large inputs, the sample cache, the progress callback. Returns self."""
         for name, value in (("device", device), ("workers", workers), ("stream", stream),
-                            ("sample_cache", sample_cache)):
+                            ("sample_cache", sample_cache), ("progress", progress)):
             if value is not None:
                 setattr(self, name, value)
         if hasattr(self, "pipeline_"):
             self.pipeline_.use_streaming(self._streaming()).use_device(self._device())
+            self.pipeline_.use_progress(self._progress_callback())
         return self
 
     def _device(self) -> str:
@@ -254,8 +256,8 @@ class BaseEstimator(SklearnEstimator):
     def _preprocess(self, splits: FitSplits, clock: Stopwatch) -> tuple[TableDataset, TableDataset, dict]:
         """Fit the input pipeline on the training rows and transform both splits: (train set, validation set, what
         each split's cached-feature inputs computed)."""
-        self.pipeline_ = InputPipeline.plan(self.plan_, self.columns_, self.cache_dir, self._progress_callback())
-        self.set_runtime()  # streaming and device as this estimator's settings say
+        self.pipeline_ = InputPipeline.plan(self.plan_, self.columns_, self.cache_dir)
+        self.set_runtime()  # streaming, device and progress as this estimator's settings say
         train, valid = splits.train, splits.valid
         self._log(f"preprocessing: {len(train):,} train and {len(valid):,} validation rows")
         with clock("fit preprocessing"):
