@@ -63,7 +63,7 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--restart", is_flag=True, help="Discard an interrupted fit saved in OUT.partial/ and start over.")
 @click.option("--checkpoint-every", type=click.FloatRange(min=0), default=30, show_default=True,
               help="Seconds of training between two saves of the run's state (0: after every epoch).")
-@click.option("--quiet", is_flag=True, help="No progress bars or tables.")
+@click.option("--quiet", is_flag=True, help="While it runs, warnings only (no progress, no stage lines); the result is still printed.")
 def fit(**options: Any) -> None:
     """Train a model on TRAIN (CSV / Parquet / JSONL) and save it to --out.
 
