@@ -18,7 +18,7 @@ import pytest
 
 from mmfuse import ConfigError, Predictor
 from mmfuse.analysis.robustness import robustness
-from mmfuse.plugins import PluginError, load_plugins
+from mmfuse.plugins import PluginError, installed_plugins, load_plugins
 from mmfuse.registry import ENCODERS, MODALITIES, PROCESSORS
 
 TESTS = Path(__file__).parent
@@ -127,12 +127,14 @@ def test_an_entry_point_plugin_loads_first(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mmfuse-colour\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(f"[mmfuse.plugins]\ncolour = {PLUGIN}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    installed_plugins.cache_clear()  # entry points are read once per process: this one was installed since
     try:
         assert "colour" not in MODALITIES
         assert PLUGIN in load_plugins()
         assert "colour" in MODALITIES and "colour_mlp" in ENCODERS
     finally:
         unregister_colour_plugin()
+        installed_plugins.cache_clear()  # read again without it (monkeypatch takes its folder off the path)
 
 
 def test_the_readme_example_is_the_plugin_the_tests_run():

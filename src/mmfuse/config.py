@@ -28,6 +28,11 @@ def _input_kinds() -> dict[str, Any]:
     return {MODALITIES.get(m).input: MODALITIES.get(m) for m in MODALITIES.names()}
 
 
+def input_kinds() -> list[str]:
+    """The registered input kinds (text, image, ..., tabular, a plugin's), sorted."""
+    return sorted(_input_kinds())
+
+
 def check_input_kind(kind: str) -> str:
     kinds = _input_kinds()
     if kind not in kinds:

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .config import ModelConfig
+from .config import ModelConfig, input_kinds
 from .core.columns import ColumnInfo
 from .core.processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress
 from .data.dataset import ColumnProblems, EncodedSplit, SplitReport, TableDataset
@@ -80,7 +80,7 @@ def check_encoder_keys(keys: Iterable[str], columns: list[ColumnInfo], table_col
     """Each key of a user's encoder choices (``--encoder KEY=NAME``) names a column that feeds its own input (else a
     ``DataError`` naming it) or an input kind; returns a warning for each kind the table has no input of."""
     inputs = input_traits(columns)  # input name -> (kind, traits)
-    kinds = {MODALITIES.get(m).input for m in MODALITIES.names()}
+    kinds = input_kinds()
     warnings = []
     for key in keys:
         if key in kinds:
@@ -92,7 +92,7 @@ def check_encoder_keys(keys: Iterable[str], columns: list[ColumnInfo], table_col
         column = next((c for c in columns if c.name == key), None)
         if column is None:
             raise DataError(f"--encoder {key}=...: {key!r} is neither an input column nor an input kind; "
-                            f"columns: {', '.join(map(str, table_columns))}; kinds: {', '.join(sorted(kinds))}")
+                            f"columns: {', '.join(map(str, table_columns))}; kinds: {', '.join(kinds)}")
         if column.modality == "ignore":
             raise DataError(f"--encoder {key}=...: column {key!r} is not used ({column.reason})")
         kind = input_of(column)[1]

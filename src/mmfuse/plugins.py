@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Iterable
 
@@ -44,7 +45,7 @@ def import_plugin(module: str) -> None:
 def load_plugins(modules: Iterable[str] = ()) -> list[str]:
     """Import the entry-point plugins, those in ``MMFUSE_PLUGINS``, then ``modules``; each that fails is logged as
     one warning (once) and skipped. Returns the modules imported."""
-    names = [ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINTS)]
+    names = list(installed_plugins())
     names += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
     names += list(modules)
     loaded = []
@@ -57,6 +58,12 @@ def load_plugins(modules: Iterable[str] = ()) -> list[str]:
         except PluginError as err:
             log.warning(str(err))
     return loaded
+
+
+@cache
+def installed_plugins() -> tuple[str, ...]:
+    """The modules the installed packages declare in the ``mmfuse.plugins`` entry-point group (read once)."""
+    return tuple(ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINTS))
 
 
 def plugin_modules(objects: Iterable[object]) -> list[str]:

@@ -36,10 +36,10 @@ def list_fusions() -> str:
 
 def list_encoders() -> str:
     from .. import estimators  # noqa: F401
-    from ..registry import MODALITIES, list_encoders as encoders
+    from ..config import input_kinds
+    from ..registry import list_encoders as encoders
 
-    kinds = sorted({MODALITIES.get(m).input for m in MODALITIES.names()})
-    return "Encoders: " + "; ".join(f"{kind}: {', '.join(encoders(kind))}" for kind in kinds) + "."
+    return "Encoders: " + "; ".join(f"{kind}: {', '.join(encoders(kind))}" for kind in input_kinds()) + "."
 
 
 def list_modalities() -> str:

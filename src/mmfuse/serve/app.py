@@ -187,10 +187,13 @@ async def read_query(request: Request, retriever: Retriever) -> tuple[tuple[str,
     return (modality, value), k
 
 
+def column_modality(retriever: Retriever, column: str) -> str:
+    return next(c.modality for c in retriever.columns_ if c.name == column)
+
+
 def tower_modalities(retriever: Retriever) -> list[str]:
     """The modalities of a retrieval model's two columns: what a search may be given."""
-    kinds = {c.name: c.modality for c in retriever.columns_}
-    return sorted({kinds[retriever.query], kinds[retriever.target]})
+    return sorted({column_modality(retriever, retriever.query), column_modality(retriever, retriever.target)})
 
 
 # --- answering ---------------------------------------------------------------------------------------------------
@@ -244,8 +247,7 @@ def search_index(index: SearchIndex, retriever: Retriever, query: tuple[str, Any
             check_pixels(value, modality, limits.max_pixels)
             (Path(tmp) / f"query{cell.suffix}").write_bytes(value)
             vector = retriever.embed_values(tower, [f"query{cell.suffix}"], tmp)[0]
-    column_kinds = {c.name: c.modality for c in retriever.columns_}
-    files = bool(index.root) and cell_of(column_kinds[index.tower]).file
+    files = bool(index.root) and cell_of(column_modality(retriever, index.tower)).file
     return {"query": modality, "results": [
         {"rank": rank, "score": score, "row": index.rows[i], "value": index.values[i],
          **({"file": f"/items/{i}"} if files else {}), **{c: v[i] for c, v in index.extra.items()}}

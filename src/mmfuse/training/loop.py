@@ -84,7 +84,7 @@ class LitMultiModal(L.LightningModule):
                              **metrics, "seconds": now - self._epoch_start,
                              "train_seconds": self._valid_start - self._epoch_start,  # forward + backward steps
                              "valid_seconds": now - self._valid_start})
-        score = (primary if self.task.maximize else -primary, -val_loss)  # the task's metric, then loss on ties
+        score = epoch_rank(self.task, primary, val_loss)
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best_state = score, copy.deepcopy(self.model.state_dict())
 
@@ -102,6 +102,11 @@ class LitMultiModal(L.LightningModule):
         else:
             scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.cfg.lr, total_steps=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def epoch_rank(task: Task, primary: float, val_loss: float) -> tuple[float, float]:
+    """How epochs compare (higher is better): the task's primary validation metric, then the loss on ties."""
+    return (primary if task.maximize else -primary, -val_loss)
 
 
 class EpochReport(L.Callback):
@@ -213,7 +218,7 @@ def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg, task: Task,
     if cfg.restore_best and module.best_state is not None:
         model.load_state_dict(module.best_state)
         metric = f"val_{task.primary_metric}"
-        best = max(history, key=lambda e: ((1 if task.maximize else -1) * e[metric], -e["val_loss"]))  # first of ties
+        best = max(history, key=lambda e: epoch_rank(task, e[metric], e["val_loss"]))  # the first of ties, as in fit
         epoch = best["epoch"]
         log.log(log_level, f"best epoch {epoch} of {len(history)} restored ({metric} {best[metric]:.4f})")
     elif history:

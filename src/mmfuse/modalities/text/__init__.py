@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...core.modality import Cell, Modality, nonempty_strings
+from ...core.modality import Modality, nonempty_strings
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
 from .ngrams import NgramProcessor
@@ -26,4 +26,4 @@ PROCESSORS.add(TextProcessor.kind, TextProcessor)
 PROCESSORS.add(NgramProcessor.kind, NgramProcessor)
 PROCESSORS.add(PretrainedTextProcessor.kind, PretrainedTextProcessor)
 MODALITIES.add("text", Modality("text", input="text", processor="text", default_encoder="gru",
-                                detect=looks_like_text, priority=1000, cell=Cell(widget="text")))
+                                detect=looks_like_text, priority=1000))  # a value cell, a text field
