@@ -14,7 +14,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .registry import ENCODERS, FUSIONS, MODALITIES, PROCESSORS, Registry
+from .registry import ENCODERS, FUSIONS, LEARNERS, MODALITIES, PROCESSORS, Registry
 
 
 class _Strict(BaseModel):
@@ -131,6 +131,30 @@ class RetrievalCfg(_Strict):
         return None if kind is None else check_input_kind(kind)
 
 
+NETWORK = "network"  # the fused network's name among a portfolio's members
+
+
+def _member(name: str) -> str:
+    if name != NETWORK and name not in LEARNERS:
+        raise ValueError(f"unknown portfolio member {name!r}; choose from: {', '.join(member_names())}")
+    return name
+
+
+def member_names() -> list[str]:
+    """The learners a portfolio may hold: the registered ones and the fused network."""
+    return [*LEARNERS.names(), NETWORK]
+
+
+class PortfolioCfg(_Strict):
+    """Which learners a fit trains (the fused network is ``network``; the others: ``mmfuse.portfolio``), and how
+    their validation outputs are combined: greedy ensemble selection with replacement over ``rounds`` rounds, then
+    temperature scaling (``calibrate``)."""
+
+    members: list[Annotated[str, AfterValidator(_member)]] = Field(default_factory=lambda: [NETWORK], min_length=1)
+    rounds: int = Field(25, ge=1)
+    calibrate: bool = True
+
+
 class ModelConfig(_Strict):
     """Everything needed to rebuild and retrain a model, minus the data.
 
@@ -150,6 +174,7 @@ class ModelConfig(_Strict):
     retrieval: RetrievalCfg = Field(default_factory=RetrievalCfg)
     preprocess: dict[str, dict[str, Any]] = Field(default_factory=dict)
     train: TrainCfg = Field(default_factory=TrainCfg)
+    portfolio: PortfolioCfg = Field(default_factory=PortfolioCfg)
 
     @field_validator("encoders")
     @classmethod

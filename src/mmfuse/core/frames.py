@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
+from .processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, FlatView, Problem, Processor, Progress, Transformed,
+                        is_empty,
                         with_progress)
 
 
@@ -86,6 +87,14 @@ class FrameProcessor(Processor):
 
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"in_features": self._n_features()}
+
+    def flat(self, x: Tensor) -> FlatView:
+        """Per row: each feature's mean and standard deviation over the real steps, and the log length (B, 2F + 1)."""
+        frames, mask = x[..., :-1], x[..., -1:]  # (B, T, F), (B, T, 1)
+        steps = mask.sum(1).clamp(min=1)  # (B, 1)
+        mean = frames.sum(1) / steps
+        std = (((frames - mean.unsqueeze(1)) * mask) ** 2).sum(1).div(steps).sqrt()
+        return FlatView(dense=torch.cat([mean, std, steps.log()], dim=1))
 
     def corruptions(self) -> dict[str, Corruption]:
         return {"noise": frames_noise, "time mask": frames_time_mask}

@@ -52,6 +52,25 @@ class Transformed:
     problems: list[Problem] = field(default_factory=list)
 
 
+@dataclass
+class FlatView:
+    """What a linear or tree learner reads of one input's prepared batch of B rows (each part optional): the
+    portfolio's members (``mmfuse.portfolio``) learn from these, computed from the same stored rows as the network.
+
+    ``dense`` (B, D): numbers on a common scale (standardised values, per-clip statistics, pooled pixels);
+    ``embedding`` (B, E): frozen backbone features (compressed before a tree model reads them);
+    ``ids`` (B, L) long: ids of a text's distinct n-grams or tokens, 0 = padding, below ``vocab``;
+    ``categories`` (B, C) long: 0 = missing, 1 = unknown, 2.. the training categories (``cardinalities`` per column).
+    """
+
+    dense: Tensor | None = None
+    embedding: Tensor | None = None
+    ids: Tensor | None = None
+    vocab: int = 0
+    categories: Tensor | None = None
+    cardinalities: tuple[int, ...] = ()
+
+
 def is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
 
@@ -124,6 +143,11 @@ class Processor:
     def encoder_kwargs(self) -> dict[str, Any]:
         """What the encoder must know about its input (vocabulary size, channels, ...)."""
         return {}
+
+    def flat(self, x: Tensor) -> FlatView:
+        """A prepared batch (B, ...) as the portfolio's linear and tree members read it; nothing by default (the
+        input then feeds the network member only)."""
+        return FlatView()
 
     def corruptions(self) -> dict[str, Corruption]:
         """Corruptions of this input's prepared batches for the robustness analysis, by name."""

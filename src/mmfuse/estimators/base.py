@@ -21,7 +21,7 @@ import torch
 from sklearn.base import BaseEstimator as SklearnEstimator
 from torch import Tensor, nn
 
-from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
+from ..config import ModelConfig, TrainCfg, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import resolve_device
 from ..core.processor import Progress
@@ -35,6 +35,7 @@ from ..nn.model import EncoderChoice
 from ..pipeline import POLICIES, InputPipeline, check_encoder_keys, input_of, input_traits, plan_inputs
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
+from ..portfolio import Budget
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
 from ..version import __version__
@@ -130,8 +131,7 @@ class BaseEstimator(SklearnEstimator):
         if self.on_bad_row not in POLICIES:
             raise ConfigError(f"on_bad_row must be error, skip or mask, not {self.on_bad_row!r}")
         overrides = setting_overrides({"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
-                                       "max_epochs": self.max_epochs, "time_limit": self.time_limit,
-                                       "threads": self.threads, "devices": self.devices, "strategy": self.strategy,
+                                       "max_epochs": self.max_epochs, "threads": self.threads, "devices": self.devices, "strategy": self.strategy,
                                        "num_nodes": self.num_nodes}, self.encoders)
         cfg = load_config(self.preset or self.default_preset, self.config, {**overrides, **self._extra_overrides()})
         return with_finetuning(cfg) if self.finetune else cfg
@@ -190,28 +190,51 @@ class BaseEstimator(SklearnEstimator):
         interrupted fit saved there (without ``resume`` or ``restart``, a saved checkpoint is an error).
         """
         check_checkpoint_use(checkpoint_dir, resume, restart)
-        clock = Stopwatch()
+        clock, budget = Stopwatch(), Budget(self.time_limit)
         self.config_ = self._resolve_config()
         self._apply_process_settings()
         splits = self._read_splits(train, y, valid, clock)
         self._learn_columns(splits)
         train_set, valid_set, features = self._preprocess(splits, clock)
+        self._fit_members(train_set, valid_set, budget, clock)
         with clock("set-up"):
             torch.manual_seed(self.config_.train.seed)  # weight init is part of the seeded run
             self.model_ = self._build_model()
+        result = None  # the network does not train (a portfolio without it, or no time left)
+        if self._network_fits(budget):
             from ..training import Checkpointing, train as run_training  # Lightning loads only to train
-        self._log(f"task: {self._task_words()}; model: {self._parameter_count():,} trainable parameters; "
-                  f"train {len(train_set)} rows, valid {len(valid_set)} rows")
-        checkpointing = None if checkpoint_dir is None else Checkpointing(
-            Path(checkpoint_dir), run_fingerprint(self.config_, splits.train, splits.valid), resume,
-            checkpoint_every)
-        with clock("training"):
-            result = run_training(self.model_, self.task_, train_set, valid_set, self.config_.train,
-                                  self._progress_callback(), callbacks, checkpointing,
-                                  accelerator="gpu" if self._device() == "cuda" else "cpu",
-                                  log_level=logging.INFO if self.verbose else logging.DEBUG)
+
+            self._log(f"task: {self._task_words()}; model: {self._parameter_count():,} trainable parameters; "
+                      f"train {len(train_set)} rows, valid {len(valid_set)} rows")
+            checkpointing = None if checkpoint_dir is None else Checkpointing(
+                Path(checkpoint_dir), run_fingerprint(self.config_, splits.train, splits.valid), resume,
+                checkpoint_every)
+            with clock("training"):
+                result = run_training(self.model_, self.task_, train_set, valid_set, self._train_settings(budget),
+                                      self._progress_callback(), callbacks, checkpointing,
+                                      accelerator="gpu" if self._device() == "cuda" else "cpu",
+                                      log_level=logging.INFO if self.verbose else logging.DEBUG)
+        self._combine_members(valid_set, clock, trained=result is not None)
         self._record(result, valid_set, features, clock)
         return self
+
+    def _train_settings(self, budget: Budget) -> TrainCfg:
+        """The config's training settings, its time limit cut to what is left of the fit's (``time_limit``)."""
+        left, own = budget.left(), self.config_.train.time_limit
+        if left is None:
+            return self.config_.train
+        return self.config_.train.model_copy(update={"time_limit": max(1.0, min(left, own or left))})
+
+    # --- what a portfolio adds (``Predictor``); one network otherwise -------------------------------------------
+    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch) -> None:
+        """Fit the cheap members beside the network."""
+
+    def _network_fits(self, budget: Budget) -> bool:
+        """Whether the network trains in this fit."""
+        return True
+
+    def _combine_members(self, valid_set: TableDataset, clock: Stopwatch, trained: bool) -> None:
+        """Weigh and calibrate the members on the validation split (``trained``: whether the network trained)."""
 
     # --- the stages of fit --------------------------------------------------------------------------------------
     def _apply_process_settings(self) -> None:
@@ -275,13 +298,15 @@ class BaseEstimator(SklearnEstimator):
         return sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
 
     def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
-        """What the fit did: history, validation metrics, restored epoch, time per stage."""
-        self.history_, self.global_rank_ = result.history, result.global_rank
+        """What the fit did: history, validation metrics, restored epoch (None: the network did not train), time
+        per stage."""
+        self.history_, self.global_rank_ = (result.history, result.global_rank) if result else ([], 0)
         self.fit_time_ = clock.total()
         self.trained_with_ = __version__
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
-                         "restored_epoch": result.restored_epoch, "fit_seconds": round(self.fit_time_, 2),
-                         "parameters": self._parameter_count(), "processes": result.processes}
+                         "restored_epoch": result.restored_epoch if result else None,
+                         "fit_seconds": round(self.fit_time_, 2), "parameters": self._parameter_count(),
+                         "processes": result.processes if result else 1}
         if any(features.values()):
             self.metrics_["features"] = features  # split -> input -> computed / from the cache / seconds
         self.metrics_["stages"] = stage_seconds(clock, features, self.history_)
@@ -356,14 +381,25 @@ class BaseEstimator(SklearnEstimator):
         config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
                   "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json"),
                   "inputs": [asdict(p) for p in self.plan_.values()], "plugins": self._plugin_modules()}
-        def plots(folder: Path) -> None:
+        def extras(folder: Path) -> None:
             if self.history_:
                 plot_learning_curves(self.history_, folder / "learning_curves.png", self.task_.primary_metric)
+            self._save_extras(folder)
 
-        out = save_bundle(path, config, self.pipeline_.state_dict(), self.model_.state_dict(), self.metrics_,
-                          self.data_report_, self.history_, plots)
+        out = save_bundle(path, {**config, **self._extra_config()}, self.pipeline_.state_dict(),
+                          self.model_.state_dict(), self.metrics_, self.data_report_, self.history_, extras)
         self.path_ = str(out)
         return out
+
+    def _extra_config(self) -> dict[str, Any]:
+        """What a subclass adds to config.json (a portfolio's member names)."""
+        return {}
+
+    def _save_extras(self, folder: Path) -> None:
+        """Files a subclass adds to the bundle before it is sealed (a portfolio's members)."""
+
+    def _load_extras(self, folder: Path, config: dict[str, Any]) -> None:
+        """Read what ``_save_extras`` wrote (the bundle's checksums are verified already)."""
 
     def _plugin_modules(self) -> list[str]:
         """The modules outside mmfuse whose modalities, processors, encoders or fusion this model uses."""
@@ -403,6 +439,7 @@ class BaseEstimator(SklearnEstimator):
             raise damaged(Path(path), f"config.json or processors.json does not describe a model this mmfuse can "
                                       f"build ({type(err).__name__}: {err})") from None
         load_weights(estimator.model_, bundle.weights, path)
+        estimator._load_extras(Path(path), config)
         estimator.metrics_, estimator.data_report_ = bundle.metrics, bundle.data_report
         estimator.history_, estimator.path_, estimator.bundle_format_ = bundle.history, str(path), bundle.format_version
         estimator.trained_with_ = config.get("mmfuse_version")

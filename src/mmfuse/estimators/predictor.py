@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..config import NETWORK
 from ..core.columns import ColumnInfo
 from ..core.devices import autocast_dtype
 from ..core.processor import Corruption, Progress
@@ -26,8 +28,12 @@ from ..data.table import Table, read_table
 from ..errors import ConfigError, DataError
 from ..nn.model import MultiModalModel, build_model
 from ..plots import plot_confusion
+from ..io.bundle import damaged
+from ..io.members import read_members, write_members
+from ..portfolio import Budget, FlatInputs, Portfolio, concat, flat_batch
 from ..tasks import create_task, infer_task
 from .base import BaseEstimator, TableLike
+from .timing import Stopwatch
 
 
 class Predictor(BaseEstimator):
@@ -54,6 +60,7 @@ class Predictor(BaseEstimator):
 
     default_preset, is_retrieval = "default", False
     network_: Any = None  # the ONNX Runtime network when loaded with backend="onnx" (else PyTorch runs the model)
+    portfolio_: Portfolio | None = None  # the cheap members, weights and calibration (None: the network alone)
 
     def __init__(self, *, label: str, task: str = "auto", preset: str = "default",
                  config: str | Path | dict | None = None, column_types: dict[str, str] | None = None,
@@ -129,6 +136,54 @@ class Predictor(BaseEstimator):
     def _score(self, dataset: TableDataset) -> dict[str, float]:
         return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
 
+    # --- the portfolio ------------------------------------------------------------------------------------------
+    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch) -> None:
+        names = self.config_.portfolio.members
+        if names == [NETWORK]:
+            return
+        with clock("members"):
+            train, valid = self._flat_inputs(train_set.split), self._flat_inputs(valid_set.split)
+            self.portfolio_, self._valid_outputs = Portfolio.fit_learners(
+                names, train, train_set.target, valid, valid_set.target, self.task_, budget,
+                self.config_.train.seed, torch.get_num_threads(), self._log)
+
+    def _flat_inputs(self, split: EncodedSplit) -> FlatInputs:
+        """Every input's flat view of a split's rows (prepared as for prediction: no augmentation)."""
+        loader = make_loader(self.pipeline_.dataset(split), 512, shuffle=False)
+        return concat(flat_batch(self.pipeline_.processors, b.inputs, b.present) for b in loader)
+
+    def _network_fits(self, budget: Budget) -> bool:
+        if self.portfolio_ is None:
+            return True
+        if NETWORK not in self.config_.portfolio.members:
+            return False
+        left = budget.left()
+        if left is not None and left <= 0 and self.portfolio_.members:
+            self.portfolio_.board.append({"member": NETWORK, "status": "skipped: no time left of the time limit"})
+            self._log(f"member {NETWORK}: skipped (no time left of the {budget.seconds:g} s time limit)")
+            return False
+        return True
+
+    def _combine_members(self, valid_set: TableDataset, clock: Stopwatch, trained: bool) -> None:
+        if self.portfolio_ is None:
+            return
+        outputs = dict(self._valid_outputs)
+        del self._valid_outputs
+        if trained:
+            start = time.perf_counter()
+            outputs[NETWORK] = self._member_outputs(valid_set.split, [NETWORK])[NETWORK]
+            per_row = 1000 * (time.perf_counter() - start) / max(len(valid_set), 1)
+            self.portfolio_.add_row(NETWORK, self.task_, valid_set.target, outputs[NETWORK],
+                                    clock.seconds.get("training", 0.0), per_row)
+        if not outputs:
+            raise DataError("no portfolio member could be fitted: " + "; ".join(
+                f"{r['member']}: {r['status']}" for r in self.portfolio_.board))
+        cfg = self.config_.portfolio
+        self.portfolio_.select(outputs, valid_set.target, self.task_, cfg.rounds, cfg.calibrate)
+        chosen = ", ".join(f"{n} {w:.2f}" for n, w in self.portfolio_.weights.items())
+        self._log(f"ensemble: {chosen}" + "".join(f"; {k.replace('_', ' ')} {v:.4f}"
+                                                  for k, v in self.portfolio_.calibration.items()))
+
     def _bundle_fields(self) -> dict[str, Any]:
         return {"label": self.label, "label_sep": self.label_sep}
 
@@ -136,6 +191,22 @@ class Predictor(BaseEstimator):
     def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "Predictor":
         return cls(label=config["label"], label_sep=config.get("label_sep"),
                    threshold=config["task"].get("threshold", 0.5), **kwargs)
+
+    def _extra_config(self) -> dict[str, Any]:
+        return {} if self.portfolio_ is None else {"members": self.members_()}
+
+    def _save_extras(self, folder: Path) -> None:
+        if self.portfolio_ is not None:
+            write_members(folder, *self.portfolio_.state())
+
+    def _load_extras(self, folder: Path, config: dict[str, Any]) -> None:
+        if "members" not in config:
+            return
+        try:
+            self.portfolio_ = Portfolio.from_state(*read_members(folder))
+        except (KeyError, TypeError, ValueError) as err:
+            raise damaged(folder, f"portfolio.json does not describe this mmfuse's members ({type(err).__name__}: "
+                                  f"{err})") from None
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None,
@@ -180,32 +251,92 @@ class Predictor(BaseEstimator):
             frame = frame.assign(**{c: np.nan for c in absent})
         return frame, self._encode(frame, table.root, split, missing)
 
-    @torch.inference_mode()
     def predict_outputs(self, split: EncodedSplit, batch_size: int = 256, absent: frozenset[str] = frozenset(),
-                        transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> np.ndarray:
-        """Task outputs (N, K) for every row of a prepared split: probabilities, or values for regression.
+                        transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+                        member: str | None = None) -> np.ndarray:
+        """Task outputs (N, K) for every row of a prepared split: probabilities, or values for regression; of the
+        whole portfolio (weighted, calibrated), or of one ``member`` (its own outputs, as in the leaderboard).
 
         ``absent``: inputs to treat as missing in every row; ``transform``: edits each batch's model inputs (the
         robustness analysis corrupts them with it).
         """
         self._check_fitted()
+        outputs = self._member_outputs(split, self._members_needed(member), batch_size, absent, transform)
+        if member is not None:
+            return outputs[member]
+        return self.portfolio_.outputs(outputs, self.task_) if self.portfolio_ else outputs[NETWORK]
+
+    @torch.inference_mode()
+    def _member_outputs(self, split: EncodedSplit, names: list[str], batch_size: int = 256,
+                        absent: frozenset[str] = frozenset(), transform: Callable | None = None) -> dict[str, np.ndarray]:
+        """Member name -> its outputs (N, K) for the rows of a prepared split, for the members named."""
+        with_network, cheap = NETWORK in names, [n for n in names if n != NETWORK]
         onnx = self.network_
-        device = torch.device("cpu") if onnx else self._model_on_device()
+        device = torch.device("cpu") if onnx or not with_network else self._model_on_device()
         dtype = autocast_dtype(self.config_.train.precision)
-        logits = []
+        logits, flats = [], []
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and not onnx):
             loader = make_loader(self.pipeline_.dataset(split), batch_size, shuffle=False,
                                  pin_memory=device.type == "cuda")
             for batch in loader:
                 inputs = transform(batch.inputs) if transform else batch.inputs  # corruptions: on the CPU, seeded
                 present = {n: m & (n not in absent) for n, m in batch.present.items()}
+                if cheap:
+                    flats.append(flat_batch(self.pipeline_.processors, inputs, present))
+                if not with_network:
+                    continue
                 if onnx:
                     logits.append(onnx.logits(inputs, present))
                     continue
                 inputs = {n: x.to(device, non_blocking=True) for n, x in inputs.items()}
                 present = {n: m.to(device, non_blocking=True) for n, m in present.items()}
                 logits.append(self.model_(inputs, present).logits.float().cpu())
-        return self.task_.outputs(torch.cat(logits))
+        outputs = {NETWORK: self.task_.outputs(torch.cat(logits))} if with_network else {}
+        if cheap:
+            outputs.update(self.portfolio_.member_outputs(cheap, concat(flats), self.task_, absent))
+        return outputs
+
+    def _members_needed(self, member: str | None) -> list[str]:
+        """The members whose outputs a prediction needs: the ensemble's, or one member's."""
+        if member is None:
+            return self.portfolio_.needed() if self.portfolio_ else [NETWORK]
+        fitted = self.members_()
+        if member not in fitted:
+            raise ConfigError(f"member {member!r} is not in this model; its members: {', '.join(fitted)}")
+        return [member]
+
+    def members_(self) -> list[str]:
+        """The fitted members' names (a model without a portfolio: the network alone)."""
+        self._check_fitted()
+        if self.portfolio_ is None:
+            return [NETWORK]
+        return [r["member"] for r in self.portfolio_.board if r["status"] == "fitted"]
+
+    def leaderboard(self, test: TableLike | None = None) -> pd.DataFrame:
+        """One row per member tried, then the ensemble: validation score of the primary metric, ensemble weight,
+        fit seconds, prediction milliseconds per row, and the status (fitted, or skipped and why); with ``test`` (a
+        labelled table), each member's and the ensemble's score on it too."""
+        self._check_fitted()
+        metric = self.task_.primary_metric
+        if self.portfolio_ is None:
+            rows = [{"member": NETWORK, "status": "fitted", "valid": self.metrics_["valid"][metric], "weight": 1.0,
+                     "fit_seconds": self.metrics_.get("stages", {}).get("training")}]
+        else:
+            rows = [dict(r) for r in self.portfolio_.board]
+        rows.append({"member": "ensemble", "status": "fitted", "valid": self.metrics_["valid"][metric],
+                     "weight": None, "fit_seconds": self.metrics_.get("fit_seconds")})
+        if test is not None:
+            frame, split = self.prepare(test, "test", labelled=True)
+            target = self.targets(frame, split)
+            outputs = self._member_outputs(split, self.members_())
+            outputs["ensemble"] = self.portfolio_.outputs(outputs, self.task_) if self.portfolio_ else outputs[NETWORK]
+            for row in rows:
+                if row["member"] in outputs:
+                    row["test"] = self.task_.metrics(target, outputs[row["member"]])[metric]
+        columns = ["member", "valid", "test", "weight", "fit_seconds", "predict_ms_per_row", "status"]
+        board = pd.DataFrame(rows)
+        return board[[c for c in columns if c in board.columns]].rename(columns={"valid": f"valid_{metric}",
+                                                                                 "test": f"test_{metric}"})
 
     def corruptions(self) -> dict[str, dict[str, Corruption]]:
         """Input name -> corruption name -> function(prepared batch, level, generator), for robustness curves."""

@@ -10,6 +10,8 @@
     metrics.json       validation (and later test) metrics                       } optional: may be absent,
     data_report.json   every skipped or masked row per split                     } but not changed
     training_log.csv, learning_curves.png   per-epoch metrics and their plot     }
+    portfolio.json, portfolio.safetensors   the cheap members, ensemble weights and calibration (format 5 on;
+                                            required when config.json names ``members``: ``io.members``)
 
 A bundle is written to a hidden staging folder beside its destination and renamed into place (``staging``), so a
 killed save never leaves a half-written or mixed model. Checksums catch accidents and folders mixed from two fits, not
@@ -35,8 +37,8 @@ from .hashing import sha256_file
 from .staging import staged_folder
 
 FORMAT_NAME = "mmfuse-bundle"
-FORMAT_VERSION = 4  # 4: the input plan and the plugin modules a model needs (config.json), date/time columns
-READABLE_VERSIONS = (1, 2, 3, 4)
+FORMAT_VERSION = 5  # 5: portfolio members (portfolio.json / .safetensors); 4: the input plan and plugin modules
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 REQUIRED = ("config.json", "processors.json", "model.safetensors")
 SEALS = ("config.json", "manifest.json")  # the files the manifest does not list (config seals the manifest)
 

@@ -12,11 +12,12 @@ import torch
 from torch import Tensor, nn
 
 from ...core.frozen import FrozenFeatureProcessor
-from ...core.processor import Corruption, Progress, resolve_path
+from ...core.processor import Corruption, FlatView, Progress, resolve_path
 from ...io.images import MAX_PIXELS, ImageTooLarge, load_image
 from ...nn.backbone import ProjectedBackbone
 from ...registry import ENCODERS
 from .backbone import IMAGE_FEATURES, ImageBackbone, image_backbone_identity
+from .processor import pooled_pixels
 
 
 class PretrainedImageProcessor(FrozenFeatureProcessor):
@@ -73,6 +74,10 @@ class PretrainedImageProcessor(FrozenFeatureProcessor):
 
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
         return self.prepare_pixels(x) if self.finetune else x
+
+    def flat(self, x: Tensor) -> FlatView:
+        """Frozen: the backbone features (fine-tuned: 8 x 8 pooled pixels per channel)."""
+        return FlatView(dense=pooled_pixels(x)) if self.finetune else FlatView(embedding=x.float())
 
 
 @ENCODERS.register("efficientnet_lite0", modality="image", processor="pretrained_image",

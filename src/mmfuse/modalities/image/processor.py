@@ -11,7 +11,7 @@ from PIL import UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from ...core.processor import (EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty,
+from ...core.processor import (EMPTY, UNREADABLE, Corruption, FlatView, Problem, Processor, Progress, Transformed, is_empty,
                                resolve_path, with_progress)
 from ...io.images import MAX_PIXELS, WIDE_MODES, load_image, open_image
 from .corruptions import image_blur, image_noise, image_occlusion
@@ -114,8 +114,18 @@ class ImageProcessor(Processor):
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"in_channels": self.channels_, "image_size": self.size}
 
+    def flat(self, x: Tensor) -> FlatView:
+        """Pooled pixels: 16 x 16 per grayscale image, 8 x 8 per colour channel (B, 256 or 192)."""
+        return FlatView(dense=pooled_pixels(x))
+
     def corruptions(self) -> dict[str, Corruption]:
         return {"noise": image_noise, "blur": image_blur, "occlusion": image_occlusion}
+
+
+def pooled_pixels(x: Tensor) -> Tensor:
+    """(B, C, S, S) pixels averaged to 16 x 16 (one channel) or 8 x 8 (several), flattened."""
+    side = min(x.shape[-1], 16 if x.shape[1] == 1 else 8)
+    return torch.nn.functional.adaptive_avg_pool2d(x.float(), side).flatten(1)
 
 
 def random_shift(x: Tensor, max_shift: int) -> Tensor:

@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 from ...core.columns import ColumnInfo
-from ...core.processor import (EMPTY, TRUNCATED, UNKNOWN, UNREADABLE, Corruption, Problem, Processor, Progress,
+from ...core.processor import (EMPTY, TRUNCATED, UNKNOWN, UNREADABLE, Corruption, FlatView, Problem, Processor,
+                                Progress,
                                Transformed, is_empty)
 from .corruptions import TabularCorruptions
 
@@ -132,6 +133,12 @@ class TabularProcessor(Processor):
 
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"num_numeric": 2 * len(self.medians_), "cardinalities": [len(c) + 2 for c in self.categories_]}
+
+    def flat(self, x: Tensor) -> FlatView:
+        """Standardised numbers with their missing flags, and the category ids (B, C)."""
+        numbers = 2 * len(self.medians_)
+        return FlatView(dense=x[:, :numbers], categories=x[:, numbers:].long(),
+                        cardinalities=tuple(len(c) + 2 for c in self.categories_))
 
     def corruptions(self) -> dict[str, Corruption]:
         imputed = [(m - mu) / s for m, mu, s in zip(self.medians_, self.means_, self.stds_)]

@@ -11,7 +11,7 @@ import pandas as pd
 from torch import Tensor
 
 from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_index, ngram_settings
-from ...core.processor import Corruption, Processor, Progress, Transformed, trim_padding
+from ...core.processor import Corruption, FlatView, Processor, Progress, Transformed, trim_padding
 from ...nn.bag import NgramBag
 from ...registry import ENCODERS
 
@@ -45,6 +45,9 @@ class NgramProcessor(Processor):
 
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"vocab_size": len(self.vocabulary_) + 1}
+
+    def flat(self, x: Tensor) -> FlatView:
+        return FlatView(ids=x, vocab=len(self.vocabulary_) + 1)
 
     def corruptions(self) -> dict[str, Corruption]:
         return {"word drop": drop_ngrams}

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ...core.frozen import FrozenFeatureProcessor, feature_noise, on_columns
 from ...core.ngrams import NgramParams, drop_ngrams, fit_vocabulary, ngram_ids, ngram_index, ngram_settings
-from ...core.processor import TRUNCATED, Corruption, Progress, Transformed, trim_padding
+from ...core.processor import TRUNCATED, Corruption, FlatView, Progress, Transformed, trim_padding
 from ...nn.backbone import ProjectedBackbone
 from ...nn.bag import NgramBag
 from ...registry import ENCODERS
@@ -109,6 +109,13 @@ class PretrainedTextProcessor(FrozenFeatureProcessor):
     def encoder_kwargs(self) -> dict[str, Any]:
         lexical = {"ngram_vocab_size": len(self.ngram_vocabulary_) + 1} if self._ngram_settings is not None else {}
         return {**super().encoder_kwargs(), **lexical}
+
+    def flat(self, x: Tensor) -> FlatView:
+        """Frozen: the backbone features; with n-grams, their ids too (fine-tuned: the n-gram ids only)."""
+        split = self._split()
+        ids = None if self._ngram_settings is None else x[:, split:].long()
+        vocab = 0 if ids is None else len(self.ngram_vocabulary_) + 1
+        return FlatView(embedding=None if self.finetune else x[:, :split].float(), ids=ids, vocab=vocab)
 
     def corruptions(self) -> dict[str, Corruption]:
         """Frozen: noise on the features; with n-grams, also n-gram drop (on the n-gram part only)."""

@@ -10,7 +10,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from ...core.processor import EMPTY, Corruption, Problem, Processor, Progress, Transformed, is_empty, trim_padding
+from ...core.processor import EMPTY, Corruption, FlatView, Problem, Processor, Progress, Transformed, is_empty, trim_padding
 from .corruptions import text_typos, text_word_drop
 
 
@@ -80,6 +80,9 @@ class TextProcessor(Processor):
 
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"vocab_size": self._tok.get_vocab_size(), "max_length": self.max_length}
+
+    def flat(self, x: Tensor) -> FlatView:
+        return FlatView(ids=x, vocab=self._tok.get_vocab_size())
 
     def corruptions(self) -> dict[str, Corruption]:
         return {"typos": text_typos, "word drop": text_word_drop}

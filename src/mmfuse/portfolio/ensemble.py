@@ -1,0 +1,169 @@
+"""The fitted portfolio: its members, their ensemble weights and the calibration, with what each cost and scored.
+
+    portfolio = Portfolio.fit_learners(names, train, y, valid, y_valid, task, budget, seed, threads, log)
+    portfolio.select(outputs_on_valid, y_valid, task, rounds, calibrate)   # the network's outputs included
+    portfolio.outputs(member_outputs)                                       # weighted, calibrated (N, K)
+
+The fused network is trained by the estimator (it owns checkpoints, DDP and the training loop); here it is one more
+name with outputs. Saved as ``portfolio.json`` (settings, fitted values, LightGBM text, weights, leaderboard) and
+``portfolio.safetensors`` (arrays).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..config import NETWORK
+from ..registry import LEARNERS
+from ..tasks.base import Task
+from .calibration import apply_temperature, expected_calibration_error, fit_temperatures
+from .flat import FlatInputs
+from .learner import Learner, Stacked, out_of_fold
+from .selection import combine, greedy_selection
+
+
+class Budget:
+    """Seconds left of a fit's time limit (None: no limit)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds, self.start = seconds, time.perf_counter()
+
+    def left(self) -> float | None:
+        return None if self.seconds is None else self.seconds - (time.perf_counter() - self.start)
+
+    def allows(self, cost: float) -> bool:
+        left = self.left()
+        return left is None or cost <= left
+
+
+@dataclass
+class Portfolio:
+    """Members by name (the network has no entry: the estimator holds it), weights (summing to 1), temperatures
+    (empty: none) and one leaderboard row per member tried."""
+
+    members: dict[str, Learner] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    temperatures: list[float] = field(default_factory=list)
+    board: list[dict[str, Any]] = field(default_factory=list)
+    calibration: dict[str, float] = field(default_factory=dict)
+
+    # --- fitting -------------------------------------------------------------------------------------------------
+    @classmethod
+    def fit_learners(cls, names: list[str], train: FlatInputs, target: Tensor, valid: FlatInputs,
+                     valid_target: Tensor, task: Task, budget: Budget, seed: int, threads: int,
+                     log: Callable[[str], None]) -> tuple["Portfolio", dict[str, np.ndarray]]:
+        """Fit the cheap members named (cheapest first, each only if its estimated cost fits what is left of the
+        budget); returns the portfolio and each fitted member's validation outputs."""
+        portfolio, outputs, stacked = cls(), {}, {}
+        for name in sorted((n for n in names if n != NETWORK), key=lambda n: LEARNERS.meta(n).get("cost", 9)):
+            learner = LEARNERS.get(name)(seed=seed, threads=threads)
+            why_not = learner.applies(train)
+            if why_not is None and any(r in names and r not in portfolio.members for r in learner.reads):
+                why_not = f"needs {', '.join(learner.reads)}, which did not fit"
+            cost = learner.estimate_seconds(train, task)
+            if why_not is None and not budget.allows(cost):
+                why_not = f"estimated {cost:.0f} s, {budget.left():.0f} s of the time limit left"
+            if why_not is not None:
+                portfolio.board.append({"member": name, "status": f"skipped: {why_not}"})
+                log(f"member {name}: skipped ({why_not})")
+                continue
+            start = time.perf_counter()
+            upstream = {r: stacked[r] for r in learner.reads if r in stacked}
+            learner.fit(train, target, task, valid, valid_target, upstream)
+            seconds = time.perf_counter() - start
+            outputs[name], per_row = portfolio._timed_outputs(learner, valid, task, {r: s.valid for r, s in upstream.items()})
+            if any(name in LEARNERS.get(n).reads for n in names if n != NETWORK):
+                start = time.perf_counter()
+                stacked[name] = Stacked(out_of_fold(learner, train, target, task), learner.logits(valid))
+                seconds += time.perf_counter() - start
+            portfolio.members[name] = learner
+            portfolio.add_row(name, task, valid_target, outputs[name], seconds, per_row)
+            log(f"member {name}: valid {task.primary_metric} {portfolio.board[-1]['valid']:.4f} in {seconds:.1f} s")
+        return portfolio, outputs
+
+    @staticmethod
+    def _timed_outputs(learner: Learner, flat: FlatInputs, task: Task,
+                       upstream: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        out = task.outputs(torch.from_numpy(learner.logits(flat, upstream=upstream)))
+        return out, 1000 * (time.perf_counter() - start) / max(len(flat), 1)
+
+    def add_row(self, name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float,
+                predict_ms: float) -> None:
+        metrics = task.metrics(target, outputs)
+        self.board.append({"member": name, "status": "fitted", "valid": metrics[task.primary_metric],
+                           "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4)})
+
+    def select(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int, calibrate: bool) -> None:
+        """Weights by greedy selection on the validation outputs of every fitted member (the network's included),
+        then temperatures fitted on the weighted outputs (classification, with ``calibrate``)."""
+        self.weights = greedy_selection(outputs, target, task, rounds) if len(outputs) > 1 else \
+            dict.fromkeys(outputs, 1.0)
+        for row in self.board:
+            row["weight"] = self.weights.get(row["member"], 0.0)
+        mixed = combine(outputs, self.weights)
+        self.calibration = {"valid_" + task.primary_metric: task.metrics(target, mixed)[task.primary_metric]}
+        if task.name == "regression" or not calibrate:
+            return
+        before = expected_calibration_error(mixed, target, task.name)
+        self.temperatures = fit_temperatures(mixed, target, task.name)
+        after = expected_calibration_error(apply_temperature(mixed, self.temperatures, task.name), target, task.name)
+        self.calibration.update({"valid_ece_before": before, "valid_ece_after": after})
+
+    # --- prediction ----------------------------------------------------------------------------------------------
+    def needed(self) -> list[str]:
+        """The members whose outputs the ensemble reads (weight > 0), with the members they read, in fit order."""
+        names = set(self.weights)
+        for name in list(names):
+            if name in self.members:
+                names |= set(self.members[name].fitted.get("reads", []))
+        return [n for n in [*self.members, NETWORK] if n in names]
+
+    def member_outputs(self, names: list[str], flat: FlatInputs, task: Task,
+                       absent: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+        """Outputs (N, K) of the cheap members named, each fed the logits of the members it reads."""
+        logits, out = {}, {}
+        for name in self.members:
+            if name in names or any(name in self.members[n].fitted.get("reads", []) for n in names if n in self.members):
+                learner = self.members[name]
+                logits[name] = learner.logits(flat, absent, {r: logits[r] for r in learner.fitted.get("reads", [])})
+                out[name] = task.outputs(torch.from_numpy(logits[name]))
+        return {n: out[n] for n in names if n in out}
+
+    def outputs(self, member_outputs: dict[str, np.ndarray], task: Task) -> np.ndarray:
+        """The ensemble's outputs: weighted average, then the temperatures."""
+        mixed = combine(member_outputs, self.weights)
+        return apply_temperature(mixed, self.temperatures, task.name) if self.temperatures else mixed
+
+    def score_rows(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, split: str) -> None:
+        """Add each member's score on another split (e.g. test) to its leaderboard row."""
+        for row in self.board:
+            if row["member"] in outputs:
+                row[split] = task.metrics(target, outputs[row["member"]])[task.primary_metric]
+
+    # --- state ---------------------------------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {"weights": self.weights, "temperatures": self.temperatures, "leaderboard": self.board,
+                "calibration": self.calibration, "members": {}}
+        arrays = {}
+        for name, learner in self.members.items():
+            meta["members"][name], member_arrays = learner.state()
+            arrays.update({f"{name}/{k}": np.ascontiguousarray(v) for k, v in member_arrays.items()})
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Portfolio":
+        members = {}
+        for name, state in meta["members"].items():
+            prefix = f"{name}/"
+            members[name] = LEARNERS.get(name).from_state(
+                state, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        return cls(members, dict(meta["weights"]), list(meta["temperatures"]), list(meta["leaderboard"]),
+                   dict(meta.get("calibration", {})))
+

@@ -1,0 +1,52 @@
+"""Design-matrix blocks the members build from flat views: TF-IDF of id bags, one-hot categories, standardised
+numbers. Each block belongs to one input, so a member can treat an absent input block by block."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from torch import Tensor
+
+
+def id_bag(ids: Tensor, vocab: int) -> sp.csr_matrix:
+    """(N, L) ids (0 = padding) -> (N, vocab) counts, as float32 CSR."""
+    rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
+    cols = ids.reshape(-1).numpy()
+    keep = (cols > 0) & (cols < vocab)
+    bag = sp.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (rows[keep], cols[keep])), shape=(ids.shape[0], vocab))
+    bag.sum_duplicates()
+    return bag
+
+
+def fit_idf(ids: Tensor, vocab: int) -> np.ndarray:
+    """Smoothed inverse document frequency of each id over the training rows (scikit-learn's ``smooth_idf``)."""
+    bag = id_bag(ids, vocab)
+    df = np.bincount(bag.indices, minlength=vocab)
+    return (np.log((1 + bag.shape[0]) / (1 + df)) + 1).astype(np.float32)
+
+
+def tfidf(ids: Tensor, idf: np.ndarray) -> sp.csr_matrix:
+    """(N, L) ids -> (N, vocab) sublinear TF-IDF rows, L2-normalised (what TfidfVectorizer(sublinear_tf) gives)."""
+    bag = id_bag(ids, len(idf))
+    bag.data = (1 + np.log(bag.data)) * idf[bag.indices]
+    norms = np.sqrt(np.asarray(bag.multiply(bag).sum(1)).ravel())
+    return sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-12)) @ bag, dtype=np.float32)
+
+
+def one_hot(categories: Tensor, cardinalities: tuple[int, ...]) -> sp.csr_matrix:
+    """(N, C) category ids -> (N, sum of cardinalities) indicators (id 0, missing, has its own column)."""
+    offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
+    n = categories.shape[0]
+    cols = (categories.numpy().astype(np.int64).clip(0, np.array(cardinalities) - 1) + offsets).ravel()
+    rows = np.repeat(np.arange(n), categories.shape[1])
+    return sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(n, int(sum(cardinalities))))
+
+
+def fit_scale(x: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation (at least 1e-3) of training rows (N, D)."""
+    values = x.double().numpy()
+    return values.mean(0).astype(np.float32), np.maximum(values.std(0), 1e-3).astype(np.float32)
+
+
+def scale(x: Tensor, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return ((x.float().numpy() - mean) / std).astype(np.float32)

@@ -1,0 +1,105 @@
+"""The interface every cheap portfolio member implements: fit on flat views, give logits, save as JSON + arrays.
+
+Adding a learner is one file: a ``Learner`` subclass registered in ``registry.LEARNERS``::
+
+    @LEARNERS.register("my_learner", cost=2)
+    class MyLearner(Learner): ...
+
+Logits are what the task turns into outputs (``Task.outputs``): (N, out_dim), e.g. one logit for binary, K for
+multiclass and multilabel, the standardised value for regression. ``absent`` inputs are treated as missing in every
+row (each learner documents how), which is how robustness curves and per-input contributions reach the members.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..tasks.base import Task
+from .flat import FlatInputs
+
+
+class Learner:
+    """Base class. Constructor arguments are the learner's settings (kept under their own names, JSON values);
+    fitted state lives in ``arrays`` (name -> numpy array) and ``fitted`` (JSON), both written by ``fit``.
+
+    ``reads``: members whose logits this one takes as features (out-of-fold on the training rows).
+    """
+
+    name: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, seed: int = 0, threads: int = 1):
+        self.seed, self.threads = seed, threads
+        self.arrays: dict[str, np.ndarray] = {}
+        self.fitted: dict[str, Any] = {}
+
+    def applies(self, flat: FlatInputs) -> str | None:
+        """None if this learner can learn from these views, else why not (e.g. "no frozen embeddings")."""
+        return None
+
+    def estimate_seconds(self, flat: FlatInputs, task: Task) -> float:
+        """A rough cost of ``fit`` on these rows, for the time budget."""
+        raise NotImplementedError
+
+    def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
+            valid_target: Tensor | None = None, upstream: dict[str, "Stacked"] | None = None) -> "Learner":
+        """Learn from the training rows; settings are picked on ``valid`` when given (else the constructor's)."""
+        raise NotImplementedError
+
+    def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
+               upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """(N, out_dim) logits for the rows of ``flat``."""
+        raise NotImplementedError
+
+    def refit_settings(self) -> dict[str, Any]:
+        """The constructor settings that reproduce this fit without a validation split (e.g. the picked C)."""
+        return self.get_params()
+
+    def warm_copy(self) -> "Learner":
+        """An unfitted copy with this fit's picked settings (a learner may start it from its own solution)."""
+        return type(self)(**self.refit_settings())
+
+    # --- state ----------------------------------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in inspect.signature(type(self)).parameters}
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON: settings and fitted values, arrays): what a bundle stores."""
+        return {"params": self.get_params(), "fitted": self.fitted}, self.arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Learner":
+        learner = cls(**meta["params"])
+        learner.fitted, learner.arrays = dict(meta["fitted"]), dict(arrays)
+        learner._setup()
+        return learner
+
+    def _setup(self) -> None:
+        """Rebuild helpers that are not arrays or JSON (a LightGBM booster from its text) after loading."""
+
+
+class Stacked:
+    """A member's logits as features for another: out-of-fold on the training rows, its plain logits elsewhere."""
+
+    def __init__(self, train: np.ndarray, valid: np.ndarray):
+        self.train, self.valid = train, valid
+
+
+def out_of_fold(learner: Learner, train: FlatInputs, target: Tensor, task: Task, folds: int = 5) -> np.ndarray:
+    """Logits (N, out_dim) for every training row from a copy fitted on the other folds (the learner's picked
+    settings, seeded folds)."""
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(learner.seed))
+    out = None
+    for part in order.tensor_split(folds):
+        rest = order[~torch.isin(order, part)]
+        copy = learner.warm_copy().fit(train.take(rest), target[rest], task)
+        logits = copy.logits(train.take(part))
+        if out is None:
+            out = np.zeros((len(train), logits.shape[1]), dtype=np.float32)
+        out[part.numpy()] = logits
+    return out

@@ -1,0 +1,180 @@
+"""Linear members: the two baselines a practitioner writes first, fitted with the task's own loss.
+
+``ngram_linear``: TF-IDF of each text's n-grams (or tokens) + one-hot categories + standardised numbers and
+per-clip statistics + presence flags; ``embedding_linear``: the frozen backbone features, standardised, + the same
+numbers, categories and flags. Both minimise the task's loss (softmax / sigmoid cross-entropy, squared error) plus
+an L2 penalty ``1 / (2 C N) |W|^2`` with L-BFGS (scikit-learn's LogisticRegression objective), ``C`` picked on
+validation: from ``C`` up the ``grid`` while the validation score improves (each solve warm-started from the
+previous one). An absent input contributes its training rows' mean.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.optimize import minimize
+from torch import Tensor
+
+from ..registry import LEARNERS
+from ..tasks.base import Task
+from .features import fit_idf, fit_scale, one_hot, scale, tfidf
+from .flat import FlatInputs
+from .learner import Learner
+from .scoring import selection_key
+
+
+class LinearLearner(Learner):
+    """A linear model over blocks of one view of the inputs (``view``: "ngrams" or "embeddings")."""
+
+    view: ClassVar[str]
+
+    def __init__(self, seed: int = 0, threads: int = 1, C: float = 1.0,
+                 grid: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0), max_iter: int = 200):
+        super().__init__(seed, threads)
+        self.C, self.grid, self.max_iter = C, list(grid), max_iter
+
+    def applies(self, flat: FlatInputs) -> str | None:
+        if self.view == "ngrams" and not any(v.ids is not None or v.categories is not None or v.dense is not None
+                                             for v in flat.views.values()):
+            return "no text, category or number inputs"
+        if self.view == "embeddings" and not any(v.embedding is not None for v in flat.views.values()):
+            return "no frozen embeddings"
+        return None
+
+    def estimate_seconds(self, flat: FlatInputs, task: Task) -> float:
+        width = sum(v.ids.shape[1] if v.ids is not None else 0 for v in flat.views.values())
+        width += sum(0 if v.embedding is None else v.embedding.shape[1] for v in flat.views.values())
+        return 2e-8 * len(flat) * max(width, 32) * task.out_dim * self.max_iter * len(self.grid) + 0.5
+
+    # --- the design --------------------------------------------------------------------------------------------
+    def _fit_design(self, flat: FlatInputs) -> None:
+        """Learn each block's transform (IDF weights, scaling) from the training rows."""
+        blocks = []
+        for name in sorted(flat.views):
+            v = flat.views[name]
+            if self.view == "ngrams" and v.ids is not None:
+                self.arrays[f"idf.{name}"] = fit_idf(v.ids, v.vocab)
+                blocks.append([name, "ids"])
+            if self.view == "embeddings" and v.embedding is not None:
+                self.arrays[f"mean.{name}.embedding"], self.arrays[f"std.{name}.embedding"] = fit_scale(v.embedding)
+                blocks.append([name, "embedding"])
+            if v.dense is not None:
+                self.arrays[f"mean.{name}.dense"], self.arrays[f"std.{name}.dense"] = fit_scale(v.dense)
+                blocks.append([name, "dense"])
+            if v.categories is not None:
+                self.fitted[f"cardinalities.{name}"] = list(v.cardinalities)
+                blocks.append([name, "categories"])
+            blocks.append([name, "present"])
+        self.fitted["blocks"] = blocks
+
+    def _block(self, flat: FlatInputs, name: str, part: str) -> Any:
+        v = flat.views[name]
+        if part == "ids":
+            return tfidf(v.ids, self.arrays[f"idf.{name}"])
+        if part == "categories":
+            return one_hot(v.categories, tuple(self.fitted[f"cardinalities.{name}"]))
+        if part == "present":
+            return flat.present[name].float().numpy()[:, None]
+        return scale(getattr(v, part), self.arrays[f"mean.{name}.{part}"], self.arrays[f"std.{name}.{part}"])
+
+    def _design(self, flat: FlatInputs) -> list[Any]:
+        return [self._block(flat, name, part) for name, part in self.fitted["blocks"]]
+
+    # --- fit and predict ---------------------------------------------------------------------------------------
+    def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
+            valid_target: Tensor | None = None, upstream: dict | None = None) -> "LinearLearner":
+        torch.set_num_threads(self.threads)
+        self._fit_design(train)
+        blocks = self._design(train)
+        x = sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr", dtype=np.float32)
+        self.fitted["widths"] = [b.shape[1] for b in blocks]
+        self.arrays["block_means"] = np.asarray(x.mean(0), dtype=np.float32).ravel()
+        start = self._warm_start
+        if valid is None:
+            self._store(_solve(x, target, task, self.C, start, self.max_iter), x.shape[1], task.out_dim)
+            return self
+        x_valid = sp.hstack([sp.csr_matrix(b) for b in self._design(valid)], format="csr", dtype=np.float32)
+        best, w = None, start
+        for c in sorted(self.grid):
+            w = _solve(x, target, task, c, w, self.max_iter)
+            self._store(w, x.shape[1], task.out_dim)
+            logits = _linear(x_valid, self.arrays["coef"], self.arrays["intercept"])
+            key = selection_key(task, valid_target, task.outputs(torch.from_numpy(logits)))
+            if best is not None and key <= best[0]:
+                break  # past the best C: weaker penalties only fit the training rows closer
+            best = (key, c, w)
+        self.C = best[1]
+        self._store(best[2], x.shape[1], task.out_dim)
+        return self
+
+    _warm_start: np.ndarray | None = None  # a solution to start from (out-of-fold copies start from the full fit)
+
+    def warm_copy(self) -> "LinearLearner":
+        """An unfitted copy with the picked C that starts its solver from this fit's solution."""
+        copy = type(self)(**self.refit_settings())
+        copy._warm_start = np.concatenate([self.arrays["coef"].ravel(), self.arrays["intercept"]]).astype(np.float64)
+        return copy
+
+    def _store(self, w: np.ndarray, d: int, k: int) -> None:
+        self.arrays["coef"] = w[: d * k].reshape(d, k).astype(np.float32)
+        self.arrays["intercept"] = w[d * k:].astype(np.float32)
+
+    def refit_settings(self) -> dict[str, Any]:
+        return {**self.get_params(), "grid": [self.C]}
+
+    def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
+               upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        coef, out = self.arrays["coef"], np.tile(self.arrays["intercept"], (len(flat), 1))
+        start = 0
+        for (name, part), width in zip(self.fitted["blocks"], self.fitted["widths"]):
+            w = coef[start:start + width]
+            if name in absent:  # the training mean of the block
+                out += self.arrays["block_means"][start:start + width] @ w
+            else:
+                out += np.asarray(self._block(flat, name, part) @ w)
+            start += width
+        return out.astype(np.float32)
+
+
+def _linear(x: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    return np.asarray(x @ coef) + intercept
+
+
+def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.ndarray | None,
+           max_iter: int) -> np.ndarray:
+    """Minimise mean task loss + |W|^2 / (2 C N) over (W (D, K), b (K,)) with L-BFGS; returns [W.ravel(), b]."""
+    n, d = x.shape
+    k = task.out_dim
+    penalty = 1.0 / (c * n * (k if task.name == "multilabel" else 1))  # multilabel BCE is averaged over labels too
+    target = target.double() if target.is_floating_point() else target
+    xt = x.T.tocsr()
+
+    def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        coef, bias = w[: d * k].reshape(d, k), w[d * k:]
+        z = torch.from_numpy(np.asarray(x @ coef.astype(np.float32), dtype=np.float64) + bias).requires_grad_()
+        loss = task.loss(z, target)
+        loss.backward()
+        g = z.grad.numpy()
+        grad = np.concatenate([(np.asarray(xt @ g.astype(np.float32)) + penalty * coef).ravel(), g.sum(0)])
+        return loss.item() + 0.5 * penalty * float((coef ** 2).sum()), grad
+
+    w0 = np.zeros(d * k + k) if start is None else start
+    options = {"maxiter": max_iter, "gtol": 1e-4, "ftol": 1e-6}  # scikit-learn's tolerance (its tol=1e-4)
+    return minimize(loss_and_grad, w0, jac=True, method="L-BFGS-B", options=options).x
+
+
+@LEARNERS.register("ngram_linear", cost=1)
+class NgramLinear(LinearLearner):
+    """TF-IDF n-grams + one-hot categories + standardised numbers into a linear model (the TF-IDF baseline)."""
+
+    name, view = "ngram_linear", "ngrams"
+
+
+@LEARNERS.register("embedding_linear", cost=2)
+class EmbeddingLinear(LinearLearner):
+    """Frozen backbone features + numbers + categories into a linear model (the frozen-features baseline)."""
+
+    name, view = "embedding_linear", "embeddings"

@@ -1,0 +1,132 @@
+"""``lightgbm``: gradient-boosted trees over the tabular columns, compressed frozen embeddings and the n-gram linear
+model's out-of-fold logits (the way text reaches a tree model best: a sparse linear model's scores, not an SVD of
+TF-IDF).
+
+Features per input: its numbers and statistics as they are, its categories as LightGBM categories, each frozen
+embedding projected on its first ``components`` principal axes (fitted on the training rows); a row where the input
+is missing, and an absent input, are LightGBM's missing values. Rounds stop early on the validation loss. Models are
+saved as LightGBM's own text (``Booster.model_to_string``), one booster per label for multilabel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..registry import LEARNERS
+from ..tasks.base import Task
+from .flat import FlatInputs
+from .learner import Learner, Stacked
+
+
+@LEARNERS.register("lightgbm", cost=3)
+class LightGBMLearner(Learner):
+    name = "lightgbm"
+    reads = ("ngram_linear",)
+
+    def __init__(self, seed: int = 0, threads: int = 1, learning_rate: float = 0.05, num_leaves: int = 31,
+                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20):
+        super().__init__(seed, threads)
+        self.learning_rate, self.num_leaves, self.max_rounds = learning_rate, num_leaves, max_rounds
+        self.patience, self.components, self.min_data_in_leaf = patience, components, min_data_in_leaf
+        self._boosters: list[Any] = []
+
+    def applies(self, flat: FlatInputs) -> str | None:
+        if not any(v.dense is not None or v.categories is not None or v.embedding is not None
+                   for v in flat.views.values()):
+            return "no numbers, categories or embeddings"
+        return None
+
+    def estimate_seconds(self, flat: FlatInputs, task: Task) -> float:
+        width = sum((0 if v.dense is None else v.dense.shape[1]) + (0 if v.categories is None else v.categories.shape[1])
+                    + (0 if v.embedding is None else self.components) for v in flat.views.values())
+        labels = task.out_dim if task.name == "multilabel" else 1
+        return 3e-7 * len(flat) * max(width, 8) * labels * min(self.max_rounds, 300) * (task.out_dim if task.name == "multiclass" else 1) + 0.5
+
+    # --- features ----------------------------------------------------------------------------------------------
+    def _fit_features(self, flat: FlatInputs) -> None:
+        columns = []
+        for name in sorted(flat.views):
+            v = flat.views[name]
+            if v.dense is not None:
+                columns += [[name, "dense", v.dense.shape[1]]]
+            if v.categories is not None:
+                columns += [[name, "categories", v.categories.shape[1]]]
+            if v.embedding is not None:
+                rows = v.embedding[flat.present[name]][:10_000].double()
+                k = min(self.components, rows.shape[1], max(len(rows) - 1, 1))
+                mean = rows.mean(0) if len(rows) else torch.zeros(rows.shape[1], dtype=torch.float64)
+                _, _, vh = torch.linalg.svd(rows - mean, full_matrices=False)
+                self.arrays[f"pca_mean.{name}"] = mean.float().numpy()
+                self.arrays[f"pca.{name}"] = vh[:k].float().numpy()
+                columns += [[name, "embedding", k]]
+        self.fitted["columns"] = columns
+
+    def _matrix(self, flat: FlatInputs, absent: frozenset[str], stacked: list[np.ndarray]) -> np.ndarray:
+        parts = []
+        for name, part, width in self.fitted["columns"]:
+            v = flat.views[name]
+            if part == "embedding":
+                values = (v.embedding.float().numpy() - self.arrays[f"pca_mean.{name}"]) @ self.arrays[f"pca.{name}"].T
+            else:
+                values = getattr(v, part).float().numpy().copy()
+            missing = ~flat.present[name].numpy() if name not in absent else np.ones(len(flat), dtype=bool)
+            values[missing] = np.nan
+            parts.append(values.astype(np.float32))
+        return np.hstack(parts + stacked)
+
+    def _categorical(self) -> list[int]:
+        out, start = [], 0
+        for _, part, width in self.fitted["columns"]:
+            if part == "categories":
+                out += list(range(start, start + width))
+            start += width
+        return out
+
+    # --- fit and predict ---------------------------------------------------------------------------------------
+    def _params(self, task: Task) -> dict[str, Any]:
+        objective = {"binary": ("binary", {}), "multilabel": ("binary", {}),
+                     "multiclass": ("multiclass", {"num_class": task.out_dim}), "regression": ("regression", {})}
+        name, extra = objective[task.name]
+        return {"objective": name, **extra, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+                "min_data_in_leaf": self.min_data_in_leaf, "feature_fraction": 0.8, "lambda_l2": 1.0,
+                "num_threads": self.threads, "seed": self.seed, "deterministic": True, "force_row_wise": True,
+                "verbosity": -1, "max_cat_to_onehot": 8}
+
+    def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
+            valid_target: Tensor | None = None, upstream: dict[str, Stacked] | None = None) -> "LightGBMLearner":
+        import lightgbm
+
+        self._fit_features(train)
+        self.fitted["reads"] = sorted(upstream or {})
+        x = self._matrix(train, frozenset(), [upstream[n].train for n in self.fitted["reads"]])
+        x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]])
+        y, y_valid = target.numpy(), valid_target.numpy()
+        labels = [(y[:, k], y_valid[:, k]) for k in range(y.shape[1])] if task.name == "multilabel" else [(y, y_valid)]
+        params, categorical = self._params(task), self._categorical()
+        models, rounds = [], []
+        for y_train, y_check in labels:
+            data = lightgbm.Dataset(x, y_train, categorical_feature=categorical, free_raw_data=False)
+            check = lightgbm.Dataset(x_valid, y_check, reference=data, categorical_feature=categorical)
+            booster = lightgbm.train(params, data, self.max_rounds, valid_sets=[check],
+                                     callbacks=[lightgbm.early_stopping(self.patience, verbose=False)])
+            models.append(booster.model_to_string(num_iteration=booster.best_iteration))
+            rounds.append(booster.best_iteration)
+        self.fitted["models"], self.fitted["rounds"] = models, rounds
+        self._setup()
+        return self
+
+    def _setup(self) -> None:
+        import lightgbm
+
+        self._boosters = [lightgbm.Booster(model_str=text) for text in self.fitted["models"]]
+
+    def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
+               upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        x = self._matrix(flat, absent, [upstream[n] for n in self.fitted["reads"]])
+        raw = [np.asarray(b.predict(x, raw_score=True, num_threads=self.threads)) for b in self._boosters]
+        out = np.stack(raw, axis=1) if len(raw) > 1 else raw[0]
+        return (out if out.ndim == 2 else out[:, None]).astype(np.float32)
