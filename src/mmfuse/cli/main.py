@@ -23,7 +23,7 @@ import click
 from ..errors import MMFuseError
 from .console import setup_logging
 from .data import datasets, demo
-from .models import evaluate, export, info, predict, serve
+from .models import evaluate, export, info, leaderboard, predict, serve
 from .search import index, search
 from .train import fit, sweep
 
@@ -42,7 +42,7 @@ def main(plugins: tuple[str, ...]) -> None:
     load_plugins(plugins)
 
 
-for command in (fit, evaluate, predict, info, sweep, index, search, export, serve, datasets, demo):
+for command in (fit, evaluate, predict, leaderboard, info, sweep, index, search, export, serve, datasets, demo):
     main.add_command(command)
 
 

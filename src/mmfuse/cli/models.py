@@ -1,4 +1,5 @@
-"""The commands that use a saved model: ``evaluate``, ``predict``, ``info``, ``export`` and ``serve``."""
+"""The commands that use a saved model: ``evaluate``, ``predict``, ``leaderboard``, ``info``, ``export`` and
+``serve``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from .console import console, errors, progress_bars, setup_logging
 from .options import bad_row_override, cache_option, encoding_option, load_model, runtime_options, source, threads_option
 
 MODEL = click.argument("model", type=click.Path(file_okay=False))
+MEMBER = click.option("--member", metavar="NAME",
+                      help="Use one member of the model's portfolio alone (mmfuse leaderboard lists them).")
 
 
 @click.command()
@@ -27,13 +30,14 @@ MODEL = click.argument("model", type=click.Path(file_okay=False))
 @click.option("--zero-shot", "zero_shot", metavar="LABEL",
               help="Retrieval models: also classify by nearest class-name prompt, scored against column LABEL.")
 @click.option("--prompt", default="{}", show_default=True, help="With --zero-shot: prompt text, {} = the class name.")
+@MEMBER
 @bad_row_override
 @cache_option
 @threads_option
 @runtime_options
 @encoding_option
 def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robustness: bool,
-             robustness_plot: str | None, zero_shot: str | None, prompt: str, on_bad_row: str | None,
+             robustness_plot: str | None, zero_shot: str | None, prompt: str, member: str | None, on_bad_row: str | None,
              cache_dir: str | None, threads: int | None, device: str | None, workers: int | None,
              encoding: str | None) -> None:
     """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
@@ -48,6 +52,7 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
             return _evaluate_retrieval(estimator, data, as_json, zero_shot, prompt)
         if zero_shot:
             raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
+        estimator.set_params(member=member)
         metrics = estimator.evaluate(data, confusion_plot=confusion)
         report = _robustness(estimator, data, robustness_plot, progress) if robustness or robustness_plot else None
     written = [f"wrote {what} to {path}" for what, path in (("the confusion matrix", confusion),
@@ -92,11 +97,13 @@ def _evaluate_retrieval(retriever: Any, data: Any, as_json: bool, zero_shot: str
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False), help="CSV to write.")
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Multilabel decision threshold (default: the model's).")
+@MEMBER
 @bad_row_override
 @threads_option
 @runtime_options
 @encoding_option
-def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row: str | None, threads: int | None,
+def predict(model: str, data: str, out: str, threshold: float | None, member: str | None, on_bad_row: str | None,
+            threads: int | None,
             device: str | None, workers: int | None, encoding: str | None) -> None:
     """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
     setup_logging()
@@ -106,9 +113,30 @@ def predict(model: str, data: str, out: str, threshold: float | None, on_bad_row
             raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
         if threshold is not None:
             predictor.set_params(threshold=threshold)
+        predictor.set_params(member=member)
         frame = predictor.predict_frame(source(data, encoding))
     frame.to_csv(out, index=False)
     console.print(f"wrote {len(frame)} predictions to {out}")
+
+
+@click.command()
+@MODEL
+@click.argument("test", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the leaderboard as JSON records.")
+@threads_option
+@encoding_option
+def leaderboard(model: str, test: str | None, as_json: bool, threads: int | None, encoding: str | None) -> None:
+    """Each member of MODEL: validation score, ensemble weight, fit seconds, prediction ms per row, and with a
+    labelled TEST table its score there."""
+    setup_logging(as_json)
+    predictor = load_model(model, None, threads, verbose=False)
+    if predictor.is_retrieval:
+        raise DataError(f"{model} is a retrieval model: it has no members to compare")
+    board = predictor.leaderboard(source(test, encoding))
+    if as_json:
+        click.echo(board.to_json(orient="records", indent=2))
+    else:
+        console.print(render.leaderboard_table(f"{model}: leaderboard", board))
 
 
 @click.command()

@@ -27,6 +27,18 @@ def list_presets() -> str:
     return f"Presets: {', '.join(presets())}."
 
 
+def list_members() -> str:
+    from .. import estimators  # noqa: F401  (registers the learners)
+    from ..config import member_names
+
+    return f"Members: {', '.join(member_names())}."
+
+
+def names(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list of names (None: not given)."""
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
 def list_fusions() -> str:
     from .. import estimators  # noqa: F401  (registers the built-in plugins and the installed ones)
     from ..registry import list_fusions as fusions

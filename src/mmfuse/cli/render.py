@@ -22,6 +22,21 @@ def metrics_table(title: str, metrics: dict[str, float]) -> Table:
     return table
 
 
+def leaderboard_table(title: str, board: Any) -> Table:
+    """A leaderboard DataFrame (``Predictor.leaderboard``): one row per member, then the ensemble."""
+    headers = [c for c in board.columns if c != "status"] + ["status"]
+    table = _table(title, headers, left=("member", "status"))
+    for row in board.to_dict("records"):
+        table.add_row(*[_cell(row.get(h)) for h in headers])
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def retrieval_table(title: str, metrics: dict[str, float], query: str, target: str) -> Table:
     from ..tasks.retrieval import DIRECTIONS, RECALL_AT  # loaded by the retrieval model already; keeps --help light
 

@@ -9,8 +9,8 @@ import click
 
 from . import render
 from .console import console, progress_bars, setup_logging
-from .options import (ListedOption, cache_option, encoding_option, list_encoders, list_fusions, list_modalities,
-                      list_presets, pairs, runtime_options, source, threads_option)
+from .options import (ListedOption, cache_option, encoding_option, list_encoders, list_fusions, list_members,
+                      list_modalities, list_presets, names, pairs, runtime_options, source, threads_option)
 
 TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression", "retrieval"]
 RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "restart", "checkpoint_every", "quiet")
@@ -44,7 +44,13 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per training step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs to train.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Stop training after this many seconds.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds the whole fit may take: members run cheapest first, those that no longer fit are skipped "
+                   "(the log and the leaderboard say so), the network trains for what is left.")
+@click.option("--members", metavar="A,B", cls=ListedOption, listing=list_members,
+              help="Portfolio members to train (default: the preset's); network is the fused network.")
+@click.option("--exclude-members", metavar="A,B", cls=ListedOption, listing=list_members,
+              help="Train the preset's members except these.")
 @threads_option
 @click.option("--devices", type=click.IntRange(min=1), help="Processes (CPU) or GPUs per node; more than 1 trains with DDP.")
 @click.option("--strategy", type=click.Choice(["auto", "ddp"]), help="Distributed strategy (ddp when --devices > 1).")
@@ -78,6 +84,7 @@ def fit(**options: Any) -> None:
     if problem:
         raise click.UsageError(problem)
     settings = {**options, "encoders": pairs(options["encoders"], "--encoder"), "ignore": list(options["ignore"]),
+                "members": names(options["members"]), "exclude_members": names(options["exclude_members"]),
                 "column_types": pairs(options["column_types"], "--column-type"), "verbose": not run["quiet"]}
     with progress_bars(not run["quiet"]) as progress:
         estimator = make_estimator(settings.pop("task"), {**settings, "progress": progress or None})
@@ -92,11 +99,14 @@ def report_fit(estimator: Any, path: Path) -> None:
     from ..estimators.timing import describe_stages
 
     m = estimator.metrics_
-    title = f"validation (epoch {m['restored_epoch']} of {m['epochs']}, {m['fit_seconds']:.1f} s)"
+    epoch = f"epoch {m['restored_epoch']} of {m['epochs']}, " if m["restored_epoch"] else ""
+    title = f"validation ({epoch}{m['fit_seconds']:.1f} s)"
     if estimator.is_retrieval:
         console.print(render.retrieval_table(title, m["valid"], estimator.query, estimator.target))
     else:
         console.print(render.metrics_table(title, m["valid"]))
+        if estimator.portfolio_ is not None:
+            console.print(render.leaderboard_table("leaderboard (validation)", estimator.leaderboard()))
     console.print(f"time: {describe_stages(m['stages'], m['epochs'])}")
     console.print(f"saved model to {path}/")
 

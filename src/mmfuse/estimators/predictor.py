@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import NETWORK
+from ..config import NETWORK, ModelConfig, member_names
 from ..core.columns import ColumnInfo
 from ..core.devices import autocast_dtype
 from ..core.processor import Corruption, Progress
@@ -51,7 +51,14 @@ class Predictor(BaseEstimator):
         label_sep: separator of a multilabel column of delimited strings.
         threshold: multilabel decision threshold.
         on_bad_row: what an unreadable value (missing/corrupt file, non-number) does: error, skip or mask.
-        seed, batch_size, lr, max_epochs, time_limit (seconds), threads: override the preset's training settings.
+        seed, batch_size, lr, max_epochs, threads: override the preset's training settings.
+        time_limit: seconds the whole fit may take (reading, features, every member): members run cheapest first
+            and those whose estimated cost no longer fits are skipped (said in the log and the leaderboard); the
+            network trains for what is left.
+        members, exclude_members: the portfolio's learners (``mmfuse.config.member_names()``; ``network`` is the
+            fused network, which ``encoders`` and ``fusion`` configure): these only, or the preset's without these.
+        member: predict and evaluate with this fitted member alone (its own outputs), for comparison; None: the
+            ensemble.
         finetune: train pretrained encoders' backbones too (default: frozen, features cached in ``cache_dir``,
             default ``~/.cache/mmfuse/features``).
         progress, verbose, devices, strategy, num_nodes, stream, sample_cache, workers, device: see
@@ -71,7 +78,9 @@ class Predictor(BaseEstimator):
                  time_limit: float | None = None, threads: int | None = None, finetune: bool = False,
                  cache_dir: str | Path | None = None, progress: Progress | None = None, verbose: bool = True,
                  devices: int | None = None, strategy: str | None = None, num_nodes: int | None = None,
-                 stream: str = "auto", sample_cache: bool = True, workers: int = 0, device: str = "auto"):
+                 stream: str = "auto", sample_cache: bool = True, workers: int = 0, device: str = "auto",
+                 members: list[str] | None = None, exclude_members: list[str] | None = None,
+                 member: str | None = None):
         self._keep_settings(locals())
 
     def set_params(self, **params: Any) -> "Predictor":
@@ -82,6 +91,17 @@ class Predictor(BaseEstimator):
         return self
 
     # --- what differs from the base -----------------------------------------------------------------------------
+    def _resolve_config(self) -> ModelConfig:
+        cfg = super()._resolve_config()
+        members = list(self.members or cfg.portfolio.members)
+        for name in [*members, *(self.exclude_members or [])]:
+            if name not in member_names():
+                raise ConfigError(f"unknown portfolio member {name!r}; choose from: {', '.join(member_names())}")
+        members = [m for m in members if m not in (self.exclude_members or [])]
+        if not members:
+            raise ConfigError("--exclude-members leaves no member to train")
+        return cfg.model_copy(update={"portfolio": cfg.portfolio.model_copy(update={"members": members})})
+
     def _extra_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}
         if self.fusion is not None:
@@ -146,6 +166,11 @@ class Predictor(BaseEstimator):
             self.portfolio_, self._valid_outputs = Portfolio.fit_learners(
                 names, train, train_set.target, valid, valid_set.target, self.task_, budget,
                 self.config_.train.seed, torch.get_num_threads(), self._log)
+
+    def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
+        super()._record(result, valid_set, features, clock)
+        if self.portfolio_ is not None:  # weights, validation ECE before / after the temperatures
+            self.metrics_["ensemble"] = {"weights": self.portfolio_.weights, **self.portfolio_.calibration}
 
     def _flat_inputs(self, split: EncodedSplit) -> FlatInputs:
         """Every input's flat view of a split's rows (prepared as for prediction: no augmentation)."""
@@ -261,6 +286,7 @@ class Predictor(BaseEstimator):
         robustness analysis corrupts them with it).
         """
         self._check_fitted()
+        member = member or self.member
         outputs = self._member_outputs(split, self._members_needed(member), batch_size, absent, transform)
         if member is not None:
             return outputs[member]

@@ -18,7 +18,8 @@ from .predictor import Predictor
 from .retriever import Retriever
 
 RETRIEVAL_ONLY = ("query", "target")
-CLASSIFIER_ONLY = ("label", "fusion", "modality_dropout", "ignore", "label_sep", "threshold")
+CLASSIFIER_ONLY = ("label", "fusion", "modality_dropout", "ignore", "label_sep", "threshold", "members",
+                   "exclude_members")
 
 
 def make_estimator(task: str, settings: dict[str, Any]) -> BaseEstimator:

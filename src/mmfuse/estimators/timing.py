@@ -42,7 +42,8 @@ def stage_seconds(clock: Stopwatch, features: dict[str, dict[str, dict[str, floa
 def describe_stages(stages: dict[str, float], epochs: int) -> str:
     """One line: ``read 0.1 s, preprocessing 2.0 s (pretrained features 1.5 s), 12 epochs 30.1 s + validation ...``."""
     preprocessing = stages.get("fit preprocessing", 0.0) + stages.get("preprocess", 0.0)
+    members = f", members {stages['members']:.1f} s" if "members" in stages else ""
     return (f"read {stages.get('read', 0.0):.1f} s, preprocessing {preprocessing:.1f} s (pretrained features "
-            f"{stages['features']:.1f} s), set-up {stages.get('set-up', 0.0):.1f} s, {epochs} epochs "
+            f"{stages['features']:.1f} s){members}, set-up {stages.get('set-up', 0.0):.1f} s, {epochs} epochs "
             f"{stages['epochs']:.1f} s + validation "
             f"{stages['validation']:.1f} s, total {stages['total']:.1f} s")
