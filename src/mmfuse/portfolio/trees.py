@@ -105,7 +105,8 @@ class LightGBMLearner(Learner):
         x = self._matrix(train, frozenset(), [upstream[n].train for n in self.fitted["reads"]])
         x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]])
         y, y_valid = target.numpy(), valid_target.numpy()
-        labels = [(y[:, k], y_valid[:, k]) for k in range(y.shape[1])] if task.name == "multilabel" else [(y, y_valid)]
+        labels = [(np.ascontiguousarray(y[:, k]), np.ascontiguousarray(y_valid[:, k])) for k in range(y.shape[1])] \
+            if task.name == "multilabel" else [(y, y_valid)]
         params, categorical = self._params(task), self._categorical()
         models, rounds = [], []
         for y_train, y_check in labels:

@@ -1,0 +1,212 @@
+"""The portfolio: cheap members beside the network, greedy ensemble selection and temperature scaling on validation,
+the leaderboard, the time budget, members chosen by name, save / load / tamper, robustness and serving."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from mmfuse import Predictor
+from mmfuse.errors import BundleError, ConfigError
+from mmfuse.portfolio.calibration import apply_temperature, expected_calibration_error, fit_temperatures
+from mmfuse.portfolio.features import tfidf, fit_idf
+from mmfuse.portfolio.selection import greedy_selection
+from mmfuse.tasks import create_task
+from tests.conftest import make_table
+from tests.corpus import cli
+from tests.test_pretrained import save_tiny_hf_model
+from tests.test_serve import rows_of
+
+CHEAP = ["ngram_linear", "embedding_linear", "lightgbm"]
+COMMON = dict(label="y", preset="fast", max_epochs=3, threads=2, progress=False, verbose=False, ignore=["id"])
+
+
+def task_table(folder, task: str, n: int, seed: int) -> pd.DataFrame:
+    """The shared generated table (text, image, number, category) with its label turned into ``task``'s."""
+    frame = make_table(folder, n=n, n_classes=3 if task in ("multiclass", "multilabel") else 2, seed=seed)
+    if task == "multilabel":  # the class, plus "even" when x is above 1
+        frame["y"] = [f"c{y}" + ("|big" if x > 1 else "") for y, x in zip(frame["y"], frame["x"])]
+    if task == "regression":
+        frame["y"] = 3.0 * frame["y"] + 0.5 * frame["x"]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A portfolio of every member on the binary table (the text read by a tiny local BERT, so embeddings exist)."""
+    folder = tmp_path_factory.mktemp("portfolio")
+    for name, seed, n in (("train", 0, 160), ("valid", 1, 60), ("test", 2, 60)):
+        make_table(folder, n=n, seed=seed).to_csv(folder / f"{name}.csv", index=False)
+    tiny = save_tiny_hf_model(folder / "bert")
+    p = Predictor(encoders={"text": f"text_hf:{tiny}"}, members=[*CHEAP, "network"], cache_dir=folder / "cache",
+                  **COMMON).fit(folder / "train.csv", valid=folder / "valid.csv")
+    p.save(folder / "model")
+    return p, folder
+
+
+def test_every_member_fits_is_weighed_and_the_ensemble_is_calibrated(fitted):
+    p, folder = fitted
+    board = p.leaderboard(folder / "test.csv")
+    assert list(board["member"]) == [*CHEAP, "network", "ensemble"]
+    assert (board["status"] == "fitted").all()
+    assert board["weight"].iloc[:-1].sum() == pytest.approx(1.0)
+    assert (board["valid_accuracy"] > 0.6).all() and (board["test_accuracy"] > 0.6).all()
+    chosen = max(p.portfolio_.weights, key=p.portfolio_.weights.get)  # the selection favours a strong member
+    assert board.set_index("member").loc[chosen, "valid_accuracy"] >= board["valid_accuracy"].iloc[:-1].median()
+    ensemble = p.metrics_["ensemble"]
+    assert ensemble["valid_ece_after"] <= ensemble["valid_ece_before"] + 1e-9
+    proba = p.predict_proba(folder / "test.csv")
+    assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    for member in p.members_():  # each member alone predicts too
+        alone = p.set_params(member=member).predict_proba(folder / "test.csv")
+        assert alone.shape == proba.shape
+    p.set_params(member=None)
+
+
+def test_a_saved_portfolio_loads_to_the_same_predictions_and_refuses_tampering(fitted, tmp_path):
+    p, folder = fitted
+    loaded = Predictor.load(folder / "model")
+    assert loaded.members_() == p.members_()
+    assert np.array_equal(loaded.predict_proba(folder / "test.csv").to_numpy(),
+                          p.predict_proba(folder / "test.csv").to_numpy())
+    config = json.loads((folder / "model" / "config.json").read_text())
+    assert config["format_version"] == 5 and config["members"] == p.members_()
+    for i, (name, damage) in enumerate((("portfolio.json", lambda f: f.write_text(f.read_text().replace('"weights"', '"w"'))),
+                         ("portfolio.safetensors", lambda f: f.write_bytes(f.read_bytes()[:-8])),
+                         ("portfolio.safetensors", lambda f: f.unlink()))):
+        copy = tmp_path / f"copy-{i}"
+        shutil.copytree(folder / "model", copy)
+        damage(copy / name)
+        with pytest.raises(BundleError, match="damaged"):
+            Predictor.load(copy)
+
+
+def test_removing_an_input_reaches_every_member(fitted):
+    from mmfuse.analysis.robustness import robustness
+
+    p, folder = fitted
+    frame, split = p.prepare(folder / "test.csv")
+    full = p.predict_outputs(split)
+    for member in ("ngram_linear", "lightgbm", "embedding_linear"):
+        alone = p.predict_outputs(split, member=member)
+        without = p.predict_outputs(split, member=member, absent=frozenset({"image"}))
+        assert np.abs(alone - without).max() > 0.05, member  # the image (the label's colour) matters to each
+    report = robustness(p, folder / "test.csv")
+    assert set(report.without) == set(p.inputs_) and report.score == pytest.approx(
+        p.task_.metrics(p.targets(frame, split), full)["accuracy"])
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel", "regression"])
+def test_each_cheap_member_learns_each_task(tmp_path, task):
+    train, valid = tmp_path / "train.csv", tmp_path / "valid.csv"
+    task_table(tmp_path, task, 200, 0).to_csv(train, index=False)
+    task_table(tmp_path, task, 80, 1).to_csv(valid, index=False)
+    label_sep = "|" if task == "multilabel" else None
+    p = Predictor(members=["ngram_linear", "lightgbm"], label_sep=label_sep, **COMMON).fit(train, valid=valid)
+    board = p.leaderboard(valid).set_index("member")
+    metric = p.task_.primary_metric
+    assert p.task_.name == task and p.metrics_["epochs"] == 0  # the network was not asked for
+    chance = {"binary": 0.6, "multiclass": 0.45, "multilabel": 0.5}
+    for member in ("ngram_linear", "lightgbm", "ensemble"):
+        score = board.loc[member, f"valid_{metric}"]
+        if task == "regression":
+            assert score < 0.8 * pd.read_csv(valid)["y"].std(), member  # well under the spread of the target
+        else:
+            assert score > chance[task], member
+    saved = p.save(tmp_path / "model")
+    assert np.allclose(Predictor.load(saved).predict_outputs(p.prepare(valid)[1]), p.predict_outputs(p.prepare(valid)[1]))
+
+
+def test_members_are_chosen_by_name_and_unknown_names_are_refused(table_dir):
+    p = Predictor(exclude_members=["network"], **{**COMMON, "preset": "default"},
+                  encoders={"text": "ngrams", "image": "conv"})
+    p.fit(table_dir / "train.csv")
+    assert "network" not in p.members_() and p.history_ == []
+    skipped = {r["member"]: r["status"] for r in p.portfolio_.board}
+    assert skipped["embedding_linear"].startswith("skipped: no frozen embeddings")
+    with pytest.raises(ConfigError, match="unknown portfolio member 'forest'"):
+        Predictor(members=["forest"], **COMMON).fit(table_dir / "train.csv")
+    with pytest.raises(ConfigError, match="leaves no member"):
+        Predictor(members=["lightgbm"], exclude_members=["lightgbm"], **COMMON).fit(table_dir / "train.csv")
+    with pytest.raises(ConfigError, match="member 'lightgbm' is not in this model"):
+        Predictor(**COMMON).fit(table_dir / "train.csv").set_params(member="lightgbm").predict(table_dir / "test.csv")
+
+
+def test_a_tiny_time_limit_returns_a_valid_model_and_says_what_it_skipped(table_dir, caplog):
+    p = Predictor(members=["ngram_linear", "lightgbm", "network"], time_limit=0.001,
+                  **{**COMMON, "verbose": True})
+    with caplog.at_level("INFO", logger="mmfuse"):
+        p.fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
+    statuses = {r["member"]: r["status"] for r in p.portfolio_.board}
+    assert statuses["ngram_linear"].startswith("skipped: estimated") and statuses["lightgbm"].startswith("skipped")
+    assert statuses["network"] == "fitted"  # the last resort: the only member left trains for at least one step
+    assert "member ngram_linear: skipped (estimated" in caplog.text
+    assert p.predict(table_dir / "test.csv").notna().all()
+
+
+def test_the_cli_prints_and_writes_the_leaderboard(fitted):
+    p, folder = fitted
+    out = cli("leaderboard", folder / "model", folder / "test.csv", "--json")
+    assert out.code == 0, out.err
+    rows = json.loads(out.out)
+    assert [r["member"] for r in rows] == [*CHEAP, "network", "ensemble"] and "test_accuracy" in rows[0]
+    table = cli("leaderboard", folder / "model")
+    assert table.code == 0 and "lightgbm" in table.out and "ensemble" in table.out
+    member = cli("evaluate", folder / "model", folder / "test.csv", "--member", "lightgbm", "--json")
+    expected = p.set_params(member="lightgbm").evaluate(folder / "test.csv")["accuracy"]
+    p.set_params(member=None)
+    assert json.loads(member.out)["accuracy"] == pytest.approx(expected)
+    bad = cli("predict", folder / "model", folder / "test.csv", "--member", "forest")
+    assert bad.code == 2 and "member 'forest' is not in this model" in bad.error_line
+
+
+def test_a_portfolio_is_served(fitted):
+    from fastapi.testclient import TestClient
+
+    from mmfuse.serve.app import create_app
+
+    p, folder = fitted
+    _, rows = rows_of(folder)
+    answer = TestClient(create_app(folder / "model")).post("/predict", json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    served = [r["probabilities"] for r in answer.json()["predictions"]]
+    local = p.predict_proba(folder / "test.csv").head(3)
+    assert np.allclose([[s[str(c)] for c in local.columns] for s in served], local.to_numpy(), atol=1e-5)
+    contributions = answer.json()["predictions"][0]["contributions"]
+    assert set(contributions["removal"]) == {"image", "tabular", "text"}
+
+
+# --- the parts, on their own ------------------------------------------------------------------------------------
+def test_tfidf_of_an_id_bag_is_scikit_learns():
+    texts = ["a b c", "a a d", "b d d d", "c"]
+    vocab = {w: i + 1 for i, w in enumerate("abcd")}
+    ids = torch.tensor([[vocab[w] for w in t.split()] + [0] * (4 - len(t.split())) for t in texts])
+    ours = tfidf(ids, fit_idf(ids, 5)).toarray()[:, 1:]
+    theirs = TfidfVectorizer(token_pattern=r"\w", sublinear_tf=True).fit_transform(texts).toarray()
+    assert np.allclose(ours, theirs, atol=1e-6)
+
+
+def test_greedy_selection_weighs_the_better_member_and_temperatures_lower_the_loss():
+    rng = np.random.default_rng(0)
+    task = create_task("multiclass", "y")
+    task.classes = ["a", "b", "c"]
+    target = torch.as_tensor(rng.integers(0, 3, 300))
+    good = np.full((300, 3), 0.1)
+    good[np.arange(300), target.numpy()] = 0.8
+    good[:60] = good[:60, [1, 2, 0]]  # right on 80% of rows
+    noise = rng.dirichlet(np.ones(3), 300)
+    weights = greedy_selection({"noise": noise, "good": good}, target, task, rounds=10)
+    assert weights["good"] > 0.5 and sum(weights.values()) == pytest.approx(1.0)
+    overconfident = np.clip(good ** 4, 1e-6, None)
+    overconfident /= overconfident.sum(1, keepdims=True)
+    temperature = fit_temperatures(overconfident, target, "multiclass")
+    calibrated = apply_temperature(overconfident, temperature, "multiclass")
+    assert temperature[0] > 1 and (calibrated.argmax(1) == overconfident.argmax(1)).all()
+    assert expected_calibration_error(calibrated, target, "multiclass") < \
+        expected_calibration_error(overconfident, target, "multiclass")
