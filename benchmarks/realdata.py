@@ -58,8 +58,10 @@ def run_mmfuse(spec: TableSpec, preset: str, seed: int, threads: int, cache: str
     predictor.fit(spec.folder / "train.csv", valid=spec.folder / "valid.csv")
     metric = METRIC[spec.task]
     test = predictor.evaluate(spec.folder / "test.csv")
+    board = predictor.leaderboard(spec.folder / "test.csv") if predictor.portfolio_ else None
     return {"valid": predictor.metrics_["valid"][metric], "test": test[metric], "epochs": predictor.metrics_["epochs"],
-            "stages": predictor.metrics_["stages"]}
+            "stages": predictor.metrics_["stages"], "ensemble": predictor.metrics_.get("ensemble"),
+            "leaderboard": None if board is None else board.to_dict("records")}
 
 
 def read_split(spec: TableSpec, split: str):
