@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMOJI := data/npm/emoji-datasource-google
 
-.PHONY: install data realdata demo test clean
+.PHONY: install data realdata peers demo test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,17 @@ data: $(EMOJI)/emoji.json
 realdata: install data
 	$(BIN)/pip install -q -c constraints.txt --no-deps bokeh-sampledata==2026.1
 	test -f /usr/share/games/fortunes/people || (apt-get update -qq && apt-get install -y -qq fortunes fortunes-min)
+	# the debian table: the package index with its English descriptions
+	ls /var/lib/apt/lists/*bookworm_main_i18n_Translation-en* > /dev/null 2>&1 || apt-get -o Acquire::Languages=en update -qq
+
+# the peers of benchmarks/realdata.py, in their own venv (never the project's): AutoGluon 1.6.3 TabularPredictor
+.venv-peers/.installed:
+	$(PY) -m venv .venv-peers
+	.venv-peers/bin/pip install -q -c constraints.txt torch==2.13.0
+	.venv-peers/bin/pip install -q -c constraints.txt "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3" pyarrow
+	touch .venv-peers/.installed
+
+peers: .venv-peers/.installed
 
 demo: install
 	$(BIN)/mmfuse demo

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/realdata.py [--tables movies,fortunes] [--seeds 0,1,2] [--threads 2] [--resume]
 
 Tables (benchmarks/realdata_tables.py; built under data/realdata/ on first use): emoji, avdigits-sparse, fortunes,
-avdigits, movies. Every run is its own process: its wall time counts imports, reading, preprocessing (a cold feature
+avdigits, movies, movies-drama, movies-rating, debian. Every run is its own process: its wall time counts imports, reading, preprocessing (a cold feature
 cache: a fresh folder per run), training and scoring the test split, and its peak RSS is its own. Settings are
 picked on the validation split only; the test split gives the figures. Each result is appended to
 ``OUT/results.jsonl`` as it comes (with the git commit), so ``--resume`` continues a run that was cut short; the
@@ -21,7 +21,13 @@ Runs per table:
 - ``pretrained+linear``: the same frozen MiniLM / EfficientNet-Lite0 features mmfuse's default preset uses (its
   settings: text truncated at the same length, bf16), plus the other columns as above, into LogisticRegression with
   C picked on validation;
-- ``hgb``: HistGradientBoosting on the numeric and categorical columns (where the table has some).
+- ``hgb``: HistGradientBoosting on the numeric and categorical columns (where the table has some);
+- ``autogluon-60`` / ``autogluon-300``: AutoGluon 1.6 TabularPredictor ``medium_quality`` with a 60 / 300 s time
+  limit on the same threads, in its own venv (``make peers``), on the text, number and category columns as they
+  are plus the images and sequences as the linear baselines' dense features and frozen image features (not for
+  multilabel tables: it predicts one label column).
+The ``vs best peer`` column compares with the best of the baselines and AutoGluon on mean test score (RMSE: lower is
+better, so a minus is a gain).
 """
 
 from __future__ import annotations
@@ -44,7 +50,9 @@ from realdata_tables import TABLES, TableSpec, build  # noqa: E402
 PRESETS = ("default", "scratch", "fast", "seed", "pretrained")
 WARM = "default, warm cache"
 BASELINES = ("tfidf+linear", "pretrained+linear", "hgb")
-FIRST = ("default", "tfidf+linear", "pretrained+linear", "hgb")  # what the bar is about: run before the rest
+PEERS = {"autogluon-60": 60, "autogluon-300": 300}  # AutoGluon 1.6 TabularPredictor medium_quality, time limit (s)
+FIRST = ("default", "tfidf+linear", "pretrained+linear", "hgb", *PEERS)  # what the bar is about: run before the rest
+PEERS_PYTHON = Path(__file__).parent.parent / ".venv-peers" / "bin" / "python"
 QUICK = ("emoji", "avdigits-sparse")
 METRIC = {"multiclass": "accuracy", "binary": "accuracy", "multilabel": "micro_f1", "regression": "rmse"}
 
@@ -130,7 +138,7 @@ def tabular_transformer(spec: TableSpec, text: bool):
 def features(spec: TableSpec, kind: str, seed: int, cache: str, threads: int):
     """(train, valid, test) feature matrices and label arrays for a linear baseline."""
     import scipy.sparse as sp
-    from sklearn.preprocessing import MultiLabelBinarizer, StandardScaler
+    from sklearn.preprocessing import StandardScaler
 
     splits = {s: read_split(spec, s) for s in ("train", "valid", "test")}
     for frame, _ in splits.values():
@@ -155,11 +163,18 @@ def features(spec: TableSpec, kind: str, seed: int, cache: str, threads: int):
         for s in splits:
             blocks[s].append(sp.csr_matrix(scaler.transform(dense[s])))
     x = {s: sp.hstack(b).tocsr() for s, b in blocks.items()}
+    return x, split_labels(spec, splits)
+
+
+def split_labels(spec: TableSpec, splits: dict) -> dict:
+    """Each split's labels as the scikit-learn baselines take them (multilabel: a 0/1 matrix)."""
+    from sklearn.preprocessing import MultiLabelBinarizer
+
     labels = {s: y for s, (_, y) in splits.items()}
     if spec.task == "multilabel":
         binarizer = MultiLabelBinarizer().fit([v.split(spec.label_sep) for v in labels["train"]])
         labels = {s: binarizer.transform([v.split(spec.label_sep) for v in y]) for s, y in labels.items()}
-    return x, labels
+    return labels
 
 
 def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> list[np.ndarray]:
@@ -185,8 +200,9 @@ def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> lis
 
 
 def run_baseline(spec: TableSpec, kind: str, seed: int, threads: int, cache: str) -> dict:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.metrics import accuracy_score, f1_score, mean_squared_error
     from sklearn.multiclass import OneVsRestClassifier
 
     x, y = features(spec, kind, seed, cache, threads) if kind != "hgb" else hgb_features(spec)
@@ -194,27 +210,27 @@ def run_baseline(spec: TableSpec, kind: str, seed: int, threads: int, cache: str
 
     def score(model, split):
         pred = model.predict(x[split])
+        if metric == "rmse":
+            return float(np.sqrt(mean_squared_error(y[split], pred)))
         return f1_score(y[split], pred, average="micro") if metric == "micro_f1" else accuracy_score(y[split], pred)
 
     def make(c):
+        regression = spec.task == "regression"
         if kind == "hgb":
-            from sklearn.ensemble import HistGradientBoostingClassifier
-
-            model = HistGradientBoostingClassifier(learning_rate=c, categorical_features="from_dtype", random_state=seed)
+            boosting = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+            model = boosting(learning_rate=c, categorical_features="from_dtype", random_state=seed)
         else:
-            model = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+            model = Ridge(alpha=1 / c) if regression else LogisticRegression(C=c, max_iter=3000, random_state=seed)
         return OneVsRestClassifier(model, n_jobs=1) if spec.task == "multilabel" else model
 
     grid = (0.05, 0.1, 0.2) if kind == "hgb" else (0.1, 1.0, 10.0)
     tried = {c: score(make(c).fit(x["train"], y["train"]), "valid") for c in grid}
-    best = max(tried, key=tried.get)
+    best = (min if metric == "rmse" else max)(tried, key=tried.get)
     model = make(best).fit(x["train"], y["train"])
     return {"valid": tried[best], "test": score(model, "test"), "picked": best}
 
 
 def hgb_features(spec: TableSpec):
-    from sklearn.preprocessing import MultiLabelBinarizer
-
     cols = spec.columns.get("numeric", []) + spec.columns.get("categorical", [])
     splits = {s: read_split(spec, s) for s in ("train", "valid", "test")}
     x = {}
@@ -227,28 +243,59 @@ def hgb_features(spec: TableSpec):
     for s in x:  # the same category codes in every split; unseen ones become missing
         for c, cats in categories.items():
             x[s][c] = x[s][c].cat.set_categories(cats)
-    labels = {s: y for s, (_, y) in splits.items()}
-    if spec.task == "multilabel":
-        binarizer = MultiLabelBinarizer().fit([v.split(spec.label_sep) for v in labels["train"]])
-        labels = {s: binarizer.transform([v.split(spec.label_sep) for v in y]) for s, y in labels.items()}
-    return x, labels
+    return x, split_labels(spec, splits)
+
+
+def run_peer(spec: TableSpec, run: str, seed: int, threads: int, cache: str) -> dict:
+    """AutoGluon in its own venv on what a user would hand it: the text, number and category columns as they are,
+    images as the same 16x16 pixels plus the same frozen EfficientNet-Lite0 features the baselines read, sequences as
+    the same statistics (their preparation is part of the run's time)."""
+    import pandas as pd
+
+    if not PEERS_PYTHON.is_file():
+        raise SystemExit("the AutoGluon runs need its venv: make peers")
+    with tempfile.TemporaryDirectory(prefix="mmfuse-peer-") as folder:
+        for split in ("train", "valid", "test"):
+            frame, labels = read_split(spec, split)
+            keep = [c for kind in ("text", "numeric", "categorical") for c in spec.columns.get(kind, [])]
+            parts = [frame[keep].reset_index(drop=True)]
+            dense = dense_columns(spec, frame)
+            images = [c for c in spec.columns.get("image", [])]
+            frozen = pretrained_features(TableSpec(spec.name, spec.label, spec.task, {"image": images}), frame, cache,
+                                         threads) if images else []
+            for i, block in enumerate(([dense] if dense is not None else []) + frozen):
+                parts.append(pd.DataFrame(block, columns=[f"f{i}_{j}" for j in range(block.shape[1])]))
+            table = pd.concat(parts, axis=1).assign(**{spec.label: labels.to_numpy()})
+            table.to_parquet(Path(folder) / f"{split}.parquet")
+        payload = {"folder": folder, "label": spec.label, "task": spec.task, "time_limit": PEERS[run],
+                   "threads": threads, "seed": seed}
+        proc = subprocess.run([str(PEERS_PYTHON), str(Path(__file__).parent / "autogluon_worker.py"),
+                               json.dumps(payload)], capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"{spec.name} / {run} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
 
 
 def worker(args: dict) -> None:
     spec = TABLES[args["table"]]
     if args["run"] in PRESETS:
         result = run_mmfuse(spec, args["run"], args["seed"], args["threads"], args["cache"])
+    elif args["run"] in PEERS:
+        result = run_peer(spec, args["run"], args["seed"], args["threads"], args["cache"])
     else:
         import threadpoolctl
 
         with threadpoolctl.threadpool_limits(args["threads"]):
             result = run_baseline(spec, args["run"], args["seed"], args["threads"], args["cache"])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process's own peak
-    print("RESULT " + json.dumps({**result, "peak_mb": peak_mb}))
+    print("RESULT " + json.dumps({**result, "peak_mb": max(peak_mb, result.get("peak_mb", 0.0))}))
 
 
 # --- the harness ----------------------------------------------------------------------------------------------------
 def applies(spec: TableSpec, run: str) -> bool:
+    if run in PEERS:
+        return spec.task != "multilabel"  # TabularPredictor predicts one label column
     if run in ("pretrained", "pretrained+linear"):
         return bool(spec.columns.get("text") or spec.columns.get("image"))
     if run == "hgb":
@@ -290,18 +337,19 @@ def git_commit() -> str:
 
 def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int], threads: int) -> list[str]:
     metric = METRIC[spec.task]
-    baselines = {r: v for r, v in results.items() if r in BASELINES}
-    best = max(baselines, key=lambda r: np.mean([x["test"] for x in baselines[r]])) if baselines else None
+    baselines = {r: v for r, v in results.items() if r in BASELINES or r in PEERS}
+    better = min if metric == "rmse" else max  # RMSE: lower is better (the "vs" column's minus is a gain)
+    best = better(baselines, key=lambda r: np.mean([x["test"] for x in baselines[r]])) if baselines else None
     lines = [f"**{spec.name}** (test {metric}, mean ± std over seeds {','.join(map(str, seeds))}; {threads} threads; "
              "wall time and peak RSS per run, reading and a cold feature cache included)", "",
-             f"| run | valid {metric} | test {metric} | wall time | peak RSS | vs best baseline |", "|---|---|---|---|---|---|"]
+             f"| run | valid {metric} | test {metric} | wall time | peak RSS | vs best peer |", "|---|---|---|---|---|---|"]
     for run, rs in results.items():
         test = [r["test"] for r in rs]
         seconds = np.mean([r["seconds"] for r in rs])
         versus = "" if best is None else (f"{np.mean(test) - np.mean([x['test'] for x in baselines[best]]):+.3f}, "
                                           f"{seconds / np.mean([x['seconds'] for x in baselines[best]]):.1f}x time")
         name = f"mmfuse `{run}`" if run in PRESETS else ("mmfuse `default`, warm cache" if run == WARM else run)
-        lines.append(f"| {name}{' (best baseline)' if run == best else ''} | {np.mean([r['valid'] for r in rs]):.3f} | "
+        lines.append(f"| {name}{' (best peer)' if run == best else ''} | {np.mean([r['valid'] for r in rs]):.3f} | "
                      f"{np.mean(test):.3f} ± {np.std(test):.3f} | {seconds:.1f} s | "
                      f"{np.mean([r['peak_mb'] for r in rs]):.0f} MB | {versus} |")
     return lines
@@ -311,7 +359,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"one seed, tables {', '.join(QUICK)}")
     parser.add_argument("--tables", help=f"comma-separated; default all: {', '.join(TABLES)}")
-    parser.add_argument("--runs", help=f"comma-separated; default all: {', '.join(PRESETS + BASELINES)}")
+    parser.add_argument("--runs", help=f"comma-separated; default all: {', '.join(PRESETS + BASELINES + tuple(PEERS))}")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/realdata", help="results.jsonl and tables.md go here")
@@ -324,7 +372,7 @@ def main() -> None:
         return
     tables = QUICK if args.quick and not args.tables else (args.tables.split(",") if args.tables else list(TABLES))
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
-    runs = args.runs.split(",") if args.runs else list(PRESETS + BASELINES)
+    runs = args.runs.split(",") if args.runs else list(PRESETS + BASELINES + tuple(PEERS))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "results.jsonl"

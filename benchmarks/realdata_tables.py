@@ -7,6 +7,9 @@
 | movies | PyPI bokeh-sampledata (movies.db) | 17,472 | title, cast, director, writer, awards, 7 numbers, 3 categories -> genres (multilabel) |
 | fortunes | Debian fortunes + fortunes-min | ~8,000 | quote (long free text) -> theme (10) |
 | avdigits-sparse | as avdigits | 3,000 | avdigits with the MFCC kept in 25% of rows (a seeded draw per split) |
+| movies-drama | as movies | 17,029 | the same columns -> whether the film is a drama (binary) |
+| movies-rating | as movies | ~16,700 | the same columns but the critics' meter -> the critics' average rating (regression, 0-10) |
+| debian | Debian bookworm's package index with its English descriptions (apt) | ~16,800 | summary, description (~60 words), 4 numbers, 3 categories -> section (25) |
 
 Each table is written as train.csv / valid.csv / test.csv (70/15/15, fixed seed) plus the files it points to.
 """
@@ -26,6 +29,10 @@ from mmfuse.datasets import avdigits, emoji
 
 ROOT = Path("data/realdata")
 FORTUNES = Path("/usr/share/games/fortunes")
+APT_LISTS = Path("/var/lib/apt/lists")
+SECTIONS = ("utils", "net", "science", "admin", "games", "x11", "text", "misc", "sound", "graphics", "web", "gnome",
+            "math", "mail", "editors", "kde", "database", "video", "electronics", "httpd", "tex", "hamradio",
+            "comm", "vcs", "kernel")  # what a package does (not the language ecosystem it belongs to): 120+ packages each
 THEMES = ("people", "definitions", "cookie", "computers", "songs-poems", "politics", "work", "science", "men-women",
           "art")  # the themes with 450+ quotes of 20+ words on average
 
@@ -44,15 +51,21 @@ class TableSpec:
 
 
 AV = {"image": ["image"], "sequence": ["audio"]}
+MOVIE_COLUMNS = {"text": ["title", "cast", "director", "writer", "awards"],
+                 "numeric": ["year", "runtime", "metacritic", "oscars", "tomato_meter", "tomato_rating", "reviews"],
+                 "categorical": ["mpaa", "language", "country"]}
 TABLES = {
     "emoji": TableSpec("emoji", "category", "multiclass", {"text": ["name"], "image": ["image"]}),
     "avdigits-sparse": TableSpec("avdigits-sparse", "digit", "multiclass", AV),
     "fortunes": TableSpec("fortunes", "theme", "multiclass", {"text": ["quote"]}),
     "avdigits": TableSpec("avdigits", "digit", "multiclass", AV),
-    "movies": TableSpec("movies", "genres", "multilabel", {
-        "text": ["title", "cast", "director", "writer", "awards"],
-        "numeric": ["year", "runtime", "metacritic", "oscars", "tomato_meter", "tomato_rating", "reviews"],
-        "categorical": ["mpaa", "language", "country"]}, label_sep=", "),
+    "movies": TableSpec("movies", "genres", "multilabel", MOVIE_COLUMNS, label_sep=", "),
+    "movies-drama": TableSpec("movies-drama", "drama", "binary", MOVIE_COLUMNS),
+    "movies-rating": TableSpec("movies-rating", "tomato_rating", "regression", {
+        **MOVIE_COLUMNS, "numeric": ["year", "runtime", "metacritic", "oscars", "reviews"]}),
+    "debian": TableSpec("debian", "section", "multiclass", {
+        "text": ["summary", "description"], "numeric": ["installed_size", "size", "depends", "recommends"],
+        "categorical": ["architecture", "multi_arch", "priority"]}),
 }
 
 
@@ -69,8 +82,10 @@ def write_splits(splits: dict[str, pd.DataFrame], folder: Path) -> None:
         part.to_csv(folder / f"{name}.csv", index=False)
 
 
-def build_movies(folder: Path) -> None:
-    """movies.db (omdb joined with tomatoes): genres as a multilabel target; rows with no genre left out."""
+def build_movies(folder: Path, target: str = "genres") -> None:
+    """movies.db (omdb joined with tomatoes): genres as a multilabel target (rows with no genre left out), or
+    ``drama`` (whether Drama is among them, binary) or ``tomato_rating`` (the critics' average rating, regression;
+    rows without one left out, and the critics' meter with it: the two say nearly the same)."""
     spec = importlib.util.find_spec("bokeh_sampledata")
     if spec is None:
         raise SystemExit("movies needs PyPI bokeh-sampledata: .venv/bin/pip install --no-deps bokeh-sampledata==2026.1")
@@ -90,7 +105,58 @@ def build_movies(folder: Path) -> None:
         "reviews": pd.to_numeric(frame["reviews"], errors="coerce"),
         "mpaa": frame["Rating"], "language": frame["Language"].str.split(",").str[0],
         "country": frame["Country"].str.split(",").str[0], "genres": genres})
-    write_splits(split_frame(frame[frame["genres"] != ""]), folder)
+    frame = frame[frame["genres"] != ""]
+    if target == "drama":
+        frame = frame.assign(drama=frame["genres"].str.split(", ").map(lambda g: "yes" if "Drama" in g else "no"))
+    elif target == "tomato_rating":
+        frame = frame[frame["tomato_rating"].notna()].drop(columns=["tomato_meter"])
+    write_splits(split_frame(frame.drop(columns=[c for c in ("genres", "drama") if c != target], errors="ignore")),
+                 folder)
+
+
+def apt_index(pattern: str) -> list[dict[str, str]]:
+    """The stanzas of an apt list file (``apt-helper cat-file`` decompresses it), as field -> value."""
+    import subprocess
+
+    files = sorted(APT_LISTS.glob(pattern))
+    if not files:
+        raise SystemExit(f"debian needs apt's {pattern} (make realdata runs: apt-get -o Acquire::Languages=en update)")
+    text = subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", str(files[0])], capture_output=True, text=True,
+                          check=True, errors="replace").stdout
+    stanzas = []
+    for block in text.split("\n\n"):
+        fields, key = {}, None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += "\n" + line
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        if fields:
+            stanzas.append(fields)
+    return stanzas
+
+
+def build_debian(folder: Path) -> None:
+    """Debian bookworm main (amd64): each package of a section in ``SECTIONS`` with its English description (the
+    first line is the summary, the rest the description, paragraph dots removed); the package name is left out (it
+    often names the section)."""
+    described = {s["Description-md5"]: s.get("Description-en", "")
+                 for s in apt_index("*_debian_dists_bookworm_main_i18n_Translation-en*")}
+    rows = []
+    for p in apt_index("*_debian_dists_bookworm_main_binary-amd64_Packages*"):
+        text = described.get(p.get("Description-md5", ""))
+        if text is None or p.get("Section") not in SECTIONS:
+            continue
+        summary, _, body = text.partition("\n")
+        body = " ".join(line.strip() for line in body.splitlines() if line.strip() != ".")
+        relations = {k: len([d for d in p.get(k, "").split(",") if d.strip()]) for k in ("Depends", "Recommends")}
+        rows.append({"summary": summary.strip(), "description": body, "installed_size": int(p.get("Installed-Size", 0)),
+                     "size": int(p.get("Size", 0)), "depends": relations["Depends"],
+                     "recommends": relations["Recommends"], "architecture": p.get("Architecture"),
+                     "multi_arch": p.get("Multi-Arch", "no"), "priority": p.get("Priority"),
+                     "section": p["Section"]})
+    write_splits(split_frame(pd.DataFrame(rows)), folder)
 
 
 def read_fortunes(theme: str) -> list[str]:
@@ -127,8 +193,10 @@ def build(name: str) -> TableSpec:
             emoji.export(spec.folder)
         elif name == "avdigits":
             avdigits.export(spec.folder, "hard")
-        elif name == "movies":
-            build_movies(spec.folder)
+        elif name.startswith("movies"):
+            build_movies(spec.folder, spec.label)
+        elif name == "debian":
+            build_debian(spec.folder)
         elif name == "fortunes":
             build_fortunes(spec.folder)
         else:

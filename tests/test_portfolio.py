@@ -158,6 +158,9 @@ def test_the_cli_prints_and_writes_the_leaderboard(fitted):
     assert [r["member"] for r in rows] == [*CHEAP, "network", "ensemble"] and "test_accuracy" in rows[0]
     table = cli("leaderboard", folder / "model")
     assert table.code == 0 and "lightgbm" in table.out and "ensemble" in table.out
+    info = cli("info", folder / "model")
+    weights = ", ".join(f"{n} {w:.2f}" for n, w in p.portfolio_.weights.items())
+    assert info.code == 0 and f"ensemble weights: {weights}" in " ".join(info.out.split())
     member = cli("evaluate", folder / "model", folder / "test.csv", "--member", "lightgbm", "--json")
     expected = p.set_params(member="lightgbm").evaluate(folder / "test.csv")["accuracy"]
     p.set_params(member=None)

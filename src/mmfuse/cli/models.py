@@ -154,6 +154,8 @@ def info(model: str) -> None:
     console.print(render.inputs_table(about))
     console.print(f"shared embedding: {about['embed_dim']}-d, cosine similarity" if about["task"] == "retrieval" else
                   f"fusion: {about['fusion']}; head: {about['head'] or 'linear'}")
+    if "members" in about:  # a portfolio
+        console.print("ensemble weights: " + ", ".join(f"{n} {w:.2f}" for n, w in about["members"].items()))
     metrics = about["metrics"]
     if not metrics:
         console.print("no training figures: metrics.json is not in this folder (optional; the model works without it)")

@@ -158,6 +158,7 @@ class Predictor(BaseEstimator):
 
     # --- the portfolio ------------------------------------------------------------------------------------------
     def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch) -> None:
+        self.portfolio_ = None
         names = self.config_.portfolio.members
         if names == [NETWORK]:
             return
@@ -250,7 +251,8 @@ class Predictor(BaseEstimator):
         return predictor
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "classes": self.task_.classes,
+        ensemble = {"members": self.portfolio_.weights} if self.portfolio_ else {}  # member -> weight
+        return {**super().describe(), "classes": self.task_.classes, **ensemble,
                 "fusion": self.config_.fusion.name, "head": self.config_.head.hidden_dims}
 
     # --- inference ----------------------------------------------------------------------------------------------
