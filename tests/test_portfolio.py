@@ -185,6 +185,18 @@ def test_a_portfolio_is_served(fitted):
     assert set(contributions["removal"]) == {"image", "tabular", "text"}
 
 
+def test_with_no_time_limit_the_network_gets_a_few_times_what_came_before():
+    from mmfuse.portfolio import Budget
+
+    given = Budget(30.0)
+    assert given.default_for_network() is None and given.seconds == 30.0  # a given limit is kept
+    budget = Budget(None)
+    budget.start -= 100.0  # as if 100 s went to reading, features and the cheap members
+    assert budget.default_for_network() == pytest.approx(300.0, rel=0.01) and 199 < budget.left() < 201
+    quick = Budget(None)
+    assert quick.default_for_network() == 120.0  # never below the floor
+
+
 # --- the parts, on their own ------------------------------------------------------------------------------------
 def test_tfidf_of_an_id_bag_is_scikit_learns():
     texts = ["a b c", "a a d", "b d d d", "c"]

@@ -183,6 +183,9 @@ class Predictor(BaseEstimator):
             return True
         if NETWORK not in self.config_.portfolio.members:
             return False
+        if self.portfolio_.members and budget.default_for_network() is not None:
+            self._log(f"time limit: {budget.seconds:.0f} s for the whole fit (none given: max(120 s, 3x the "
+                      f"{budget.elapsed():.0f} s before the network)); the network trains for what is left")
         left = budget.left()
         if left is not None and left <= 0 and self.portfolio_.members:
             self.portfolio_.board.append({"member": NETWORK, "status": "skipped: no time left of the time limit"})

@@ -34,8 +34,20 @@ class Budget:
     def __init__(self, seconds: float | None):
         self.seconds, self.start = seconds, time.perf_counter()
 
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
     def left(self) -> float | None:
-        return None if self.seconds is None else self.seconds - (time.perf_counter() - self.start)
+        return None if self.seconds is None else self.seconds - self.elapsed()
+
+    def default_for_network(self, floor: float = 120.0, factor: float = 3.0) -> float | None:
+        """With no time limit given, a portfolio's network gets what is left of max(``floor``, ``factor`` x the
+        seconds the fit took before it): the cheap members have scored by then, so the network may take a few times
+        their cost but not ten. Returns the limit set (None: one was given)."""
+        if self.seconds is not None:
+            return None
+        self.seconds = max(floor, factor * self.elapsed())
+        return self.seconds
 
     def allows(self, cost: float) -> bool:
         left = self.left()
