@@ -4,7 +4,7 @@
 
 Reads train / valid / test parquet files that ``realdata.py`` prepared (text, number and category columns as they
 are, images and sequences as dense feature columns), fits ``medium_quality`` with the given time limit on the given
-CPU threads (the validation split as its tuning data), and prints ``RESULT {"valid": ..., "test": ...}``.
+CPU threads (the validation split as its tuning data), and prints ``RESULT {"valid": ..., "test": ..., "predicted": [each test row's prediction], ...}``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ def main(args: dict) -> None:
 
     board = predictor.leaderboard(splits["valid"], silent=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    predicted = predictor.predict(splits["test"].drop(columns=[args["label"]]))
+    predicted = predicted.astype(float if problem == "regression" else str).tolist()
     print("RESULT " + json.dumps({"valid": score("valid"), "test": score("test"), "peak_mb": peak_mb,
+                                  "predicted": predicted,
                                   "best_model": str(predictor.model_best), "models": len(board)}))
 
 

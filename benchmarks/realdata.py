@@ -67,9 +67,48 @@ def run_mmfuse(spec: TableSpec, preset: str, seed: int, threads: int, cache: str
     metric = METRIC[spec.task]
     test = predictor.evaluate(spec.folder / "test.csv")
     board = predictor.leaderboard(spec.folder / "test.csv") if predictor.portfolio_ else None
+    predicted = predictor.predict(spec.folder / "test.csv")
+    if spec.task == "multilabel":
+        predicted = predicted.map(lambda cell: [v for v in str(cell).split(spec.label_sep) if v])
     return {"valid": predictor.metrics_["valid"][metric], "test": test[metric], "epochs": predictor.metrics_["epochs"],
             "stages": predictor.metrics_["stages"], "ensemble": predictor.metrics_.get("ensemble"),
-            "leaderboard": None if board is None else board.to_dict("records")}
+            "leaderboard": None if board is None else board.to_dict("records"),
+            "rows": row_scores(spec, list(predicted))}
+
+
+def row_scores(spec: TableSpec, predicted: list) -> list:
+    """Per test row, what the metric averages (for paired bootstrap intervals): 1/0 right for accuracy, the squared
+    error for RMSE, [true positives, false positives, false negatives] for micro-F1."""
+    _, truth = read_split(spec, "test")
+    if spec.task == "regression":
+        return [float((float(p) - float(t)) ** 2) for p, t in zip(predicted, truth)]
+    if spec.task == "multilabel":
+        rows = []
+        for p, t in zip(predicted, truth):
+            p, t = set(p), {v.strip() for v in str(t).split(spec.label_sep) if v.strip()}
+            rows.append([len(p & t), len(p - t), len(t - p)])
+        return rows
+    return [int(str(p) == str(t)) for p, t in zip(predicted, truth)]
+
+
+def metric_of(task: str, rows: np.ndarray) -> float:
+    """The test metric from per-row scores (``row_scores``)."""
+    if task == "regression":
+        return float(np.sqrt(rows.mean()))
+    if task == "multilabel":
+        tp, fp, fn = rows.sum(0)
+        return float(2 * tp / max(2 * tp + fp + fn, 1))
+    return float(rows.mean())
+
+
+def paired_interval(task: str, ours: np.ndarray, theirs: np.ndarray, draws: int = 2000) -> tuple[float, float]:
+    """95% paired bootstrap interval of metric(ours) - metric(theirs) over resampled test rows (seed 0)."""
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(ours), len(ours))
+        diffs.append(metric_of(task, ours[pick]) - metric_of(task, theirs[pick]))
+    return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
 def read_split(spec: TableSpec, split: str):
@@ -174,6 +213,7 @@ def split_labels(spec: TableSpec, splits: dict) -> dict:
     if spec.task == "multilabel":
         binarizer = MultiLabelBinarizer().fit([v.split(spec.label_sep) for v in labels["train"]])
         labels = {s: binarizer.transform([v.split(spec.label_sep) for v in y]) for s, y in labels.items()}
+        labels["classes"] = list(binarizer.classes_)
     return labels
 
 
@@ -227,7 +267,11 @@ def run_baseline(spec: TableSpec, kind: str, seed: int, threads: int, cache: str
     tried = {c: score(make(c).fit(x["train"], y["train"]), "valid") for c in grid}
     best = (min if metric == "rmse" else max)(tried, key=tried.get)
     model = make(best).fit(x["train"], y["train"])
-    return {"valid": tried[best], "test": score(model, "test"), "picked": best}
+    predicted = model.predict(x["test"])
+    if spec.task == "multilabel":
+        predicted = [[name for name, on in zip(y["classes"], row) if on] for row in predicted]
+    return {"valid": tried[best], "test": score(model, "test"), "picked": best,
+            "rows": row_scores(spec, list(predicted))}
 
 
 def hgb_features(spec: TableSpec):
@@ -274,7 +318,8 @@ def run_peer(spec: TableSpec, run: str, seed: int, threads: int, cache: str) -> 
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"{spec.name} / {run} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT "):])
+    return {**result, "rows": row_scores(spec, result.pop("predicted"))}
 
 
 def worker(args: dict) -> None:
@@ -335,6 +380,16 @@ def git_commit() -> str:
     return out.stdout.strip() + ("+uncommitted" if dirty else "")
 
 
+def interval(task: str, ours: list[dict], theirs: list[dict]) -> str:
+    """`` [lo, hi]``: the paired bootstrap interval of the difference of two runs' per-row scores, each averaged
+    over its seeds ('' where a run kept no per-row scores)."""
+    if not all("rows" in r for r in ours + theirs):
+        return ""
+    mean_rows = [np.mean([np.asarray(r["rows"], dtype=float) for r in rs], axis=0) for rs in (ours, theirs)]
+    lo, hi = paired_interval(task, *mean_rows)
+    return f" [{lo:+.3f}, {hi:+.3f}]"
+
+
 def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int], threads: int) -> list[str]:
     metric = METRIC[spec.task]
     baselines = {r: v for r, v in results.items() if r in BASELINES or r in PEERS}
@@ -342,11 +397,13 @@ def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int
     best = better(baselines, key=lambda r: np.mean([x["test"] for x in baselines[r]])) if baselines else None
     lines = [f"**{spec.name}** (test {metric}, mean ± std over seeds {','.join(map(str, seeds))}; {threads} threads; "
              "wall time and peak RSS per run, reading and a cold feature cache included)", "",
-             f"| run | valid {metric} | test {metric} | wall time | peak RSS | vs best peer |", "|---|---|---|---|---|---|"]
+             f"| run | valid {metric} | test {metric} | wall time | peak RSS | vs best peer (95% paired bootstrap) |",
+             "|---|---|---|---|---|---|"]
     for run, rs in results.items():
         test = [r["test"] for r in rs]
         seconds = np.mean([r["seconds"] for r in rs])
-        versus = "" if best is None else (f"{np.mean(test) - np.mean([x['test'] for x in baselines[best]]):+.3f}, "
+        versus = "" if best is None else (f"{np.mean(test) - np.mean([x['test'] for x in baselines[best]]):+.3f}"
+                                          f"{interval(spec.task, rs, baselines[best]) if run != best else ''}, "
                                           f"{seconds / np.mean([x['seconds'] for x in baselines[best]]):.1f}x time")
         name = f"mmfuse `{run}`" if run in PRESETS else ("mmfuse `default`, warm cache" if run == WARM else run)
         lines.append(f"| {name}{' (best peer)' if run == best else ''} | {np.mean([r['valid'] for r in rs]):.3f} | "
