@@ -46,7 +46,8 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs to train.")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
               help="Seconds the whole fit may take: members run cheapest first, those that no longer fit are skipped "
-                   "(the log and the leaderboard say so), the network trains for what is left.")
+                   "(the log and the leaderboard say so), the network trains for what is left; with none, a "
+                   "portfolio's fit gets max(120 s, 3x the time before the network).")
 @click.option("--members", metavar="A,B", cls=ListedOption, listing=list_members,
               help="Portfolio members to train (default: the preset's); network is the fused network.")
 @click.option("--exclude-members", metavar="A,B", cls=ListedOption, listing=list_members,
