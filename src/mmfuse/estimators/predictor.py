@@ -293,8 +293,10 @@ class Predictor(BaseEstimator):
         self._check_fitted()
         member = member or self.member
         outputs = self._member_outputs(split, self._members_needed(member), batch_size, absent, transform)
-        if member is not None:
-            return outputs[member]
+        return outputs[member] if member is not None else self._ensemble(outputs)
+
+    def _ensemble(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's outputs from its members' (the network's alone when there is no portfolio)."""
         return self.portfolio_.outputs(outputs, self.task_) if self.portfolio_ else outputs[NETWORK]
 
     @torch.inference_mode()
@@ -360,7 +362,7 @@ class Predictor(BaseEstimator):
             frame, split = self.prepare(test, "test", labelled=True)
             target = self.targets(frame, split)
             outputs = self._member_outputs(split, self.members_())
-            outputs["ensemble"] = self.portfolio_.outputs(outputs, self.task_) if self.portfolio_ else outputs[NETWORK]
+            outputs["ensemble"] = self._ensemble(outputs)
             for row in rows:
                 if row["member"] in outputs:
                     row["test"] = self.task_.metrics(target, outputs[row["member"]])[metric]

@@ -131,22 +131,24 @@ class Portfolio:
     # --- prediction ----------------------------------------------------------------------------------------------
     def needed(self) -> list[str]:
         """The members whose outputs the ensemble reads (weight > 0), with the members they read, in fit order."""
-        names = set(self.weights)
-        for name in list(names):
+        return self._with_reads(list(self.weights))
+
+    def _with_reads(self, names: list[str]) -> list[str]:
+        """``names`` and the cheap members they read, in fit order (the network last)."""
+        wanted = set(names)
+        for name in names:
             if name in self.members:
-                names |= set(self.members[name].fitted.get("reads", []))
-        return [n for n in [*self.members, NETWORK] if n in names]
+                wanted |= set(self.members[name].fitted.get("reads", []))
+        return [n for n in [*self.members, NETWORK] if n in wanted]
 
     def member_outputs(self, names: list[str], flat: FlatInputs, task: Task,
                        absent: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
         """Outputs (N, K) of the cheap members named, each fed the logits of the members it reads."""
-        logits, out = {}, {}
-        for name in self.members:
-            if name in names or any(name in self.members[n].fitted.get("reads", []) for n in names if n in self.members):
-                learner = self.members[name]
-                logits[name] = learner.logits(flat, absent, {r: logits[r] for r in learner.fitted.get("reads", [])})
-                out[name] = task.outputs(torch.from_numpy(logits[name]))
-        return {n: out[n] for n in names if n in out}
+        logits = {}
+        for name in (n for n in self._with_reads(names) if n in self.members):
+            learner = self.members[name]
+            logits[name] = learner.logits(flat, absent, {r: logits[r] for r in learner.fitted.get("reads", [])})
+        return {n: task.outputs(torch.from_numpy(logits[n])) for n in names if n in logits}
 
     def outputs(self, member_outputs: dict[str, np.ndarray], task: Task) -> np.ndarray:
         """The ensemble's outputs: weighted average, then the temperatures."""

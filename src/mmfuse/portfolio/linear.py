@@ -86,17 +86,16 @@ class LinearLearner(Learner):
     # --- fit and predict ---------------------------------------------------------------------------------------
     def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
             valid_target: Tensor | None = None, upstream: dict | None = None) -> "LinearLearner":
-        torch.set_num_threads(self.threads)
         self._fit_design(train)
         blocks = self._design(train)
-        x = sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr", dtype=np.float32)
+        x = _stacked(blocks)
         self.fitted["widths"] = [b.shape[1] for b in blocks]
         self.arrays["block_means"] = np.asarray(x.mean(0), dtype=np.float32).ravel()
         start = self._warm_start
         if valid is None:
             self._store(_solve(x, target, task, self.C, start, self.max_iter), x.shape[1], task.out_dim)
             return self
-        x_valid = sp.hstack([sp.csr_matrix(b) for b in self._design(valid)], format="csr", dtype=np.float32)
+        x_valid = _stacked(self._design(valid))
         best, w = None, start
         for c in sorted(self.grid):
             w = _solve(x, target, task, c, w, self.max_iter)
@@ -138,6 +137,11 @@ class LinearLearner(Learner):
                 out += np.asarray(self._block(flat, name, part) @ w)
             start += width
         return out.astype(np.float32)
+
+
+def _stacked(blocks: list[Any]) -> sp.csr_matrix:
+    """Design blocks (sparse or dense, N rows each) side by side as one float32 CSR matrix."""
+    return sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr", dtype=np.float32)
 
 
 def _linear(x: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
