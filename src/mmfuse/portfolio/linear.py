@@ -4,8 +4,10 @@
 per-clip statistics + presence flags; ``embedding_linear``: the frozen backbone features, standardised, + the same
 numbers, categories and flags. Both minimise the task's loss (softmax / sigmoid cross-entropy, squared error) plus
 an L2 penalty ``1 / (2 C N) |W|^2`` with L-BFGS (scikit-learn's LogisticRegression objective), ``C`` picked on
-validation: from ``C`` up the ``grid`` while the validation score improves (each solve warm-started from the
-previous one). An absent input contributes its training rows' mean.
+validation: from ``C`` up the ``grid`` while the validation score improves, a quarter of ``max_iter`` per step
+(each warm-started from the previous solution), then the rest of ``max_iter`` on the picked ``C`` alone (on debian's
+100k n-grams x 25 classes: 43 s instead of 100 s for full solves at every step, 0.766 instead of 0.768 validation
+accuracy). An absent input contributes its training rows' mean.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class LinearLearner(Learner):
     def estimate_seconds(self, flat: FlatInputs, task: Task) -> float:
         width = sum(v.ids.shape[1] if v.ids is not None else 0 for v in flat.views.values())
         width += sum(0 if v.embedding is None else v.embedding.shape[1] for v in flat.views.values())
-        return 2e-8 * len(flat) * max(width, 32) * task.out_dim * self.max_iter * len(self.grid) + 0.5
+        iterations = self.max_iter * (len(self.grid) + 3) / 4  # the path's quarter solves + the rest on the picked C
+        return 2e-8 * len(flat) * max(width, 32) * task.out_dim * iterations + 0.5
 
     # --- the design --------------------------------------------------------------------------------------------
     def _fit_design(self, flat: FlatInputs) -> None:
@@ -96,17 +99,17 @@ class LinearLearner(Learner):
             self._store(_solve(x, target, task, self.C, start, self.max_iter), x.shape[1], task.out_dim)
             return self
         x_valid = _stacked(self._design(valid))
-        best, w = None, start
-        for c in sorted(self.grid):
-            w = _solve(x, target, task, c, w, self.max_iter)
+        best, w, path_iter = None, start, max(1, self.max_iter // 4)
+        for c in sorted(self.grid):  # the path: a quarter of the iterations per C, each from the previous solution
+            w = _solve(x, target, task, c, w, path_iter)
             self._store(w, x.shape[1], task.out_dim)
             logits = _linear(x_valid, self.arrays["coef"], self.arrays["intercept"])
             key = selection_key(task, valid_target, task.outputs(torch.from_numpy(logits)))
             if best is not None and key <= best[0]:
                 break  # past the best C: weaker penalties only fit the training rows closer
             best = (key, c, w)
-        self.C = best[1]
-        self._store(best[2], x.shape[1], task.out_dim)
+        self.C = best[1]  # then the picked C alone gets the rest of the iterations
+        self._store(_solve(x, target, task, self.C, best[2], max(1, self.max_iter - path_iter)), x.shape[1], task.out_dim)
         return self
 
     _warm_start: np.ndarray | None = None  # a solution to start from (out-of-fold copies start from the full fit)
