@@ -52,8 +52,6 @@ PRESETS = ("default", "scratch", "fast", "seed", "pretrained")
 WARM = "default, warm cache"
 BASELINES = ("tfidf+linear", "pretrained+linear", "hgb")
 PEERS = {"autogluon-60": 60, "autogluon-300": 300}  # AutoGluon 1.6 TabularPredictor medium_quality, time limit (s)
-SEED_FREE = ("tfidf+linear", "pretrained+linear", *PEERS)  # no seed reaches them (LogisticRegression's lbfgs is
-# deterministic; AutoGluon's models keep their own fixed seeds): one run, at the first seed, stands for every seed
 FIRST = ("default", "tfidf+linear", "pretrained+linear", "hgb", *PEERS)  # what the bar is about: run before the rest
 PEERS_PYTHON = Path(__file__).parent.parent / ".venv-peers" / "bin" / "python"
 QUICK = ("emoji", "avdigits-sparse")
@@ -61,11 +59,12 @@ METRIC = {"multiclass": "accuracy", "binary": "accuracy", "multilabel": "micro_f
 
 
 # --- workers (each in its own process) ------------------------------------------------------------------------------
-def run_mmfuse(spec: TableSpec, preset: str, seed: int, threads: int, cache: str) -> dict:
+def run_mmfuse(spec: TableSpec, preset: str, seed: int, threads: int, cache: str,
+               time_limit: float | None = None) -> dict:
     from mmfuse import Predictor
 
     predictor = Predictor(label=spec.label, preset=preset, label_sep=spec.label_sep, seed=seed, threads=threads,
-                          cache_dir=cache, progress=False, verbose=False)
+                          cache_dir=cache, progress=False, verbose=False, time_limit=time_limit)
     predictor.fit(spec.folder / "train.csv", valid=spec.folder / "valid.csv")
     metric = METRIC[spec.task]
     test = predictor.evaluate(spec.folder / "test.csv")
@@ -314,7 +313,7 @@ def run_peer(spec: TableSpec, run: str, seed: int, threads: int, cache: str) -> 
                 parts.append(pd.DataFrame(block, columns=[f"f{i}_{j}" for j in range(block.shape[1])]))
             table = pd.concat(parts, axis=1).assign(**{spec.label: labels.to_numpy()})
             table.to_parquet(Path(folder) / f"{split}.parquet")
-        payload = {"folder": folder, "label": spec.label, "task": spec.task, "time_limit": PEERS[run],
+        payload = {"folder": folder, "label": spec.label, "task": spec.task, "time_limit": peer_limit(run),
                    "threads": threads, "seed": seed}
         proc = subprocess.run([str(PEERS_PYTHON), str(Path(__file__).parent / "autogluon_worker.py"),
                                json.dumps(payload)], capture_output=True, text=True)
@@ -329,7 +328,9 @@ def worker(args: dict) -> None:
     spec = TABLES[args["table"]]
     if args["run"] in PRESETS:
         result = run_mmfuse(spec, args["run"], args["seed"], args["threads"], args["cache"])
-    elif args["run"] in PEERS:
+    elif limited(args["run"]):
+        result = run_mmfuse(spec, "default", args["seed"], args["threads"], args["cache"], limited(args["run"]))
+    elif peer_limit(args["run"]):
         result = run_peer(spec, args["run"], args["seed"], args["threads"], args["cache"])
     else:
         import threadpoolctl
@@ -341,8 +342,29 @@ def worker(args: dict) -> None:
 
 
 # --- the harness ----------------------------------------------------------------------------------------------------
+def limited(run: str) -> float | None:
+    """The time limit of a curve run of mmfuse's default (``default@30``: 30 s), else None."""
+    return float(run.split("@")[1]) if run.startswith("default@") else None
+
+
+def peer_limit(run: str) -> float | None:
+    """AutoGluon's time limit of a run named ``autogluon-T`` (any T in seconds), else None."""
+    return float(run.split("-")[1]) if run.startswith("autogluon-") else None
+
+
+def seed_free(run: str) -> bool:
+    """Runs no seed reaches (LogisticRegression's lbfgs is deterministic; AutoGluon's models keep their own fixed
+    seeds): one run, at the first seed, stands for every seed."""
+    return run in ("tfidf+linear", "pretrained+linear") or bool(peer_limit(run))
+
+
+def curve_runs(limits: list[float]) -> list[str]:
+    """The time-limit curve: mmfuse's default and AutoGluon at each limit (seconds)."""
+    return [f"{system}{limit:g}" for limit in limits for system in ("default@", "autogluon-")]
+
+
 def applies(spec: TableSpec, run: str) -> bool:
-    if run in PEERS:
+    if peer_limit(run):
         return spec.task != "multilabel"  # TabularPredictor predicts one label column
     if run in ("pretrained", "pretrained+linear"):
         return bool(spec.columns.get("text") or spec.columns.get("image"))
@@ -395,7 +417,7 @@ def interval(task: str, ours: list[dict], theirs: list[dict]) -> str:
 
 def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int], threads: int) -> list[str]:
     metric = METRIC[spec.task]
-    baselines = {r: v for r, v in results.items() if r in BASELINES or r in PEERS}
+    baselines = {r: v for r, v in results.items() if r in BASELINES or peer_limit(r)}
     better = min if metric == "rmse" else max  # RMSE: lower is better (the "vs" column's minus is a gain)
     best = better(baselines, key=lambda r: np.mean([x["test"] for x in baselines[r]])) if baselines else None
     lines = [f"**{spec.name}** (test {metric}, mean ± std over seeds {','.join(map(str, seeds))}, one run at seed "
@@ -416,6 +438,35 @@ def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int
     return lines
 
 
+def plot_curve(spec: TableSpec, results: dict[str, list[dict]], path: Path) -> None:
+    """Test score against wall seconds: one line per system over its time limits, one point per baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, pick in (("mmfuse default", limited), ("AutoGluon medium_quality", peer_limit)):
+        runs = sorted((pick(r), rs) for r, rs in results.items() if pick(r))
+        if runs:
+            ax.plot([np.mean([x["seconds"] for x in rs]) for _, rs in runs],
+                    [np.mean([x["test"] for x in rs]) for _, rs in runs], marker="o", label=label)
+            for limit, rs in runs:
+                ax.annotate(f"{limit:g}", (np.mean([x["seconds"] for x in rs]), np.mean([x["test"] for x in rs])),
+                            fontsize=7, textcoords="offset points", xytext=(3, 3))
+    for run in (r for r in results if r in BASELINES):
+        rs = results[run]
+        ax.scatter([np.mean([x["seconds"] for x in rs])], [np.mean([x["test"] for x in rs])], marker="s", label=run)
+    metric = METRIC[spec.task]
+    ax.set(xscale="log", xlabel="wall seconds (cold cache, 2 threads; labels: the time limit)",
+           ylabel=f"test {metric}" + (" (lower is better)" if metric == "rmse" else ""), title=spec.name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"one seed, tables {', '.join(QUICK)}")
@@ -425,6 +476,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/realdata", help="results.jsonl and tables.md go here")
     parser.add_argument("--resume", action="store_true", help="keep OUT/results.jsonl and run only what it lacks")
+    parser.add_argument("--curve", help="comma-separated time limits (s): mmfuse's default and AutoGluon at each, "
+                        "beside the baselines (--runs adds to them), and a plot per table (OUT/curve-TABLE.png)")
     parser.add_argument("--report", action="store_true", help="run nothing: the tables from OUT/results.jsonl")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -433,7 +486,10 @@ def main() -> None:
         return
     tables = QUICK if args.quick and not args.tables else (args.tables.split(",") if args.tables else list(TABLES))
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
-    runs = args.runs.split(",") if args.runs else list(PRESETS + BASELINES + tuple(PEERS))
+    limits = [float(t) for t in args.curve.split(",")] if args.curve else []
+    everything = list(BASELINES) if limits else list(PRESETS + BASELINES + tuple(PEERS))
+    runs = args.runs.split(",") if args.runs else everything
+    runs += curve_runs(limits)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "results.jsonl"
@@ -444,7 +500,7 @@ def main() -> None:
     commit, start = git_commit(), time.perf_counter()
     specs = {table: build(table) for table in tables}
     todo = [(table, run, seed) for table in tables for run in runs
-            for seed in (seeds[:1] if run in SEED_FREE else seeds) if applies(specs[table], run)]
+            for seed in (seeds[:1] if seed_free(run) else seeds) if applies(specs[table], run)]
     todo.sort(key=lambda t: t[1] not in FIRST)  # stable: the bar's runs for every table first
     def measured(table: str, run: str, seed: int) -> bool:
         return any((r["table"], r["run"], r["seed"]) == (table, run, seed) for r in done)
@@ -464,10 +520,13 @@ def main() -> None:
         results: dict[str, list[dict]] = {}
         for run in (name for run in runs for name in ((run, WARM) if run == "default" else (run,))):
             rs = [r for r in done if (r["table"], r["run"]) == (table, run)
-                  and r["seed"] in (seeds[:1] if run in SEED_FREE + (WARM,) else seeds)]
+                  and r["seed"] in (seeds[:1] if seed_free(run) or run == WARM else seeds)]
             if rs:
                 results[run] = rs
         report += table_lines(specs[table], results, seeds, args.threads) + [""]
+        if limits and results:
+            report += [f"![{table}: score against wall time](curve-{table}.png)", ""]
+            plot_curve(specs[table], results, out / f"curve-{table}.png")
     missing: dict[tuple[str, str], list[str]] = {}
     for table, run, seed in todo:
         if not measured(table, run, seed):

@@ -65,3 +65,19 @@ def test_ddp_with_streamed_images_fills_the_sample_cache_once(tables, tmp_path):
         assert len(lines) == 2 and sum("(filled," in line for line in lines) == 1, lines
         assert sum("(hit," in line for line in lines) == 1
     assert len(list((cache / "samples").iterdir())) == 2 + 2  # two entries, and their two lock files
+
+
+def test_ddp_fits_the_cheap_members_once_and_the_ranks_weigh_them_alike(tables, tmp_path):
+    """Rank 0 fits the cheap members before training; rank 1, started by Lightning, receives them as training starts
+    (it fits none), and both ranks weigh the same members the same way after it."""
+    result = fit(tables, tmp_path / "m", "--devices", "2", "--strategy", "ddp", "--members",
+                 "ngram_linear,lightgbm,network", "--max-epochs", "3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    for member in ("ngram_linear", "lightgbm"):
+        assert sum(line.startswith(f"member {member}: valid") for line in lines) == 1, member
+    ensembles = [line for line in lines if line.startswith("ensemble: ")]
+    assert len(ensembles) == 2 and ensembles[0] == ensembles[1], ensembles
+    saved = Predictor.load(tmp_path / "m", verbose=False)
+    assert set(saved.members_()) == {"ngram_linear", "lightgbm", "network"}
+    assert saved.evaluate(tables / "test.csv")["accuracy"] > 0.6

@@ -113,3 +113,59 @@ def test_fine_tuned_backbones_export_whole(tables, tmp_path, encoders):
     """With --finetune the backbone is part of the network (token ids / pixels in), and it is exported with it."""
     predictor = Predictor(label="y", preset="fast", encoders=encoders, finetune=True, **FAST).fit(tables / "test.csv")
     parity(predictor, tables, "test.csv", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    from test_pretrained import save_tiny_hf_model
+
+    return save_tiny_hf_model(tmp_path_factory.mktemp("bert") / "bert")
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel", "regression"])
+def test_a_portfolio_exports_as_one_graph_for_each_task(tmp_path, tiny_bert, task):
+    """Every member in one graph (weights spread over all of them, so each is in it: two linear models in float64,
+    LightGBM's trees walked as arrays, the network), with the weights and temperatures: the ensemble and each member
+    within 1e-4 of the fp32 torch path on every row; with an input absent, the same robustness figures."""
+    from mmfuse.analysis.robustness import robustness
+    from test_portfolio import CHEAP, COMMON, task_table
+
+    for name, seed, n in (("train", 0, 120), ("valid", 1, 50), ("test", 2, 50)):
+        task_table(tmp_path, task, n, seed).to_csv(tmp_path / f"{name}.csv", index=False)
+    p = Predictor(encoders={"text": f"text_hf:{tiny_bert}"}, members=[*CHEAP, "network"],
+                  label_sep="|" if task == "multilabel" else None, **COMMON).fit(tmp_path / "train.csv",
+                                                                                 valid=tmp_path / "valid.csv")
+    members = p.members_()
+    assert set(members) == {*CHEAP, "network"}
+    p.portfolio_.weights = {m: 1 / len(members) for m in members}
+    path = p.save(tmp_path / "model")
+    outcome = cli("export", path)
+    assert outcome.code == 0 and "every member" in outcome.out, outcome
+    torch_fp32 = Predictor.load(path, verbose=False)
+    torch_fp32.config_.train.precision = "32"
+    onnx = Predictor.load(path, verbose=False, backend="onnx")
+    assert sorted(onnx.network_.members) == sorted(members)
+    split = torch_fp32.prepare(tmp_path / "test.csv")[1]
+    for member in [None, *members]:
+        expected = torch_fp32.predict_outputs(split, member=member)
+        got = onnx.predict_outputs(split, member=member)
+        assert expected.shape == got.shape and np.abs(expected - got).max() <= 1e-4, member
+    if task == "binary":
+        ours, theirs = robustness(onnx, tmp_path / "test.csv"), robustness(torch_fp32, tmp_path / "test.csv")
+        assert ours.without == pytest.approx(theirs.without, abs=1e-6)
+
+
+def test_a_member_without_a_graph_form_is_refused_by_name(tmp_path, tiny_bert, monkeypatch):
+    from mmfuse.portfolio.learner import Learner
+    from mmfuse.portfolio.trees import LightGBMLearner
+    from test_portfolio import COMMON, task_table
+
+    task_table(tmp_path, "binary", 100, 0).to_csv(tmp_path / "train.csv", index=False)
+    task_table(tmp_path, "binary", 40, 1).to_csv(tmp_path / "valid.csv", index=False)
+    p = Predictor(members=["ngram_linear", "lightgbm"], **COMMON).fit(tmp_path / "train.csv", valid=tmp_path / "valid.csv")
+    p.portfolio_.weights = {"ngram_linear": 0.5, "lightgbm": 0.5}
+    path = p.save(tmp_path / "model")
+    monkeypatch.setattr(LightGBMLearner, "module", Learner.module)  # as a plugin learner without one would be
+    outcome = cli("export", path)
+    assert outcome.code == 2 and "member 'lightgbm' has no graph form" in outcome.error_line, outcome
+    assert "Traceback" not in outcome.out + outcome.err and not (path / "model.onnx").exists()

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_table
@@ -92,3 +93,70 @@ def test_resume_after_the_last_epoch_only_saves(tables, tmp_path):
     again = Predictor(label="y", **options).fit(tables / "train.csv", valid=tables / "valid.csv",
                                           checkpoint_dir=tmp_path / "ck", resume=True)
     assert again.metrics_["valid"] == first.metrics_["valid"] and len(again.history_) == 2
+
+
+def portfolio_state(folder: Path) -> tuple[dict, dict]:
+    """A saved portfolio's members (settings, fitted values, LightGBM's text), weights and temperatures, and its
+    arrays (the leaderboard's seconds left out: they are timings)."""
+    from safetensors.numpy import load_file as load_arrays
+
+    meta = json.loads((folder / "portfolio.json").read_text())
+    return {k: meta[k] for k in ("members", "weights", "temperatures")}, load_arrays(str(folder / "portfolio.safetensors"))
+
+
+def test_sigkill_after_a_member_then_resume_gives_the_same_portfolio(tables, tmp_path):
+    """Killed once the first cheap member is saved (the next one fitting, or the network training): the resumed fit
+    loads the saved members, refits none of them, and saves the model an uninterrupted fit saves."""
+    members = ["--members", "ngram_linear,lightgbm,network", "--preset", "fast"]
+    whole = tmp_path / "whole"
+    subprocess.run(fit_args(tables, whole, *members), check=True, capture_output=True, env=ENV)
+
+    out, partial = tmp_path / "resumed", tmp_path / "resumed.partial"
+    fit = subprocess.Popen(fit_args(tables, out, *members), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=ENV)
+    deadline = time.monotonic() + 300
+    while not (partial / "members" / "ngram_linear").is_dir() and fit.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(fit.pid, signal.SIGKILL)
+    fit.wait()
+    assert not out.exists(), "the fit was not interrupted"
+    again = subprocess.run(fit_args(tables, out, *members), capture_output=True, text=True, env=ENV)
+    assert again.returncode == 2 and "holds an interrupted fit" in again.stderr  # neither resumed nor deleted
+
+    resumed = subprocess.run(fit_args(tables, out, *members, "--resume"), capture_output=True, text=True, env=ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resume: member ngram_linear as fitted before the interruption" in resumed.stderr
+    meta, arrays = portfolio_state(whole)
+    meta_again, arrays_again = portfolio_state(out)
+    assert meta == meta_again and arrays.keys() == arrays_again.keys()
+    assert all((arrays[k] == arrays_again[k]).all() for k in arrays)
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_each_member_kind_resumes_without_refitting(tables, tmp_path, monkeypatch):
+    """In process: a fit with a checkpoint folder saves every cheap member (a linear one on n-grams, one on frozen
+    embeddings, LightGBM); resuming loads them all (a refit would raise) and ends with the same portfolio."""
+    from test_pretrained import save_tiny_hf_model
+
+    from mmfuse.portfolio.linear import LinearLearner
+    from mmfuse.portfolio.trees import LightGBMLearner
+
+    tiny = save_tiny_hf_model(tmp_path / "bert")
+    options = dict(label="y", preset="fast", max_epochs=2, threads=2, progress=False, verbose=False, ignore=["id"],
+                   encoders={"text": f"text_hf:{tiny}"}, cache_dir=tmp_path / "cache",
+                   members=["ngram_linear", "embedding_linear", "lightgbm", "network"])
+    train, valid = tables / "valid.csv", tables / "train.csv"  # the small table to train: quicker
+    first = Predictor(**options).fit(train, valid=valid, checkpoint_dir=tmp_path / "ck")
+    assert set(first.portfolio_.members) == {"ngram_linear", "embedding_linear", "lightgbm"}
+
+    def refit(*args, **kwargs):
+        raise AssertionError("a saved member was fitted again")
+
+    monkeypatch.setattr(LinearLearner, "fit", refit)
+    monkeypatch.setattr(LightGBMLearner, "fit", refit)
+    again = Predictor(**options).fit(train, valid=valid, checkpoint_dir=tmp_path / "ck", resume=True)
+    (meta, arrays), (meta_again, arrays_again) = first.portfolio_.state(), again.portfolio_.state()
+    assert meta["members"] == meta_again["members"] and meta["weights"] == meta_again["weights"]
+    assert all(np.array_equal(arrays[k], arrays_again[k]) for k in arrays)
+    assert again.portfolio_.members["lightgbm"].fitted["models"] == first.portfolio_.members["lightgbm"].fitted["models"]

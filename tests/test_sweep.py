@@ -10,11 +10,15 @@ import pytest
 from mmfuse.analysis.sweep import RunSpec, summarise, sweep_specs
 
 
-def test_specs_cover_unimodal_baselines_and_fusions():
-    specs = sweep_specs({"image": ["image"], "text": ["text"], "tabular": ["x", "colour"]}, ["concat", "gated"])
-    assert [s.name for s in specs] == ["image only", "tabular only", "text only", "fusion concat", "fusion gated"]
-    assert specs[1].options == {"ignore": ["image", "text"]}
-    assert sweep_specs({"image": ["image"]}, ["concat"]) == [RunSpec("fusion concat", {"fusion": "concat"})]
+def test_specs_cover_unimodal_baselines_fusions_members_and_the_portfolio():
+    specs = sweep_specs({"image": ["image"], "text": ["text"], "tabular": ["x", "colour"]}, ["concat", "gated"],
+                        ["ngram_linear", "lightgbm"])
+    assert [s.name for s in specs] == ["image only", "tabular only", "text only", "fusion concat", "fusion gated",
+                                       "member ngram_linear", "member lightgbm", "portfolio"]
+    assert specs[1].options == {"ignore": ["image", "text"], "members": ["network"]}  # the network alone
+    assert specs[-1].options == {"members": ["ngram_linear", "lightgbm", "network"]}
+    assert sweep_specs({"image": ["image"]}, ["concat"]) == [RunSpec("fusion concat", {"fusion": "concat",
+                                                                                        "members": ["network"]})]
 
 
 def _run(name, seed, valid, image_curve):
@@ -42,13 +46,17 @@ def test_sweep_command(table_dir, tmp_path):
     result = subprocess.run(
         [mmfuse, "sweep", str(table_dir / "train.csv"), "--label", "y", "--test", str(table_dir / "test.csv"),
          "--valid", str(table_dir / "valid.csv"), "--fusions", "concat,late", "--seeds", "0", "--preset", "fast",
-         "--max-epochs", "2", "--ignore", "id", "--out", str(tmp_path / "sweep")],
+         "--max-epochs", "2", "--ignore", "id", "--members", "ngram_linear,embedding_linear",
+         "--out", str(tmp_path / "sweep")],
         capture_output=True, text=True, env={"COLUMNS": "200", "PATH": str(Path(sys.executable).parent)})
     assert result.returncode == 0, result.stderr
-    for name in ("image only", "tabular only", "text only", "fusion concat", "fusion late"):
+    for name in ("image only", "tabular only", "text only", "fusion concat", "fusion late", "member ngram_linear",
+                 "portfolio"):
         assert name in result.stdout
+    # the fast preset's text encoder is not a frozen backbone: no embeddings for that member, said in one line
+    assert "member embedding_linear seed 0: skipped (no portfolio member could be fitted" in result.stdout
     assert "winner:" in result.stdout and (tmp_path / "sweep" / "best" / "model.safetensors").is_file()
-    assert len(list((tmp_path / "sweep" / "runs").iterdir())) == 5
+    assert len(list((tmp_path / "sweep" / "runs").iterdir())) == 7
     assert "eff. robustness" in result.stdout
     results = json.loads((tmp_path / "sweep" / "results.json").read_text())
     assert {r["name"] for r in results["runs"]} >= {"image only", "fusion late"}

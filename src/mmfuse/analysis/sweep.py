@@ -1,4 +1,5 @@
-"""``mmfuse sweep``: every unimodal baseline and every fusion method, same preset and budget, several seeds.
+"""``mmfuse sweep``: every unimodal baseline and every fusion method (the network alone), every cheap portfolio member
+alone and the portfolio of them all, same preset and budget, several seeds.
 
 Each run is its own process (so its peak memory is its own). The winner is the best mean validation score; the
 table also reports test scores, parameters, training time, inference latency per row, peak memory and MultiBench's
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import NETWORK
 from ..data.detect import detect_columns
 from ..data.table import read_table
 from ..errors import DataError
@@ -34,21 +36,30 @@ class RunSpec:
     options: dict[str, Any]  # Predictor keyword arguments
 
 
-def sweep_specs(columns: dict[str, list[str]], fusions: list[str]) -> list[RunSpec]:
-    """Unimodal runs (one input's columns kept) then one run per fusion method.
+def sweep_specs(columns: dict[str, list[str]], fusions: list[str], members: list[str] = ()) -> list[RunSpec]:
+    """Unimodal runs (one input's columns kept) and one run per fusion method, each the network alone; then one run
+    per cheap portfolio member alone and the portfolio of them all with the network.
 
     Args:
         columns: input name -> the table columns it reads (tabular: every numeric and categorical column).
         fusions: fusion method names.
+        members: cheap learners (``registry.LEARNERS``) to run alone and in the portfolio; none: no such runs.
     """
+    network = {"members": [NETWORK]}
     all_columns = [c for cols in columns.values() for c in cols]
-    specs = [RunSpec(f"{name} only", {"ignore": [c for c in all_columns if c not in cols]})
+    specs = [RunSpec(f"{name} only", {"ignore": [c for c in all_columns if c not in cols], **network})
              for name, cols in sorted(columns.items())] if len(columns) > 1 else []
-    return specs + [RunSpec(f"fusion {f}", {"fusion": f}) for f in fusions]
+    specs += [RunSpec(f"fusion {f}", {"fusion": f, **network}) for f in fusions]
+    if members:
+        specs += [RunSpec(f"member {m}", {"members": [m]}) for m in members]
+        specs.append(RunSpec("portfolio", {"members": [*members, NETWORK]}))
+    return specs
 
 
-def plan_sweep(train: str, label: str, fusions: list[str], ignore: list[str] = ()) -> list[RunSpec]:
-    """The runs for a training table: one per input (its columns only), then one per fusion method."""
+def plan_sweep(train: str, label: str, fusions: list[str], ignore: list[str] = (),
+               members: list[str] = ()) -> list[RunSpec]:
+    """The runs for a training table: one per input (its columns only), one per fusion method, one per member and
+    the portfolio."""
     table = read_table(train, "train")
     if label not in table.frame.columns:
         raise DataError(f"train: label column {label!r} not found")
@@ -56,7 +67,7 @@ def plan_sweep(train: str, label: str, fusions: list[str], ignore: list[str] = (
     for col in detect_columns(table.frame, label, table.root, ignore=list(ignore)):
         if col.modality != "ignore":
             columns.setdefault(input_of(col)[0], []).append(col.name)
-    return sweep_specs(columns, fusions)
+    return sweep_specs(columns, fusions, members)
 
 
 def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[str, Any], out: str) -> dict:
@@ -64,7 +75,12 @@ def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[
     options = {**base, **spec.options, "ignore": [*base.get("ignore", []), *spec.options.get("ignore", [])]}
     predictor = Predictor(label=label, seed=seed, progress=False, verbose=False, **options)
     start = time.perf_counter()
-    predictor.fit(data["train"], valid=data.get("valid"))
+    try:
+        predictor.fit(data["train"], valid=data.get("valid"))
+    except DataError as err:  # a member alone that does not apply to this table (e.g. no frozen embeddings)
+        if NETWORK in options.get("members", [NETWORK]):
+            raise
+        return {"name": spec.name, "seed": seed, "skipped": str(err)}
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     test = predictor.evaluate(data["test"])
@@ -73,8 +89,10 @@ def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[
     predictor.save(path)
     curves = robustness(predictor, data["test"], max_shapley_inputs=0, seed=seed).curves
     metric = "r2" if predictor.task_.name == "regression" else predictor.task_.primary_metric
+    trained = NETWORK in predictor.members_()  # a cheap member alone has no network parameters to count
     return {"name": spec.name, "seed": seed, "metric": metric, "valid": predictor.metrics_["valid"][metric],
-            "test": test[metric], "parameters": predictor.metrics_["parameters"], "fit_seconds": fit_seconds,
+            "test": test[metric], "parameters": predictor.metrics_["parameters"] if trained else float("nan"),
+            "fit_seconds": fit_seconds,
             "latency_ms": 1000 * latency, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "curves": curves, "path": str(path)}
 
@@ -83,17 +101,18 @@ def run_sweep(label: str, train: str, test: str, valid: str | None, specs: list[
               base: dict[str, Any], out: str | Path, on_result=None) -> tuple[list[dict], str]:
     """Run every spec for every seed, each in a fresh process; returns per-run results and the winner's name."""
     data = {"train": str(train), "test": str(test), **({"valid": str(valid)} if valid else {})}
-    results = []
+    results, skipped = [], []
     context = mp.get_context("spawn")
     for spec in specs:
         for seed in seeds:
             with context.Pool(1) as pool:
                 result = pool.apply(_run, (spec, seed, label, data, base, str(out)))
-            results.append(result)
+            (skipped if "skipped" in result else results).append(result)
             if on_result:
                 on_result(result)
     summary = summarise(results)
-    (Path(out) / "results.json").write_text(json.dumps({"runs": results, "summary": summary}, indent=1))
+    (Path(out) / "results.json").write_text(json.dumps({"runs": results, "summary": summary, "skipped": skipped},
+                                                       indent=1))
     winner = max(summary, key=lambda name: summary[name]["valid"][0])
     best = Path(out) / "best"
     if best.exists():

@@ -172,10 +172,11 @@ def info(model: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True, help="Graph format.")
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write [default: MODEL/model.onnx].")
 def export(model: str, fmt: str, out: str | None) -> None:
-    """Export MODEL's network (encoders, fusion, head; fp32) for ONNX Runtime.
+    """Export MODEL for ONNX Runtime: its network (encoders, fusion, head; fp32), and for a portfolio every member
+    the ensemble reads (linear models, LightGBM's trees), the weights and the calibration, in one graph.
 
     Preprocessing stays the model's processors; frozen pretrained backbones enter as their cached features.
-    Predict with it: Predictor.load(MODEL, backend="onnx", onnx_path=OUT).
+    Predict with it: Predictor.load(MODEL, backend="onnx", onnx_path=OUT), or mmfuse predict/serve --backend onnx.
     """
     from ..estimators.onnx import OPSET, export_onnx
 
@@ -184,7 +185,9 @@ def export(model: str, fmt: str, out: str | None) -> None:
     if predictor.is_retrieval:
         raise DataError(f"{model} is a retrieval model: export is for classification and regression models")
     path = export_onnx(predictor, out or Path(model) / "model.onnx")
-    console.print(f"wrote {path} (ONNX opset {OPSET}, fp32, {path.stat().st_size / 1e6:.1f} MB)")
+    what = f"every member of the ensemble: {', '.join(predictor.portfolio_.needed())}" if predictor.portfolio_ \
+        else "the network, fp32"
+    console.print(f"wrote {path} (ONNX opset {OPSET}; {what}; {path.stat().st_size / 1e6:.1f} MB)")
 
 
 @click.command()

@@ -3,6 +3,7 @@ sweep, a saved model's description, search results and the demo's comparison."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.table import Table
@@ -74,7 +75,8 @@ def sweep_table(summary: dict[str, dict[str, tuple[float, float]]], metric: str,
     for name, s in summary.items():
         table.add_row(("* " if name == winner else "") + name, f"{s['valid'][0]:.4f} ± {s['valid'][1]:.4f}",
                       f"{s['test'][0]:.4f} ± {s['test'][1]:.4f}", f"{s['relative'][0]:.3f}",
-                      *([f"{s['effective'][0]:+.3f}"] if effective else []), f"{s['parameters'][0]:,.0f}",
+                      *([f"{s['effective'][0]:+.3f}"] if effective else []),
+                      "-" if math.isnan(s["parameters"][0]) else f"{s['parameters'][0]:,.0f}",
                       f"{s['fit_seconds'][0]:.1f} s", f"{s['latency_ms'][0]:.2f} ms", f"{s['peak_mb'][0]:.0f} MB")
     return table
 

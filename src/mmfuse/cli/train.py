@@ -125,21 +125,37 @@ def report_fit(estimator: Any, path: Path) -> None:
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs per run (the same budget for all).")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="CPU threads for torch in each run.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use; repeatable.")
+@click.option("--members", metavar="A,B", cls=ListedOption, listing=list_members,
+              help="Comma-separated cheap members, each run alone and all in the portfolio with the network ('' for "
+              "none) [default: every cheap member].")
 @click.option("--out", default="sweep", show_default=True, type=click.Path(file_okay=False),
               help="Folder for every run's model and the winner (OUT/best).")
 def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, seeds: str, preset: str,
-          max_epochs: int | None, threads: int, ignore: tuple[str, ...], out: str) -> None:
-    """Train each unimodal baseline and each fusion method on TRAIN with the same budget and compare them."""
+          max_epochs: int | None, threads: int, ignore: tuple[str, ...], members: str | None, out: str) -> None:
+    """Train each unimodal baseline, each fusion method, each cheap member and the portfolio of them all on TRAIN
+    with the same budget and compare them."""
     from ..analysis.sweep import plan_sweep, run_sweep, summarise
 
     setup_logging()
-    specs = plan_sweep(train, label, [f.strip() for f in fusions.split(",") if f.strip()], list(ignore))
+    from .. import estimators  # noqa: F401  (registers the learners)
+    from ..config import NETWORK
+    from ..errors import ConfigError
+    from ..registry import LEARNERS
+
+    cheap = [m for m in names(members) or LEARNERS.names() if m != NETWORK] if members != "" else []
+    unknown = [m for m in cheap if m not in LEARNERS.names()]
+    if unknown:
+        raise ConfigError(f"--members: unknown member {unknown[0]!r}; {list_members()}")
+    specs = plan_sweep(train, label, [f.strip() for f in fusions.split(",") if f.strip()], list(ignore), cheap)
     base = {"preset": preset, "threads": threads, "max_epochs": max_epochs, "ignore": list(ignore)}
     base = {k: v for k, v in base.items() if v is not None}
     seed_list = [int(s) for s in seeds.split(",")]
     console.print(f"{len(specs)} configurations x {len(seed_list)} seeds, each in its own process")
 
     def progress(r: dict) -> None:
+        if "skipped" in r:
+            console.print(f"  {r['name']} seed {r['seed']}: skipped ({r['skipped']})")
+            return
         console.print(f"  {r['name']} seed {r['seed']}: valid {r['metric']} {r['valid']:.4f}, test {r['test']:.4f}, "
                       f"{r['fit_seconds']:.1f} s")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ..errors import ConfigError
@@ -24,3 +26,14 @@ def resolve_device(device: str) -> str:
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype of a training precision ("32": none)."""
     return {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
+
+
+def process_rank(devices: int, num_nodes: int) -> tuple[int, int]:
+    """(global rank, world size) of this process, from the variables Lightning's launcher (or torchrun / SLURM)
+    sets; (0, 1) in a single process."""
+    world = devices * num_nodes
+    if world == 1:
+        return 0, 1
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    node = int(os.environ.get("NODE_RANK", os.environ.get("SLURM_NODEID", 0)))
+    return int(os.environ.get("RANK", node * devices + local)), world

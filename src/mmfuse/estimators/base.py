@@ -23,19 +23,19 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig, TrainCfg, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
-from ..core.devices import resolve_device
+from ..core.devices import process_rank, resolve_device
 from ..core.processor import Progress
 from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.streaming import Streaming
 from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
-from ..io.checkpoint import remove_checkpoints, saved_epoch
+from ..io.checkpoint import remove_checkpoints, saved_epoch, saved_members
 from ..nn.model import EncoderChoice
 from ..pipeline import POLICIES, InputPipeline, check_encoder_keys, input_of, input_traits, plan_inputs
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
-from ..portfolio import Budget
+from ..portfolio import Budget, MemberStore
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
 from ..version import __version__
@@ -189,14 +189,17 @@ class BaseEstimator(SklearnEstimator):
         fit of the same data and settings (preprocessing is redone, training is not); ``restart``: discard what an
         interrupted fit saved there (without ``resume`` or ``restart``, a saved checkpoint is an error).
         """
-        check_checkpoint_use(checkpoint_dir, resume, restart)
         clock, budget = Stopwatch(), Budget(self.time_limit)
         self.config_ = self._resolve_config()
+        first = process_rank(self.config_.train.devices, self.config_.train.num_nodes)[0] == 0  # DDP: rank 0 saves
+        check_checkpoint_use(checkpoint_dir if first else None, resume, restart)
         self._apply_process_settings()
         splits = self._read_splits(train, y, valid, clock)
         self._learn_columns(splits)
         train_set, valid_set, features = self._preprocess(splits, clock)
-        self._fit_members(train_set, valid_set, budget, clock)
+        fingerprint = None if checkpoint_dir is None else run_fingerprint(self.config_, splits.train, splits.valid)
+        store = None if checkpoint_dir is None or not first else MemberStore(Path(checkpoint_dir), fingerprint, resume)
+        self._fit_members(train_set, valid_set, budget, clock, store)
         with clock("set-up"):
             torch.manual_seed(self.config_.train.seed)  # weight init is part of the seeded run
             self.model_ = self._build_model()
@@ -207,11 +210,11 @@ class BaseEstimator(SklearnEstimator):
             self._log(f"task: {self._task_words()}; model: {self._parameter_count():,} trainable parameters; "
                       f"train {len(train_set)} rows, valid {len(valid_set)} rows")
             checkpointing = None if checkpoint_dir is None else Checkpointing(
-                Path(checkpoint_dir), run_fingerprint(self.config_, splits.train, splits.valid), resume,
-                checkpoint_every)
+                Path(checkpoint_dir), fingerprint, resume, checkpoint_every)
             with clock("training"):
                 result = run_training(self.model_, self.task_, train_set, valid_set, self._train_settings(budget),
-                                      self._progress_callback(), callbacks, checkpointing,
+                                      self._progress_callback(), [*(callbacks or []), *self._training_callbacks()],
+                                      checkpointing,
                                       accelerator="gpu" if self._device() == "cuda" else "cpu",
                                       log_level=logging.INFO if self.verbose else logging.DEBUG)
         self._combine_members(valid_set, clock, trained=result is not None)
@@ -226,12 +229,17 @@ class BaseEstimator(SklearnEstimator):
         return self.config_.train.model_copy(update={"time_limit": max(1.0, min(left, own or left))})
 
     # --- what a portfolio adds (``Predictor``); one network otherwise -------------------------------------------
-    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch) -> None:
-        """Fit the cheap members beside the network."""
+    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch,
+                     store: MemberStore | None) -> None:
+        """Fit the cheap members beside the network (saved to, or resumed from, ``store``)."""
 
     def _network_fits(self, budget: Budget) -> bool:
         """Whether the network trains in this fit."""
         return True
+
+    def _training_callbacks(self) -> list:
+        """Lightning callbacks the estimator itself adds to the network's training."""
+        return []
 
     def _combine_members(self, valid_set: TableDataset, clock: Stopwatch, trained: bool) -> None:
         """Weigh and calibrate the members on the validation split (``trained``: whether the network trained)."""
@@ -467,13 +475,14 @@ def check_checkpoint_use(folder: str | Path | None, resume: bool, restart: bool)
     if folder is None or resume:
         return
     folder = Path(folder)
-    epoch = saved_epoch(folder)
-    if epoch is None:
+    epoch, members = saved_epoch(folder), saved_members(folder)
+    if epoch is None and not members:
         return
+    saved = f"saved after epoch {epoch}" if epoch is not None else f"members saved: {', '.join(members)}"
     if not restart:
-        raise ConfigError(f"{folder} holds an interrupted fit (saved after epoch {epoch}): continue it with --resume "
+        raise ConfigError(f"{folder} holds an interrupted fit ({saved}): continue it with --resume "
                           "(resume=True), or discard it with --restart (restart=True)")
-    log.warning(f"restart: discarded the interrupted fit in {folder} (saved after epoch {epoch})")
+    log.warning(f"restart: discarded the interrupted fit in {folder} ({saved})")
     remove_checkpoints(folder)
 
 

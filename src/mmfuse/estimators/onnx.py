@@ -1,28 +1,38 @@
-"""A fitted ``Predictor``'s network as an ONNX graph, and ONNX Runtime as a prediction backend.
+"""A fitted ``Predictor`` as one ONNX graph, and ONNX Runtime as a prediction backend.
 
     mmfuse export model/ --format onnx --out model.onnx
     Predictor.load("model/", backend="onnx", onnx_path="model.onnx")   # same predictions, onnxruntime inside
 
-The graph holds encoders, fusion and head in fp32 (opset ``OPSET``; its metadata carries the SHA-256 of the
-weights, checked at load), with a dynamic batch axis (and a dynamic width for token and n-gram ids): inputs are
-the prepared model inputs in sorted name order, then one 0/1 presence vector per input
-(``<name>__present``); the output is the logits. Processors (tokenising, decoding, resizing, normalising, frozen
-backbones' cached features) and the task's output function (softmax, sigmoid, scaling) stay in Python, as in
-PyTorch prediction. Frozen pretrained encoders enter the graph as their cached features: the backbone is not
-exported, its projection is.
+The graph holds encoders, fusion and head in fp32 (opset ``OPSET``; its metadata carries the SHA-256 of what it was
+exported from, checked at load), with a dynamic batch axis (and a dynamic width for token and n-gram ids): inputs are
+the prepared model inputs in sorted name order, then one 0/1 presence vector per input (``<name>__present``); the
+output is the logits. A portfolio's graph holds every member the ensemble reads, the weights and the temperatures:
+it also takes each input's flat views (``<name>__dense``, ``__embedding``, ``__ids``, ``__categories``: what the
+processors give the cheap members), and gives the ensemble's outputs (``outputs``: probabilities, or values for
+regression) and each member's (``outputs__<member>``). Linear members run as dense float64 products, LightGBM's trees
+as arrays walked in float64 (``portfolio.tree_arrays``: the same decisions as LightGBM to the last bit). Processors
+(tokenising, decoding, resizing, normalising, frozen backbones' cached features) stay in Python, as in PyTorch
+prediction, as does the task's output function for a single network. Frozen pretrained encoders enter the graph as
+their cached features: the backbone is not exported, its projection is.
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import Tensor, nn
 
+from ..config import NETWORK
 from ..data.dataset import make_loader
-from ..nn.export import ExportGraph, dense, weights_fingerprint
+from ..errors import ConfigError
+from ..nn.export import ExportGraph, dense
+from ..portfolio.calibration import temperature_tensor
+from ..portfolio.flat import TENSORS, FlatInputs, flat_batch
 from .predictor import Predictor
 
 OPSET = 17
@@ -59,14 +69,28 @@ def fixed_width(predictor: Predictor, name: str) -> int | None:
 
 
 def export_onnx(predictor: Predictor, path: str | Path) -> Path:
-    """Write the network of a fitted Predictor as an ONNX file (fp32); returns its path."""
+    """Write a fitted Predictor (its network, or its whole portfolio) as an ONNX file; returns its path. A member
+    with no graph form is refused in one line naming it."""
     predictor._check_fitted()
     names = predictor.inputs_
     inputs, present = example_batch(predictor)
-    graph = ExportGraph(dense(copy.deepcopy(predictor.model_).cpu()).float(), names)
-    axes: dict[str, dict[int, str]] = {n: {0: "batch"} for n in [*names, *(f"{n}__present" for n in names), "logits"]}
+    network = ExportGraph(dense(copy.deepcopy(predictor.model_).cpu()).float(), names)
+    in_names = names + [f"{n}__present" for n in names]
+    axes: dict[str, dict[int, str]] = {n: {0: "batch"} for n in in_names}
     axes |= {n: {0: "batch", 1: f"{n}_width"} for n in names
              if is_ragged(predictor, n) and not fixed_width(predictor, n)}
+    if predictor.portfolio_ is None:
+        graph, example, out_names = network, tuple(inputs + present), ["logits"]
+    else:
+        flat = flat_batch(predictor.pipeline_.processors, dict(zip(names, inputs)),
+                          {n: p > 0.5 for n, p in zip(names, present)})
+        fields = [(n, f) for n in names for f in TENSORS if getattr(flat.views[n], f) is not None]
+        views = [_widened(getattr(flat.views[n], f)) if f == "ids" else getattr(flat.views[n], f) for n, f in fields]
+        graph = PortfolioGraph(predictor, network, flat, fields)
+        example, out_names = tuple(inputs + present + views), ["outputs", *(f"outputs__{m}" for m in graph.members)]
+        in_names += [f"{n}__{f}" for n, f in fields]
+        axes |= {f"{n}__{f}": {0: "batch", 1: f"{n}__{f}_width"} if f == "ids" else {0: "batch"} for n, f in fields}
+    axes |= {n: {0: "batch"} for n in out_names}
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fastpath = torch.backends.mha.get_fastpath_enabled()
@@ -74,14 +98,54 @@ def export_onnx(predictor: Predictor, path: str | Path) -> Path:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes it records as constants
-            torch.onnx.export(graph, tuple(inputs + present), str(out), dynamo=False, opset_version=OPSET,
-                              input_names=names + [f"{n}__present" for n in names], output_names=["logits"],
-                              dynamic_axes=axes)
+            torch.onnx.export(graph, example, str(out), dynamo=False, opset_version=OPSET, input_names=in_names,
+                              output_names=out_names, dynamic_axes=axes)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
     import onnx
 
     graph_file = onnx.load(str(out))
-    onnx.helper.set_model_props(graph_file, {FINGERPRINT: weights_fingerprint(predictor.model_)})
+    onnx.helper.set_model_props(graph_file, {FINGERPRINT: predictor.export_fingerprint()})
     onnx.save(graph_file, str(out))
     return out
+
+
+class PortfolioGraph(nn.Module):
+    """The members the ensemble reads (fit order, the network last), their weights and the temperatures:
+    ``forward(*inputs, *present, *views) -> (outputs, *member outputs)``."""
+
+    def __init__(self, predictor: Predictor, network: ExportGraph, flat: FlatInputs, fields: list[tuple[str, str]]):
+        super().__init__()
+        portfolio, self.task = predictor.portfolio_, predictor.task_
+        self.members = portfolio.needed()
+        self.names, self.fields, self.templates = predictor.inputs_, fields, flat.views
+        self.network = network if NETWORK in self.members else None
+        cheap = {}
+        for name in (m for m in self.members if m != NETWORK):
+            try:
+                cheap[name] = portfolio.members[name].module()
+            except ConfigError as err:
+                raise ConfigError(f"cannot export to ONNX: {err}") from None
+        self.cheap = nn.ModuleDict(cheap)
+        self.reads = {n: portfolio.members[n].fitted.get("reads", []) for n in cheap}
+        self.weights, self.temperatures = dict(portfolio.weights), list(portfolio.temperatures)
+
+    def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        m = len(self.names)
+        views: dict[str, dict[str, Tensor]] = {n: {} for n in self.names}
+        for (name, field), x in zip(self.fields, tensors[2 * m:]):
+            views[name][field] = x
+        present = {n: p > 0.5 for n, p in zip(self.names, tensors[m:2 * m])}
+        flat = FlatInputs({n: replace(v, **views[n]) for n, v in self.templates.items()}, present)
+        logits = {} if self.network is None else {NETWORK: self.network(*tensors[:2 * m])}
+        for name, member in self.cheap.items():
+            logits[name] = member(flat, {r: logits[r] for r in self.reads[name]})
+        outputs = {n: self.task.output_tensor(logits[n]) for n in self.members}
+        mixed = sum(w * outputs[n].double() for n, w in self.weights.items()).float()
+        final = temperature_tensor(mixed, self.temperatures, self.task.name) if self.temperatures else mixed
+        return (final, *(outputs[n] for n in self.members))
+
+
+def _widened(ids: Tensor) -> Tensor:
+    """Ids padded (0) by 3 columns, so the exporter keeps their width dynamic (see ``example_batch``)."""
+    return torch.nn.functional.pad(ids, (0, 3))

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import replace
@@ -20,7 +21,7 @@ import torch
 
 from ..config import NETWORK, ModelConfig, member_names
 from ..core.columns import ColumnInfo
-from ..core.devices import autocast_dtype
+from ..core.devices import autocast_dtype, process_rank
 from ..core.processor import Corruption, Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
@@ -29,8 +30,8 @@ from ..errors import ConfigError, DataError
 from ..nn.model import MultiModalModel, build_model
 from ..plots import plot_confusion
 from ..io.bundle import damaged
-from ..io.members import read_members, write_members
-from ..portfolio import Budget, FlatInputs, Portfolio, concat, flat_batch
+from ..io.members import members_from_bytes, members_to_bytes, read_members, write_members
+from ..portfolio import Budget, FlatInputs, MemberStore, Portfolio, concat, flat_batch, named_views
 from ..tasks import create_task, infer_task
 from .base import BaseEstimator, TableLike
 from .timing import Stopwatch
@@ -157,16 +158,38 @@ class Predictor(BaseEstimator):
         return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
 
     # --- the portfolio ------------------------------------------------------------------------------------------
-    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch) -> None:
+    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch,
+                     store: MemberStore | None) -> None:
         self.portfolio_ = None
         names = self.config_.portfolio.members
         if names == [NETWORK]:
+            return
+        if process_rank(self.config_.train.devices, self.config_.train.num_nodes)[0] > 0:
+            self.portfolio_, self._valid_outputs = Portfolio(), {}  # rank 0 sends its members (_training_callbacks)
             return
         with clock("members"):
             train, valid = self._flat_inputs(train_set.split), self._flat_inputs(valid_set.split)
             self.portfolio_, self._valid_outputs = Portfolio.fit_learners(
                 names, train, train_set.target, valid, valid_set.target, self.task_, budget,
-                self.config_.train.seed, torch.get_num_threads(), self._log)
+                self.config_.train.seed, torch.get_num_threads(), self._log, store)
+
+    def _training_callbacks(self) -> list:
+        """Under DDP with a portfolio: the cheap members rank 0 fitted (and their validation outputs) go to the
+        other ranks as training starts, so every rank weighs the same members the same way after it."""
+        if self.portfolio_ is None or process_rank(self.config_.train.devices, self.config_.train.num_nodes)[1] == 1:
+            return []
+        from ..training.share import ShareFromRankZero
+
+        return [ShareFromRankZero(self._members_payload, self._receive_members)]
+
+    def _members_payload(self) -> bytes:
+        meta, arrays = self.portfolio_.state()
+        return members_to_bytes(meta, arrays | {f"valid_outputs/{n}": v for n, v in self._valid_outputs.items()})
+
+    def _receive_members(self, data: bytes) -> None:
+        meta, arrays = members_from_bytes(data)
+        self.portfolio_ = Portfolio.from_state(meta, arrays)
+        self._valid_outputs = {n: arrays[f"valid_outputs/{n}"] for n in self.portfolio_.members}  # in fit order
 
     def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
         super()._record(result, valid_set, features, clock)
@@ -183,7 +206,9 @@ class Predictor(BaseEstimator):
             return True
         if NETWORK not in self.config_.portfolio.members:
             return False
-        if self.portfolio_.members and budget.default_for_network() is not None:
+        ddp = process_rank(self.config_.train.devices, self.config_.train.num_nodes)[1] > 1
+        # under DDP every rank takes the rule (rank 1 fits no members): rank 0's clock decides, broadcast to all
+        if (self.portfolio_.members or ddp) and budget.default_for_network() is not None:
             self._log(f"time limit: {budget.seconds:.0f} s for the whole fit (none given: max(120 s, 3x the "
                       f"{budget.elapsed():.0f} s before the network)); the network trains for what is left")
         left = budget.left()
@@ -244,14 +269,23 @@ class Predictor(BaseEstimator):
         default MODEL/model.onnx) with onnxruntime, the processors staying as saved."""
         predictor = super().load(path, verbose=verbose, cache_dir=cache_dir)
         if backend == "onnx":
-            from ..nn.export import weights_fingerprint
             from ..nn.onnx_runtime import OnnxNetwork
 
             predictor.network_ = OnnxNetwork(onnx_path or Path(path) / "model.onnx", predictor.inputs_,
-                                             weights_fingerprint(predictor.model_), torch.get_num_threads())
+                                             predictor.export_fingerprint(), torch.get_num_threads())
         elif backend != "torch":
             raise ConfigError(f"backend must be 'torch' or 'onnx', not {backend!r}")
         return predictor
+
+    def export_fingerprint(self) -> str:
+        """SHA-256 of what an exported graph is made from (the network's weights, and a portfolio's members,
+        weights and temperatures): its metadata carries it, and a load checks it."""
+        from ..nn.export import weights_fingerprint
+
+        network = weights_fingerprint(self.model_)
+        if self.portfolio_ is None:
+            return network
+        return hashlib.sha256((network + self.portfolio_.fingerprint()).encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
         ensemble = {"members": self.portfolio_.weights} if self.portfolio_ else {}  # member -> weight
@@ -296,35 +330,52 @@ class Predictor(BaseEstimator):
         return outputs[member] if member is not None else self._ensemble(outputs)
 
     def _ensemble(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The model's outputs from its members' (the network's alone when there is no portfolio)."""
+        """The model's outputs from its members' (the network's alone when there is no portfolio; an exported
+        portfolio graph's own ``"ensemble"`` when it ran)."""
+        if "ensemble" in outputs:
+            return outputs["ensemble"]
         return self.portfolio_.outputs(outputs, self.task_) if self.portfolio_ else outputs[NETWORK]
 
     @torch.inference_mode()
     def _member_outputs(self, split: EncodedSplit, names: list[str], batch_size: int = 256,
                         absent: frozenset[str] = frozenset(), transform: Callable | None = None) -> dict[str, np.ndarray]:
-        """Member name -> its outputs (N, K) for the rows of a prepared split, for the members named."""
-        with_network, cheap = NETWORK in names, [n for n in names if n != NETWORK]
-        onnx = self.network_
-        device = torch.device("cpu") if onnx or not with_network else self._model_on_device()
+        """Member name -> its outputs (N, K) for the rows of a prepared split, for the members named; from an
+        exported portfolio graph (no input absent) also ``"ensemble"``, the graph's own combination. With inputs
+        absent, the graph gives the network's outputs only (presence carries the absence) and the cheap members
+        run here (an absent input is their training mean, not a missing row)."""
+        graph = self.network_  # an exported graph (backend="onnx"), else None
+        members_graph = graph is not None and bool(graph.members)
+        from_graph = [n for n in names if members_graph and not absent and n in graph.members]
+        rest = [n for n in names if n not in from_graph]
+        with_network, cheap = NETWORK in rest, [n for n in rest if n != NETWORK]
+        network_in_graph = members_graph and NETWORK in graph.members
+        run_graph = bool(from_graph) or with_network and network_in_graph
+        device = torch.device("cpu") if graph or not with_network else self._model_on_device()
         dtype = autocast_dtype(self.config_.train.precision)
-        logits, flats = [], []
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and not onnx):
+        logits, flats, found = [], [], []
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and not graph):
             loader = make_loader(self.pipeline_.dataset(split), batch_size, shuffle=False,
                                  pin_memory=device.type == "cuda")
             for batch in loader:
                 inputs = transform(batch.inputs) if transform else batch.inputs  # corruptions: on the CPU, seeded
                 present = {n: m & (n not in absent) for n, m in batch.present.items()}
+                flat = flat_batch(self.pipeline_.processors, inputs, present) if cheap or run_graph else None
                 if cheap:
-                    flats.append(flat_batch(self.pipeline_.processors, inputs, present))
-                if not with_network:
+                    flats.append(flat)
+                if run_graph:
+                    found.append(graph.outputs(inputs, present, named_views(flat)))
+                if not with_network or network_in_graph:
                     continue
-                if onnx:
-                    logits.append(onnx.logits(inputs, present))
+                if graph is not None:
+                    logits.append(graph.logits(inputs, present))
                     continue
                 inputs = {n: x.to(device, non_blocking=True) for n, x in inputs.items()}
                 present = {n: m.to(device, non_blocking=True) for n, m in present.items()}
                 logits.append(self.model_(inputs, present).logits.float().cpu())
-        outputs = {NETWORK: self.task_.outputs(torch.cat(logits))} if with_network else {}
+        outputs = {NETWORK: self.task_.outputs(torch.cat(logits))} if logits else {}
+        wanted = from_graph + (["ensemble"] if from_graph else []) + ([NETWORK] if with_network and network_in_graph
+                                                                      else [])
+        outputs.update({n: torch.cat([f[n] for f in found]).numpy() for n in wanted})
         if cheap:
             outputs.update(self.portfolio_.member_outputs(cheap, concat(flats), self.task_, absent))
         return outputs

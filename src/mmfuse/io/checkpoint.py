@@ -3,8 +3,9 @@
     FOLDER/epoch-0003/tensors.safetensors   weights, best weights, optimizer moments, RNG states
     FOLDER/epoch-0003/state.json            epoch, history, scheduler / early-stopping / optimizer settings, the
                                             run's fingerprint and the tensors' SHA-256
+    FOLDER/members/lightgbm/arrays.safetensors, state.json   a portfolio member finished before the network
 
-Each epoch is written to a staging folder and renamed into place, then older epochs are removed: a kill at any
+Each epoch (and each member) is written to a staging folder and renamed into place, then older epochs are removed: a kill at any
 moment leaves the last complete epoch readable.
 """
 
@@ -15,7 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_arrays
+from safetensors.numpy import save_file as save_arrays
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -23,7 +27,7 @@ from ..errors import DataError
 from .hashing import sha256_file
 from .staging import staged_folder
 
-TENSORS, STATE = "tensors.safetensors", "state.json"
+TENSORS, STATE, MEMBERS, ARRAYS = "tensors.safetensors", "state.json", "members", "arrays.safetensors"
 
 
 def save_checkpoint(folder: str | Path, epoch: int, tensors: dict[str, Tensor], state: dict[str, Any]) -> Path:
@@ -59,6 +63,31 @@ def saved_epoch(folder: str | Path) -> int | None:
     root = Path(folder)
     names = sorted(p.name for p in root.glob("epoch-*")) if root.is_dir() else []
     return int(names[-1][len("epoch-"):]) if names and names[-1][len("epoch-"):].isdigit() else None
+
+
+def save_member(folder: str | Path, name: str, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+    """Write a finished portfolio member (its arrays and JSON state) under ``folder``, whole or not at all."""
+    with staged_folder(Path(folder) / MEMBERS / name) as staging:
+        save_arrays({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(staging / ARRAYS))
+        (staging / STATE).write_text(json.dumps({**state, "arrays_sha256": sha256_file(staging / ARRAYS)}))
+
+
+def load_member(folder: str | Path, name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """A member saved under ``folder`` as (arrays, state), or None when there is none or it does not verify."""
+    path = Path(folder) / MEMBERS / name
+    try:
+        state = json.loads((path / STATE).read_text())
+        if sha256_file(path / ARRAYS) != state.get("arrays_sha256"):
+            return None
+        return load_arrays(str(path / ARRAYS)), state
+    except (OSError, ValueError, SafetensorError):
+        return None
+
+
+def saved_members(folder: str | Path) -> list[str]:
+    """The names of the members saved under ``folder`` (not verified)."""
+    root = Path(folder) / MEMBERS
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
 
 
 def remove_checkpoints(folder: str | Path) -> None:

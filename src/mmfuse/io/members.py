@@ -4,12 +4,13 @@ are listed in the manifest like every other file; a config.json that names membe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load, load_file, save, save_file
 
 from .bundle import damaged, read_json, write_json
 
@@ -31,3 +32,14 @@ def read_members(folder: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except (SafetensorError, OSError, ValueError) as err:
         raise damaged(folder, f"{MEMBERS_ARRAYS} is not a readable safetensors file ({err})") from None
     return meta, arrays
+
+
+def members_to_bytes(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """The same content as one byte string (8-byte JSON length, JSON, safetensors), to send to other processes."""
+    head = json.dumps(meta).encode("utf-8")
+    return len(head).to_bytes(8, "little") + head + save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+
+
+def members_from_bytes(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    size = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + size].decode("utf-8")), load(data[8 + size:])

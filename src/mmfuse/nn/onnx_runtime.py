@@ -1,5 +1,5 @@
-"""ONNX Runtime in place of the PyTorch network: the same call, logits from an exported graph (see
-``estimators.onnx``)."""
+"""ONNX Runtime in place of the PyTorch network (logits) or of a whole portfolio (the ensemble's and each member's
+outputs), from a graph exported by ``estimators.onnx``."""
 
 from __future__ import annotations
 
@@ -32,13 +32,29 @@ class OnnxNetwork:
             raise BundleError(f"{path} was not exported from this model (its weights differ): run mmfuse export again")
         self.names = names
         self.widths = {i.name: i.shape[1] for i in self.session.get_inputs() if len(i.shape) == 2}  # int: fixed
+        self.accepts = {i.name for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.members = [o[len("outputs__"):] for o in outputs if o.startswith("outputs__")]  # a portfolio's graph
 
     def logits(self, inputs: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The graph's logits (B, K) for prepared inputs (B, ...) and presence (B,); ids trimmed to a batch's
+        """A network graph's logits (B, K) for prepared inputs (B, ...) and presence (B,); ids trimmed to a batch's
         longest row are padded (0 = padding) to a fixed width the graph takes."""
+        return torch.from_numpy(self.session.run(["logits"], self._feed(inputs, present, {}))[0])
+
+    def outputs(self, inputs: dict[str, torch.Tensor], present: dict[str, torch.Tensor],
+                views: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A portfolio graph's outputs (B, K): ``"ensemble"`` and each member's, from the prepared inputs, presence
+        and flat views (``<input>__<field>``)."""
+        found = self.session.run(None, self._feed(inputs, present, views))
+        names = ["ensemble", *self.members]
+        return {n: torch.from_numpy(x) for n, x in zip(names, found)}
+
+    def _feed(self, inputs: dict[str, torch.Tensor], present: dict[str, torch.Tensor],
+              views: dict[str, torch.Tensor]) -> dict[str, Any]:
         feed: dict[str, Any] = {n: _numpy(_pad(inputs[n], self.widths.get(n))) for n in self.names}
         feed |= {f"{n}__present": present[n].float().numpy() for n in self.names}
-        return torch.from_numpy(self.session.run(["logits"], feed)[0])
+        feed |= {n: _numpy(x) for n, x in views.items()}
+        return {n: x for n, x in feed.items() if n in self.accepts}  # the exporter drops inputs a graph never reads
 
 
 def _pad(x: torch.Tensor, width: Any) -> torch.Tensor:

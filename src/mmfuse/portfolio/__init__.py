@@ -4,6 +4,7 @@ by temperature scaling (``ensemble.Portfolio``). Each learner is one file regist
 
 from . import linear, trees  # noqa: F401  (registers the learners)
 from .ensemble import Budget, Portfolio
-from .flat import FlatInputs, concat, flat_batch
+from .flat import FlatInputs, concat, flat_batch, named_views
+from .store import MemberStore
 
-__all__ = ["Budget", "FlatInputs", "Portfolio", "concat", "flat_batch"]
+__all__ = ["Budget", "FlatInputs", "MemberStore", "Portfolio", "concat", "flat_batch", "named_views"]

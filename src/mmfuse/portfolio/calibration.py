@@ -5,24 +5,25 @@ is not calibrated. The expected calibration error (15 equal-width bins) is repor
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.optimize import minimize_scalar
 from torch import Tensor
 
 EPS = 1e-7
 
 
-def _logits(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p) - np.log1p(-p)
-
-
 def apply_temperature(outputs: np.ndarray, temperatures: list[float], task: str) -> np.ndarray:
     """Outputs (N, K) with the temperatures applied (one for binary / multiclass, one per label for multilabel)."""
+    return temperature_tensor(torch.from_numpy(np.asarray(outputs, dtype=np.float32)), temperatures, task).numpy()
+
+
+def temperature_tensor(outputs: Tensor, temperatures: list[float], task: str) -> Tensor:
+    """``apply_temperature`` as tensor operations (float64 inside, float32 out), which an exported graph records."""
+    p, t = outputs.double(), torch.tensor(temperatures, dtype=torch.float64)
     if task == "multilabel":
-        return (1 / (1 + np.exp(-_logits(outputs) / np.asarray(temperatures)))).astype(np.float32)
-    z = np.log(np.clip(outputs, EPS, 1)) / temperatures[0]
-    z = np.exp(z - z.max(1, keepdims=True))
-    return (z / z.sum(1, keepdims=True)).astype(np.float32)
+        p = p.clamp(EPS, 1 - EPS)
+        return torch.sigmoid((torch.log(p) - torch.log1p(-p)) / t).float()
+    return torch.softmax(torch.log(p.clamp(EPS, 1)) / t, dim=1).float()
 
 
 def _nll(outputs: np.ndarray, target: np.ndarray, task: str) -> float:

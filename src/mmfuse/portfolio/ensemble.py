@@ -11,6 +11,8 @@ name with outputs. Saved as ``portfolio.json`` (settings, fitted values, LightGB
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,6 +28,7 @@ from .calibration import apply_temperature, expected_calibration_error, fit_temp
 from .flat import FlatInputs
 from .learner import Learner, Stacked, out_of_fold
 from .selection import combine, greedy_selection
+from .store import Finished, MemberStore
 
 
 class Budget:
@@ -49,6 +52,10 @@ class Budget:
         self.seconds = max(floor, factor * self.elapsed())
         return self.seconds
 
+    def credit(self, seconds: float) -> None:
+        """Count ``seconds`` spent before (by a fit this one resumes) as elapsed."""
+        self.start -= seconds
+
     def allows(self, cost: float) -> bool:
         left = self.left()
         return left is None or cost <= left
@@ -69,48 +76,41 @@ class Portfolio:
     @classmethod
     def fit_learners(cls, names: list[str], train: FlatInputs, target: Tensor, valid: FlatInputs,
                      valid_target: Tensor, task: Task, budget: Budget, seed: int, threads: int,
-                     log: Callable[[str], None]) -> tuple["Portfolio", dict[str, np.ndarray]]:
+                     log: Callable[[str], None], store: MemberStore | None = None) -> tuple["Portfolio", dict[str, np.ndarray]]:
         """Fit the cheap members named (cheapest first, each only if its estimated cost fits what is left of the
-        budget); returns the portfolio and each fitted member's validation outputs."""
+        budget; with a ``store``, each saved once fitted, or loaded if an interrupted fit saved it); returns the
+        portfolio and each fitted member's validation outputs."""
         portfolio, outputs, stacked = cls(), {}, {}
         for name in sorted((n for n in names if n != NETWORK), key=lambda n: LEARNERS.meta(n).get("cost", 9)):
-            learner = LEARNERS.get(name)(seed=seed, threads=threads)
-            why_not = learner.applies(train)
-            if why_not is None and any(r in names and r not in portfolio.members for r in learner.reads):
-                why_not = f"needs {', '.join(learner.reads)}, which did not fit"
-            cost = learner.estimate_seconds(train, task)
-            if why_not is None and not budget.allows(cost):
-                why_not = f"estimated {cost:.0f} s, {budget.left():.0f} s of the time limit left"
-            if why_not is not None:
-                portfolio.board.append({"member": name, "status": f"skipped: {why_not}"})
-                log(f"member {name}: skipped ({why_not})")
-                continue
-            start = time.perf_counter()
-            upstream = {r: stacked[r] for r in learner.reads if r in stacked}
-            learner.fit(train, target, task, valid, valid_target, upstream)
-            seconds = time.perf_counter() - start
-            outputs[name], per_row = portfolio._timed_outputs(learner, valid, task, {r: s.valid for r, s in upstream.items()})
-            if any(name in LEARNERS.get(n).reads for n in names if n != NETWORK):
-                start = time.perf_counter()
-                stacked[name] = Stacked(out_of_fold(learner, train, target, task), learner.logits(valid))
-                seconds += time.perf_counter() - start
-            portfolio.members[name] = learner
-            portfolio.add_row(name, task, valid_target, outputs[name], seconds, per_row)
-            log(f"member {name}: valid {task.primary_metric} {portfolio.board[-1]['valid']:.4f} in {seconds:.1f} s")
+            done = store.load(name) if store is not None else None
+            if done is not None:
+                budget.credit(done.seconds)  # a resumed fit gets what is left of the budget
+            else:
+                learner = LEARNERS.get(name)(seed=seed, threads=threads)
+                why_not = learner.applies(train)
+                if why_not is None and any(r in names and r not in portfolio.members for r in learner.reads):
+                    why_not = f"needs {', '.join(learner.reads)}, which did not fit"
+                cost = learner.estimate_seconds(train, task)
+                if why_not is None and not budget.allows(cost):
+                    why_not = f"estimated {cost:.0f} s, {budget.left():.0f} s of the time limit left"
+                if why_not is not None:
+                    portfolio.board.append({"member": name, "status": f"skipped: {why_not}"})
+                    log(f"member {name}: skipped ({why_not})")
+                    continue
+                done = _fit_one(learner, train, target, task, valid, valid_target, stacked,
+                                reads_me=any(name in LEARNERS.get(n).reads for n in names if n != NETWORK))
+                if store is not None:
+                    store.save(name, done)
+            portfolio.members[name], outputs[name] = done.learner, done.outputs
+            if done.stacked is not None:
+                stacked[name] = done.stacked
+            portfolio.board.append(done.row)
+            log(f"member {name}: valid {task.primary_metric} {done.row['valid']:.4f} in {done.seconds:.1f} s")
         return portfolio, outputs
-
-    @staticmethod
-    def _timed_outputs(learner: Learner, flat: FlatInputs, task: Task,
-                       upstream: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
-        start = time.perf_counter()
-        out = task.outputs(torch.from_numpy(learner.logits(flat, upstream=upstream)))
-        return out, 1000 * (time.perf_counter() - start) / max(len(flat), 1)
 
     def add_row(self, name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float,
                 predict_ms: float) -> None:
-        metrics = task.metrics(target, outputs)
-        self.board.append({"member": name, "status": "fitted", "valid": metrics[task.primary_metric],
-                           "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4)})
+        self.board.append(_row(name, task, target, outputs, seconds, predict_ms))
 
     def select(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int, calibrate: bool) -> None:
         """Weights by greedy selection on the validation outputs of every fitted member (the network's included),
@@ -161,6 +161,17 @@ class Portfolio:
             if row["member"] in outputs:
                 row[split] = task.metrics(target, outputs[row["member"]])[task.primary_metric]
 
+    def fingerprint(self) -> str:
+        """SHA-256 of what predicts: the members (settings, fitted values, arrays), weights and temperatures (the
+        leaderboard's timings left out)."""
+        meta, arrays = self.state()
+        digest = hashlib.sha256(json.dumps({k: meta[k] for k in ("members", "weights", "temperatures")},
+                                           sort_keys=True).encode())
+        for key in sorted(arrays):
+            digest.update(key.encode())
+            digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+        return digest.hexdigest()
+
     # --- state ---------------------------------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"weights": self.weights, "temperatures": self.temperatures, "leaderboard": self.board,
@@ -181,3 +192,28 @@ class Portfolio:
         return cls(members, dict(meta["weights"]), list(meta["temperatures"]), list(meta["leaderboard"]),
                    dict(meta.get("calibration", {})))
 
+
+
+def _fit_one(learner: Learner, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor,
+             stacked: dict[str, Stacked], reads_me: bool) -> Finished:
+    """Fit one member (fed the stacked logits of the members it reads); with ``reads_me``, also its out-of-fold
+    logits for the members that read it."""
+    start = time.perf_counter()
+    upstream = {r: stacked[r] for r in learner.reads if r in stacked}
+    learner.fit(train, target, task, valid, valid_target, upstream)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    outputs = task.outputs(torch.from_numpy(learner.logits(valid, upstream={r: s.valid for r, s in upstream.items()})))
+    per_row = 1000 * (time.perf_counter() - start) / max(len(valid), 1)
+    mine = None
+    if reads_me:
+        start = time.perf_counter()
+        mine = Stacked(out_of_fold(learner, train, target, task), learner.logits(valid))
+        seconds += time.perf_counter() - start
+    return Finished(learner, outputs, mine, _row(learner.name, task, valid_target, outputs, seconds, per_row), seconds)
+
+
+def _row(name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float, predict_ms: float) -> dict:
+    """A fitted member's leaderboard row."""
+    return {"member": name, "status": "fitted", "valid": task.metrics(target, outputs)[task.primary_metric],
+            "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4)}

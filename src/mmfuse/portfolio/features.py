@@ -26,11 +26,12 @@ def fit_idf(ids: Tensor, vocab: int) -> np.ndarray:
 
 
 def tfidf(ids: Tensor, idf: np.ndarray) -> sp.csr_matrix:
-    """(N, L) ids -> (N, vocab) sublinear TF-IDF rows, L2-normalised (what TfidfVectorizer(sublinear_tf) gives)."""
-    bag = id_bag(ids, len(idf))
-    bag.data = (1 + np.log(bag.data)) * idf[bag.indices]
+    """(N, L) ids -> (N, vocab) sublinear TF-IDF rows, L2-normalised (what TfidfVectorizer(sublinear_tf) gives), in
+    float64 (so an exported graph computes the same values to the last float32 bit)."""
+    bag = id_bag(ids, len(idf)).astype(np.float64)
+    bag.data = (1 + np.log(bag.data)) * idf[bag.indices].astype(np.float64)
     norms = np.sqrt(np.asarray(bag.multiply(bag).sum(1)).ravel())
-    return sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-12)) @ bag, dtype=np.float32)
+    return sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-12)) @ bag)
 
 
 def one_hot(categories: Tensor, cardinalities: tuple[int, ...]) -> sp.csr_matrix:
@@ -49,4 +50,5 @@ def fit_scale(x: Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def scale(x: Tensor, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return ((x.float().numpy() - mean) / std).astype(np.float32)
+    """(x - mean) / std in float64 (N, D)."""
+    return (x.double().numpy() - mean.astype(np.float64)) / std.astype(np.float64)

@@ -58,3 +58,8 @@ def concat(parts: Iterable[FlatInputs]) -> FlatInputs:
             stacked[f] = torch.cat(pieces)
         views[name] = replace(view, **stacked)
     return FlatInputs(views, {n: torch.cat([p.present[n] for p in parts]) for n in first.present})
+
+
+def named_views(flat: FlatInputs) -> dict[str, Tensor]:
+    """``<input>__<field>`` -> tensor for every view present: the flat inputs of an exported portfolio graph."""
+    return {f"{n}__{f}": getattr(v, f) for n, v in flat.views.items() for f in TENSORS if getattr(v, f) is not None}

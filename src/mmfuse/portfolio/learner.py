@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..tasks.base import Task
 from .flat import FlatInputs
 
@@ -55,6 +56,12 @@ class Learner:
                upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """(N, out_dim) logits for the rows of ``flat``."""
         raise NotImplementedError
+
+    def module(self) -> nn.Module:
+        """This fitted member's ``logits`` (no absent inputs) as a torch module, ``forward(flat, upstream) -> (N,
+        out_dim)`` float32, which ONNX export traces (``estimators.onnx``)."""
+        raise ConfigError(f"member {self.name!r} has no graph form to export: leave it out "
+                          f"(--exclude-members {self.name}) or predict with the torch backend")
 
     def refit_settings(self) -> dict[str, Any]:
         """The constructor settings that reproduce this fit without a validation split (e.g. the picked C)."""

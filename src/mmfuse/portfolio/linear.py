@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..registry import LEARNERS
 from ..tasks.base import Task
@@ -128,18 +128,73 @@ class LinearLearner(Learner):
     def refit_settings(self) -> dict[str, Any]:
         return {**self.get_params(), "grid": [self.C]}
 
+    def module(self) -> nn.Module:
+        return LinearGraph(self)
+
     def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
                upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        coef, out = self.arrays["coef"], np.tile(self.arrays["intercept"], (len(flat), 1))
-        start = 0
+        coef = self.arrays["coef"].astype(np.float64)
+        out, start = np.tile(self.arrays["intercept"].astype(np.float64), (len(flat), 1)), 0
         for (name, part), width in zip(self.fitted["blocks"], self.fitted["widths"]):
             w = coef[start:start + width]
             if name in absent:  # the training mean of the block
-                out += self.arrays["block_means"][start:start + width] @ w
+                out += self.arrays["block_means"][start:start + width].astype(np.float64) @ w
             else:
                 out += np.asarray(self._block(flat, name, part) @ w)
             start += width
-        return out.astype(np.float32)
+        return out.astype(np.float32)  # float64 sums: what the exported graph computes too
+
+
+class LinearGraph(nn.Module):
+    """A fitted linear member's ``logits`` as dense tensor operations in float64, for ONNX export: each block as
+    ``_design`` builds it (TF-IDF from an id bag made by scatter-add, one-hot categories as gathered weight rows,
+    standardised numbers, presence), times its rows of the weights."""
+
+    def __init__(self, learner: LinearLearner):
+        super().__init__()
+        self.blocks = [tuple(b) for b in learner.fitted["blocks"]]
+        coef, start = torch.from_numpy(learner.arrays["coef"]).double(), 0
+        self.register_buffer("intercept", torch.from_numpy(learner.arrays["intercept"]).double())
+        for i, ((name, part), width) in enumerate(zip(self.blocks, learner.fitted["widths"])):
+            self.register_buffer(f"w{i}", coef[start:start + width])
+            start += width
+            if part == "ids":
+                idf = torch.from_numpy(learner.arrays[f"idf.{name}"]).double().clone()
+                idf[0] = 0.0  # id 0 is padding: its count column is dropped
+                self.register_buffer(f"idf{i}", idf)
+            elif part == "categories":
+                cards = torch.tensor(learner.fitted[f"cardinalities.{name}"])
+                self.register_buffer(f"last{i}", cards - 1)
+                self.register_buffer(f"offset{i}", torch.cumsum(cards, 0) - cards)
+            elif part in ("dense", "embedding"):
+                self.register_buffer(f"mean{i}", torch.from_numpy(learner.arrays[f"mean.{name}.{part}"]).double())
+                self.register_buffer(f"std{i}", torch.from_numpy(learner.arrays[f"std.{name}.{part}"]).double())
+
+    def forward(self, flat: FlatInputs, upstream: dict[str, Tensor] | None = None) -> Tensor:
+        """Flat views of N rows -> (N, K) float32 logits."""
+        out = self.intercept.unsqueeze(0)  # (1, K): broadcast over the rows by the first block
+        for i, (name, part) in enumerate(self.blocks):
+            w = getattr(self, f"w{i}")
+            if part == "ids":
+                out = out + _tfidf_rows(flat.views[name].ids.long(), getattr(self, f"idf{i}")) @ w
+            elif part == "categories":
+                ids = torch.minimum(flat.views[name].categories.long().clamp(min=0), getattr(self, f"last{i}"))
+                out = out + w[ids + getattr(self, f"offset{i}")].sum(1)
+            elif part == "present":
+                out = out + flat.present[name].double().unsqueeze(1) * w
+            else:
+                x = getattr(flat.views[name], part).double()
+                out = out + ((x - getattr(self, f"mean{i}")) / getattr(self, f"std{i}")) @ w
+        return out.float()
+
+
+def _tfidf_rows(ids: Tensor, idf: Tensor) -> Tensor:
+    """(N, L) ids -> (N, vocab) dense sublinear TF-IDF rows, L2-normalised (``features.tfidf`` in float64)."""
+    keep = (ids > 0) & (ids < idf.shape[0])
+    counts = torch.zeros_like(ids[:, :1], dtype=torch.float64) + torch.zeros_like(idf)  # (N, vocab), N dynamic
+    counts = counts.scatter_add(1, torch.where(keep, ids, torch.zeros_like(ids)), keep.double())
+    tf = torch.where(counts > 0, 1 + torch.log(counts.clamp(min=1)), torch.zeros_like(counts)) * idf
+    return tf / torch.sqrt((tf * tf).sum(1, keepdim=True)).clamp(min=1e-12)
 
 
 def _stacked(blocks: list[Any]) -> sp.csr_matrix:

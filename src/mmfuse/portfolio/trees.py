@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..registry import LEARNERS
 from ..tasks.base import Task
 from .flat import FlatInputs
 from .learner import Learner, Stacked
+from .tree_arrays import TreeArrays
 
 
 @LEARNERS.register("lightgbm", cost=3)
@@ -65,18 +66,20 @@ class LightGBMLearner(Learner):
                 columns += [[name, "embedding", k]]
         self.fitted["columns"] = columns
 
-    def _matrix(self, flat: FlatInputs, absent: frozenset[str], stacked: list[np.ndarray]) -> np.ndarray:
+    def _matrix(self, flat: FlatInputs, absent: frozenset[str], stacked: list[Tensor]) -> Tensor:
+        """(N, F) float64 features as tensor operations (the exported graph records this same code): each input's
+        columns, NaN where the row misses the input (every row for an ``absent`` one), then the stacked logits."""
         parts = []
         for name, part, width in self.fitted["columns"]:
             v = flat.views[name]
             if part == "embedding":
-                values = (v.embedding.float().numpy() - self.arrays[f"pca_mean.{name}"]) @ self.arrays[f"pca.{name}"].T
+                mean, axes = (torch.from_numpy(self.arrays[f"pca{k}.{name}"]).double() for k in ("_mean", ""))
+                values = (v.embedding.double() - mean) @ axes.T
             else:
-                values = getattr(v, part).float().numpy().copy()
-            missing = ~flat.present[name].numpy() if name not in absent else np.ones(len(flat), dtype=bool)
-            values[missing] = np.nan
-            parts.append(values.astype(np.float32))
-        return np.hstack(parts + stacked)
+                values = getattr(v, part).double()
+            missing = ~flat.present[name] if name not in absent else torch.ones(len(values), dtype=torch.bool)
+            parts.append(torch.where(missing[:, None], torch.full_like(values, float("nan")), values))
+        return torch.cat(parts + [torch.as_tensor(s).double() for s in stacked], dim=1)
 
     def _categorical(self) -> list[int]:
         out, start = [], 0
@@ -102,8 +105,8 @@ class LightGBMLearner(Learner):
 
         self._fit_features(train)
         self.fitted["reads"] = sorted(upstream or {})
-        x = self._matrix(train, frozenset(), [upstream[n].train for n in self.fitted["reads"]])
-        x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]])
+        x = self._matrix(train, frozenset(), [upstream[n].train for n in self.fitted["reads"]]).numpy()
+        x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]]).numpy()
         y, y_valid = target.numpy(), valid_target.numpy()
         labels = [(np.ascontiguousarray(y[:, k]), np.ascontiguousarray(y_valid[:, k])) for k in range(y.shape[1])] \
             if task.name == "multilabel" else [(y, y_valid)]
@@ -125,9 +128,26 @@ class LightGBMLearner(Learner):
 
         self._boosters = [lightgbm.Booster(model_str=text) for text in self.fitted["models"]]
 
+    def module(self) -> nn.Module:
+        return _TreesGraph(self)
+
     def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
                upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        x = self._matrix(flat, absent, [upstream[n] for n in self.fitted["reads"]])
+        x = self._matrix(flat, absent, [upstream[n] for n in self.fitted["reads"]]).numpy()
         raw = [np.asarray(b.predict(x, raw_score=True, num_threads=self.threads)) for b in self._boosters]
         out = np.stack(raw, axis=1) if len(raw) > 1 else raw[0]
         return (out if out.ndim == 2 else out[:, None]).astype(np.float32)
+
+
+class _TreesGraph(nn.Module):
+    """A fitted LightGBM member as tensor operations, for ONNX export: the same features (``_matrix``), then the
+    boosters' trees walked as arrays (``TreeArrays``) in float64."""
+
+    def __init__(self, learner: LightGBMLearner):
+        super().__init__()
+        self.learner, self.trees = learner, TreeArrays.from_models(learner.fitted["models"])
+
+    def forward(self, flat: FlatInputs, upstream: dict[str, Tensor]) -> Tensor:
+        """Flat views of N rows and the logits of the members read -> (N, K) float32 raw scores."""
+        stacked = [upstream[n] for n in self.learner.fitted["reads"]]
+        return self.trees(self.learner._matrix(flat, frozenset(), stacked)).float()

@@ -44,6 +44,10 @@ class Task:
 
     def outputs(self, logits: Tensor) -> np.ndarray:
         """Logits (N, out_dim) -> probabilities (classification) or values (regression), shape (N, K)."""
+        return self.output_tensor(logits).numpy()
+
+    def output_tensor(self, logits: Tensor) -> Tensor:
+        """``outputs`` as tensor operations (float32), which an exported graph records."""
         raise NotImplementedError
 
     def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:

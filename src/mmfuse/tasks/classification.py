@@ -89,9 +89,9 @@ class BinaryTask(_ClassTask):
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits.squeeze(1), target.float())
 
-    def outputs(self, logits: Tensor) -> np.ndarray:
-        p = torch.sigmoid(logits.squeeze(1).float()).numpy()
-        return np.stack([1 - p, p], axis=1)  # (N, 2)
+    def output_tensor(self, logits: Tensor) -> Tensor:
+        p = torch.sigmoid(logits.squeeze(1).float())
+        return torch.stack([1 - p, p], dim=1)  # (N, 2)
 
 
 @TASKS.register("multiclass", labelled=True)
@@ -107,8 +107,8 @@ class MulticlassTask(_ClassTask):
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(logits, target)
 
-    def outputs(self, logits: Tensor) -> np.ndarray:
-        return torch.softmax(logits.float(), dim=1).numpy()
+    def output_tensor(self, logits: Tensor) -> Tensor:
+        return torch.softmax(logits.float(), dim=1)
 
 
 @TASKS.register("multilabel", labelled=True)
@@ -141,8 +141,8 @@ class MultilabelTask(Task):
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits, target)
 
-    def outputs(self, logits: Tensor) -> np.ndarray:
-        return torch.sigmoid(logits.float()).numpy()
+    def output_tensor(self, logits: Tensor) -> Tensor:
+        return torch.sigmoid(logits.float())
 
     def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:
         y, pred = target.numpy().astype(int), (outputs >= self.threshold).astype(int)

@@ -42,8 +42,8 @@ class RegressionTask(Task):
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(logits.squeeze(1), target)
 
-    def outputs(self, logits: Tensor) -> np.ndarray:
-        return logits.float().numpy() * self.std + self.mean  # (N, 1) in label units
+    def output_tensor(self, logits: Tensor) -> Tensor:
+        return logits.float() * self.std + self.mean  # (N, 1) in label units
 
     def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:
         y, pred = target.numpy() * self.std + self.mean, outputs[:, 0]

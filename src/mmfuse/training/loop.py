@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import time
 import warnings
 from datetime import timedelta
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 
 from ..config import TrainCfg
 from ..errors import ConfigError
+from ..core.devices import process_rank
 from ..core.processor import Progress
 from ..core.protocols import Task
 from ..data.dataset import Batch, TableDataset, make_loader
@@ -138,17 +138,6 @@ class TrainResult(NamedTuple):
     processes: int    # how many processes trained together (the world size)
 
 
-def process_rank(cfg: TrainCfg) -> tuple[int, int]:
-    """(global rank, world size) of this process, from the variables Lightning's launcher (or torchrun / SLURM)
-    sets; (0, 1) in a single process."""
-    world = cfg.devices * cfg.num_nodes
-    if world == 1:
-        return 0, 1
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    node = int(os.environ.get("NODE_RANK", os.environ.get("SLURM_NODEID", 0)))
-    return int(os.environ.get("RANK", node * cfg.devices + local)), world
-
-
 def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
           progress: Progress | None = None, callbacks: list[L.Callback] | None = None,
           checkpointing: Checkpointing | None = None, accelerator: str = "cpu",
@@ -165,7 +154,7 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     from pinned memory, and the model is moved back to the CPU when training ends).
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    rank, world = process_rank(cfg)
+    rank, world = process_rank(cfg.devices, cfg.num_nodes)
     if world > 1 and checkpointing and checkpointing.resume:
         raise ConfigError("--resume is not supported with several devices yet: resume on one device")
     pin = accelerator == "gpu"

@@ -30,7 +30,10 @@ class PretrainedTextProcessor(FrozenFeatureProcessor):
     ``ngrams`` (a dict of ``core.ngrams.NgramParams``), also the ids of each text's word n-grams."""
 
     kind, modality = "pretrained_text", "text"
-    ragged = True  # ids trimmed to the batch's longest row
+
+    @property
+    def ragged(self) -> bool:  # token or n-gram ids trimmed to the batch's longest row; frozen features alone: fixed
+        return self.finetune or self._ngram_settings is not None
 
     def __init__(self, column: str, source: str, finetune: bool = False, max_length: int = 64,
                  precision: str = "bf16", ngrams: dict[str, Any] | None = None):

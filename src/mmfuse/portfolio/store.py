@@ -1,0 +1,58 @@
+"""Finished members of an interrupted fit, kept for ``--resume``: each member is saved as soon as it is fitted (its
+state, its validation outputs, its out-of-fold and validation logits when another member reads them, its leaderboard
+row and fit seconds), under the run's checkpoint folder with the run's fingerprint (``io.checkpoint``). A resumed
+fit loads it instead of fitting it again, so it ends with the same members, bit for bit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.checkpoint import check_fingerprint, load_member, save_member
+from ..registry import LEARNERS
+from .learner import Learner, Stacked
+
+log = logging.getLogger("mmfuse")
+
+
+@dataclass
+class Finished:
+    """A fitted member as the portfolio keeps it while fitting."""
+
+    learner: Learner
+    outputs: np.ndarray                 # validation outputs (N_valid, K)
+    stacked: Stacked | None             # out-of-fold / validation logits, where another member reads them
+    row: dict[str, Any]                 # its leaderboard row
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MemberStore:
+    folder: Path
+    fingerprint: str
+    resume: bool
+
+    def load(self, name: str) -> Finished | None:
+        """The member an interrupted fit saved (resuming only), or None."""
+        saved = load_member(self.folder, name) if self.resume else None
+        if saved is None:
+            return None
+        arrays, state = saved
+        check_fingerprint(state, self.fingerprint, self.folder)
+        own = {k[len("learner/"):]: v for k, v in arrays.items() if k.startswith("learner/")}
+        stacked = Stacked(arrays["stacked.train"], arrays["stacked.valid"]) if "stacked.train" in arrays else None
+        log.warning(f"resume: member {name} as fitted before the interruption ({self.folder})")
+        return Finished(LEARNERS.get(name).from_state(state["learner"], own), arrays["outputs"], stacked,
+                        state["row"], state["seconds"])
+
+    def save(self, name: str, done: Finished) -> None:
+        meta, own = done.learner.state()
+        arrays = {f"learner/{k}": v for k, v in own.items()} | {"outputs": done.outputs}
+        if done.stacked is not None:
+            arrays |= {"stacked.train": done.stacked.train, "stacked.valid": done.stacked.valid}
+        save_member(self.folder, name, arrays, {"fingerprint": self.fingerprint, "learner": meta, "row": done.row,
+                                                "seconds": done.seconds})
