@@ -191,7 +191,7 @@ class BaseEstimator(SklearnEstimator):
         """
         clock, budget = Stopwatch(), Budget(self.time_limit)
         self.config_ = self._resolve_config()
-        first = process_rank(self.config_.train.devices, self.config_.train.num_nodes)[0] == 0  # DDP: rank 0 saves
+        first = self._process_rank()[0] == 0  # DDP: rank 0 saves
         check_checkpoint_use(checkpoint_dir if first else None, resume, restart)
         self._apply_process_settings()
         splits = self._read_splits(train, y, valid, clock)
@@ -236,6 +236,10 @@ class BaseEstimator(SklearnEstimator):
     def _network_fits(self, budget: Budget) -> bool:
         """Whether the network trains in this fit."""
         return True
+
+    def _process_rank(self) -> tuple[int, int]:
+        """(global rank, world size) of this process under the config's devices and nodes ((0, 1) alone)."""
+        return process_rank(self.config_.train.devices, self.config_.train.num_nodes)
 
     def _training_callbacks(self) -> list:
         """Lightning callbacks the estimator itself adds to the network's training."""

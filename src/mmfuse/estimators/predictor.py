@@ -21,7 +21,7 @@ import torch
 
 from ..config import NETWORK, ModelConfig, member_names
 from ..core.columns import ColumnInfo
-from ..core.devices import autocast_dtype, process_rank
+from ..core.devices import autocast_dtype
 from ..core.processor import Corruption, Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
@@ -164,7 +164,7 @@ class Predictor(BaseEstimator):
         names = self.config_.portfolio.members
         if names == [NETWORK]:
             return
-        if process_rank(self.config_.train.devices, self.config_.train.num_nodes)[0] > 0:
+        if self._process_rank()[0] > 0:
             self.portfolio_, self._valid_outputs = Portfolio(), {}  # rank 0 sends its members (_training_callbacks)
             return
         with clock("members"):
@@ -176,7 +176,7 @@ class Predictor(BaseEstimator):
     def _training_callbacks(self) -> list:
         """Under DDP with a portfolio: the cheap members rank 0 fitted (and their validation outputs) go to the
         other ranks as training starts, so every rank weighs the same members the same way after it."""
-        if self.portfolio_ is None or process_rank(self.config_.train.devices, self.config_.train.num_nodes)[1] == 1:
+        if self.portfolio_ is None or self._process_rank()[1] == 1:
             return []
         from ..training.share import ShareFromRankZero
 
@@ -206,7 +206,7 @@ class Predictor(BaseEstimator):
             return True
         if NETWORK not in self.config_.portfolio.members:
             return False
-        ddp = process_rank(self.config_.train.devices, self.config_.train.num_nodes)[1] > 1
+        ddp = self._process_rank()[1] > 1
         # under DDP every rank takes the rule (rank 1 fits no members): rank 0's clock decides, broadcast to all
         if (self.portfolio_.members or ddp) and budget.default_for_network() is not None:
             self._log(f"time limit: {budget.seconds:.0f} s for the whole fit (none given: max(120 s, 3x the "
