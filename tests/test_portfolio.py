@@ -225,3 +225,29 @@ def test_greedy_selection_weighs_the_better_member_and_temperatures_lower_the_lo
     assert temperature[0] > 1 and (calibrated.argmax(1) == overconfident.argmax(1)).all()
     assert expected_calibration_error(calibrated, target, "multiclass") < \
         expected_calibration_error(overconfident, target, "multiclass")
+
+
+def test_out_of_fold_logits_do_not_see_their_own_rows():
+    """Noise labels on rows with unique n-grams: a linear member memorises its training rows, but its out-of-fold
+    logits (what the tree member stacks) score them at chance, as they would new rows; and a fold's copy does not
+    start from the full fit (which saw the fold): fits on other labels give the same fold copies."""
+    from mmfuse.core.processor import FlatView
+    from mmfuse.portfolio.flat import FlatInputs
+    from mmfuse.portfolio.learner import out_of_fold
+    from mmfuse.registry import LEARNERS
+
+    n, rng = 400, np.random.default_rng(0)
+    ids = torch.as_tensor(np.sort(rng.permutation(n * 8).reshape(n, 8) + 1, axis=1))  # 8 n-grams seen in one row only
+    flat = FlatInputs({"text": FlatView(ids=ids, vocab=n * 8 + 1)}, {"text": torch.ones(n, dtype=torch.bool)})
+    train, valid = flat.take(torch.arange(300)), flat.take(torch.arange(300, n))
+    task = create_task("binary", "y")
+    task.classes = ["a", "b"]
+    target = torch.as_tensor(rng.integers(0, 2, n), dtype=torch.float32)
+    learner = LEARNERS.get("ngram_linear")(C=100.0, grid=(100.0,)).fit(train, target[:300], task, valid, target[300:])
+    truth = target[:300].numpy()[:, None] > 0.5
+    oof = out_of_fold(learner, train, target[:300], task)
+    assert ((learner.logits(train) > 0) == truth).mean() > 0.95 and ((oof > 0) == truth).mean() < 0.62
+    other = LEARNERS.get("ngram_linear")(C=100.0, grid=(100.0,)).fit(train, 1 - target[:300], task, valid, target[300:])
+    fold = torch.arange(240)
+    a, b = (m.fold_copy().fit(train.take(fold), target[fold], task) for m in (learner, other))
+    assert np.array_equal(a.arrays["coef"], b.arrays["coef"])

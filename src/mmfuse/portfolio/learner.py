@@ -67,8 +67,10 @@ class Learner:
         """The constructor settings that reproduce this fit without a validation split (e.g. the picked C)."""
         return self.get_params()
 
-    def warm_copy(self) -> "Learner":
-        """An unfitted copy with this fit's picked settings (a learner may start it from its own solution)."""
+    def fold_copy(self) -> "Learner":
+        """An unfitted copy with this fit's picked settings, for out-of-fold logits. It must not start from this
+        fit's solution: that saw the held-out fold, so its logits would be better on the training rows than on new
+        ones, and a member stacked on them would trust them too much."""
         return type(self)(**self.refit_settings())
 
     # --- state ----------------------------------------------------------------------------------------------------
@@ -104,7 +106,7 @@ def out_of_fold(learner: Learner, train: FlatInputs, target: Tensor, task: Task,
     out = None
     for part in order.tensor_split(folds):
         rest = order[~torch.isin(order, part)]
-        copy = learner.warm_copy().fit(train.take(rest), target[rest], task)
+        copy = learner.fold_copy().fit(train.take(rest), target[rest], task)
         logits = copy.logits(train.take(part))
         if out is None:
             out = np.zeros((len(train), logits.shape[1]), dtype=np.float32)

@@ -29,10 +29,12 @@ class LightGBMLearner(Learner):
     reads = ("ngram_linear",)
 
     def __init__(self, seed: int = 0, threads: int = 1, learning_rate: float = 0.05, num_leaves: int = 31,
-                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20):
+                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20,
+                 extra_trees: bool = False):
         super().__init__(seed, threads)
         self.learning_rate, self.num_leaves, self.max_rounds = learning_rate, num_leaves, max_rounds
         self.patience, self.components, self.min_data_in_leaf = patience, components, min_data_in_leaf
+        self.extra_trees = extra_trees
         self._boosters: list[Any] = []
 
     def applies(self, flat: FlatInputs) -> str | None:
@@ -97,7 +99,7 @@ class LightGBMLearner(Learner):
         return {"objective": name, **extra, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
                 "min_data_in_leaf": self.min_data_in_leaf, "feature_fraction": 0.8, "lambda_l2": 1.0,
                 "num_threads": self.threads, "seed": self.seed, "deterministic": True, "force_row_wise": True,
-                "verbosity": -1, "max_cat_to_onehot": 8}
+                "verbosity": -1, "max_cat_to_onehot": 8, "extra_trees": self.extra_trees}
 
     def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
             valid_target: Tensor | None = None, upstream: dict[str, Stacked] | None = None) -> "LightGBMLearner":
@@ -137,6 +139,21 @@ class LightGBMLearner(Learner):
         raw = [np.asarray(b.predict(x, raw_score=True, num_threads=self.threads)) for b in self._boosters]
         out = np.stack(raw, axis=1) if len(raw) > 1 else raw[0]
         return (out if out.ndim == 2 else out[:, None]).astype(np.float32)
+
+
+@LEARNERS.register("lightgbm_xt", cost=3)
+class LightGBMExtraTrees(LightGBMLearner):
+    """Extremely randomised trees (each split's threshold drawn at random) on the same features less the stacked
+    logits: another view of the table for the ensemble (AutoGluon's LightGBMXT)."""
+
+    name = "lightgbm_xt"
+    reads = ()
+
+    def __init__(self, seed: int = 0, threads: int = 1, learning_rate: float = 0.05, num_leaves: int = 31,
+                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20,
+                 extra_trees: bool = True):
+        super().__init__(seed, threads, learning_rate, num_leaves, max_rounds, patience, components,
+                         min_data_in_leaf, extra_trees)
 
 
 class _TreesGraph(nn.Module):
