@@ -35,6 +35,28 @@ def truncated_png(path: Path) -> Path:
     return path
 
 
+def png_broken_chunk(path: Path) -> Path:
+    """A 32 x 32 PNG whose image data is split in two chunks with garbage between them: Pillow's decoder raises
+    SyntaxError ("broken PNG file") while loading, after the header read well."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pixels = zlib.compress(b"".join(b"\0" + b"\xff\0\0" * 32 for _ in range(32)))
+    ihdr = struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels[:20])
+                     + b"\0\0\0\x05\xff\xfe\xfd\xfcabcde0000" + chunk(b"IDAT", pixels[20:]) + chunk(b"IEND", b""))
+    return path
+
+
+def npy_claiming(path: Path, shape: tuple[int, ...], data: bytes = b"\0" * 64) -> Path:
+    """A .npy file whose header declares float64 ``shape`` but which holds only ``data``: what a reader that
+    allocates from the header would take terabytes for."""
+    header = repr({"descr": "<f8", "fortran_order": False, "shape": shape}).encode("latin1")
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data)
+    return path
+
+
 def image_16bit(path: Path, value: int) -> Path:
     """A 16-bit greyscale PNG (Pillow mode I;16) filled with ``value`` (0-65535)."""
     Image.fromarray(np.full((8, 8), value, dtype=np.uint16)).save(path)

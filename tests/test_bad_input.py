@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_table
-from corpus import (cli, float_tiff, image_16bit, int32_png, long_stereo_flac, png_header_only, truncated_png)
+from corpus import (cli, float_tiff, image_16bit, int32_png, long_stereo_flac, npy_claiming, png_broken_chunk,
+                    png_header_only, truncated_png)
 from PIL import Image
 
 from mmfuse import Predictor
@@ -84,6 +86,7 @@ def assert_policy_outcome(world, table, policy: str, column: str, detail: str, r
 IMAGE_CASES = {
     "zero-byte png": (lambda p: written(p, b""), "cannot read image"),
     "truncated png": (truncated_png, "cannot read image"),
+    "png with a broken chunk": (png_broken_chunk, "damaged PNG data"),
     "text as png": (lambda p: written(p, b"not an image"), "cannot read image"),
     "decompression bomb (196 Mpx)": (lambda p: png_header_only(p, 14_000, 14_000), "too large"),
     "over the pixel cap (49 Mpx)": (lambda p: png_header_only(p, 7_000, 7_000), "megapixels, above the"),
@@ -213,6 +216,8 @@ SEQUENCE_CASES = {
     "text as npy": (lambda p: written(p, b"1,2,3"), "not a .npy array"),
     "strings in npy": (lambda p: np.save(p, np.array(["a", "b"])) or p, "not numbers"),
     "nan in npy": (lambda p: np.save(p, np.array([[np.nan, 1.0]] * 5)) or p, "NaN or infinite"),
+    "header claiming 7 TiB": (lambda p: npy_claiming(p, (1_000_000, 1_000_000)), "above the 2 GiB limit"),
+    "header claiming more than the file": (lambda p: npy_claiming(p, (5, 2), b"\0" * 40), "truncated"),
 }
 
 
@@ -222,6 +227,24 @@ def test_unreadable_sequence_file(world, case, policy):
     make, detail = SEQUENCE_CASES[case]
     bad = make(world[0] / "seq" / f"bad-{case.replace(' ', '_')}.npy")
     table = with_bad_cell(world, "seq", str(bad), f"seq-{policy}")
+    assert_policy_outcome(world, table, policy, "seq", detail)
+
+
+SEQUENCE_CELLS = {
+    "unterminated list": ("[1, 2", "not valid JSON"),
+    "unterminated quote": ('["1, 2]', "not valid JSON"),
+    "a JSON object": ('{"a": 1}', "a JSON object"),
+    "a list of objects": ('[{"a": 1}]', "not a list of numbers"),
+    "nested 5,000 levels": ("[" * 5000 + "]" * 5000, "nested 5000 levels deep"),
+    "ragged rows": ("[[1, 2], [3]]", "equal-length lists"),
+}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("case", SEQUENCE_CELLS)
+def test_unreadable_sequence_cell(world, case, policy):
+    value, detail = SEQUENCE_CELLS[case]
+    table = with_bad_cell(world, "seq", value, f"seqcell-{policy}")
     assert_policy_outcome(world, table, policy, "seq", detail)
 
 
@@ -317,6 +340,24 @@ def test_columns_absent_or_extra_at_predict(world, tmp_path):
     outcome = cli("predict", model, folder / "cols.csv", "--out", tmp_path / "p.csv")
     assert outcome.code == 0 and "'text' not in the table" in outcome.err
     assert pd.read_csv(tmp_path / "p.csv")["inputs_used"].str.contains("text").sum() == 0
+
+
+def test_predictions_go_to_a_new_folder_whole_or_not_at_all(world, tmp_path, monkeypatch):
+    folder, model, test = world
+    out = tmp_path / "no" / "such" / "dir" / "p.csv"
+    assert cli("predict", model, folder / "test.csv", "--out", out).code == 0 and len(pd.read_csv(out)) == len(test)
+    (tmp_path / "a-file").write_text("x")
+    outcome = cli("predict", model, folder / "test.csv", "--out", tmp_path / "a-file" / "p.csv")
+    assert outcome.code == 2 and outcome.error_line.startswith("error: cannot write") and "a-file" in outcome.error_line
+
+    def fails_midway(self, path, **kwargs):
+        Path(path).write_text("row,predic")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fails_midway)
+    outcome = cli("predict", model, folder / "test.csv", "--out", out)
+    assert outcome.code == 2 and "No space left on device" in outcome.error_line
+    assert len(pd.read_csv(out)) == len(test) and [p.name for p in out.parent.iterdir()] == ["p.csv"]
 
 
 def test_single_class_label_is_refused_at_fit(world, tmp_path):

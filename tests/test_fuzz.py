@@ -20,6 +20,8 @@ from mmfuse.data.table import read_table
 from mmfuse.errors import MMFuseError
 from mmfuse.registry import PROCESSORS
 
+from corpus import npy_claiming, png_broken_chunk
+
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 FOLDER = Path(tempfile.mkdtemp(prefix="mmfuse-fuzz-"))
 
@@ -68,12 +70,19 @@ def _random_files() -> list[str]:
     sf.write(str(FOLDER / "ok.wav"), rng.normal(0, 0.1, 4000).astype(np.float32), 8000)
     (FOLDER / "junk.bin").write_bytes(rng.bytes(50))
     (FOLDER / "empty.png").write_bytes(b"")
-    return ["ok.png", "wide.png", "ok.npy", "big.npy", "ok.wav", "junk.bin", "empty.png", "missing.png", "."]
+    npy_claiming(FOLDER / "huge.npy", (1_000_000, 1_000_000))
+    png_broken_chunk(FOLDER / "broken.png")
+    return ["ok.png", "wide.png", "ok.npy", "big.npy", "ok.wav", "junk.bin", "empty.png", "missing.png", ".",
+            "huge.npy", "broken.png"]
 
 
 FILES = _random_files()
+hostile_cells = st.one_of(st.integers(1, 3000).map(lambda depth: "[" * depth + "1" + "]" * depth),
+                          st.sampled_from(['{"a": 1}', '[{"a": 1}]', '["1, 2]', "[1, 2",
+                                           "[1e999]", "[[1, 2], [3]]", "[" + "1," * 5000 + "1]"]),
+                          st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 cells = st.one_of(text_cells, st.sampled_from(FILES), st.lists(st.floats(allow_nan=True, allow_infinity=True),
-                                                               max_size=5).map(str))
+                                                               max_size=5).map(str), hostile_cells)
 MODALITY_OF = {"text": "text", "ngram_text": "text", "image": "image", "audio": "audio", "sequence": "sequence",
                "tabular": "numeric", "pretrained_text": "text", "pretrained_image": "image"}
 SETTINGS = {"text": {}, "ngram_text": {"chars": [2, 3]}, "image": {"size": 8}, "audio": {"sample_rate": 8000},

@@ -90,6 +90,39 @@ def test_text_processor_uses_the_models_tokenizer_and_caches(tiny_model, tmp_pat
     assert torch.nn.functional.cosine_similarity(halved[[0, 2]], out.values[[0, 2]]).min() > 0.99
 
 
+def test_cache_entries_check_themselves(tmp_path, caplog):
+    """Truncated, corrupted, replaced by a folder, swapped between keys, or of another shape: a miss (counted,
+    logged once), never a crash or a wrong value; a cache that cannot be written computes and keeps nothing."""
+    cache = FeatureCache(tmp_path, {"backbone": "x"})
+    keys = [content_key(bytes([i])) for i in range(6)]
+    for i, key in enumerate(keys):
+        cache.put(key, np.full(4, float(i), dtype=np.float32))
+    path = cache._path
+    path(keys[0]).write_bytes(path(keys[0]).read_bytes()[:-9])  # truncated
+    damaged = bytearray(path(keys[1]).read_bytes())
+    damaged[30] ^= 1
+    path(keys[1]).write_bytes(bytes(damaged))  # one bit flipped
+    path(keys[2]).unlink()
+    path(keys[2]).mkdir()  # a folder in its place
+    path(keys[3]).write_bytes(path(keys[4]).read_bytes())  # another key's entry
+    with caplog.at_level("WARNING", logger="mmfuse"):
+        got = [cache.get(key, (4,)) for key in keys]
+    assert got[:4] == [None] * 4 and got[4].tolist() == [4.0] * 4 and cache.rejected == 4
+    assert cache.get(keys[5], (3,)) is None and cache.rejected == 5  # another shape than expected
+    assert len([r for r in caplog.records if "feature cache entry" in r.message]) == 1
+    for key in keys[:4]:  # recomputed: rewritten whole, the folder replaced
+        cache.put(key, np.zeros(4, dtype=np.float32))
+    assert [cache.get(key, (4,)).tolist() for key in keys[:4]] == [[0.0] * 4] * 4 and cache.writable
+
+    (tmp_path / "a-file").write_text("x")
+    blocked = FeatureCache(tmp_path / "a-file", {"backbone": "x"})
+    with caplog.at_level("WARNING", logger="mmfuse"), blocked.lock() as locked:
+        blocked.put(keys[0], np.zeros(4, dtype=np.float32))
+        blocked.put(keys[1], np.zeros(4, dtype=np.float32))
+    assert not locked and blocked.get(keys[0]) is None
+    assert len([r for r in caplog.records if "cannot be written" in r.message]) == 1
+
+
 def test_cache_hit_miss_and_invalidation_when_a_file_changes(tmp_path):
     from PIL import Image
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,13 +78,22 @@ def test_sigkill_after_epoch_2_then_resume_gives_the_same_model(tables, tmp_path
     pd.testing.assert_frame_equal(*logs)
 
 
-def test_resume_refuses_a_checkpoint_of_other_data(tables, tmp_path):
+@pytest.mark.parametrize("change, named", [
+    (dict(seed=9), "the settings"),
+    (dict(column_types={"x": "categorical"}), "the column types"),
+    (dict(ignore=["id", "colour"]), "the ignored columns"),
+    (dict(on_bad_row="skip"), "--on-bad-row"),
+    (dict(valid="train.csv"), "the validation rows"),
+])
+def test_resume_refuses_a_checkpoint_of_other_data_naming_what_changed(tables, tmp_path, change, named):
     options = dict(preset="fast", max_epochs=2, threads=2, progress=False, verbose=False, ignore=["id"])
     Predictor(label="y", **options).fit(tables / "train.csv", valid=tables / "valid.csv", checkpoint_dir=tmp_path / "ck")
     assert load_checkpoint(tmp_path / "ck")[1]["epoch"] == 2
-    with pytest.raises(DataError, match="written by a fit on other data or settings"):
-        Predictor(label="y", **options, seed=9).fit(tables / "train.csv", valid=tables / "valid.csv",
-                                              checkpoint_dir=tmp_path / "ck", resume=True)
+    valid = tables / change.pop("valid", "valid.csv")
+    with pytest.raises(DataError, match=f"cannot resume from .*: (.*, )?{re.escape(named)}") as err:
+        Predictor(label="y", **{**options, **change}).fit(tables / "train.csv", valid=valid,
+                                                          checkpoint_dir=tmp_path / "ck", resume=True)
+    assert "changed since the interrupted fit" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_resume_after_the_last_epoch_only_saves(tables, tmp_path):

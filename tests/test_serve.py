@@ -107,6 +107,8 @@ def test_a_missing_or_broken_input_is_masked_and_said(served):
     (json.dumps({"rows": [{"image": "../img/0_1.png"}]}).encode(), 422, "rows[0].image"),
     (json.dumps({"rows": [{"text": {"a": 1}}]}).encode(), 422, "rows[0].text"),
     (json.dumps({"rows": [{"text": "a"}], "explain": "yes"}).encode(), 422, "explain"),
+    (b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}", 422, "body"),  # nested past Python's recursion limit
+    (b'{"rows": [{"text": "\xff\xfe"}]}', 422, "body"),  # not UTF-8
     (b"x" * 2_000_001, 413, None),
 ])
 def test_malformed_requests_get_a_4xx_naming_the_field(served, body, status, field):

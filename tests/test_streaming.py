@@ -115,6 +115,47 @@ def test_sample_rows_read_and_views(tmp_path):
         SampleRows(tmp_path / "k" / "values.npy")[[49]]
 
 
+@pytest.mark.parametrize("damage", ["truncate values", "flip a byte", "folder for present", "swap entries",
+                                    "no check"])
+def test_a_sample_entry_that_fails_its_check_is_filled_again(table_dir, tmp_path, damage, caplog):
+    frame = pd.read_csv(table_dir / "train.csv")
+    proc = ImageProcessor("image", size=16).fit(frame["image"], table_dir)
+    streaming = Streaming("on", cache_dir=str(tmp_path))
+    first, how = stream_transform(proc, frame["image"], table_dir, streaming)
+    entry = Path(how["folder"])
+    if damage == "truncate values":
+        with open(entry / "values.npy", "r+b") as f:
+            f.truncate(os.path.getsize(entry / "values.npy") - 10)
+    elif damage == "flip a byte":
+        data = bytearray((entry / "values.npy").read_bytes())
+        data[-5] ^= 1
+        (entry / "values.npy").write_bytes(bytes(data))
+    elif damage == "folder for present":
+        (entry / "present.npy").unlink()
+        (entry / "present.npy").mkdir()
+    elif damage == "swap entries":  # another input's entry copied over this one
+        other = Path(stream_transform(proc, frame["image"][:40], table_dir, streaming)[1]["folder"])
+        for name in ("values.npy", "present.npy"):
+            (entry / name).write_bytes((other / name).read_bytes())
+    else:
+        (entry / "check.json").unlink()
+    with caplog.at_level("WARNING", logger="mmfuse"):
+        again, how = stream_transform(proc, frame["image"], table_dir, streaming)
+    assert how["cache"].startswith("filled again") and torch.equal(again.values[torch.arange(len(frame))],
+                                                                   first.values[torch.arange(len(frame))])
+    assert stream_transform(proc, frame["image"], table_dir, streaming)[1]["cache"] == "hit"
+
+
+def test_an_unwritable_sample_cache_decodes_on_read(table_dir, tmp_path, caplog):
+    frame = pd.read_csv(table_dir / "train.csv")
+    proc = ImageProcessor("image", size=16).fit(frame["image"], table_dir)
+    (tmp_path / "a-file").write_text("x")
+    with caplog.at_level("WARNING", logger="mmfuse"):
+        out, how = stream_transform(proc, frame["image"], table_dir, Streaming("on", cache_dir=str(tmp_path / "a-file")))
+    assert how["cache"] == "off" and len(out.values[torch.arange(3)]) == 3
+    assert any("cannot be written" in r.message for r in caplog.records)
+
+
 def test_a_failed_fill_leaves_no_entry(tmp_path):
     cache = SampleCache(tmp_path)
     with pytest.raises(RuntimeError):

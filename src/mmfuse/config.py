@@ -241,9 +241,27 @@ def list_presets() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in resources.files("mmfuse.presets").iterdir() if p.name.endswith(".yaml"))
 
 
+MAX_CONFIG_DEPTH = 32  # nesting a config may have (the presets use 4): deeper is refused before Python's recursion limit
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml's safe loader, refusing nesting deeper than ``MAX_CONFIG_DEPTH``."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_CONFIG_DEPTH:
+                raise yaml.YAMLError(f"nested more than {MAX_CONFIG_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text) or {}
+        data = yaml.load(text, Loader=_BoundedLoader) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{source}: not valid YAML ({err})") from None
     if not isinstance(data, dict):

@@ -12,7 +12,8 @@ import click
 from ..errors import DataError
 from . import render
 from .console import console, errors, progress_bars, setup_logging
-from .options import bad_row_override, cache_option, encoding_option, load_model, runtime_options, source, threads_option
+from .options import (bad_row_override, cache_option, encoding_option, load_model, runtime_options, source,
+                      threads_option, write_csv)
 
 MODEL = click.argument("model", type=click.Path(file_okay=False))
 MEMBER = click.option("--member", metavar="NAME",
@@ -95,7 +96,8 @@ def _evaluate_retrieval(retriever: Any, data: Any, as_json: bool, zero_shot: str
 @click.command()
 @MODEL
 @click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False), help="CSV to write.")
+@click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="CSV to write (missing folders are created; written whole or not at all).")
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Multilabel decision threshold (default: the model's).")
 @MEMBER
 @bad_row_override
@@ -115,7 +117,7 @@ def predict(model: str, data: str, out: str, threshold: float | None, member: st
             predictor.set_params(threshold=threshold)
         predictor.set_params(member=member)
         frame = predictor.predict_frame(source(data, encoding))
-    frame.to_csv(out, index=False)
+    write_csv(frame, Path(out))
     console.print(f"wrote {len(frame)} predictions to {out}")
 
 

@@ -88,6 +88,25 @@ def source(path: str | None, encoding: str | None) -> Any:
     return TableFile(path, encoding) if path and encoding else path
 
 
+def write_csv(frame: Any, path: Path) -> None:
+    """``frame`` as a UTF-8 CSV at ``path``: missing folders created, written whole or not at all; text UTF-8 cannot
+    store (a lone surrogate from a JSON table) is written as backslash escapes, and said."""
+    from ..errors import DataError
+    from ..io.staging import staged_file
+    from .console import console
+
+    try:
+        with staged_file(path) as staging:
+            try:
+                frame.to_csv(staging, index=False)
+            except UnicodeEncodeError as err:
+                frame.to_csv(staging, index=False, errors="backslashreplace")
+                console.print(f"warning: {path}: {err.object[err.start:err.end]!r} and any other text UTF-8 cannot "
+                              f"store ({err.reason}) written as backslash escapes")
+    except OSError as err:
+        raise DataError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     """``("a=gru", ...)`` -> ``{"a": "gru"}``; a malformed item is a usage error naming ``option``."""
     parsed = {}

@@ -165,13 +165,14 @@ class FrozenFeatureProcessor(Processor):
         with cache.lock() if self.cache_writes else nullcontext():
             todo = {}
             for key, rows in rows_of.items():
-                cached = cache.get(key)
+                cached = cache.get(key, (self.feature_dim_,))
                 if cached is None:
                     todo[key] = rows
                 else:
                     features[rows] = torch.from_numpy(cached)
             computed = self._compute(todo, contents, values, present, problems, cache, features, progress)
-        self.last_extraction = {"cached": cache.hits, "computed": computed, "seconds": time.perf_counter() - start}
+        self.last_extraction = {"cached": cache.hits, "computed": computed, "rejected": cache.rejected,
+                                "seconds": time.perf_counter() - start}
         return Transformed(features, present, problems)
 
     def _compute(self, todo, contents, values, present, problems, cache, features, progress: Progress | None) -> int:

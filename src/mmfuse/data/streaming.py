@@ -10,9 +10,10 @@ streamable input; ``auto`` (the default) streams an input whose stored rows woul
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 from ..core.processor import Problem, Processor, Progress, Transformed
 from ..errors import ConfigError
 from ..io.samples import SampleCache, entry_key, sample_cache_dir
+
+log = logging.getLogger("mmfuse")
 
 CHUNK_ROWS = 256
 PROBE_ROWS = 16
@@ -123,11 +126,17 @@ def stream_transform(processor: Processor, values: pd.Series, root: Path, stream
     with cache.lock(key):  # a process filling the same entry (another DDP rank) finishes first; this one finds it
         found, status = cache.find(key), "hit"
         if found is None:
-            with cache.fill(key, len(values)) as writer:
-                present, problems = _chunked_pass(processor, values, root, streaming.workers, progress,
-                                                  lambda chunk: writer.write(chunk.numpy()))
-                writer.finish(present, [asdict(p) for p in problems])
-            found, status = cache.find(key), "filled"
+            status = "filled" if cache.failed is None else f"filled again (the entry {cache.failed})"
+            try:
+                with cache.fill(key, len(values)) as writer:
+                    present, problems = _chunked_pass(processor, values, root, streaming.workers, progress,
+                                                      lambda chunk: writer.write(chunk.numpy()))
+                    writer.finish(present, [asdict(p) for p in problems])
+            except OSError as err:  # the cache folder cannot be written: decode on read instead
+                log.warning(f"sample cache {cache.folder} cannot be written ({err.strerror or err}): "
+                            f"{processor.column!r} is decoded as it is read instead")
+                return stream_transform(processor, values, root, replace(streaming, cache=False), progress)
+            found = cache.find(key)
     rows, present, problems = found
     return Transformed(rows, present, [Problem(**p) for p in problems]), {
         "cache": status, "stored_mb": round(rows.nbytes() / 2**20, 1), "seconds": round(time.perf_counter() - start, 2),

@@ -197,7 +197,7 @@ class BaseEstimator(SklearnEstimator):
         splits = self._read_splits(train, y, valid, clock)
         self._learn_columns(splits)
         train_set, valid_set, features = self._preprocess(splits, clock)
-        fingerprint = None if checkpoint_dir is None else run_fingerprint(self.config_, splits.train, splits.valid)
+        fingerprint = None if checkpoint_dir is None else run_fingerprint(self._resume_parts(splits))
         store = None if checkpoint_dir is None or not first else MemberStore(Path(checkpoint_dir), fingerprint, resume)
         self._fit_members(train_set, valid_set, budget, clock, store)
         with clock("set-up"):
@@ -288,6 +288,15 @@ class BaseEstimator(SklearnEstimator):
                                             f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
                                             for i in self._inputs()))
 
+    def _resume_parts(self, splits: FitSplits) -> dict[str, Any]:
+        """What a resumed fit must share with the one it continues, by the name its refusal gives a change."""
+        return {"the label or task": {**self._bundle_fields(), "task": self.task_.name},
+                "the settings (preset, config, encoders, fusion, training options)": self.config_.model_dump(mode="json"),
+                "the column types": {c.name: c.modality for c in self.columns_},
+                "the ignored columns": sorted(self.ignore or []),
+                "--on-bad-row": self.on_bad_row,
+                "the training rows": frame_digest(splits.train), "the validation rows": frame_digest(splits.valid)}
+
     def _preprocess(self, splits: FitSplits, clock: Stopwatch) -> tuple[TableDataset, TableDataset, dict]:
         """Fit the input pipeline on the training rows and transform both splits: (train set, validation set, what
         each split's cached-feature inputs computed)."""
@@ -336,7 +345,8 @@ class BaseEstimator(SklearnEstimator):
         """What the last transform computed per cached-feature input, logged as it happens."""
         stats = self.pipeline_.extraction()
         for name, e in stats.items():
-            self._log(f"{split} {name!r} features: {e['computed']} computed, {e['cached']} from the cache, "
+            rejected = f" ({e['rejected']} damaged cache entries computed again)" if e.get("rejected") else ""
+            self._log(f"{split} {name!r} features: {e['computed']} computed, {e['cached']} from the cache{rejected}, "
                       f"{e['seconds']:.1f} s")
         return stats
 
@@ -490,12 +500,17 @@ def check_checkpoint_use(folder: str | Path | None, resume: bool, restart: bool)
     remove_checkpoints(folder)
 
 
-def run_fingerprint(cfg: ModelConfig, train: pd.DataFrame, valid: pd.DataFrame) -> str:
-    """SHA-256 of a fit's settings and its train and validation rows: what a resumed fit must share."""
-    digest = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True, default=str).encode())
-    for frame in (train, valid):
-        digest.update(",".join(map(str, frame.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes())
+def run_fingerprint(parts: dict[str, Any]) -> dict[str, str]:
+    """Each part of what a resumed fit must share (``_resume_parts``) -> its SHA-256, so a refusal names the parts
+    that changed."""
+    return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+            for name, value in parts.items()}
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a table's column names and cells."""
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -1,15 +1,24 @@
 """On-disk cache of frozen-encoder features, so a backbone runs once per distinct text or file across epochs and runs.
 
-A feature is stored under ``ROOT/<identity hash>/<key[:2]>/<key>.npy``: the identity (backbone, package version,
-weights hash, preprocessing settings) picks the folder, the key is the SHA-256 of the value's content (the text, or
-the file's bytes), so an edited file or a changed backbone is a miss, never a stale hit. Arrays are plain ``.npy``
-read with ``allow_pickle=False``.
+A feature is stored under ``ROOT/<identity hash>/<key[:2]>/<key>.f32``: the identity (backbone, package version,
+weights hash, preprocessing settings, entry format) picks the folder, the key is the SHA-256 of the value's content
+(the text, or the file's bytes), so an edited file or a changed backbone is a miss, never a stale hit.
+
+An entry checks itself: ``MAGIC``, its shape as JSON, the float32 values, then the SHA-256 of the key, shape and
+values. A read that does not match (truncated, corrupted, a directory, an entry copied from another key, another
+shape than the caller expects) is a miss: the feature is computed again and the entry rewritten; the cache counts
+these (``rejected``) and logs the first. A cache that cannot be written (read-only, a file in its place) still
+computes every feature, keeps none, and logs that once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import shutil
+import struct
 from pathlib import Path
 from typing import Any, ContextManager
 
@@ -17,6 +26,11 @@ import numpy as np
 
 from .hashing import sha256_bytes
 from .locks import file_lock
+
+log = logging.getLogger("mmfuse")
+
+MAGIC = b"MMFUSEF1"  # entry format 1: magic, uint32 header length, header JSON {"shape": [...]}, float32 values, digest
+FORMAT = 2  # in the identity: entries of the plain .npy format (1) sit in other folders and are never read
 
 
 def default_cache_dir() -> Path:
@@ -27,13 +41,14 @@ def default_cache_dir() -> Path:
 
 
 class FeatureCache:
-    """Features of one encoder identity; counts hits and misses."""
+    """Features of one encoder identity; counts hits, misses and rejected entries."""
 
     def __init__(self, root: str | Path | None, identity: dict[str, Any]):
-        text = json.dumps(identity, sort_keys=True)
+        text = json.dumps({**identity, "cache_format": FORMAT}, sort_keys=True)
         self.folder = Path(root or default_cache_dir()) / sha256_bytes(text.encode())[:16]
         self.identity_text = text
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.rejected = 0
+        self.writable = True
 
     def lock(self) -> ContextManager[bool]:
         """This identity's exclusive lock, held while looking up and computing features, so processes that share
@@ -41,27 +56,68 @@ class FeatureCache:
         return file_lock(self.folder / ".lock")
 
     def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.npy"
+        return self.folder / key[:2] / f"{key}.f32"
 
-    def get(self, key: str) -> np.ndarray | None:
-        """The stored feature vector for a content key, or None (a miss)."""
+    def get(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        """The stored float32 features for a content key (of ``shape``, when given), or None (a miss)."""
         path = self._path(key)
         try:
-            array = np.load(path, allow_pickle=False)
-        except (FileNotFoundError, ValueError, OSError):
+            data = path.read_bytes()
+        except OSError as err:
             self.misses += 1
+            if not isinstance(err, FileNotFoundError):
+                self._reject(path, f"cannot be read ({err.strerror or err})")
+            return None
+        array, why_not = _decode(data, key, shape)
+        if array is None:
+            self.misses += 1
+            self._reject(path, why_not)
             return None
         self.hits += 1
         return array
 
     def put(self, key: str, features: np.ndarray) -> None:
-        """Store one feature vector (written to a temporary name, then renamed: readers never see half a file)."""
+        """Store one feature array (written to a temporary name, then renamed: readers never see half a file)."""
+        if not self.writable:
+            return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        identity = self.folder / "identity.json"
-        if not identity.exists():
-            identity.write_text(self.identity_text)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(features, dtype=np.float32), allow_pickle=False)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            identity = self.folder / "identity.json"
+            if not identity.exists():
+                identity.write_text(self.identity_text)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(_encode(key, np.ascontiguousarray(features, dtype=np.float32)))
+            if path.is_dir():  # a folder where the entry belongs: rejected on reading, replaced now
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except OSError as err:
+            self.writable = False
+            log.warning(f"feature cache {self.folder.parent} cannot be written ({err.strerror or err}): features are "
+                        "computed but not kept; pass --cache-dir a writable folder")
+
+    def _reject(self, path: Path, why: str) -> None:
+        self.rejected += 1
+        if self.rejected == 1:
+            log.warning(f"feature cache entry {path} {why}: computed again (further rejected entries are counted, "
+                        "not logged)")
+
+
+def _encode(key: str, values: np.ndarray) -> bytes:
+    header = json.dumps({"shape": list(values.shape)}).encode()
+    body = struct.pack("<I", len(header)) + header + values.tobytes()
+    return MAGIC + body + hashlib.sha256(key.encode() + body).digest()
+
+
+def _decode(data: bytes, key: str, shape: tuple[int, ...] | None) -> tuple[np.ndarray | None, str]:
+    """(the values, "") or (None, why the entry is not one for ``key`` of ``shape``)."""
+    if len(data) < len(MAGIC) + 4 + 32 or not data.startswith(MAGIC):
+        return None, "is not a cache entry (truncated or another format)"
+    body, digest = data[len(MAGIC):-32], data[-32:]
+    if hashlib.sha256(key.encode() + body).digest() != digest:
+        return None, "fails its checksum (damaged, truncated, or another key's entry)"
+    (length,) = struct.unpack("<I", body[:4])
+    stored = tuple(json.loads(body[4:4 + length])["shape"])
+    if shape is not None and stored != tuple(shape):
+        return None, f"holds shape {stored}, not {tuple(shape)}"
+    return np.frombuffer(body[4 + length:], dtype=np.float32).reshape(stored).copy(), ""

@@ -94,8 +94,13 @@ def remove_checkpoints(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def check_fingerprint(state: dict[str, Any], fingerprint: str, folder: str | Path) -> None:
-    """Refuse to resume a checkpoint written by a run on other data or settings."""
-    if state.get("fingerprint") != fingerprint:
-        raise DataError(f"cannot resume from {folder}: it was written by a fit on other data or settings "
-                        "(train without --resume, or with the same table and options)")
+def check_fingerprint(state: dict[str, Any], fingerprint: dict[str, str], folder: str | Path) -> None:
+    """Refuse to resume a checkpoint written by a run on other data or settings, naming what changed
+    (``fingerprint``: part name -> hash)."""
+    saved = state.get("fingerprint")
+    if saved == fingerprint:
+        return
+    changed = [n for n in fingerprint if saved.get(n) != fingerprint[n]] if isinstance(saved, dict) else []
+    what = f"{', '.join(changed)} changed since" if changed else "it was written by a fit on other data or settings than"
+    raise DataError(f"cannot resume from {folder}: {what} the interrupted fit (fit without --resume, or with the "
+                    "same table and options)")

@@ -35,7 +35,8 @@ def open_image(source: Path | BinaryIO) -> Image.Image:
 
 
 def load_image(source: Path | BinaryIO, size: int, channels: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """An image file (path or open binary file) -> uint8 (C, size, size); transparency composited on white."""
+    """An image file (path or open binary file) -> uint8 (C, size, size); transparency composited on white.
+    Damaged data is an OSError or a ValueError, whatever Pillow's decoder raised."""
     with open_image(source) as img:
         width, height = img.size
         if width * height > max_pixels:
@@ -43,7 +44,12 @@ def load_image(source: Path | BinaryIO, size: int, channels: int, max_pixels: in
                                 f"{max_pixels / 1e6:g}-megapixel limit (preprocess.image.max_pixels)")
         if img.format == "JPEG":
             img.draft("L" if channels == 1 else "RGB", (size, size))  # decode at 1/2, 1/4 or 1/8 scale
-        img.load()
+        try:
+            img.load()
+        except (OSError, ValueError):
+            raise
+        except Exception as err:  # Pillow's decoders raise SyntaxError, EOFError, struct.error... on damaged data
+            raise ValueError(f"damaged {img.format or 'image'} data ({err})") from None
         if img.mode in WIDE_MODES:
             img = Image.fromarray(to_uint8(np.asarray(img)))
         elif img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):

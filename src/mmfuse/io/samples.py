@@ -1,11 +1,14 @@
 """On-disk cache of preprocessed samples: one input's stored rows for one table, written once, read by row.
 
 An entry is a folder ``ROOT/samples/<key>/`` holding ``values.npy`` (N, ...) in the processor's stored dtype,
-``present.npy`` (N,) bool and ``problems.json`` (the values that could not be used, as the in-memory transform
-reports them). The key is the SHA-256 of the processor's state (its settings and fitted statistics), the table's
-folder and every value with its file's size and modification time: a changed file, setting or statistic is a miss,
-never a stale hit. Entries are written into a hidden staging folder and renamed into place, under an exclusive lock
-(``io/locks.py``), so processes that share the cache (DDP ranks) fill each entry once and never read half of one.
+``present.npy`` (N,) bool, ``problems.json`` (the values that could not be used, as the in-memory transform reports
+them) and ``check.json`` (the rows, row shape, dtype and each file's size and SHA-256, written with them). The key is
+the SHA-256 of the processor's state (its settings and fitted statistics), the table's folder and every value with
+its file's size and modification time: a changed file, setting or statistic is a miss, never a stale hit. Entries are
+written into a hidden staging folder and renamed into place, under an exclusive lock (``io/locks.py``), so processes
+that share the cache (DDP ranks) fill each entry once and never read half of one. An entry that does not match its
+check (truncated, damaged, a folder in a file's place, no check) is a miss: it is filled again, and the first such
+entry is logged.
 
 Rows are read with ``os.preadv`` into the batch's own buffer rather than through a memory map, so the pages stay in
 the operating system's page cache instead of counting against the process's memory as an epoch goes by.
@@ -13,7 +16,10 @@ the operating system's page cache instead of counting against the process's memo
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,9 +30,11 @@ import torch
 from torch import Tensor
 
 from .cache import default_cache_dir
-from .hashing import sha256_bytes
+from .hashing import sha256_bytes, sha256_file
 from .locks import file_lock
 from .staging import staged_folder
+
+log = logging.getLogger("mmfuse")
 
 
 def sample_cache_dir(feature_cache: str | Path | None) -> Path:
@@ -118,8 +126,9 @@ class SampleWriter:
 
     def __init__(self, path: Path, n_rows: int):
         self.path, self.n_rows, self.written = path, n_rows, 0
-        self.file = open(path, "wb")
+        self.file, self.digest, self.size = open(path, "wb"), hashlib.sha256(), 0
         self.row_shape: tuple[int, ...] | None = None
+        self.dtype: np.dtype | None = None
         self.present: Tensor | None = None
         self.problems: list[dict[str, Any]] = []
 
@@ -130,14 +139,21 @@ class SampleWriter:
         chunk = np.ascontiguousarray(chunk)
         if self.row_shape is None:
             self.row_shape, self.dtype = chunk.shape[1:], chunk.dtype
-            np.lib.format.write_array_header_1_0(self.file, {"descr": np.lib.format.dtype_to_descr(chunk.dtype),
-                                                             "fortran_order": False,
-                                                             "shape": (self.n_rows, *self.row_shape)})
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(chunk.dtype),
+                                                          "fortran_order": False,
+                                                          "shape": (self.n_rows, *self.row_shape)})
+            self._write(header.getvalue())
         elif chunk.shape[1:] != self.row_shape or chunk.dtype != self.dtype:
             raise ValueError(f"sample rows changed shape: {chunk.shape[1:]} {chunk.dtype} after "
                              f"{self.row_shape} {self.dtype}")
-        self.file.write(chunk.tobytes())
+        self._write(chunk.tobytes())
         self.written += len(chunk)
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.digest.update(data)
+        self.size += len(data)
 
     def close(self) -> None:
         self.file.close()
@@ -152,14 +168,30 @@ class SampleCache:
         self.folder = folder
 
     def find(self, key: str) -> tuple[SampleRows, Tensor, list[dict[str, Any]]] | None:
-        """(rows, present (N,) bool, problems) of a complete entry, or None."""
-        entry = self.folder / key
-        try:
-            present = torch.from_numpy(np.load(entry / "present.npy", allow_pickle=False))
-            problems = json.loads((entry / "problems.json").read_text())
-            return SampleRows(entry / "values.npy"), present, problems
-        except (OSError, ValueError):
+        """(rows, present (N,) bool, problems) of a complete entry that matches its check, or None: no entry, or
+        one that failed its check (``failed`` says why; the first is logged)."""
+        entry, self.failed = self.folder / key, None
+        if not (entry / "check.json").exists() and not entry.exists():
             return None
+        try:
+            check = json.loads((entry / "check.json").read_text())
+            why = _mismatch(entry, check)
+            if why is None:
+                rows = SampleRows(entry / "values.npy")
+                present = torch.from_numpy(np.load(entry / "present.npy", allow_pickle=False))
+                stored = (len(rows), *rows.row_shape, str(rows.dtype))
+                if stored == (check["rows"], *check["row_shape"], check["dtype"]) and len(present) == len(rows):
+                    return rows, present, json.loads((entry / "problems.json").read_text())
+                why = "its files do not hold the rows its check names"
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            why = f"cannot be read ({err})"
+        self.failed = why
+        if not SampleCache._warned:
+            SampleCache._warned = True
+            log.warning(f"sample cache entry {entry} {why}: filled again")
+        return None
+
+    _warned = False  # one warning per process
 
     def lock(self, key: str) -> ContextManager[bool]:
         """The entry's exclusive lock: another process filling the same entry waits here, then finds it."""
@@ -178,3 +210,21 @@ class SampleCache:
             writer.close()
             np.save(staging / "present.npy", writer.present.numpy(), allow_pickle=False)
             (staging / "problems.json").write_text(json.dumps(writer.problems))
+            check = {"rows": writer.n_rows, "row_shape": list(writer.row_shape or ()), "dtype": str(writer.dtype),
+                     "files": {"values.npy": [writer.size, writer.digest.hexdigest()],
+                               **{name: [(staging / name).stat().st_size, sha256_file(staging / name)]
+                                  for name in ("present.npy", "problems.json")}}}
+            (staging / "check.json").write_text(json.dumps(check))
+
+
+def _mismatch(entry: Path, check: dict[str, Any]) -> str | None:
+    """Why an entry's files do not match its check (size, then SHA-256), or None."""
+    for name, (size, sha) in check["files"].items():
+        path = entry / name
+        if not path.is_file():
+            return f"lacks {name}"
+        if path.stat().st_size != size:
+            return f"has a {name} of {path.stat().st_size:,} bytes, not {size:,} (truncated?)"
+        if sha256_file(path) != sha:
+            return f"has a {name} that fails its checksum (damaged)"
+    return None

@@ -28,3 +28,17 @@ def staged_folder(final: Path) -> Iterator[Path]:
         final.rename(old)
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def staged_file(final: Path) -> Iterator[Path]:
+    """A hidden temporary path beside ``final`` (its missing parent folders created) to write into; on success it
+    replaces ``final`` in one rename, on an error it is removed: ``final`` is never half-written."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.writing-{os.getpid()}"
+    try:
+        yield staging
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    os.replace(staging, final)

@@ -33,7 +33,7 @@ class Finished:
 @dataclass(frozen=True)
 class MemberStore:
     folder: Path
-    fingerprint: str
+    fingerprint: dict[str, str]
     resume: bool
 
     def load(self, name: str) -> Finished | None:

@@ -11,7 +11,6 @@ model is shared, read-only) within ``timeout_seconds``; every answer is JSON exc
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import threading
 from importlib import resources
@@ -26,6 +25,7 @@ from starlette.datastructures import UploadFile
 
 from ..analysis.contributions import row_contributions
 from ..errors import BundleError, MMFuseError
+from ..io.bounded_json import loads
 from ..estimators import Predictor, Retriever, load
 from ..estimators.index import SearchIndex
 from ..version import __version__
@@ -152,9 +152,9 @@ async def read_rows(request: Request, limits: ServeLimits) -> tuple[list[dict[st
 
 async def json_body(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RequestError("body", f"not valid JSON ({err})") from None
+        body = loads(await request.body(), "the body")
+    except ValueError as err:
+        raise RequestError("body", str(err)) from None
     if not isinstance(body, dict):
         raise RequestError("body", "expected a JSON object")
     return body

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 from ..core.columns import ColumnInfo
 from ..core.modality import Cell
 from ..data.table import Table
+from ..io.bounded_json import loads
 from ..io.images import ImageTooLarge, open_image
 from ..registry import MODALITIES
 
@@ -81,9 +81,9 @@ def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_
         return value
     if cell.lists and isinstance(value, str) and value.strip().startswith("["):
         try:
-            value = json.loads(value)  # a form field holding a JSON list
-        except json.JSONDecodeError:
-            raise RequestError(field, "expected a JSON list of numbers") from None
+            value = loads(value, "the field", max_depth=2)  # a form field holding a JSON list
+        except ValueError as err:
+            raise RequestError(field, f"expected a JSON list of numbers: {err}") from None
     if cell.lists and isinstance(value, list):
         return value
     if isinstance(value, Upload):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn import metrics as skm
 from torch import Tensor
 
 from ..errors import DataError
+from ..io.bounded_json import loads
 from ..registry import TASKS
 from .base import Task
 
@@ -28,9 +28,9 @@ def parse_label_list(value: Any, sep: str | None) -> list[str]:
     text = str(value).strip()
     if text.startswith("["):
         try:
-            return [str(v) for v in json.loads(text)]
-        except json.JSONDecodeError:
-            raise DataError(f"label cell {text!r} starts with '[' but is not a JSON list") from None
+            return [str(v) for v in loads(text, "label cell", max_depth=1)]
+        except ValueError as err:
+            raise DataError(f"label cell {text[:80]!r} starts with '[' but is not a JSON list of labels: {err}") from None
     if sep is None:
         return [text] if text else []
     return [part.strip() for part in text.split(sep) if part.strip()]

@@ -32,7 +32,7 @@ class Checkpointing:
     seconds between two saves (0: after every epoch; a save of a large model's weights and moments takes a while)."""
 
     folder: Path
-    fingerprint: str
+    fingerprint: dict[str, str]
     resume: bool = False
     every_seconds: float = 0.0
 

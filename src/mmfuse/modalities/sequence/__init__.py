@@ -3,12 +3,11 @@ seq_conv (the default), seq_gru, seq_lstm (the adapted seed's LSTM)."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
 from ...core.modality import Cell, Modality, SAMPLE, path_share
+from ...io.bounded_json import loads
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoders)
 from .processor import SequenceProcessor
@@ -19,8 +18,8 @@ def _is_numeric_list(cell) -> bool:
         if not cell.strip().startswith("["):
             return False
         try:
-            cell = json.loads(cell)
-        except json.JSONDecodeError:
+            cell = loads(cell, "cell", max_depth=2)
+        except ValueError:
             return False
     try:
         return len(cell) > 0 and np.asarray(cell, dtype=float).ndim in (1, 2)

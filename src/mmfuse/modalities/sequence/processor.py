@@ -3,7 +3,6 @@ the longest training sequence (at most ``max_length``); longer ones are cut and 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +12,52 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...core.frames import FrameProcessor
 from ...core.processor import is_empty, resolve_path
+from ...io.bounded_json import loads
+
+MAX_NPY_BYTES = 2**31  # what an .npy header may claim (2 GiB), checked before anything is allocated
 
 
-def read_npy(path: Path) -> np.ndarray:
+def read_npy(path: Path, max_bytes: int = MAX_NPY_BYTES) -> np.ndarray:
     """A .npy file -> float32 array; anything else (an .npz archive, an empty or truncated file, a pickled or
-    non-numeric array) is a ValueError saying what was found."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except EOFError:
-        raise ValueError("the file is empty") from None
-    except (ValueError, TypeError, UnicodeDecodeError) as err:  # a text file, a pickle, a damaged header
-        raise ValueError(f"not a .npy array ({err})") from None
-    if not isinstance(loaded, np.ndarray):
-        loaded.close()
-        raise ValueError("an .npz archive, not a .npy array")
-    if loaded.dtype.kind not in "biuf":
-        raise ValueError(f"holds {loaded.dtype} values, not numbers")
+    non-numeric array, a header claiming more than ``max_bytes`` or than the file holds) is a ValueError saying
+    what was found. The header is checked before the array is allocated."""
+    with open(path, "rb") as f:
+        if f.read(2) == b"PK":
+            raise ValueError("an .npz archive, not a .npy array")
+        f.seek(0)
+        try:
+            version = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = header(f, max_header_size=10_000)
+        except (EOFError, ValueError, TypeError, UnicodeDecodeError, SyntaxError) as err:  # text, a damaged header
+            raise ValueError("the file is empty" if path.stat().st_size == 0 else f"not a .npy array ({err})") from None
+        if dtype.hasobject:
+            raise ValueError("not a .npy array (it holds Python objects, which are never unpickled)")
+        if dtype.kind not in "biuf":
+            raise ValueError(f"holds {dtype} values, not numbers")
+        claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if claimed > max_bytes:
+            raise ValueError(f"its header claims shape {shape} ({claimed / 2**30:.1f} GiB), above the "
+                             f"{max_bytes / 2**30:g} GiB limit")
+        if claimed > path.stat().st_size - f.tell():
+            raise ValueError(f"truncated: its header claims shape {shape} ({claimed:,} bytes), the file holds fewer")
+        count = int(np.prod(shape))
+        loaded = np.fromfile(f, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
     return loaded.astype(np.float32)
+
+
+def parse_sequence(value: Any) -> np.ndarray:
+    """A list-valued cell (a list, an array, or a JSON list string) -> float array; ValueError if it is not a list
+    of numbers or of equal-length lists of numbers (a JSON object, text, deeper nesting, a damaged string)."""
+    if isinstance(value, str):
+        value = loads(value, "the sequence cell", max_depth=2)
+    if isinstance(value, dict):
+        raise ValueError("holds a JSON object, not a list of numbers")
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        reason = str(err).split(". ")[0]  # numpy's first sentence: "setting an array element with a sequence"
+        raise ValueError(f"not a list of numbers or of equal-length lists of numbers ({reason})") from None
 
 
 class SequenceParams(BaseModel):
@@ -54,10 +82,8 @@ class SequenceProcessor(FrameProcessor):
 
     def _read(self, value: Any, root: Path) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: inf, refused below
-            if isinstance(value, (list, tuple, np.ndarray)):
-                array = np.asarray(value, dtype=np.float32)
-            elif str(value).strip().startswith("["):
-                array = np.asarray(json.loads(str(value)), dtype=np.float32)
+            if isinstance(value, (list, tuple, np.ndarray, dict)) or str(value).strip()[:1] in ("[", "{"):
+                array = parse_sequence(value if not isinstance(value, str) else value.strip())
             else:
                 array = read_npy(resolve_path(value, root))
         array = array[:, None] if array.ndim == 1 else array
