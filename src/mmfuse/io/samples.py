@@ -171,7 +171,7 @@ class SampleCache:
         """(rows, present (N,) bool, problems) of a complete entry that matches its check, or None: no entry, or
         one that failed its check (``failed`` says why; the first is logged)."""
         entry, self.failed = self.folder / key, None
-        if not (entry / "check.json").exists() and not entry.exists():
+        if not entry.exists():
             return None
         try:
             check = json.loads((entry / "check.json").read_text())

@@ -10,7 +10,7 @@ saved as LightGBM's own text (``Booster.model_to_string``), one booster per labe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -27,14 +27,13 @@ from .tree_arrays import TreeArrays
 class LightGBMLearner(Learner):
     name = "lightgbm"
     reads = ("ngram_linear",)
+    extra_trees: ClassVar[bool] = False  # random split thresholds (the extra-trees member)
 
     def __init__(self, seed: int = 0, threads: int = 1, learning_rate: float = 0.05, num_leaves: int = 31,
-                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20,
-                 extra_trees: bool = False):
+                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20):
         super().__init__(seed, threads)
         self.learning_rate, self.num_leaves, self.max_rounds = learning_rate, num_leaves, max_rounds
         self.patience, self.components, self.min_data_in_leaf = patience, components, min_data_in_leaf
-        self.extra_trees = extra_trees
         self._boosters: list[Any] = []
 
     def applies(self, flat: FlatInputs) -> str | None:
@@ -148,12 +147,7 @@ class LightGBMExtraTrees(LightGBMLearner):
 
     name = "lightgbm_xt"
     reads = ()
-
-    def __init__(self, seed: int = 0, threads: int = 1, learning_rate: float = 0.05, num_leaves: int = 31,
-                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20,
-                 extra_trees: bool = True):
-        super().__init__(seed, threads, learning_rate, num_leaves, max_rounds, patience, components,
-                         min_data_in_leaf, extra_trees)
+    extra_trees = True
 
 
 class _TreesGraph(nn.Module):
