@@ -6,7 +6,11 @@ Trains the default preset on the emoji table first if no model is given (``make 
 emoji data/emoji``), starts ``mmfuse serve`` pinned to core 0 (``taskset``), and drives it from this process pinned to
 core 1: ``--requests`` valid /predict requests (one emoji test row each: its name and PNG as base64, explain on, so
 each is 1 + M + 2^M forward passes) at ``--concurrency`` in flight, then 200 malformed ones (bad JSON, unknown
-columns, paths instead of uploads, oversized bodies, wrong types), which must all get a 4xx. Prints one table.
+columns, paths instead of uploads, oversized bodies, wrong types), which must all get a 4xx, then 200 hostile ones
+(JSON nested 5000 deep, a PNG header claiming 10^10 pixels, a PNG with a broken chunk, an .npy claiming 8 TB sent as
+an image, lone surrogates in a value and in a column name), which must get a 2xx (masked and said) or a 4xx; the
+server's peak resident memory over the hostile run (its idle figure taken after 16 warm-up requests) must stay
+within 1.5x of idle, and its log must hold no traceback. Prints one table.
 The server's feature cache starts empty (a temporary folder), so every request runs the frozen backbones on its
 image and name (that part is PyTorch in both backends). Both backends, one after the other, on the same cores; then
 the network alone (prepared inputs -> logits, fp32) per row with each backend.
@@ -30,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 DATA = Path("data/emoji")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the corpus helpers in tests/
 
 
 def free_port() -> int:
@@ -59,6 +64,29 @@ def malformed_bodies(n: int) -> list[bytes]:
              json.dumps({"rows": [{"name": {"a": 1}}]}).encode(), json.dumps({"rows": "x"}).encode(),
              json.dumps({"rows": [{"name": "a"}], "explain": "yes"}).encode(), b"x" * (21 * 1024 * 1024)]
     return [kinds[i % len(kinds)] for i in range(n)]
+
+
+def hostile_bodies(n: int) -> list[bytes]:
+    """Requests built to exhaust the server (see the module docstring), from the bad-input corpus's helpers."""
+    from tests.corpus import npy_claiming, png_broken_chunk, png_header_only
+
+    folder = Path(tempfile.mkdtemp(prefix="mmfuse-hostile-"))
+    files = [png_header_only(folder / "bomb.png", 100_000, 100_000), png_broken_chunk(folder / "broken.png"),
+             npy_claiming(folder / "huge.npy", (1_000_000, 1_000_000))]
+    images = [json.dumps({"rows": [{"name": "grinning face", "image": base64.b64encode(f.read_bytes()).decode()}]})
+              for f in files]
+    kinds = [b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}", b'{"rows": [{"name": "a \\ud800 b"}]}',
+             b'{"rows": [{"\\ud800": 1}]}', json.dumps({"rows": [{"name": "[" * 3000}]}).encode(),
+             *(body.encode() for body in images)]
+    return [kinds[i % len(kinds)] for i in range(n)]
+
+
+def rss_mb(pid: int, field: str) -> float:
+    """A process's ``VmRSS`` (now) or ``VmHWM`` (its peak) in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no {field} for process {pid}")
 
 
 async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[float], list[int], float]:
@@ -107,13 +135,17 @@ def main() -> None:
         rows.append(measure(mmfuse, model, backend, args))
     print(f"\n{args.requests} /predict requests (1 emoji row each, explain on) at {args.concurrency} concurrent; "
           f"server: 1 core, {args.threads} torch thread(s), an empty feature cache; client on another core\n")
-    print("| backend | p50 ms | p90 ms | p99 ms | requests/s | errors | malformed -> 4xx | network per row |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| backend | p50 ms | p90 ms | p99 ms | requests/s | errors | malformed -> 4xx | hostile -> 2xx/4xx | "
+          "RSS idle -> peak under hostile MB | tracebacks in log | network per row |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['backend']} | {r['p50']:.0f} | {r['p90']:.0f} | {r['p99']:.0f} | {r['rps']:.1f} | {r['errors']} | "
-              f"{r['four_xx']} / {r['malformed']} | {1000 * r['network_ms']:.1f} µs |")
-    if any(r["errors"] or r["four_xx"] != r["malformed"] for r in rows):
-        raise SystemExit("unexpected answers")
+              f"{r['four_xx']} / {r['malformed']} | {r['hostile_ok']} / {r['hostile']} | "
+              f"{r['idle_mb']:.0f} -> {r['hostile_peak_mb']:.0f} ({r['hostile_peak_mb'] / r['idle_mb']:.2f}x) | "
+              f"{r['tracebacks']} | {1000 * r['network_ms']:.1f} µs |")
+    if any(r["errors"] or r["four_xx"] != r["malformed"] or r["hostile_ok"] != r["hostile"] or r["tracebacks"]
+           or r["hostile_peak_mb"] > 1.5 * r["idle_mb"] for r in rows):
+        raise SystemExit("unexpected answers, a traceback in the server's log, or memory past 1.5x idle")
 
 
 def network_ms(model: Path, backend: str, threads: int) -> float:
@@ -135,9 +167,11 @@ def network_ms(model: Path, backend: str, threads: int) -> float:
 
 def measure(mmfuse: str, model: Path, backend: str, args: argparse.Namespace) -> dict:
     port, cache = free_port(), tempfile.mkdtemp(prefix="mmfuse-serve-cache-")
-    server = subprocess.Popen(["taskset", "-c", "0", mmfuse, "serve", str(model), "--port", str(port), "--threads",
-                               str(args.threads), "--cache-dir", cache, "--backend", backend],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = Path(cache) / "server.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(["taskset", "-c", "0", mmfuse, "serve", str(model), "--port", str(port),
+                                   "--threads", str(args.threads), "--cache-dir", cache, "--backend", backend],
+                                  stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -150,7 +184,12 @@ def measure(mmfuse: str, model: Path, backend: str, args: argparse.Namespace) ->
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            raise SystemExit(f"the server did not start: {server.stderr.read() if server.poll() else ''}")
+            raise SystemExit(f"the server did not start: {log.read_text()}")
+        asyncio.run(drive(url, valid_bodies(16), args.concurrency))  # warm: backbones loaded, caches touched
+        idle = rss_mb(server.pid, "VmRSS")
+        Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # the peak (VmHWM) counts from here
+        _, hostile_statuses, _ = asyncio.run(drive(url, hostile_bodies(200), args.concurrency))
+        hostile_peak = rss_mb(server.pid, "VmHWM")
         latencies, statuses, seconds = asyncio.run(drive(url, valid_bodies(args.requests), args.concurrency))
         bad_latencies, bad_statuses, _ = asyncio.run(drive(url, malformed_bodies(200), args.concurrency))
     finally:
@@ -160,7 +199,9 @@ def measure(mmfuse: str, model: Path, backend: str, args: argparse.Namespace) ->
     return {"backend": backend, "p50": np.percentile(ms, 50), "p90": np.percentile(ms, 90),
             "p99": np.percentile(ms, 99), "rps": args.requests / seconds, "errors": sum(s != 200 for s in statuses),
             "four_xx": sum(400 <= s < 500 for s in bad_statuses), "malformed": len(bad_statuses),
-            "network_ms": network_ms(model, backend, args.threads)}
+            "hostile_ok": sum(200 <= s < 300 or 400 <= s < 500 for s in hostile_statuses),
+            "hostile": len(hostile_statuses), "idle_mb": idle, "hostile_peak_mb": hostile_peak,
+            "tracebacks": log.read_text().count("Traceback"), "network_ms": network_ms(model, backend, args.threads)}
 
 
 if __name__ == "__main__":

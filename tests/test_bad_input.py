@@ -5,6 +5,7 @@ traceback, and the row accounting (rows in = rows scored + rows reported left ou
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import shutil
 from pathlib import Path
@@ -311,6 +312,27 @@ def test_jsonl_with_inconsistent_keys_reads_missing_keys_as_empty_cells(world):
     report = json.loads(outcome.out)
     assert outcome.code == 0 and report["rows"] == 20 and report["rows_scored"] == 19 and report["left_out_no_label"] == 1
     assert "column 'text': 1 empty" in outcome.err and "column 'x': 1 empty" in outcome.err
+
+
+def test_lone_surrogates_read_as_replacement_characters_and_are_said(world, tmp_path, caplog, monkeypatch):
+    """A JSON escape of half a surrogate pair (in text and in a category) and such a string in a DataFrame: read as
+    U+FFFD with a warning naming the line, or the row and column; predictions are written and every row scored."""
+    folder, model, test = world
+    lines = [json.dumps(r) for r in test.to_dict("records")]
+    lines[4] = lines[4].replace('"text": "', '"text": "\\ud800 half \\\\ud800 ')  # the second is a literal backslash
+    lines[6] = lines[6].replace('"colour": "', '"colour": "\\udfff')
+    (folder / "halves.jsonl").write_text("\n".join(lines))
+    outcome = evaluate(world, folder / "halves.jsonl", "mask")
+    assert outcome.code == 0 and json.loads(outcome.out)["rows_scored"] == 20
+    assert "halves.jsonl: 2 lone surrogate escape(s) (first on line 5)" in outcome.err
+    outcome = cli("predict", model, folder / "halves.jsonl", "--out", tmp_path / "p.csv")
+    assert outcome.code == 0 and len(pd.read_csv(tmp_path / "p.csv")) == 20
+    frame = test.astype({"text": object})
+    frame.loc[3, "text"] = "tail \ud83d"
+    monkeypatch.chdir(folder)  # a DataFrame's file paths are relative to the working directory
+    monkeypatch.setattr(logging.getLogger("mmfuse"), "propagate", True)  # the in-process CLI turned it off
+    predicted = Predictor.load(model).predict(frame)
+    assert len(predicted) == 20 and "1 cell(s) held lone surrogates (first: row 3, column 'text')" in caplog.text
 
 
 def test_parquet_table(world):

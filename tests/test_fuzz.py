@@ -27,7 +27,8 @@ FOLDER = Path(tempfile.mkdtemp(prefix="mmfuse-fuzz-"))
 
 text_cells = st.one_of(st.none(), st.text(max_size=60), st.floats(allow_nan=True, allow_infinity=True),
                        st.integers(), st.sampled_from(["", " ", "\x00", "\u202e", "inf", "-inf", "nan", "[1, 2]",
-                                                       "[[1, 2], [3]]", "[]", "img.png", "../../etc/passwd"]))
+                                                       "[[1, 2], [3]]", "[]", "img.png", "../../etc/passwd",
+                                                       "\ud800", "a\udfffb"]))  # lone surrogates
 
 
 def finite(tensor: torch.Tensor) -> bool:
@@ -50,7 +51,7 @@ def test_read_table_on_random_bytes(content):
 @FUZZ
 @given(st.lists(st.tuples(text_cells, text_cells, st.sampled_from([0, 1, "a", None])), min_size=1, max_size=12))
 def test_detection_on_random_cells(rows):
-    frame = pd.DataFrame(rows, columns=["a", "b", "y"])
+    frame = read_table(pd.DataFrame(rows, columns=["a", "b", "y"], dtype=object), "fuzz").frame
     try:
         columns = detect_columns(frame, "y", FOLDER)
     except MMFuseError:
@@ -114,6 +115,7 @@ def test_processor_transform_on_random_cells(kind):
     @given(st.lists(cells, min_size=1, max_size=6))
     def check(values):
         frame = pd.DataFrame({"c": pd.Series(values, dtype=object), "k": pd.Series(values, dtype=object)})
+        frame = read_table(frame, "fuzz").frame  # as every table reaches the processors
         try:
             out = proc.transform(proc.input_values(frame), FOLDER)
         except MMFuseError:

@@ -109,6 +109,9 @@ def test_a_missing_or_broken_input_is_masked_and_said(served):
     (json.dumps({"rows": [{"text": "a"}], "explain": "yes"}).encode(), 422, "explain"),
     (b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}", 422, "body"),  # nested past Python's recursion limit
     (b'{"rows": [{"text": "\xff\xfe"}]}', 422, "body"),  # not UTF-8
+    (b'{"rows": [{"text": "a \\ud800"}]}', 422, "rows[0].text"),  # half a surrogate pair
+    (b'{"rows": [{"colour": "\\udfff"}]}', 422, "rows[0].colour"),
+    (b'{"rows": [{"\\ud800": 1}]}', 422, "rows[0].\ufffd"),
     (b"x" * 2_000_001, 413, None),
 ])
 def test_malformed_requests_get_a_4xx_naming_the_field(served, body, status, field):
@@ -193,11 +196,12 @@ def test_serving_a_retrieval_model_without_an_index_is_refused(index_client):
 def test_no_500_on_random_json(served):
     """A few hundred random JSON bodies: every answer is 200 or 4xx."""
     rng = np.random.default_rng(0)
-    values = [None, "", "a", 1, -1e308, 1e9, [], {}, [1, 2], {"a": 1}, "AAAA", True]
+    values = [None, "", "a", 1, -1e308, 1e9, [], {}, [1, 2], {"a": 1}, "AAAA", True, "\ud800"]
     for _ in range(200):
         row = {k: values[rng.integers(len(values))] for k in ("text", "image", "x", "colour") if rng.random() < 0.7}
         body = {"rows": [row] * int(rng.integers(1, 3)), "explain": bool(rng.random() < 0.5)}
-        answer = served[1].post("/predict", json=body)
+        answer = served[1].post("/predict", content=json.dumps(body).encode(),  # escapes a lone surrogate
+                                headers={"content-type": "application/json"})
         assert answer.status_code in (200, 422), (body, answer.text)
 
 

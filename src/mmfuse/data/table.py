@@ -9,6 +9,7 @@ dropped) unless an encoding is named.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .surrogates import replace_escapes, replace_in_frame
 
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
 
@@ -36,11 +38,15 @@ def _read_parquet(path: Path, encoding: str) -> pd.DataFrame:
     return pd.concat([file.read_row_group(i).to_pandas() for i in range(file.num_row_groups)], ignore_index=True)
 
 
+def _read_json_lines(path: Path, encoding: str) -> pd.DataFrame:
+    """One JSON object per line; lone surrogate escapes read as U+FFFD (``data.surrogates``), not dropped."""
+    text = replace_escapes(path.read_text(encoding=encoding), path.name)
+    return pd.read_json(io.StringIO(text), lines=True)
+
+
 READERS: dict[str, Callable[[Path, str], pd.DataFrame]] = {
-    ".csv": _read_delimited, ".tsv": _read_delimited,
-    ".parquet": _read_parquet,
-    ".jsonl": lambda p, encoding: pd.read_json(p, lines=True, encoding=encoding),
-    ".json": lambda p, encoding: pd.read_json(p, lines=True, encoding=encoding)}
+    ".csv": _read_delimited, ".tsv": _read_delimited, ".parquet": _read_parquet,
+    ".jsonl": _read_json_lines, ".json": _read_json_lines}
 
 
 @dataclass
@@ -75,7 +81,7 @@ def read_table(data: Any, name: str = "table") -> Table:
         return data
     if isinstance(data, pd.DataFrame):
         _check_names(list(data.columns), name, "the DataFrame")
-        return Table(data.reset_index(drop=True), Path.cwd(), name, data.index)
+        return Table(replace_in_frame(data.reset_index(drop=True), name), Path.cwd(), name, data.index)
     source = data if isinstance(data, TableFile) else TableFile(data)
     path = Path(source.path)
     if not path.is_file():

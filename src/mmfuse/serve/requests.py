@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..core.columns import ColumnInfo
 from ..core.modality import Cell
+from ..data.surrogates import LONE
 from ..data.table import Table
 from ..io.bounded_json import loads
 from ..io.images import ImageTooLarge, open_image
@@ -30,9 +31,11 @@ DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
 
 
 class RequestError(ValueError):
-    """A request field that cannot be used: answered with 422 naming ``field``."""
+    """A request field that cannot be used: answered with 422 naming ``field`` (a lone surrogate in a name the
+    request gave is written U+FFFD: no answer could hold it)."""
 
     def __init__(self, field: str, message: str):
+        field, message = LONE.sub("\ufffd", field), LONE.sub("\ufffd", message)
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
 
@@ -74,6 +77,8 @@ def request_table(rows: list[dict[str, Any]], columns: list[ColumnInfo], folder:
 def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_pixels: int) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, str) and LONE.search(value):
+        raise RequestError(field, "holds a lone surrogate (e.g. \\ud800 without its pair), which is not text")
     cell = cell_of(info.modality)
     if not cell.file:
         if not isinstance(value, (str, int, float, bool)):
