@@ -251,3 +251,33 @@ def test_out_of_fold_logits_do_not_see_their_own_rows():
     fold = torch.arange(240)
     a, b = (m.fold_copy().fit(train.take(fold), target[fold], task) for m in (learner, other))
     assert np.array_equal(a.arrays["coef"], b.arrays["coef"])
+
+
+def test_the_trees_read_one_linear_score_per_text_and_saved_scores_load_the_same():
+    """Two texts, one carrying the label: ``ngram_linear`` gives the trees one out-of-fold score per text (the
+    informative one separates the classes, the other does not), the same scores on new rows after a save and load,
+    and the trees split on them."""
+    from mmfuse.core.processor import FlatView
+    from mmfuse.portfolio.flat import FlatInputs
+    from mmfuse.registry import LEARNERS
+
+    n, rng = 600, np.random.default_rng(1)
+    target = torch.as_tensor(rng.integers(0, 2, n), dtype=torch.float32)
+    signal = torch.as_tensor(rng.integers(1, 40, (n, 6)) + 40 * target.long().numpy()[:, None])  # ids 1-39 vs 41-79
+    noise = torch.as_tensor(rng.integers(1, 80, (n, 6)))
+    present = torch.ones(n, dtype=torch.bool)
+    flat = FlatInputs({"a": FlatView(ids=signal, vocab=80), "b": FlatView(ids=noise, vocab=80)}, {"a": present, "b": present})
+    train, valid, rows = flat.take(torch.arange(400)), flat.take(torch.arange(400, 500)), flat.take(torch.arange(500, n))
+    task = create_task("binary", "y")
+    task.classes = ["no", "yes"]
+    linear = LEARNERS.get("ngram_linear")().fit(train, target[:400], task, valid, target[400:500])
+    stacked = linear.stack(train, target[:400], task, valid, target[400:500])
+    assert stacked.train.shape == (400, 2) and stacked.valid.shape == (100, 2)
+    truth = target[:400].numpy() > 0.5
+    assert ((stacked.train[:, 0] > 0) == truth).mean() > 0.95 and ((stacked.train[:, 1] > 0) == truth).mean() < 0.65
+    meta, arrays = linear.state()
+    loaded = type(linear).from_state(json.loads(json.dumps(meta)), arrays)
+    assert np.array_equal(loaded.stacked_features(rows), linear.stacked_features(rows))
+    trees = LEARNERS.get("lightgbm")().fit(train, target[:400], task, valid, target[400:500], {"ngram_linear": stacked})
+    logits = trees.logits(rows, upstream={"ngram_linear": linear.stacked_features(rows)})
+    assert ((logits[:, 0] > 0) == (target[500:].numpy() > 0.5)).mean() > 0.95

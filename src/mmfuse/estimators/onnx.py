@@ -128,6 +128,8 @@ class PortfolioGraph(nn.Module):
                 raise ConfigError(f"cannot export to ONNX: {err}") from None
         self.cheap = nn.ModuleDict(cheap)
         self.reads = {n: portfolio.members[n].fitted.get("reads", []) for n in cheap}
+        read = sorted({r for names in self.reads.values() for r in names})
+        self.stacked = nn.ModuleDict({r: portfolio.members[r].stacked_module() for r in read})
         self.weights, self.temperatures = dict(portfolio.weights), list(portfolio.temperatures)
 
     def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
@@ -138,8 +140,9 @@ class PortfolioGraph(nn.Module):
         present = {n: p > 0.5 for n, p in zip(self.names, tensors[m:2 * m])}
         flat = FlatInputs({n: replace(v, **views[n]) for n, v in self.templates.items()}, present)
         logits = {} if self.network is None else {NETWORK: self.network(*tensors[:2 * m])}
+        fed = {r: module(flat) for r, module in self.stacked.items()}
         for name, member in self.cheap.items():
-            logits[name] = member(flat, {r: logits[r] for r in self.reads[name]})
+            logits[name] = member(flat, {r: fed[r] for r in self.reads[name]})
         outputs = {n: self.task.output_tensor(logits[n]) for n in self.members}
         mixed = sum(w * outputs[n].double() for n, w in self.weights.items()).float()
         final = temperature_tensor(mixed, self.temperatures, self.task.name) if self.temperatures else mixed

@@ -26,7 +26,7 @@ from ..registry import LEARNERS
 from ..tasks.base import Task
 from .calibration import apply_temperature, expected_calibration_error, fit_temperatures
 from .flat import FlatInputs
-from .learner import Learner, Stacked, out_of_fold
+from .learner import Learner, Stacked
 from .selection import combine, greedy_selection
 from .store import Finished, MemberStore
 
@@ -143,11 +143,14 @@ class Portfolio:
 
     def member_outputs(self, names: list[str], flat: FlatInputs, task: Task,
                        absent: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
-        """Outputs (N, K) of the cheap members named, each fed the logits of the members it reads."""
-        logits = {}
+        """Outputs (N, K) of the cheap members named, each fed the stacked features of the members it reads."""
+        logits, fed = {}, {}
         for name in (n for n in self._with_reads(names) if n in self.members):
             learner = self.members[name]
-            logits[name] = learner.logits(flat, absent, {r: logits[r] for r in learner.fitted.get("reads", [])})
+            for r in learner.fitted.get("reads", []):
+                if r not in fed:
+                    fed[r] = self.members[r].stacked_features(flat, absent)
+            logits[name] = learner.logits(flat, absent, {r: fed[r] for r in learner.fitted.get("reads", [])})
         return {n: task.outputs(torch.from_numpy(logits[n])) for n in names if n in logits}
 
     def outputs(self, member_outputs: dict[str, np.ndarray], task: Task) -> np.ndarray:
@@ -196,8 +199,8 @@ class Portfolio:
 
 def _fit_one(learner: Learner, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor,
              stacked: dict[str, Stacked], reads_me: bool) -> Finished:
-    """Fit one member (fed the stacked logits of the members it reads); with ``reads_me``, also its out-of-fold
-    logits for the members that read it."""
+    """Fit one member (fed the stacked features of the members it reads); with ``reads_me``, also what it gives
+    the members that read it (``Learner.stack``)."""
     start = time.perf_counter()
     upstream = {r: stacked[r] for r in learner.reads if r in stacked}
     learner.fit(train, target, task, valid, valid_target, upstream)
@@ -208,7 +211,7 @@ def _fit_one(learner: Learner, train: FlatInputs, target: Tensor, task: Task, va
     mine = None
     if reads_me:
         start = time.perf_counter()
-        mine = Stacked(out_of_fold(learner, train, target, task), learner.logits(valid))
+        mine = learner.stack(train, target, task, valid, valid_target)
         seconds += time.perf_counter() - start
     return Finished(learner, outputs, mine, _row(learner.name, task, valid_target, outputs, seconds, per_row), seconds)
 

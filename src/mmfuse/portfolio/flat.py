@@ -32,6 +32,10 @@ class FlatInputs:
                  for n, v in self.views.items()}
         return FlatInputs(views, {n: m[index] for n, m in self.present.items()})
 
+    def select(self, names: Iterable[str]) -> "FlatInputs":
+        """Only the inputs ``names``."""
+        return FlatInputs({n: self.views[n] for n in names}, {n: self.present[n] for n in names})
+
 
 TENSORS = tuple(f.name for f in fields(FlatView) if f.name in ("dense", "embedding", "ids", "categories"))
 

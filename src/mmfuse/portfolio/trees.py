@@ -1,10 +1,10 @@
-"""``lightgbm``: gradient-boosted trees over the tabular columns, compressed frozen embeddings and the n-gram linear
-model's out-of-fold logits (the way text reaches a tree model best: a sparse linear model's scores, not an SVD of
-TF-IDF).
+"""``lightgbm``: gradient-boosted trees over the tabular columns, compressed frozen embeddings and, per text input,
+the out-of-fold logits of a linear model on its n-grams (``NgramLinear.stack``: the way text reaches a tree model
+best, a sparse linear model's scores, not an SVD of TF-IDF).
 
 Features per input: its numbers and statistics as they are, its categories as LightGBM categories, each frozen
-embedding projected on its first ``components`` principal axes (fitted on the training rows); a row where the input
-is missing, and an absent input, are LightGBM's missing values. Rounds stop early on the validation loss. Models are
+embedding projected on its first ``components`` principal axes (fitted on the training rows), each text's token
+count; a row where the input is missing, and an absent input, are LightGBM's missing values. Rounds stop early on the validation loss. Models are
 saved as LightGBM's own text (``Booster.model_to_string``), one booster per label for multilabel.
 """
 
@@ -57,6 +57,8 @@ class LightGBMLearner(Learner):
                 columns += [[name, "dense", v.dense.shape[1]]]
             if v.categories is not None:
                 columns += [[name, "categories", v.categories.shape[1]]]
+            if v.ids is not None:
+                columns += [[name, "length", 1]]
             if v.embedding is not None:
                 rows = v.embedding[flat.present[name]][:10_000].double()
                 k = min(self.components, rows.shape[1], max(len(rows) - 1, 1))
@@ -69,13 +71,15 @@ class LightGBMLearner(Learner):
 
     def _matrix(self, flat: FlatInputs, absent: frozenset[str], stacked: list[Tensor]) -> Tensor:
         """(N, F) float64 features as tensor operations (the exported graph records this same code): each input's
-        columns, NaN where the row misses the input (every row for an ``absent`` one), then the stacked logits."""
+        columns, NaN where the row misses the input (every row for an ``absent`` one), then the stacked features."""
         parts = []
         for name, part, width in self.fitted["columns"]:
             v = flat.views[name]
             if part == "embedding":
                 mean, axes = (torch.from_numpy(self.arrays[f"pca{k}.{name}"]).double() for k in ("_mean", ""))
                 values = (v.embedding.double() - mean) @ axes.T
+            elif part == "length":
+                values = (v.ids > 0).sum(1, keepdim=True).double()
             else:
                 values = getattr(v, part).double()
             missing = ~flat.present[name] if name not in absent else torch.ones(len(values), dtype=torch.bool)
@@ -142,11 +146,10 @@ class LightGBMLearner(Learner):
 
 @LEARNERS.register("lightgbm_xt", cost=3)
 class LightGBMExtraTrees(LightGBMLearner):
-    """Extremely randomised trees (each split's threshold drawn at random) on the same features less the stacked
-    logits: another view of the table for the ensemble (AutoGluon's LightGBMXT)."""
+    """Extremely randomised trees (each split's threshold drawn at random) on the same features: another view of the
+    table for the ensemble (AutoGluon's LightGBMXT)."""
 
     name = "lightgbm_xt"
-    reads = ()
     extra_trees = True
 
 
@@ -159,6 +162,6 @@ class _TreesGraph(nn.Module):
         self.learner, self.trees = learner, TreeArrays.from_models(learner.fitted["models"])
 
     def forward(self, flat: FlatInputs, upstream: dict[str, Tensor]) -> Tensor:
-        """Flat views of N rows and the logits of the members read -> (N, K) float32 raw scores."""
+        """Flat views of N rows and the stacked features of the members read -> (N, K) float32 raw scores."""
         stacked = [upstream[n] for n in self.learner.fitted["reads"]]
         return self.trees(self.learner._matrix(flat, frozenset(), stacked)).float()
