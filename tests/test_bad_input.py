@@ -521,3 +521,33 @@ def test_a_save_that_fails_midway_leaves_the_old_model_whole(world, tmp_path, mo
     assert {f.name: sha256_file(f) for f in copy.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left behind
     assert Predictor.load(copy, verbose=False).predict(world[0] / "test.csv").size == 20
+
+
+def test_hostile_uploads_to_the_server_are_masked_or_refused_without_a_traceback(world, tmp_path, caplog,
+                                                                                 monkeypatch):
+    """The server side of the corpus: a sequence upload whose header claims 7 TiB and a PNG with a broken chunk are
+    masked and said (200); a sequence cell nested 5,000 levels deep and a lone surrogate get a 422 naming the field;
+    nothing is allocated from the claim and no log record carries a traceback."""
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from mmfuse.serve import ServeLimits, create_app
+
+    folder, model, test = world
+    client = TestClient(create_app(model, ServeLimits(max_body_bytes=2_000_000, max_rows=8)))
+    row = {"text": test.loc[0, "text"], "colour": test.loc[0, "colour"], "x": float(test.loc[0, "x"])}
+    encoded = {name: base64.b64encode(make(tmp_path / name).read_bytes()).decode() for name, make in (
+        ("huge.npy", lambda p: npy_claiming(p, (1_000_000, 1_000_000))), ("broken.png", png_broken_chunk))}
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(logging.getLogger("mmfuse"), "propagate", True)  # the in-process CLI turned it off
+    answer = client.post("/predict", json={"rows": [row | {"seq": encoded["huge.npy"], "image": encoded["broken.png"]}]})
+    assert answer.status_code == 200, answer.text
+    (masked,) = answer.json()["predictions"]
+    assert "seq" not in masked["inputs_used"] and "image" not in masked["inputs_used"]
+    assert any("2 GiB" in note for note in masked["notes"]) and any("damaged PNG" in note for note in masked["notes"])
+    for body, field in ((json.dumps({"rows": [row | {"seq": "[" * 5000 + "]" * 5000}]}).encode(), "rows[0].seq"),
+                        (b'{"rows": [{"text": "half \\ud800"}]}', "rows[0].text")):
+        answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 422 and answer.json()["field"] == field, answer.text
+    assert not [r for r in caplog.records if r.exc_info], "a log record carries a traceback"
