@@ -13,7 +13,7 @@ server's peak resident memory over the hostile run (its idle figure taken after 
 within 1.5x of idle, and its log must hold no traceback. Prints one table.
 The server's feature cache starts empty (a temporary folder), so every request runs the frozen backbones on its
 image and name (that part is PyTorch in both backends). Both backends, one after the other, on the same cores; then
-the network alone (prepared inputs -> logits, fp32) per row with each backend.
+the model alone (prepared inputs -> outputs: every member of a portfolio, fp32) per row with each backend.
 """
 
 from __future__ import annotations
@@ -136,20 +136,20 @@ def main() -> None:
     print(f"\n{args.requests} /predict requests (1 emoji row each, explain on) at {args.concurrency} concurrent; "
           f"server: 1 core, {args.threads} torch thread(s), an empty feature cache; client on another core\n")
     print("| backend | p50 ms | p90 ms | p99 ms | requests/s | errors | malformed -> 4xx | hostile -> 2xx/4xx | "
-          "RSS idle -> peak under hostile MB | tracebacks in log | network per row |")
+          "RSS idle -> peak under hostile MB | tracebacks in log | model alone per row |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['backend']} | {r['p50']:.0f} | {r['p90']:.0f} | {r['p99']:.0f} | {r['rps']:.1f} | {r['errors']} | "
               f"{r['four_xx']} / {r['malformed']} | {r['hostile_ok']} / {r['hostile']} | "
               f"{r['idle_mb']:.0f} -> {r['hostile_peak_mb']:.0f} ({r['hostile_peak_mb'] / r['idle_mb']:.2f}x) | "
-              f"{r['tracebacks']} | {1000 * r['network_ms']:.1f} µs |")
+              f"{r['tracebacks']} | {1000 * r['model_ms']:.1f} µs |")
     if any(r["errors"] or r["four_xx"] != r["malformed"] or r["hostile_ok"] != r["hostile"] or r["tracebacks"]
            or r["hostile_peak_mb"] > 1.5 * r["idle_mb"] for r in rows):
         raise SystemExit("unexpected answers, a traceback in the server's log, or memory past 1.5x idle")
 
 
-def network_ms(model: Path, backend: str, threads: int) -> float:
-    """Milliseconds per row of the network alone (prepared inputs -> logits), batch 256 of the emoji test rows."""
+def model_ms(model: Path, backend: str, threads: int) -> float:
+    """Milliseconds per row of the model alone (prepared inputs -> outputs), batch 256 of the emoji test rows."""
     import torch
 
     from mmfuse import Predictor
@@ -201,7 +201,7 @@ def measure(mmfuse: str, model: Path, backend: str, args: argparse.Namespace) ->
             "four_xx": sum(400 <= s < 500 for s in bad_statuses), "malformed": len(bad_statuses),
             "hostile_ok": sum(200 <= s < 300 or 400 <= s < 500 for s in hostile_statuses),
             "hostile": len(hostile_statuses), "idle_mb": idle, "hostile_peak_mb": hostile_peak,
-            "tracebacks": log.read_text().count("Traceback"), "network_ms": network_ms(model, backend, args.threads)}
+            "tracebacks": log.read_text().count("Traceback"), "model_ms": model_ms(model, backend, args.threads)}
 
 
 if __name__ == "__main__":
