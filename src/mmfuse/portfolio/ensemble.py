@@ -146,11 +146,11 @@ class Portfolio:
         """Outputs (N, K) of the cheap members named, each fed the stacked features of the members it reads."""
         logits, fed = {}, {}
         for name in (n for n in self._with_reads(names) if n in self.members):
-            learner = self.members[name]
-            for r in learner.fitted.get("reads", []):
+            learner, reads = self.members[name], self.members[name].fitted.get("reads", [])
+            for r in reads:
                 if r not in fed:
                     fed[r] = self.members[r].stacked_features(flat, absent)
-            logits[name] = learner.logits(flat, absent, {r: fed[r] for r in learner.fitted.get("reads", [])})
+            logits[name] = learner.logits(flat, absent, {r: fed[r] for r in reads})
         return {n: task.outputs(torch.from_numpy(logits[n])) for n in names if n in logits}
 
     def outputs(self, member_outputs: dict[str, np.ndarray], task: Task) -> np.ndarray:

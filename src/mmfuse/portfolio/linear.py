@@ -269,7 +269,7 @@ class NgramLinear(LinearLearner):
         self.fitted["parts"] = {name: part.state()[0] for name, part in parts.items()}
         for name, part in parts.items():
             self.arrays.update({f"part.{name}/{key}": value for key, value in part.arrays.items()})
-        self._setup()
+        self._parts = parts  # what ``_setup`` rebuilds from the state on loading
         return Stacked(np.concatenate([out_of_fold(part, train.select([name]), target, task)
                                        for name, part in parts.items()], axis=1), self.stacked_features(valid))
 

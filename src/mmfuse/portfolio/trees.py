@@ -4,8 +4,9 @@ best, a sparse linear model's scores, not an SVD of TF-IDF).
 
 Features per input: its numbers and statistics as they are, its categories as LightGBM categories, each frozen
 embedding projected on its first ``components`` principal axes (fitted on the training rows), each text's token
-count; a row where the input is missing, and an absent input, are LightGBM's missing values. Rounds stop early on the validation loss. Models are
-saved as LightGBM's own text (``Booster.model_to_string``), one booster per label for multilabel.
+count; a row where the input is missing, and an absent input, are LightGBM's missing values. Rounds stop early on the
+validation loss. Models are saved as LightGBM's own text (``Booster.model_to_string``), one booster per label for
+multilabel.
 """
 
 from __future__ import annotations
