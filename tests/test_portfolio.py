@@ -281,3 +281,32 @@ def test_the_trees_read_one_linear_score_per_text_and_saved_scores_load_the_same
     trees = LEARNERS.get("lightgbm")().fit(train, target[:400], task, valid, target[400:500], {"ngram_linear": stacked})
     logits = trees.logits(rows, upstream={"ngram_linear": linear.stacked_features(rows)})
     assert ((logits[:, 0] > 0) == (target[500:].numpy() > 0.5)).mean() > 0.95
+
+
+def test_multilabel_text_scores_climb_the_log_loss_past_the_frequent_labels_plateau():
+    """Micro-F1 at the 0.5 threshold is flat or dips at strong penalties (every row gets the frequent label), so a
+    multilabel text's own linear model picks its C on the validation log loss, which has one minimum along the path;
+    the joint model keeps the primary metric."""
+    from mmfuse.core.processor import FlatView
+    from mmfuse.portfolio.flat import FlatInputs
+    from mmfuse.registry import LEARNERS
+
+    n, rng = 700, np.random.default_rng(2)
+    rare = rng.random((n, 2)) < 0.2
+    target = torch.as_tensor(np.column_stack([rng.random(n) < 0.6, rare]), dtype=torch.float32)  # a frequent label
+    words = rng.integers(1, 60, (n, 8))
+    words[:, :2] = np.where(rare, np.array([[61, 62]]), words[:, :2])  # each rare label has its own word
+    flat = FlatInputs({"t": FlatView(ids=torch.as_tensor(words), vocab=64)}, {"t": torch.ones(n, dtype=torch.bool)})
+    train, valid = flat.take(torch.arange(500)), flat.take(torch.arange(500, n))
+    task = create_task("multilabel", "y")
+    task.classes = ["common", "r1", "r2"]
+    linear = LEARNERS.get("ngram_linear")().fit(train, target[:500], task, valid, target[500:])
+    linear.stack(train, target[:500], task, valid, target[500:])
+    part = linear.fitted["parts"]["t"]["params"]
+    assert linear.path_metric == "primary" and part["path_metric"] == "log_loss"
+    assert part["C"] > min(linear.grid)  # past the first step
+    rows = valid.select(["t"])
+    logits = type(linear).from_state(linear.fitted["parts"]["t"], {k[len("part.t/"):]: v for k, v in linear.arrays.items()
+                                                                    if k.startswith("part.t/")}).logits(rows)
+    found = (logits[:, 1:] > 0) == (target[500:, 1:].numpy() > 0.5)
+    assert found.mean() > 0.95  # the rare labels' words are read
