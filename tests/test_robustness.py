@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mmfuse import Predictor
-from mmfuse.analysis.robustness import LEVELS, effective_robustness, relative_robustness, robustness, shapley_values
+from mmfuse.analysis.robustness import LEVELS, effective_robustness, relative_robustness, robustness
+from mmfuse.core.shapley import shapley_values
 from mmfuse.core.frames import frames_time_mask
 from mmfuse.modalities.image.corruptions import image_blur, image_noise, image_occlusion
 from mmfuse.modalities.text.corruptions import text_typos, text_word_drop

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mmfuse import Predictor, Retriever
-from mmfuse.analysis.robustness import shapley_values
+from mmfuse.core.shapley import shapley_values
 from mmfuse.estimators.index import build_index
 from mmfuse.io.bundle import FORMAT_VERSION
 from mmfuse.serve import ServeLimits, create_app
@@ -52,11 +52,17 @@ def test_predict_json_matches_the_library_and_explains_each_row(served):
     assert answer.status_code == 200, answer.text
     predictions = answer.json()["predictions"]
     library = Predictor.load(folder / "model", verbose=False).predict_proba(folder / "test.csv").head(3)
-    for p, (_, expected) in zip(predictions, library.iterrows()):
+    explained = Predictor.load(folder / "model", verbose=False).predict_frame(folder / "test.csv", explain=True)
+    for p, (_, expected), (_, mine) in zip(predictions, library.iterrows(), explained.iterrows()):
         assert p["probabilities"] == pytest.approx({str(k): v for k, v in expected.items()}, abs=1e-5)
         assert p["inputs_used"] == ["image", "tabular", "text"] and p["notes"] == []
         shapley, removal = p["contributions"]["shapley"], p["contributions"]["removal"]
         assert set(shapley) == set(removal) == {"image", "tabular", "text"}
+        columns = p["contributions"]["columns"]  # the tabular input's two columns, one by one
+        assert set(columns) == {"x", "colour"}
+        assert p["contributions"]["explains"] == mine["explains"]
+        for name, value in {**removal, **columns}.items():  # the same figures as predict --explain's
+            assert value == pytest.approx(mine[f"contribution_{name}"], abs=1e-5)
         chosen = max(p["probabilities"], key=p["probabilities"].get)
         assert p["contributions"]["explains"] == f"probability of {chosen}"
     # efficiency: Shapley values add up to v(all) - v(none), checked against a direct per-row computation

@@ -1,4 +1,5 @@
-"""Plots a person would rather look at than read: learning curves and a confusion matrix (PNG, matplotlib Agg)."""
+"""Plots a person would rather look at than read: learning curves, a confusion matrix, bars, robustness curves and
+column importance (PNG, matplotlib Agg)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,26 @@ def plot_robustness(curves: dict[str, dict[str, list[float]]], levels: tuple[flo
             ax.plot(levels, scores, marker="o", label=corruption)
         ax.set(title=name, xlabel="corruption level", ylabel=metric)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_importance(frame, change: str, path: str | Path) -> Path:
+    """One horizontal bar per column (``ColumnImportance.frame()``), most important on top, +-1 sd whiskers, coloured
+    by modality."""
+    plt = _pyplot()
+    frame = frame.iloc[::-1]
+    colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(frame["modality"]))}
+    fig, ax = plt.subplots(figsize=(6, 0.9 + 0.32 * len(frame)))
+    ax.barh([str(c) for c in frame.index], frame["importance"], xerr=frame["stddev"],
+            color=[colours[m] for m in frame["modality"]], capsize=2)
+    ax.axvline(0, color="black", linewidth=0.6)
+    from matplotlib.patches import Patch
+
+    ax.set(xlabel=change, title="column importance")
+    ax.legend(handles=[Patch(color=c, label=m) for m, c in colours.items()], fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -14,15 +14,13 @@ The score is the task's primary metric, oriented so higher is better (R2 for reg
 
 from __future__ import annotations
 
-import itertools
-import math
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
 
 from ..core.processor import Progress
+from ..core.shapley import shapley_values
 from ..estimators import Predictor
 
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -38,21 +36,6 @@ def effective_robustness(scores: list[float], reference: list[float]) -> float:
     """MultiBench's effective robustness: sum of the curve's excess over ``reference`` moved to the same clean score."""
     f, ref = np.asarray(scores), np.asarray(reference)
     return float(np.sum(f - (ref + f[0] - ref[0])))
-
-
-def shapley_values(value: Callable[[frozenset[str]], float], players: list[str]) -> dict[str, float]:
-    """Exact Shapley values: phi_i = sum over S without i of |S|! (n - |S| - 1)! / n! * (v(S + i) - v(S))."""
-    n = len(players)
-    phi = {}
-    for p in players:
-        rest = [q for q in players if q != p]
-        total = 0.0
-        for size in range(n):
-            weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
-            for subset in itertools.combinations(rest, size):
-                total += weight * (value(frozenset(subset) | {p}) - value(frozenset(subset)))
-        phi[p] = total
-    return phi
 
 
 @dataclass
@@ -76,15 +59,15 @@ class RobustnessReport:
 
 
 def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: int = 0,
-               progress: Progress | None = None) -> RobustnessReport:
-    """Removal, Shapley and corruption analysis of a fitted ``Predictor`` on a labelled table; ``progress``
-    receives ``("robustness passes", done, total)`` after each pass over the table."""
+               progress: Progress | None = None, curves: bool = True) -> RobustnessReport:
+    """Removal, Shapley and (with ``curves``) corruption analysis of a fitted ``Predictor`` on a labelled table;
+    ``progress`` receives ``("robustness passes", done, total)`` after each pass over the table."""
     frame, split = predictor.prepare(data, "robustness", labelled=True)
     target = predictor.targets(frame, split)
     task = predictor.task_
     metric = "r2" if task.name == "regression" else task.primary_metric
     inputs = predictor.inputs_
-    corruptions = predictor.corruptions()
+    corruptions = predictor.corruptions() if curves else {name: {} for name in inputs}
     with_shapley = len(inputs) <= max_shapley_inputs
     total = (2 ** len(inputs) if with_shapley else len(inputs) + 2) + len(LEVELS) * sum(map(len, corruptions.values()))
     done = [0]

@@ -28,6 +28,14 @@ MEMBER = click.option("--member", metavar="NAME",
 @click.option("--robustness", is_flag=True,
               help="Also: the score with each input removed, Shapley contributions, and corruption curves.")
 @click.option("--robustness-plot", type=click.Path(dir_okay=False), help="Also draw the robustness curves here (PNG).")
+@click.option("--importance", is_flag=True,
+              help="Also: each column's importance, the drop in the primary metric when its values are shuffled "
+                   "between rows (numbers and categories one by one), beside its input's Shapley value.")
+@click.option("--importance-method", type=click.Choice(["permute", "mask"]), default="permute", show_default=True,
+              help="permute: shuffle the column's values between rows; mask: remove the column (as missing).")
+@click.option("--importance-repeats", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Shuffles per column (mean and standard deviation).")
+@click.option("--importance-plot", type=click.Path(dir_okay=False), help="Also draw the importance bars here (PNG).")
 @click.option("--zero-shot", "zero_shot", metavar="LABEL",
               help="Retrieval models: also classify by nearest class-name prompt, scored against column LABEL.")
 @click.option("--prompt", default="{}", show_default=True, help="With --zero-shot: prompt text, {} = the class name.")
@@ -38,7 +46,8 @@ MEMBER = click.option("--member", metavar="NAME",
 @runtime_options
 @encoding_option
 def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robustness: bool,
-             robustness_plot: str | None, zero_shot: str | None, prompt: str, member: str | None, on_bad_row: str | None,
+             robustness_plot: str | None, importance: bool, importance_method: str, importance_repeats: int,
+             importance_plot: str | None, zero_shot: str | None, prompt: str, member: str | None, on_bad_row: str | None,
              cache_dir: str | None, threads: int | None, device: str | None, workers: int | None,
              encoding: str | None) -> None:
     """Score MODEL on a labelled table DATA (retrieval models: on a table of pairs)."""
@@ -48,24 +57,49 @@ def evaluate(model: str, data: str, as_json: bool, confusion: str | None, robust
         estimator = load_model(model, on_bad_row, threads, cache_dir=cache_dir, device=device, workers=workers,
                                progress=progress)
         if estimator.is_retrieval:
-            if confusion or robustness or robustness_plot:
-                raise DataError("--confusion and --robustness are for classification models, not retrieval")
+            if confusion or robustness or robustness_plot or importance or importance_plot:
+                raise DataError("--confusion, --robustness and --importance are for classification and regression "
+                                "models, not retrieval")
             return _evaluate_retrieval(estimator, data, as_json, zero_shot, prompt)
         if zero_shot:
             raise DataError("--zero-shot needs a retrieval model (mmfuse fit --task retrieval)")
         estimator.set_params(member=member)
         metrics = estimator.evaluate(data, confusion_plot=confusion)
         report = _robustness(estimator, data, robustness_plot, progress) if robustness or robustness_plot else None
+        ranking, removal = (_importance(estimator, data, importance_method, importance_repeats, importance_plot,
+                                        report, progress) if importance or importance_plot else (None, None))
     written = [f"wrote {what} to {path}" for what, path in (("the confusion matrix", confusion),
-                                                              ("the robustness curves", robustness_plot)) if path]
+                                                              ("the robustness curves", robustness_plot),
+                                                              ("the importance bars", importance_plot)) if path]
     if as_json:
-        click.echo(json.dumps({**metrics, **({"robustness": report.to_dict()} if report else {})}, indent=2))
+        extra = {**({"robustness": report.to_dict()} if report else {}),
+                 **({"importance": {**ranking.to_dict(), "input_shapley": removal.shapley,
+                                    "input_shapley_metric": removal.metric}} if ranking else {})}
+        click.echo(json.dumps({**metrics, **extra}, indent=2))
     else:
         console.print(render.metrics_table(Path(getattr(data, "path", data)).name, metrics))
         for table in render.robustness_tables(report) if report else []:
             console.print(table)
+        if ranking:
+            console.print(render.importance_table(ranking, removal.shapley, removal.metric))
     for line in written:  # with --json, on stderr: stdout stays JSON
         (errors if as_json else console).print(line, highlight=False, soft_wrap=True)
+
+
+def _importance(estimator: Any, data: Any, method: str, repeats: int, plot: str | None, report: Any,
+                progress: Any) -> tuple[Any, Any]:
+    """(each column's importance, the robustness report whose ``shapley`` gives each input's Shapley value (None
+    beyond 4 inputs)), the bars drawn to ``plot``; the report is ``report`` when the robustness analysis ran, else
+    one of removals alone."""
+    from ..analysis.robustness import robustness as analyse
+    from ..estimators.importance import column_importance
+    from ..plots import plot_importance
+
+    ranking = column_importance(estimator, data, method, repeats, progress=progress)
+    removal = report or analyse(estimator, data, progress=progress, curves=False)
+    if plot:
+        plot_importance(ranking.frame(), ranking.change, plot)
+    return ranking, removal
 
 
 def _robustness(estimator: Any, data: Any, plot: str | None, progress: Any) -> Any:
@@ -99,14 +133,18 @@ def _evaluate_retrieval(retriever: Any, data: Any, as_json: bool, zero_shot: str
 @click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV to write (missing folders are created; written whole or not at all).")
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Multilabel decision threshold (default: the model's).")
+@click.option("--explain", is_flag=True,
+              help="Also what each prediction owes each input and each number or category column: contribution_<name> "
+                   "(the predicted class's probability, or the value, minus the same without it) and, for at most 4 "
+                   "inputs, shapley_<input>.")
 @MEMBER
 @bad_row_override
 @threads_option
 @runtime_options
 @encoding_option
-def predict(model: str, data: str, out: str, threshold: float | None, member: str | None, on_bad_row: str | None,
-            threads: int | None,
-            device: str | None, workers: int | None, encoding: str | None) -> None:
+def predict(model: str, data: str, out: str, threshold: float | None, explain: bool, member: str | None,
+            on_bad_row: str | None, threads: int | None, device: str | None, workers: int | None,
+            encoding: str | None) -> None:
     """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
     setup_logging()
     with progress_bars() as progress:
@@ -116,7 +154,7 @@ def predict(model: str, data: str, out: str, threshold: float | None, member: st
         if threshold is not None:
             predictor.set_params(threshold=threshold)
         predictor.set_params(member=member)
-        frame = predictor.predict_frame(source(data, encoding))
+        frame = predictor.predict_frame(source(data, encoding), explain=explain)
     write_csv(frame, Path(out))
     console.print(f"wrote {len(frame)} predictions to {out}")
 

@@ -66,6 +66,21 @@ def robustness_tables(report: Any) -> list[Table]:
     return [contributions, curves]
 
 
+def importance_table(report: Any, shapley: dict[str, float] | None, shapley_metric: str) -> Table:
+    """A ``ColumnImportance`` (most important first), with the Shapley value of the input each column feeds."""
+    frame = report.frame()
+    what = (f"shuffled between rows (mean ± sd over {int(frame['n'].max())} shuffles)" if report.method == "permute"
+            else "removed")
+    table = _table(f"importance of each column: {report.change} when it is {what}; all columns: "
+                   f"{report.score:.4f}",
+                   ["column", "modality", "importance", "input", f"input's Shapley ({shapley_metric})"],
+                   left=("column", "modality", "input"))
+    for column, row in frame.iterrows():
+        table.add_row(str(column), row["modality"], f"{row['importance']:+.4f} ± {row['stddev']:.4f}", row["input"],
+                      f"{shapley[row['input']]:+.4f}" if shapley else "-")
+    return table
+
+
 def sweep_table(summary: dict[str, dict[str, tuple[float, float]]], metric: str, seeds: str, winner: str) -> Table:
     effective = "effective" in next(iter(summary.values()))
     table = _table(f"sweep: {metric}, mean ± std over seeds {seeds}; winner picked on validation",

@@ -34,6 +34,8 @@ from ..io.members import members_from_bytes, members_to_bytes, read_members, wri
 from ..portfolio import Budget, FlatInputs, MemberStore, Portfolio, concat, flat_batch, named_views
 from ..tasks import create_task, infer_task
 from .base import BaseEstimator, TableLike
+from .contributions import row_contributions
+from .importance import column_importance
 from .timing import Stopwatch
 
 
@@ -422,26 +424,45 @@ class Predictor(BaseEstimator):
         return board[[c for c in columns if c in board.columns]].rename(columns={"valid": f"valid_{metric}",
                                                                                  "test": f"test_{metric}"})
 
+    def importance(self, data: TableLike, method: str = "permute", repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+        """Each input column's importance on a labelled table: the drop in the primary metric when its values are
+        shuffled between rows (``method="mask"``: when it is removed), over the whole model; one row per column, most
+        important first: ``importance`` (mean drop over ``repeats``), ``stddev``, ``n``, ``modality``, ``input``."""
+        return column_importance(self, data, method, repeats, seed, self._progress_callback()).frame()
+
     def corruptions(self) -> dict[str, dict[str, Corruption]]:
         """Input name -> corruption name -> function(prepared batch, level, generator), for robustness curves."""
         self._check_fitted()
         return self.pipeline_.corruptions()
 
-    def predict_frame(self, data: TableLike) -> pd.DataFrame:
+    def predict_frame(self, data: TableLike, explain: bool = False) -> pd.DataFrame:
         """``row`` (the row's 0-based position in the table), ignored ID columns, ``inputs_used`` (the inputs present
         in that row, e.g. ``audio+image``), ``prediction`` and ``proba_<class>`` columns; indexed like the input (a
         DataFrame's own index; a file's rows 0..n-1), so ``frame.assign(pred=...)`` lines up on a filtered frame.
-        Rows skipped as unreadable (``on_bad_row="skip"``) are absent."""
+        Rows skipped as unreadable (``on_bad_row="skip"``) are absent.
+
+        ``explain``: also what each row's prediction owes each input and each number or category column
+        (``estimators/contributions.py``): ``explains`` (the value they move: the predicted class's probability, or
+        the predicted value), ``contribution_<input>`` (that value minus the value without the input),
+        ``contribution_<column>`` for the columns of a shared input (the same with that column empty) and, for at
+        most 4 inputs, ``shapley_<input>``.
+        """
         table = read_table(data, "predict")
         frame, split = self.prepare(table, "predict")
-        out = self.task_.prediction_frame(self.predict_outputs(split))
+        result = row_contributions(self, split, frame=frame, root=table.root) if explain else None
+        out = self.task_.prediction_frame(result.outputs if result else self.predict_outputs(split))
         keep = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
         ids = frame.loc[split.rows, keep].reset_index(drop=True)
         names = sorted(split.present)
         present = torch.stack([split.present[n] for n in names], dim=1).tolist()  # (N, M)
         used = ["+".join(n for n, on in zip(names, row) if on) or "none" for row in present]
-        out = pd.concat([pd.DataFrame({"row": split.rows}), ids, pd.DataFrame({"inputs_used": used}), out], axis=1)
-        return out.set_axis(table.labels(split.rows), axis=0)
+        parts = [pd.DataFrame({"row": split.rows}), ids, pd.DataFrame({"inputs_used": used}), out]
+        if result:
+            changes = {**result.removal, **result.columns}
+            parts.append(pd.DataFrame({"explains": result.explains(self.task_.classes),
+                                       **{f"contribution_{n}": v for n, v in changes.items()},
+                                       **{f"shapley_{n}": v for n, v in (result.shapley or {}).items()}}))
+        return pd.concat(parts, axis=1).set_axis(table.labels(split.rows), axis=0)
 
     def predict(self, data: TableLike) -> pd.Series:
         """Predicted class (multilabel: the chosen labels joined by ``label_sep``) or value, indexed like the input."""

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from ..analysis.contributions import row_contributions
+from ..estimators.contributions import row_contributions
 from ..errors import BundleError, MMFuseError
 from ..io.bounded_json import loads
 from ..estimators import Predictor, Retriever, load
@@ -201,12 +201,13 @@ def predict_rows(predictor: Predictor, rows: list[dict[str, Any]], explain: bool
     """Predictions (and contributions) for request rows; unreadable files are masked and said so per row."""
     with tempfile.TemporaryDirectory(prefix="mmfuse-request-") as tmp:
         table = request_table(rows, predictor.columns_, Path(tmp), limits.max_pixels)
-        _, split = predictor.prepare(table, "request")
-        result = row_contributions(predictor, split) if explain else None
+        values, split = predictor.prepare(table, "request")
+        result = row_contributions(predictor, split, frame=values, root=Path(tmp)) if explain else None
         outputs = result.outputs if result else predictor.predict_outputs(split)
     frame = predictor.task_.prediction_frame(outputs)
     classes = predictor.task_.classes
     notes = row_notes(split.report, len(rows))
+    explains = result.explains(classes) if result is not None else []
     answers = []
     for i in range(len(outputs)):
         answer: dict[str, Any] = {"prediction": _plain(frame["prediction"].iloc[i]),
@@ -215,8 +216,9 @@ def predict_rows(predictor: Predictor, rows: list[dict[str, Any]], explain: bool
             answer["probabilities"] = {str(c): float(outputs[i, k]) for k, c in enumerate(classes)}
         if result is not None:
             answer["contributions"] = {
-                "explains": "predicted value" if classes is None else f"probability of {classes[result.tracked[i]]!s}",
+                "explains": explains[i],
                 "removal": {n: float(v[i]) for n, v in result.removal.items()},
+                "columns": {n: float(v[i]) for n, v in result.columns.items()},
                 "shapley": {n: float(v[i]) for n, v in result.shapley.items()} if result.shapley else None}
         answer["notes"] = notes[i]
         answers.append(answer)
