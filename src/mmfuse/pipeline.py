@@ -31,6 +31,7 @@ from torch import Tensor
 from .config import ModelConfig, input_kinds
 from .core.columns import ColumnInfo
 from .core.processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress
+from .core.set_processor import SetProcessor
 from .data.dataset import ColumnProblems, EncodedSplit, SplitReport, TableDataset
 from .data.streaming import Streaming, should_stream, stream_transform
 from .errors import ConfigError, DataError
@@ -140,9 +141,12 @@ def _plan_input(name: str, kind: str, cols: list[ColumnInfo], cfg: ModelConfig) 
                    **meta.get("processor_settings", {}), **encoder.params}
     else:
         offered = cfg.preprocess.get(kind, {})
+    settings = {k: v for k, v in offered.items() if k in proc_takes}
+    if "set" in traits:  # a set per cell: the element's processor, element by element (core/set_processor.py)
+        processor, settings = SetProcessor.kind, {"element": processor, "element_settings": settings,
+                                                  "sep": traits["set"].get("sep"), "pooling": cfg.set_pooling}
     return InputPlan(name, kind, [c.name for c in cols], encoder.name,
-                     {k: v for k, v in encoder.params.items() if k in enc_takes}, processor,
-                     {k: v for k, v in offered.items() if k in proc_takes}, why)
+                     {k: v for k, v in encoder.params.items() if k in enc_takes}, processor, settings, why)
 
 
 class InputPipeline:

@@ -40,6 +40,11 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--column-type", "column_types", multiple=True, metavar="COL=MODALITY", cls=ListedOption,
               listing=list_modalities, help="Override detection.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use (IDs that would leak); repeatable.")
+@click.option("--set-sep", "set_sep", multiple=True, metavar="COL=SEP",
+              help="COL holds several values of one modality per cell, split by SEP (e.g. photos='|'); JSON lists of "
+                   "strings, folders and globs are found without it. Repeatable.")
+@click.option("--set-pooling", type=click.Choice(["mean", "attention"]),
+              help="How the network pools a set's elements [default: the preset's, mean].")
 @click.option("--seed", type=int, help="Random seed (splits, init, shuffling).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per training step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
@@ -86,7 +91,8 @@ def fit(**options: Any) -> None:
         raise click.UsageError(problem)
     settings = {**options, "encoders": pairs(options["encoders"], "--encoder"), "ignore": list(options["ignore"]),
                 "members": names(options["members"]), "exclude_members": names(options["exclude_members"]),
-                "column_types": pairs(options["column_types"], "--column-type"), "verbose": not run["quiet"]}
+                "column_types": pairs(options["column_types"], "--column-type"),
+                "set_sep": pairs(options["set_sep"], "--set-sep"), "verbose": not run["quiet"]}
     with progress_bars(not run["quiet"]) as progress:
         estimator = make_estimator(settings.pop("task"), {**settings, "progress": progress or None})
         path = fit_and_save(estimator, source(run["train"], run["encoding"]), source(run["valid"], run["encoding"]),

@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from .modality import is_empty
 from .processor import (EMPTY, TRUNCATED, UNREADABLE, Corruption, FlatView, Problem, Processor, Progress, Transformed,
-                        is_empty,
                         with_progress)
 
 

@@ -26,7 +26,8 @@ from ..errors import BundleError, ConfigError
 from ..io.cache import FeatureCache
 from ..io.hashing import sha256_bytes
 from .columns import ColumnInfo
-from .processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed, is_empty
+from .modality import is_empty
+from .processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed
 
 BATCH = 64
 PRETRAINED_HINT = "reinstall mmfuse with its dependencies: pip install -e . -c constraints.txt"

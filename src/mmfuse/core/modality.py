@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -80,6 +81,16 @@ class Modality:
     grouped: bool = False
     traits: TraitsRule | None = None
     cell: Cell = Cell()
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def resolve_path(value: Any, root: Path) -> Path:
+    """A file named in a table cell: absolute, or relative to the table's folder."""
+    path = Path(str(value).strip())
+    return path if path.is_absolute() else root / path
 
 
 SAMPLE = 200  # detection looks at the first SAMPLE non-empty values

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from torch import Tensor
 
 from ..errors import ConfigError
-from .processor import EMPTY, TRUNCATED, Problem, Transformed, is_empty
+from .modality import is_empty
+from .processor import EMPTY, TRUNCATED, Problem, Transformed
 
 WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
 from ..errors import BundleError
 from ..registry import PROCESSORS
 from .columns import ColumnInfo
+from .modality import is_empty, resolve_path  # noqa: F401  (cell helpers of the plugin API, README "Plugins")
 
 EMPTY, UNREADABLE, UNKNOWN, TRUNCATED = "empty", "unreadable", "unknown_category", "truncated"
 Progress = Callable[[str, int, int], None]              # (what, done, total): called as long work advances
@@ -71,10 +71,6 @@ class FlatView:
     cardinalities: tuple[int, ...] = ()
 
 
-def is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip())
-
-
 def with_progress(values: Any, progress: Progress | None, what: str) -> Iterator[tuple[int, Any]]:
     """``enumerate(values)`` that reports to ``progress`` every 500 rows and once at the end."""
     for i, value in enumerate(values):
@@ -89,12 +85,6 @@ def trim_padding(ids: Tensor, start: int = 0) -> Tensor:
     """(B, W) rows whose columns from ``start`` on are left-aligned ids (0 = padding) -> the same rows without the
     trailing padding columns no row of the batch uses (at least one id column kept)."""
     return ids[:, : start + int((ids[:, start:] != 0).sum(1).max().clamp(min=1))]
-
-
-def resolve_path(value: Any, root: Path) -> Path:
-    """A file named in a table cell: absolute, or relative to the table's folder."""
-    path = Path(str(value).strip())
-    return path if path.is_absolute() else root / path
 
 
 class NoParams(BaseModel):

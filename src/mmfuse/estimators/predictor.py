@@ -62,6 +62,9 @@ class Predictor(BaseEstimator):
             fused network, which ``encoders`` and ``fusion`` configure): these only, or the preset's without these.
         member: predict and evaluate with this fitted member alone (its own outputs), for comparison; None: the
             ensemble.
+        set_sep: column -> the separator of its set cells (several values of one modality per cell, e.g. ``"|"``);
+            JSON lists of strings, folders and globs are found without it. set_pooling: how the network pools a
+            set's elements, mean or attention (the config's ``set_pooling``).
         finetune: train pretrained encoders' backbones too (default: frozen, features cached in ``cache_dir``,
             default ``~/.cache/mmfuse/features``).
         progress, verbose, devices, strategy, num_nodes, stream, sample_cache, workers, device: see
@@ -83,7 +86,7 @@ class Predictor(BaseEstimator):
                  devices: int | None = None, strategy: str | None = None, num_nodes: int | None = None,
                  stream: str = "auto", sample_cache: bool = True, workers: int = 0, device: str = "auto",
                  members: list[str] | None = None, exclude_members: list[str] | None = None,
-                 member: str | None = None):
+                 member: str | None = None, set_sep: dict[str, str] | None = None, set_pooling: str | None = None):
         self._keep_settings(locals())
 
     def set_params(self, **params: Any) -> "Predictor":
@@ -111,6 +114,8 @@ class Predictor(BaseEstimator):
             overrides["fusion"] = {"name": self.fusion}
         if self.modality_dropout is not None:
             overrides["modality_dropout"] = self.modality_dropout
+        if self.set_pooling is not None:
+            overrides["set_pooling"] = self.set_pooling
         return overrides
 
     def _usable_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
@@ -145,7 +150,7 @@ class Predictor(BaseEstimator):
         self.task_.fit(frame[self.label])
 
     def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
-        return detect_columns(frame, self.label, root, self.column_types, self.ignore)
+        return detect_columns(frame, self.label, root, self.column_types, self.ignore, self.set_sep)
 
     def targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
         """The encoded labels of a prepared split's rows (``frame`` as ``prepare`` returned it)."""

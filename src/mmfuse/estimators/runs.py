@@ -19,7 +19,7 @@ from .retriever import Retriever
 
 RETRIEVAL_ONLY = ("query", "target")
 CLASSIFIER_ONLY = ("label", "fusion", "modality_dropout", "ignore", "label_sep", "threshold", "members",
-                   "exclude_members")
+                   "exclude_members", "set_sep", "set_pooling")
 
 
 def make_estimator(task: str, settings: dict[str, Any]) -> BaseEstimator:

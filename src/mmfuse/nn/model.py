@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..registry import ENCODERS, FUSIONS
 from .fusion import presence
 from .heads import MLPHead
+from .sets import SetEncoder
 
 
 class ModelOutput(NamedTuple):
@@ -89,14 +90,19 @@ def make_encoder(choice: EncoderChoice, data_kwargs: dict[str, Any]) -> Encoder:
     return ENCODERS.create(choice.name, **{**{k: v for k, v in data_kwargs.items() if k in accepted}, **choice.params})
 
 
+
 def build_encoders(encoders: dict[str, tuple[EncoderChoice, dict[str, Any]]]) -> nn.ModuleDict:
-    """Input name -> (encoder choice, what its processor tells the encoder) -> the encoders, made in that order."""
+    """Input name -> (encoder choice, what its processor tells the encoder) -> the encoders, made in that order; a
+    set input's encoder reads one element and is wrapped in a ``SetEncoder`` that pools the elements."""
     built = nn.ModuleDict()
     for name, (choice, data_kwargs) in encoders.items():
         try:
             built[name] = make_encoder(choice, data_kwargs)
         except TypeError as err:
             raise ConfigError(f"encoder {choice.name!r} for {name!r}: {err}; check its params in the config") from None
+        if "set_elements" in data_kwargs:
+            built[name] = SetEncoder(built[name], data_kwargs["set_elements"], data_kwargs["element_shape"],
+                                     data_kwargs["element_ids"], data_kwargs["set_pooling"])
     return built
 
 

@@ -11,7 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...core.frames import FrameProcessor
-from ...core.processor import resolve_path
+from ...core.modality import resolve_path
 from .features import frames_for, load_audio, log_mel, mel_filterbank
 
 

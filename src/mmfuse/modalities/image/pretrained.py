@@ -12,7 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from ...core.frozen import FrozenFeatureProcessor
-from ...core.processor import Corruption, FlatView, Progress, resolve_path
+from ...core.modality import resolve_path
+from ...core.processor import Corruption, FlatView, Progress
 from ...io.images import MAX_PIXELS, ImageTooLarge, load_image
 from ...nn.backbone import ProjectedBackbone
 from ...registry import ENCODERS

@@ -11,8 +11,9 @@ from PIL import UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from ...core.processor import (EMPTY, UNREADABLE, Corruption, FlatView, Problem, Processor, Progress, Transformed, is_empty,
-                               resolve_path, with_progress)
+from ...core.modality import is_empty, resolve_path
+from ...core.processor import (EMPTY, UNREADABLE, Corruption, FlatView, Problem, Processor, Progress, Transformed,
+                               with_progress)
 from ...io.images import MAX_PIXELS, WIDE_MODES, load_image, open_image
 from .corruptions import image_blur, image_noise, image_occlusion
 

@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...core.frames import FrameProcessor
-from ...core.processor import is_empty, resolve_path
+from ...core.modality import is_empty, resolve_path
 from ...io.bounded_json import loads
 
 MAX_NPY_BYTES = 2**31  # what an .npy header may claim (2 GiB), checked before anything is allocated

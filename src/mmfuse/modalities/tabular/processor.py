@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 
 from ...core.columns import ColumnInfo
+from ...core.modality import is_empty
 from ...core.processor import (EMPTY, TRUNCATED, UNKNOWN, UNREADABLE, Corruption, FlatView, Problem, Processor,
-                                Progress,
-                               Transformed, is_empty)
+                               Progress, Transformed)
 from .corruptions import TabularCorruptions
 
 CLIP = 1e4  # standard deviations from the training mean

@@ -10,7 +10,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from ...core.processor import EMPTY, Corruption, FlatView, Problem, Processor, Progress, Transformed, is_empty, trim_padding
+from ...core.modality import is_empty
+from ...core.processor import EMPTY, Corruption, FlatView, Problem, Processor, Progress, Transformed, trim_padding
 from .corruptions import text_typos, text_word_drop
 
 

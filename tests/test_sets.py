@@ -1,0 +1,167 @@
+"""Sets per cell: several images (or texts, clips, sequences) of one modality in one cell, as a JSON list, a
+separated string, a folder or a glob; read element by element, pooled by the network, averaged for the portfolio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmfuse import Predictor
+from mmfuse.core.set_processor import SetProcessor, drop_elements
+from mmfuse.core.sets import MAX_SET_ELEMENTS, set_elements
+from mmfuse.data.detect import detect_columns
+from mmfuse.errors import DataError
+from mmfuse.nn.sets import SetEncoder
+from tests.conftest import write_image
+
+
+def test_set_cells_are_lists_separated_strings_folders_and_globs(tmp_path):
+    (tmp_path / "shots").mkdir()
+    for name in ("b.png", "a.png", ".hidden.png", "c.txt"):
+        (tmp_path / "shots" / name).write_bytes(b"x")
+    assert set_elements('["x.png", " y.png ", ""]', tmp_path) == ["x.png", "y.png"]
+    assert set_elements("x.png | y.png|", tmp_path, sep="|") == ["x.png", "y.png"]
+    assert [Path(p).name for p in set_elements("shots", tmp_path)] == ["a.png", "b.png", "c.txt"]  # sorted, no hidden
+    assert [Path(p).name for p in set_elements("shots/*.png", tmp_path)] == [".hidden.png", "a.png", "b.png"]
+    assert set_elements("shots/*.jpg", tmp_path) == [] and set_elements(float("nan"), tmp_path) == []
+    assert set_elements("one.png", tmp_path) == ["one.png"]
+    with pytest.raises(ValueError, match="a set cell must be a JSON list of strings"):
+        set_elements("[1, 2]", tmp_path)
+    with pytest.raises(ValueError, match="nested 2 levels deep"):
+        set_elements('[["a.png"]]', tmp_path)
+    with pytest.raises(ValueError, match=f"above the limit of {MAX_SET_ELEMENTS}"):
+        set_elements(json.dumps([f"{i}.png" for i in range(MAX_SET_ELEMENTS + 1)]), tmp_path)
+
+
+def noisy_sets(folder: Path, n: int, seed: int, sizes=(1, 4)) -> pd.DataFrame:
+    """Rows of 1-4 small images whose dominant colour is the row's class in 70% of them (else another class):
+    one image says little, several say more."""
+    rng = np.random.default_rng(seed)
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        y = int(rng.integers(3))
+        paths = []
+        for j in range(int(rng.integers(sizes[0], sizes[1] + 1))):
+            colour = y if rng.random() < 0.7 else int(rng.integers(3))
+            path = f"img/{seed}_{i}_{j}.png"
+            write_image(folder / path, colour, rng, size=12)
+            paths.append(path)
+        rows.append({"photos": json.dumps(paths), "y": y})
+    return pd.DataFrame(rows)
+
+
+def test_detection_names_the_elements_modality_and_the_set(tmp_path):
+    frame = noisy_sets(tmp_path, 30, 0)
+    frame["trace"] = [json.dumps([1.0, 2.0, 3.0])] * 30  # a list of numbers stays a sequence
+    frame["joined"] = frame["photos"].map(lambda c: "|".join(json.loads(c)))
+    for i in range(30):  # a folder of images per row
+        (tmp_path / "shots" / str(i)).mkdir(parents=True)
+        for path in json.loads(frame["photos"][i]):
+            (tmp_path / "shots" / str(i) / Path(path).name).write_bytes((tmp_path / path).read_bytes())
+    frame["folder"] = [f"shots/{i}" for i in range(30)]
+    columns = {c.name: c for c in detect_columns(frame, "y", tmp_path, set_seps={"joined": "|"})}
+    photos = columns["photos"]
+    assert photos.modality == "image" and photos.traits["set"] == {} and photos.traits["colour"] is True
+    assert "a set of image per cell (~2." in photos.reason
+    assert columns["trace"].modality == "sequence" and "set" not in columns["trace"].traits
+    assert columns["joined"].modality == "image" and columns["joined"].traits["set"] == {"sep": "|"}
+    assert columns["folder"].modality == "image" and "set" in columns["folder"].traits
+    with pytest.raises(DataError, match="'nope'"):
+        detect_columns(frame, "y", tmp_path, set_seps={"nope": "|"})
+
+
+def fitted_processor(tmp_path, frame) -> SetProcessor:
+    return SetProcessor("photos", "image", {"size": 12, "augment": False}).fit(frame["photos"], tmp_path)
+
+
+def test_the_processor_stores_each_element_with_its_presence(tmp_path):
+    frame = noisy_sets(tmp_path, 12, 0)
+    processor = fitted_processor(tmp_path, frame)
+    k = processor.elements_
+    assert k == frame["photos"].map(lambda c: len(json.loads(c))).max()
+    cells = pd.Series([frame["photos"][0], "[]", json.dumps(["img/0_0_0.png", "img/missing.png"]),
+                       json.dumps([f"img/0_{i}_0.png" for i in range(k + 2)])])
+    out = processor.transform(cells, tmp_path)
+    assert out.values.shape == (4, k, 3 * 12 * 12 + 1) and out.values.dtype == torch.uint8
+    counts = out.values[:, :, -1].sum(1).tolist()
+    assert counts == [len(json.loads(frame["photos"][0])), 0, 1, k]
+    assert out.present.tolist() == [True, False, True, True]
+    kinds = {(p.row, p.kind) for p in out.problems}
+    assert (1, "empty") in kinds and (2, "unreadable") in kinds and (3, "truncated") in kinds
+    missing = next(p for p in out.problems if p.kind == "unreadable")
+    assert "element 2 (img/missing.png)" in missing.detail
+    batch = processor.prepare_batch(out.values, train=False)
+    assert batch.shape == (4, k, 3 * 12 * 12 + 1) and batch.dtype == torch.float32
+    assert torch.equal(batch[..., -1], out.values[..., -1].float())
+    assert batch[1, :, :-1].abs().sum() == 0  # absent elements are zeros
+    state = json.loads(json.dumps(processor.state_dict()))
+    from mmfuse.core.processor import Processor
+    again = Processor.from_state(state)
+    assert torch.equal(again.transform(cells, tmp_path).values, out.values)
+    flat = processor.flat(batch)
+    assert flat.dense.shape == (4, 192)
+    dropped = drop_elements(batch, 1.0, torch.Generator().manual_seed(0))
+    assert dropped[..., -1].sum(1).tolist() == [1, 0, 1, 1]  # every row keeps one element
+
+
+def test_a_bad_element_stops_skips_or_is_masked_naming_the_element(tmp_path):
+    train = noisy_sets(tmp_path, 60, 0)
+    bad = train.head(6).copy()
+    bad.loc[2, "photos"] = json.dumps(["img/0_0_0.png", "img/gone.png"])
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    p = Predictor(label="y", preset="fast", members=["network"], max_epochs=1, threads=1, progress=False,
+                  verbose=False).fit(tmp_path / "train.csv")
+    with pytest.raises(DataError, match=r"row 2, column 'photos': element 2 \(img/gone.png\): image file not found"):
+        p.set_params(on_bad_row="error").predict(tmp_path / "bad.csv")
+    assert list(p.set_params(on_bad_row="skip").predict(tmp_path / "bad.csv").index) == [0, 1, 3, 4, 5]
+    masked = p.set_params(on_bad_row="mask").predict_frame(tmp_path / "bad.csv")
+    assert len(masked) == 6 and masked["inputs_used"].tolist() == ["photos"] * 6
+
+
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_pooling_ignores_the_order_and_the_padding_of_the_elements(pooling):
+    torch.manual_seed(0)
+    inner = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh())
+    inner.output_dim = 5
+    encoder = SetEncoder(inner, elements=4, element_shape=[6], pooling=pooling)
+    if pooling == "attention":
+        torch.nn.init.normal_(encoder.pool.query)
+    values = torch.randn(3, 4, 6)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.float32)
+    x = torch.cat([values * mask[..., None], mask[..., None]], -1)
+    out = encoder(x)
+    shuffled = x[:, [2, 0, 3, 1]]
+    padded = torch.cat([x, torch.zeros(3, 2, 7)], 1)  # two more empty slots
+    torch.testing.assert_close(encoder(shuffled), out)
+    wider = SetEncoder(inner, 6, [6], pooling=pooling)
+    wider.load_state_dict(encoder.state_dict())
+    torch.testing.assert_close(wider(padded), out)
+    assert torch.equal(out[2], torch.zeros(5))  # no element: zeros (the fusion's missing input)
+    torch.testing.assert_close(out[1], inner(values[1, 0]))  # one element: its own features, either pooling
+
+
+def test_a_set_of_images_beats_one_image_per_row_and_round_trips(tmp_path):
+    for name, seed, n in (("train", 0, 240), ("valid", 1, 90), ("test", 2, 150)):
+        frame = noisy_sets(tmp_path, n, seed, sizes=(3, 4))
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        rng = np.random.default_rng(seed)
+        frame.assign(photos=[rng.choice(json.loads(c)) for c in frame["photos"]]).to_csv(
+            tmp_path / f"{name}-one.csv", index=False)
+    common = dict(label="y", preset="fast", members=["network", "lightgbm"], max_epochs=12, threads=2,
+                  progress=False, verbose=False, seed=0)
+    sets = Predictor(**common).fit(tmp_path / "train.csv", valid=tmp_path / "valid.csv")
+    one = Predictor(**common).fit(tmp_path / "train-one.csv", valid=tmp_path / "valid-one.csv")
+    assert "set" in sets.columns_[0].traits and "set" not in one.columns_[0].traits
+    on_sets = sets.evaluate(tmp_path / "test.csv")["accuracy"]
+    on_one = one.evaluate(tmp_path / "test-one.csv")["accuracy"]
+    assert on_sets > on_one + 0.05, (on_sets, on_one)
+    sets.save(tmp_path / "model")
+    loaded = Predictor.load(tmp_path / "model", verbose=False)
+    pd.testing.assert_frame_equal(loaded.predict_proba(tmp_path / "test.csv"), sets.predict_proba(tmp_path / "test.csv"))
