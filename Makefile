@@ -37,7 +37,7 @@ data-sets: $(foreach v,apple twitter facebook,data/npm/emoji-datasource-$(v)/emo
 	$(BIN)/python -c "from mmfuse.datasets.emoji_sets import export; print(export('data/emoji-sets'))"
 
 # the real tables of benchmarks/realdata.py: movies.db from PyPI, Debian's fortune databases, plus the emoji package
-realdata: install data
+realdata: install data data-sets
 	$(BIN)/pip install -q -c constraints.txt --no-deps bokeh-sampledata==2026.1
 	test -f /usr/share/games/fortunes/people || (apt-get update -qq && apt-get install -y -qq fortunes fortunes-min)
 	# the debian table: the package index with its English descriptions

@@ -148,9 +148,18 @@ def sequence_stats(paths, folder: Path) -> np.ndarray:
     return np.stack([r if r is not None else np.zeros(width) for r in rows])
 
 
+def set_pixels(cells, folder: Path) -> np.ndarray:
+    """Sets of images (JSON lists) as the mean of their images' ``pixels``; zeros for an empty set."""
+    lists = [json.loads(c) if isinstance(c, str) else [] for c in cells]
+    means = [pixels(paths, folder).mean(0) if paths else None for paths in lists]
+    width = next(len(m) for m in means if m is not None)
+    return np.stack([m if m is not None else np.zeros(width, dtype=np.float32) for m in means])
+
+
 def dense_columns(spec: TableSpec, frame) -> np.ndarray | None:
-    """Images and sequences as dense numbers (for both linear baselines)."""
+    """Images (sets of them: averaged) and sequences as dense numbers (for both linear baselines)."""
     parts = [pixels(frame[c], spec.folder) for c in spec.columns.get("image", [])]
+    parts += [set_pixels(frame[c], spec.folder) for c in spec.columns.get("image_set", [])]
     parts += [sequence_stats(frame[c], spec.folder) for c in spec.columns.get("sequence", [])]
     return np.hstack(parts) if parts else None
 
@@ -231,13 +240,18 @@ def pretrained_features(spec: TableSpec, frame, cache: str, threads: int) -> lis
 
     torch.set_num_threads(threads)
     columns = [ColumnInfo(c, kind, "") for kind in ("text", "image") for c in spec.columns.get(kind, [])]
+    columns += [ColumnInfo(c, "image", "", {"colour": True, "set": {}}) for c in spec.columns.get("image_set", [])]
     pipeline = InputPipeline.plan(plan_inputs(columns, load_config("default")), columns, cache)
     out = []
     for col in columns:
         proc = pipeline.processors[col.name]
         proc.fit(frame[col.name], spec.folder)
         values = proc.transform(frame[col.name].replace("", None), spec.folder).values.numpy()
-        out.append(values[:, : proc.feature_dim_])  # the frozen features (the default's text rows go on with n-gram ids)
+        if "set" in col.traits:  # the mean of the present elements' features
+            dim, mask = proc.element_processor.feature_dim_, values[..., -1:]
+            out.append((values[..., :dim] * mask).sum(1) / np.maximum(mask.sum(1), 1))
+        else:
+            out.append(values[:, : proc.feature_dim_])  # the frozen features (text rows go on with n-gram ids)
     return out
 
 
@@ -306,9 +320,9 @@ def run_peer(spec: TableSpec, run: str, seed: int, threads: int, cache: str) -> 
             keep = [c for kind in ("text", "numeric", "categorical") for c in spec.columns.get(kind, [])]
             parts = [frame[keep].reset_index(drop=True)]
             dense = dense_columns(spec, frame)
-            images = [c for c in spec.columns.get("image", [])]
-            frozen = pretrained_features(TableSpec(spec.name, spec.label, spec.task, {"image": images}), frame, cache,
-                                         threads) if images else []
+            images = {kind: spec.columns.get(kind, []) for kind in ("image", "image_set")}
+            frozen = pretrained_features(TableSpec(spec.name, spec.label, spec.task, images, folder_name=spec.folder_name),
+                                         frame, cache, threads) if any(images.values()) else []
             for i, block in enumerate(([dense] if dense is not None else []) + frozen):
                 parts.append(pd.DataFrame(block, columns=[f"f{i}_{j}" for j in range(block.shape[1])]))
             table = pd.concat(parts, axis=1).assign(**{spec.label: labels.to_numpy()})
@@ -367,7 +381,7 @@ def applies(spec: TableSpec, run: str) -> bool:
     if peer_limit(run):
         return spec.task != "multilabel"  # TabularPredictor predicts one label column
     if run in ("pretrained", "pretrained+linear"):
-        return bool(spec.columns.get("text") or spec.columns.get("image"))
+        return bool(spec.columns.get("text") or spec.columns.get("image") or spec.columns.get("image_set"))
     if run == "hgb":
         return bool(spec.columns.get("numeric") or spec.columns.get("categorical"))
     return True

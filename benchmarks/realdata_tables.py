@@ -10,6 +10,9 @@
 | movies-drama | as movies | 17,029 | the same columns -> whether the film is a drama (binary) |
 | movies-rating | as movies | ~16,700 | the same columns but the critics' meter -> the critics' average rating (regression, 0-10) |
 | debian | Debian bookworm's package index with its English descriptions (apt) | ~16,800 | summary, description (~60 words), 4 numbers, 3 categories -> section (25) |
+| emoji-sets | npm emoji-datasource-{google,apple,twitter,facebook} (`make data-sets`) | 1,911 | a set of 1-4 vendors' 64 px PNGs (~3 a row) -> category (10) |
+| emoji-one | as emoji-sets | 1,911 | one of each row's emoji-sets images, drawn at random -> category |
+| emoji-new-style | as emoji-sets | 1,911 | train / valid: sets of google, apple and twitter images; test: the facebook image alone -> category |
 
 Each table is written as train.csv / valid.csv / test.csv (70/15/15, fixed seed) plus the files it points to.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmfuse.datasets import avdigits, emoji
+from mmfuse.datasets import avdigits, emoji, emoji_sets
 
 ROOT = Path("data/realdata")
 FORTUNES = Path("/usr/share/games/fortunes")
@@ -42,12 +45,13 @@ class TableSpec:
     name: str
     label: str
     task: str                # binary / multiclass / multilabel / regression
-    columns: dict            # kind (text / image / sequence / numeric / categorical) -> columns, for the baselines
+    columns: dict            # kind (text / image / image_set / sequence / numeric / categorical) -> columns
     label_sep: str | None = None
+    folder_name: str | None = None  # the table's folder under ROOT, when not its name
 
     @property
     def folder(self) -> Path:
-        return ROOT / self.name
+        return ROOT / (self.folder_name or self.name)
 
 
 AV = {"image": ["image"], "sequence": ["audio"]}
@@ -66,6 +70,11 @@ TABLES = {
     "debian": TableSpec("debian", "section", "multiclass", {
         "text": ["summary", "description"], "numeric": ["installed_size", "size", "depends", "recommends"],
         "categorical": ["architecture", "multi_arch", "priority"]}),
+    "emoji-sets": TableSpec("emoji-sets", "category", "multiclass", {"image_set": ["images"]},
+                            folder_name="emoji-vendors/sets"),
+    "emoji-one": TableSpec("emoji-one", "category", "multiclass", {"image": ["image"]}, folder_name="emoji-vendors/one"),
+    "emoji-new-style": TableSpec("emoji-new-style", "category", "multiclass", {"image_set": ["images"]},
+                                 folder_name="emoji-vendors/new-style"),
 }
 
 
@@ -191,6 +200,8 @@ def build(name: str) -> TableSpec:
     if not (spec.folder / "test.csv").is_file():
         if name == "emoji":
             emoji.export(spec.folder)
+        elif name.startswith("emoji-"):
+            emoji_sets.export(ROOT / "emoji-vendors")
         elif name == "avdigits":
             avdigits.export(spec.folder, "hard")
         elif name.startswith("movies"):

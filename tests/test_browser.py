@@ -4,6 +4,7 @@ serve``'s app on 127.0.0.1. A missing browser fails the test (``make test`` inst
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import socket
 import threading
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 import uvicorn
 from test_serve import index_client, served  # noqa: F401  (the shared model and index fixtures)
+from test_sets import set_model  # noqa: F401  (a model whose column holds sets of images)
 
 from mmfuse.serve import create_app
 
@@ -138,7 +140,7 @@ def test_a_plugin_modality_is_served_and_drawn_from_its_registration(browser, tm
         client = TestClient(create_app(tmp_path / "model"))
         field = next(c for c in client.get("/metadata").json()["columns"] if c["name"] == "colour")
         assert field == {"name": "colour", "modality": "colour", "encoder": "colour_mlp", "widget": "text",
-                         "file": False, "accept": "", "hint": "#ff8800"}
+                         "file": False, "accept": "", "hint": "#ff8800", "set": False}
         answers = client.post("/predict", json={"rows": [{"colour": "#ff1010", "word": "epsilon"},
                                                          {"colour": "#101010", "word": "epsilon"}]})
         assert answers.status_code == 200, answers.text
@@ -158,3 +160,21 @@ def test_a_plugin_modality_is_served_and_drawn_from_its_registration(browser, tm
             page.close()
     finally:
         unregister_colour_plugin()
+
+
+def test_two_images_uploaded_into_one_set_field(set_model, browser):  # noqa: F811
+    folder, client = set_model
+    paths = json.loads(pd.read_csv(folder / "test.csv")["photos"][0])[:2]
+    row = {"photos": [base64.b64encode((folder / p).read_bytes()).decode() for p in paths]}
+    expected = client.post("/predict", json={"rows": [row]}).json()["predictions"][0]
+    with Server(folder / "model") as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("#f-photos")
+        assert page.get_attribute("#f-photos", "multiple") is not None
+        page.set_input_files("#f-photos", [str(folder / p) for p in paths])
+        page.click("#submit")
+        page.wait_for_selector("#answer:not([hidden])")
+        assert page.inner_text("#prediction") == str(expected["prediction"])
+        assert f"{max(expected['probabilities'].values()):.3f}" in page.inner_text("#bars")
+        page.close()

@@ -68,7 +68,7 @@ def test_detection_names_the_elements_modality_and_the_set(tmp_path):
     columns = {c.name: c for c in detect_columns(frame, "y", tmp_path, set_seps={"joined": "|"})}
     photos = columns["photos"]
     assert photos.modality == "image" and photos.traits["set"] == {} and photos.traits["colour"] is True
-    assert "a set of image per cell (~2." in photos.reason
+    assert photos.reason.startswith("image set (~2.")
     assert columns["trace"].modality == "sequence" and "set" not in columns["trace"].traits
     assert columns["joined"].modality == "image" and columns["joined"].traits["set"] == {"sep": "|"}
     assert columns["folder"].modality == "image" and "set" in columns["folder"].traits
@@ -165,3 +165,49 @@ def test_a_set_of_images_beats_one_image_per_row_and_round_trips(tmp_path):
     sets.save(tmp_path / "model")
     loaded = Predictor.load(tmp_path / "model", verbose=False)
     pd.testing.assert_frame_equal(loaded.predict_proba(tmp_path / "test.csv"), sets.predict_proba(tmp_path / "test.csv"))
+
+
+@pytest.fixture(scope="module")
+def set_model(tmp_path_factory):
+    """A served model of a column of image sets, and a test client for it."""
+    from fastapi.testclient import TestClient
+
+    from mmfuse.serve import create_app
+    from mmfuse.serve.limits import ServeLimits
+
+    folder = tmp_path_factory.mktemp("set-model")
+    noisy_sets(folder, 150, 0).to_csv(folder / "train.csv", index=False)
+    noisy_sets(folder, 20, 2).to_csv(folder / "test.csv", index=False)
+    Predictor(label="y", preset="fast", members=["network"], max_epochs=3, threads=2, progress=False,
+              verbose=False).fit(folder / "train.csv").save(folder / "model")
+    return folder, TestClient(create_app(folder / "model", ServeLimits(max_rows=8)))
+
+
+def b64(path: Path) -> str:
+    import base64
+
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def test_the_server_takes_a_list_of_uploads_for_a_set_field(set_model):
+    folder, client = set_model
+    test = pd.read_csv(folder / "test.csv").head(3)
+    rows = [{"photos": [b64(folder / p) for p in json.loads(cell)]} for cell in test["photos"]]
+    answer = client.post("/predict", json={"rows": rows, "explain": False})
+    assert answer.status_code == 200, answer.text
+    library = Predictor.load(folder / "model", verbose=False).predict_proba(folder / "test.csv").head(3)
+    for p, (_, expected) in zip(answer.json()["predictions"], library.iterrows()):
+        assert p["probabilities"] == pytest.approx({str(k): v for k, v in expected.items()}, abs=1e-5)
+        assert p["inputs_used"] == ["photos"]
+    paths = json.loads(test["photos"][0])
+    files = [("photos", (f"{i}.png", (folder / path).read_bytes(), "image/png")) for i, path in enumerate(paths)]
+    form = client.post("/predict", files=files, data={"explain": "false"})
+    assert form.status_code == 200, form.text
+    assert form.json()["predictions"][0]["probabilities"] == pytest.approx(
+        answer.json()["predictions"][0]["probabilities"], abs=1e-5)
+    assert client.get("/metadata").json()["columns"][0]["set"] is True
+    too_many = client.post("/predict", json={"rows": [{"photos": [rows[0]["photos"][0]] * (MAX_SET_ELEMENTS + 1)}]})
+    assert too_many.status_code == 422 and too_many.json()["field"] == "rows[0].photos"
+    broken = client.post("/predict", json={"rows": [{"photos": [rows[0]["photos"][0], "bm90IGFuIGltYWdl"]}]})
+    assert broken.status_code == 200 and broken.json()["predictions"][0]["inputs_used"] == ["photos"]
+    assert "photos: masked" in broken.json()["predictions"][0]["notes"][0]

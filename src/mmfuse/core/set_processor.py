@@ -47,6 +47,11 @@ class SetProcessor(Processor):
         self._element = Processor.from_state(self.element_state_)
         self.streamable, self.ragged = self._element.streamable, self._element.ragged
 
+    @property
+    def element_processor(self) -> Processor:
+        """The processor of one element (fitted with the set)."""
+        return self._element
+
     # --- cells -> elements --------------------------------------------------------------------------------------
     def _cells(self, values: pd.Series, root: Path, progress: Progress | None
                ) -> tuple[list[list[str]], list[Problem]]:

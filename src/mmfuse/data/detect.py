@@ -49,7 +49,7 @@ def detect_set(name: str, values: pd.Series, root: Path, sep: str | None = None)
     if info.modality == "ignore" or MODALITIES.get(info.modality).grouped:
         return None
     per_row = len(elements) / max(1, len(set(rows)))
-    return ColumnInfo(name, info.modality, f"a set of {info.modality} per cell (~{per_row:.1f} per row): {info.reason}",
+    return ColumnInfo(name, info.modality, f"{info.modality} set (~{per_row:.1f} per row): {info.reason}",
                       {"set": {"sep": sep} if sep else {}})
 
 

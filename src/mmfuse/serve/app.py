@@ -136,7 +136,9 @@ async def read_rows(request: Request, limits: ServeLimits) -> tuple[list[dict[st
         for name, value in form.multi_items():
             if name == "explain":
                 continue
-            row[name] = Upload(value.filename or "", await value.read()) if isinstance(value, UploadFile) else value
+            value = Upload(value.filename or "", await value.read()) if isinstance(value, UploadFile) else value
+            row[name] = [*row[name], value] if isinstance(row.get(name), list) else (
+                [row[name], value] if name in row else value)  # a field given twice: a set of uploads
         return [row], str(form.get("explain", "true")).lower() not in ("false", "0", "no")
     body = await json_body(request)
     rows = body.get("rows")
@@ -262,9 +264,10 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
     tabular = predictor.pipeline_.processors.get("tabular")
     if tabular is not None:
         categories = dict(zip(tabular.categorical, tabular.categories_))
+    sets = {c.name for c in predictor.columns_ if "set" in c.traits}  # several values per cell: a list
     return {"kind": "model", "task": about["task"], "label": about["label"], "classes": about.get("classes"),
             "columns": [{"name": i["column"], "modality": i["modality"], "encoder": i["encoder"],
-                         **page_field(i["modality"]),
+                         **page_field(i["modality"]), "set": i["column"] in sets,
                          **({"categories": categories[i["column"]]} if i["column"] in categories else {})}
                         for i in about["inputs"] if i["modality"] != "ignore"],
             "metrics": about["metrics"].get("valid", {}), "mmfuse": __version__, "trained_with": about["mmfuse"],

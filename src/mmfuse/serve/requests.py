@@ -4,7 +4,9 @@ Each modality's registration says how its cells travel (``core.modality.Cell``).
 category, a date) is used as given. A file cell must be an upload: base64 in JSON (a ``data:...;base64,`` URL is
 fine) or a multipart file; the bytes are written under the request's own temporary folder with a name the server
 makes, so no path in a request is ever opened; an upload that is an image is checked against the pixel limit by its
-header first. A modality that takes lists (sequences) also takes a JSON list of numbers.
+header first. A modality that takes lists (sequences) also takes a JSON list of numbers. A set column (several
+values per cell) takes a list of such cells (in multipart: the field given once per element), at most
+``MAX_SET_ELEMENTS``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ import pandas as pd
 
 from ..core.columns import ColumnInfo
 from ..core.modality import Cell
+from ..core.sets import MAX_SET_ELEMENTS
 from ..data.surrogates import LONE
 from ..data.table import Table
 from ..io.bounded_json import loads
@@ -69,12 +73,27 @@ def request_table(rows: list[dict[str, Any]], columns: list[ColumnInfo], folder:
         unknown = sorted(set(row) - set(known) - {c.name for c in columns})
         if unknown:
             raise RequestError(f"rows[{r}].{unknown[0]}", f"not a column of this model (columns: {', '.join(known)})")
-        cells.append({name: _cell(row.get(name), info, folder, f"rows[{r}].{name}", r, max_pixels)
+        cells.append({name: (_set_cell if "set" in info.traits else _cell)(row.get(name), info, folder,
+                                                                           f"rows[{r}].{name}", r, max_pixels)
                       for name, info in known.items()})
     return Table(pd.DataFrame(cells, columns=list(known)), folder, "request")
 
 
-def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_pixels: int) -> Any:
+def _set_cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_pixels: int) -> Any:
+    """A set column's cell: a list of element cells (one value: a set of one), written as the column's cells are
+    (joined by its separator, else a JSON list)."""
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    if len(values) > MAX_SET_ELEMENTS:
+        raise RequestError(field, f"a set of {len(values)} elements; a set holds at most {MAX_SET_ELEMENTS}")
+    elements = [_cell(v, info, folder, f"{field}[{j}]", row, max_pixels, f"-{j}") for j, v in enumerate(values)]
+    elements = [str(e) for e in elements if e is not None]
+    sep = info.traits["set"].get("sep")
+    return sep.join(elements) if sep else json.dumps(elements)
+
+
+def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_pixels: int, tag: str = "") -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str) and LONE.search(value):
@@ -100,7 +119,7 @@ def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_
     else:
         raise RequestError(field, f"expected a {info.modality} file as base64 or an upload")
     check_pixels(content, field, max_pixels)
-    name = f"{row}-{re.sub(r'[^A-Za-z0-9_]', '_', info.name)}{cell.suffix}"
+    name = f"{row}-{re.sub(r'[^A-Za-z0-9_]', '_', info.name)}{tag}{cell.suffix}"
     (folder / name).write_bytes(content)
     return name
 

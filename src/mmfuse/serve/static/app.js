@@ -19,7 +19,8 @@ function field(column) {
   label.append(el("span", { class: "kind" }, `${column.modality}, ${column.encoder}`));
   box.append(label);
   if (column.widget === "file") {
-    const input = el("input", { type: "file", id, name: column.name, accept: column.accept || "" });
+    const input = el("input", { type: "file", id, name: column.name, accept: column.accept || "",
+                                ...(column.set ? { multiple: "" } : {}) });  // a set column: several files
     const preview = el("img", { class: "preview", alt: `${column.name} preview`, hidden: "" });
     const player = el("audio", { controls: "", hidden: "" });
     input.addEventListener("change", () => {
@@ -113,7 +114,7 @@ async function submit(event) {
   const form = new FormData();
   for (const input of $("fields").querySelectorAll("input, textarea, select")) {
     if (input.type === "file") {
-      if (input.files.length) form.append(input.name, input.files[0]);
+      for (const file of input.files) form.append(input.name, file);
     } else if (input.value.trim() !== "") {
       form.append(input.name, input.value);
     }
