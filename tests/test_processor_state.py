@@ -40,6 +40,8 @@ def fitted_processors(folder: Path) -> dict[str, Processor]:
             "source": str(tiny), "ngrams": {"min_count": 1}}),
         "pretrained_image": PROCESSORS.get("pretrained_image").for_input([ColumnInfo("i", "image", "")],
                                                                          {"source": "efficientnet_lite0"}),
+        "set": PROCESSORS.get("set").for_input([ColumnInfo("i", "image", "", {"set": {}})],
+                                               {"element": "image", "element_settings": {"size": 8}}),
     }
     for proc in made.values():
         proc.use_cache(str(folder / "cache"))

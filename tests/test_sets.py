@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mmfuse import Predictor
-from mmfuse.core.set_processor import SetProcessor, drop_elements
+from mmfuse.core.set_processor import SetProcessor, drop_elements, keep_elements
 from mmfuse.core.sets import MAX_SET_ELEMENTS, set_elements
 from mmfuse.data.detect import detect_columns
 from mmfuse.errors import DataError
@@ -108,6 +108,9 @@ def test_the_processor_stores_each_element_with_its_presence(tmp_path):
     assert flat.dense.shape == (4, 192)
     dropped = drop_elements(batch, 1.0, torch.Generator().manual_seed(0))
     assert dropped[..., -1].sum(1).tolist() == [1, 0, 1, 1]  # every row keeps one element
+    kept = keep_elements(batch, 2, torch.Generator().manual_seed(0))
+    assert kept[..., -1].sum(1).tolist() == [min(2, counts[0]), 0, 1, 2]
+    assert set(kept[0, :, -1].nonzero().squeeze(1).tolist()) <= set(batch[0, :, -1].nonzero().squeeze(1).tolist())
 
 
 def test_a_bad_element_stops_skips_or_is_masked_naming_the_element(tmp_path):
@@ -162,6 +165,10 @@ def test_a_set_of_images_beats_one_image_per_row_and_round_trips(tmp_path):
     on_sets = sets.evaluate(tmp_path / "test.csv")["accuracy"]
     on_one = one.evaluate(tmp_path / "test-one.csv")["accuracy"]
     assert on_sets > on_one + 0.05, (on_sets, on_one)
+    from mmfuse.analysis.robustness import robustness
+
+    kept = robustness(sets, tmp_path / "test.csv").elements["photos"]  # the score with 1..4 elements kept
+    assert len(kept) == 4 and kept[-1] == pytest.approx(on_sets) and kept[-1] > kept[0] + 0.05, kept
     sets.save(tmp_path / "model")
     loaded = Predictor.load(tmp_path / "model", verbose=False)
     pd.testing.assert_frame_equal(loaded.predict_proba(tmp_path / "test.csv"), sets.predict_proba(tmp_path / "test.csv"))
@@ -243,3 +250,63 @@ def test_streamed_sets_give_the_same_model_as_sets_in_memory(set_model, tmp_path
     streamed = Predictor(stream="on", **common).fit(folder / "train.csv")
     assert streamed.data_report_["train"]["streamed"]["photos"]["cache"] == "filled"
     pd.testing.assert_frame_equal(streamed.predict_proba(folder / "test.csv"), held.predict_proba(folder / "test.csv"))
+
+
+def test_two_process_ddp_trains_a_set_model_as_one_process_does(set_model, tmp_path):
+    import subprocess
+    import sys
+
+    folder, _ = set_model
+    mmfuse = str(Path(sys.executable).with_name("mmfuse"))
+    env = {"PATH": str(Path(sys.executable).parent), "COLUMNS": "200", "HF_HUB_OFFLINE": "1"}
+    scores = []
+    for name, extra in (("one", []), ("two", ["--devices", "2", "--strategy", "ddp"])):
+        run = subprocess.run([mmfuse, "fit", str(folder / "train.csv"), "--label", "y", "--preset", "fast",
+                              "--members", "network", "--max-epochs", "4", "--batch-size", "32", "--seed", "0",
+                              "--threads", "1", "--out", str(tmp_path / name), *extra],
+                             capture_output=True, text=True, env=env, timeout=600)
+        assert run.returncode == 0, run.stderr
+        scores.append(Predictor.load(tmp_path / name, verbose=False).evaluate(folder / "test.csv")["accuracy"])
+    assert abs(scores[0] - scores[1]) <= 0.1, scores
+
+
+def text_audio_sequence_sets(folder: Path, n: int, seed: int) -> pd.DataFrame:
+    """Each row: 1-3 reviews, 1-3 clips and 1-3 sequences, each saying the class in 90% of them."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    (folder / "clips").mkdir(parents=True, exist_ok=True)
+    words = {0: ["calm", "grey", "slow"], 1: ["loud", "quick", "sharp"]}
+    rows = []
+    for i in range(n):
+        y = int(rng.integers(2))
+        says = [y if rng.random() < 0.9 else 1 - y for _ in range(int(rng.integers(1, 4)))]
+        reviews = [" ".join(rng.choice(words[s], 3)) for s in says]
+        clips, traces = [], []
+        for j, s in enumerate(says):
+            t = np.arange(int(8000 * 0.25)) / 8000
+            sf.write(folder / "clips" / f"{seed}_{i}_{j}.wav", (0.4 * np.sin(2 * np.pi * (300 if s else 1200) * t))
+                     .astype(np.float32), 8000)
+            np.save(folder / "clips" / f"{seed}_{i}_{j}.npy", rng.normal(s, 1.0, (6, 2)).astype(np.float32))
+            clips.append(f"clips/{seed}_{i}_{j}.wav")
+            traces.append(f"clips/{seed}_{i}_{j}.npy")
+        rows.append({"reviews": json.dumps(reviews), "clips": json.dumps(clips), "traces": json.dumps(traces), "y": y})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("column", ["reviews", "clips", "traces"])
+def test_sets_of_texts_clips_and_sequences(tmp_path, column):
+    frame = text_audio_sequence_sets(tmp_path, 160, 0)
+    keep = ["y", column]
+    frame[keep].to_csv(tmp_path / "train.csv", index=False)
+    text_audio_sequence_sets(tmp_path, 60, 1)[keep].to_csv(tmp_path / "test.csv", index=False)
+    config = {"preprocess": {"audio": {"sample_rate": 8000, "max_seconds": 0.25, "n_mels": 16}}}
+    p = Predictor(label="y", preset="fast", members=["network", "ngram_linear", "lightgbm"], max_epochs=8,
+                  threads=2, progress=False, verbose=False, seed=0, config=config).fit(tmp_path / "train.csv")
+    info = p.columns_[0]
+    assert info.modality == {"reviews": "text", "clips": "audio", "traces": "sequence"}[column]
+    assert "set" in info.traits and info.reason.startswith(f"{info.modality} set (~2")
+    assert p.evaluate(tmp_path / "test.csv")["accuracy"] > 0.75
+    board = p.leaderboard().set_index("member")["status"]  # the cheap members read the elements' mean views
+    assert board["network"] == board["ngram_linear"] == "fitted"
+    assert board["lightgbm"] == "fitted" or (column == "reviews" and board["lightgbm"].startswith("skipped"))

@@ -6,6 +6,7 @@
   plugin offers (``Processor.corruptions``): images noise / blur / occlusion; audio and sequences noise / time
   masking; text typos (tokens -> unknown) / word drop; tabular noise / missing; frozen pretrained encoders (whose
   inputs are cached features) feature noise.
+- Sets (several values per cell): the score with 1, 2, ... K of each row's elements kept, drawn at random.
 - MultiBench's robustness measures (Liang et al., 2021): relative robustness = area under the score-vs-level
   curve; effective robustness = the curve's excess over a reference model's curve shifted to the same clean score.
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from ..core.processor import Progress
+from ..core.set_processor import SetProcessor, keep_elements
 from ..core.shapley import shapley_values
 from ..estimators import Predictor
 
@@ -47,6 +49,7 @@ class RobustnessReport:
     shapley: dict[str, float] | None                # input -> Shapley value (at most 4 inputs)
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # input -> corruption -> scores
     levels: tuple[float, ...] = LEVELS                                         # corruption levels of the curves
+    elements: dict[str, list[float]] = field(default_factory=dict)  # set input -> score with 1, 2, ... K elements
 
     def relative(self) -> dict[str, dict[str, float]]:
         return {i: {c: relative_robustness(s) for c, s in cs.items()} for i, cs in self.curves.items()}
@@ -55,7 +58,7 @@ class RobustnessReport:
         return {"metric": self.metric, "levels": list(self.levels), "score": self.score, "nothing": self.nothing,
                 "without": self.without,
                 "drop_one": {i: self.score - s for i, s in self.without.items()}, "shapley": self.shapley,
-                "curves": self.curves, "relative_robustness": self.relative()}
+                "curves": self.curves, "relative_robustness": self.relative(), "elements_kept": self.elements}
 
 
 def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: int = 0,
@@ -70,6 +73,7 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
     corruptions = predictor.corruptions() if curves else {name: {} for name in inputs}
     with_shapley = len(inputs) <= max_shapley_inputs
     total = (2 ** len(inputs) if with_shapley else len(inputs) + 2) + len(LEVELS) * sum(map(len, corruptions.values()))
+    total += sum(set_sizes(predictor).values()) if curves else 0
     done = [0]
 
     def scored(outputs: np.ndarray) -> float:
@@ -99,4 +103,16 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
                              {**x, name: fn(x[name], level, gen)})
                 scores.append(scored(predictor.predict_outputs(split, transform=transform)))
             report.curves[name][corruption] = scores
+    for name, k in set_sizes(predictor).items() if curves else ():
+        report.elements[name] = []
+        for count in range(1, k + 1):
+            gen = torch.Generator().manual_seed(seed)
+            transform = (lambda x, count=count, gen=gen, name=name: {**x, name: keep_elements(x[name], count, gen)})
+            report.elements[name].append(scored(predictor.predict_outputs(split, transform=transform)))
     return report
+
+
+def set_sizes(predictor: Predictor) -> dict[str, int]:
+    """Set inputs (several values per cell) -> the most elements a row of them holds."""
+    return {name: proc.elements_ for name, proc in predictor.pipeline_.processors.items()
+            if isinstance(proc, SetProcessor)}

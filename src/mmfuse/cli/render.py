@@ -63,7 +63,15 @@ def robustness_tables(report: Any) -> list[Table]:
     for name, by_corruption in report.curves.items():
         for corruption, scores in by_corruption.items():
             curves.add_row(name, corruption, *[f"{s:.3f}" for s in scores], f"{relative[name][corruption]:.3f}")
-    return [contributions, curves]
+    tables = [contributions, curves]
+    if report.elements:
+        k = max(map(len, report.elements.values()))
+        kept = _table(f"{report.metric} with 1..{k} of each set's elements kept", ["input", *map(str, range(1, k + 1))],
+                      left=("input",))
+        for name, scores in report.elements.items():
+            kept.add_row(name, *[f"{s:.3f}" for s in scores], *["-"] * (k - len(scores)))
+        tables.append(kept)
+    return tables
 
 
 def importance_table(report: Any, shapley: dict[str, float] | None, shapley_metric: str) -> Table:

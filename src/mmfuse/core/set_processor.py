@@ -176,4 +176,13 @@ def drop_elements(x: Tensor, level: float, generator: Any) -> Tensor:
     return fold(x[..., :-1], torch.maximum(keep, first))
 
 
+def keep_elements(x: Tensor, count: int, generator: Any) -> Tensor:
+    """Keep ``count`` of each row's present elements, drawn at random, of a prepared set batch (B, K, P + 1) (a
+    row with fewer keeps them all)."""
+    mask = x[..., -1]
+    scores = torch.rand(mask.shape, generator=generator) + mask  # present elements first, in a random order
+    rank = scores.argsort(1, descending=True).argsort(1)  # (B, K): each element's place in that order
+    return fold(x[..., :-1], mask * (rank < count).float())
+
+
 PROCESSORS.add(SetProcessor.kind, SetProcessor)

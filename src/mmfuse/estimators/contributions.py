@@ -13,17 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..core.shapley import shapley_values
 from ..data.dataset import EncodedSplit
+from .base import BaseEstimator
 from .importance import retransformed
-
-if TYPE_CHECKING:
-    from .predictor import Predictor
 
 
 @dataclass
@@ -39,7 +36,7 @@ class RowContributions:
         return ["predicted value" if classes is None else f"probability of {classes[k]!s}" for k in self.tracked]
 
 
-def row_contributions(predictor: "Predictor", split: EncodedSplit, max_shapley_inputs: int = 4,
+def row_contributions(predictor: BaseEstimator, split: EncodedSplit, max_shapley_inputs: int = 4,
                       frame: pd.DataFrame | None = None, root: Path | None = None) -> RowContributions:
     """Per-row removal and Shapley contributions of every input for a prepared split; with the table ``frame``
     ``prepare`` returned (and its folder ``root``), also each shared input's columns'."""

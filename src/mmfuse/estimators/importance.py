@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,7 @@ from ..core.processor import Progress
 from ..data.dataset import EncodedSplit
 from ..data.streaming import take_rows
 from ..data.table import read_table
-
-if TYPE_CHECKING:
-    from .predictor import Predictor
+from .base import BaseEstimator
 
 METHODS = ("permute", "mask")
 
@@ -58,8 +56,8 @@ class ColumnImportance:
                 "columns": self.frame().reset_index().to_dict(orient="records")}
 
 
-def column_importance(predictor: "Predictor", data: Any, method: str = "permute", repeats: int = 5, seed: int = 0,
-                      progress: Progress | None = None) -> ColumnImportance:
+def column_importance(predictor: BaseEstimator, data: Any, method: str = "permute", repeats: int = 5,
+                      seed: int = 0, progress: Progress | None = None) -> ColumnImportance:
     """Importance of every input column of a fitted ``predictor`` on a labelled table; ``progress`` receives
     ``("importance passes", done, total)`` after each pass over the table."""
     if method not in METHODS:
@@ -108,7 +106,7 @@ def column_importance(predictor: "Predictor", data: Any, method: str = "permute"
                             {c.name: c.modality for c in predictor.columns_}, inputs)
 
 
-def retransformed(predictor: "Predictor", split: EncodedSplit, name: str, frame: pd.DataFrame,
+def retransformed(predictor: BaseEstimator, split: EncodedSplit, name: str, frame: pd.DataFrame,
                   root: Path) -> EncodedSplit:
     """``split`` with input ``name`` transformed again from ``frame`` (the split's rows, a column changed)."""
     processor = predictor.pipeline_.processors[name]
