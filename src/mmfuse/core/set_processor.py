@@ -103,12 +103,8 @@ class SetProcessor(Processor):
         return Transformed(stored, stored[:, :, -1].bool().any(1), problems)
 
     # --- batches ------------------------------------------------------------------------------------------------
-    def _unfold(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, K, P + 1) -> elements (B * K, *stored or prepared element shape) and their presence (B, K)."""
-        return x[..., :-1].reshape(x.shape[0] * x.shape[1], *self.stored_shape_), x[..., -1]
-
     def prepare_batch(self, x: Tensor, train: bool) -> Tensor:
-        values, mask = self._unfold(x)
+        values, mask = unfold(x, self.stored_shape_, ids=False)  # stored elements (B * K, ...), presence (B, K)
         prepared = self._element.prepare_batch(values, train)  # (B * K, ...)
         return fold(prepared.reshape(x.shape[0], x.shape[1], -1).float(), mask.float())
 
@@ -161,8 +157,8 @@ def fold(elements: Tensor, mask: Tensor) -> Tensor:
 
 
 def unfold(x: Tensor, element_shape: list[int], ids: bool) -> tuple[Tensor, Tensor]:
-    """A prepared set batch (B, K, P + 1) -> elements (B * K, *element_shape) (integers for token ids) and their
-    presence (B, K) as floats."""
+    """A set batch (B, K, P + 1), stored or prepared -> elements (B * K, *element_shape) (integers for token ids) and
+    their presence (B, K)."""
     elements = x[..., :-1].reshape(x.shape[0] * x.shape[1], *element_shape)
     return (elements.round().long() if ids else elements), x[..., -1]
 

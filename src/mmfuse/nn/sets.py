@@ -16,6 +16,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..core.set_processor import unfold
+from .encoding import encode_dense, encode_present
+
 POOLINGS = ("mean", "attention")
 
 
@@ -55,17 +58,7 @@ class SetEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x (B, K, P + 1) -> (B, output_dim)."""
         b, k = x.shape[0], x.shape[1]
-        mask = x[..., -1] > 0.5  # (B, K)
-        elements = x[..., :-1].reshape(b * k, *self.element_shape)
-        if self.element_ids:
-            elements = elements.round().long()
-        if torch.onnx.is_in_onnx_export() or bool(mask.all()):
-            feats = self.element(elements)  # (B * K, D)
-        else:
-            rows = mask.reshape(-1).nonzero().squeeze(1)
-            out = self.element(elements[rows]) if len(rows) else None
-            dim = self.output_dim if out is None else out.shape[1]
-            feats = torch.zeros(b * k, dim, dtype=x.dtype if out is None else out.dtype, device=x.device)
-            if out is not None:
-                feats = feats.index_copy(0, rows, out)
-        return self.pool(feats.reshape(b, k, -1), mask)
+        elements, mask = unfold(x, self.element_shape, self.element_ids)  # (B * K, ...), (B, K)
+        encode = encode_dense if torch.onnx.is_in_onnx_export() else encode_present
+        feats = encode(self.element, elements, mask.reshape(-1) > 0.5)  # (B * K, D), absent elements zeroed
+        return self.pool(feats.reshape(b, k, -1), mask > 0.5)
