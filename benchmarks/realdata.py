@@ -452,14 +452,80 @@ def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int
     return lines
 
 
+def skipped_members(result: dict) -> list[str]:
+    """The portfolio members a run's time limit left out (its leaderboard's "skipped" rows)."""
+    return [row["member"] for row in result.get("leaderboard") or [] if str(row.get("status", "")).startswith("skip")]
+
+
+def curve_lines(specs: dict[str, TableSpec], results: dict[str, dict[str, list[dict]]],
+                limits: list[float]) -> list[str]:
+    """One row per table and system: test score (wall seconds) at each time limit; mmfuse's cell marks a score below
+    TF-IDF + LogisticRegression at a limit from 1.5x that baseline's wall time (the bar) and names skipped members."""
+    lines = ["| table (metric) | system | " + " | ".join(f"{t:g} s" for t in limits) + " |",
+             "|---|---|" + "---|" * len(limits)]
+    for table, runs in results.items():
+        metric, tfidf = METRIC[specs[table].task], runs.get("tfidf+linear")
+        worse = (lambda a, b: a > b) if metric == "rmse" else (lambda a, b: a < b)
+        bar = 1.5 * np.mean([r["seconds"] for r in tfidf]) if tfidf else None
+        base = np.mean([r["test"] for r in tfidf]) if tfidf else None
+        for system, name in (("default@", "mmfuse"), ("autogluon-", "AutoGluon")):
+            cells = []
+            for limit in limits:
+                rs = runs.get(f"{system}{limit:g}")
+                if not rs:
+                    cells.append("n/a" if system == "autogluon-" and specs[table].task == "multilabel" else "-")
+                    continue
+                score, wall = np.mean([r["test"] for r in rs]), np.mean([r["seconds"] for r in rs])
+                cell = f"{score:.3f} ({wall:.0f} s)"
+                if system == "default@":
+                    below = base is not None and worse(score, base)
+                    cell = f"**{cell}** below the bar" if below and limit >= bar else cell
+                    skipped = sorted({m for r in rs for m in skipped_members(r)})
+                    cell += f"; skipped {', '.join(skipped)}" if skipped else ""
+                cells.append(cell)
+            lines.append(f"| {table} ({metric}) | {name} | " + " | ".join(cells) + " |")
+        if tfidf:
+            lines.append(f"| {table} ({metric}) | TF-IDF + LR | {base:.3f} ({bar / 1.5:.0f} s); the bar from "
+                         f"{bar:.0f} s |" + " |" * (len(limits) - 1))
+    return lines
+
+
+def plot_curves(specs: dict[str, TableSpec], results: dict[str, dict[str, list[dict]]], path: Path) -> None:
+    """Every table's curve (``plot_curve``) in one grid of panels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(4, len(results))
+    rows = -(-len(results) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax, (table, runs) in zip(axes.flat, results.items()):
+        draw_curve(ax, specs[table], runs, small=True)
+    for ax in list(axes.flat)[len(results):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_curve(spec: TableSpec, results: dict[str, list[dict]], path: Path) -> None:
-    """Test score against wall seconds: one line per system over its time limits, one point per baseline."""
+    """One table's curve (``draw_curve``) as its own PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    draw_curve(ax, spec, results)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def draw_curve(ax, spec: TableSpec, results: dict[str, list[dict]], small: bool = False) -> None:
+    """Test score against wall seconds on ``ax``: one line per system over its time limits, one point per
+    baseline."""
     for label, pick in (("mmfuse default", limited), ("AutoGluon medium_quality", peer_limit)):
         runs = sorted((pick(r), rs) for r, rs in results.items() if pick(r))
         if runs:
@@ -472,13 +538,10 @@ def plot_curve(spec: TableSpec, results: dict[str, list[dict]], path: Path) -> N
         rs = results[run]
         ax.scatter([np.mean([x["seconds"] for x in rs])], [np.mean([x["test"] for x in rs])], marker="s", label=run)
     metric = METRIC[spec.task]
-    ax.set(xscale="log", xlabel="wall seconds (cold cache, 2 threads; labels: the time limit)",
+    ax.set(xscale="log", xlabel="wall seconds" + ("" if small else " (cold cache, 2 threads; labels: the time limit)"),
            ylabel=f"test {metric}" + (" (lower is better)" if metric == "rmse" else ""), title=spec.name)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.legend(fontsize=6 if small else 7)
 
 
 def main() -> None:
@@ -492,6 +555,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="keep OUT/results.jsonl and run only what it lacks")
     parser.add_argument("--curve", help="comma-separated time limits (s): mmfuse's default and AutoGluon at each, "
                         "beside the baselines (--runs adds to them), and a plot per table (OUT/curve-TABLE.png)")
+    parser.add_argument("--no-warm", action="store_true", help="skip the default's second (warm cache) run")
     parser.add_argument("--report", action="store_true", help="run nothing: the tables from OUT/results.jsonl")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -522,14 +586,15 @@ def main() -> None:
     for table, run, seed in [] if args.report else todo:
         if measured(table, run, seed):
             continue
-        for name, result in measure(table, run, seed, args.threads, warm=seed == seeds[0]).items():
+        warm = seed == seeds[0] and not args.no_warm
+        for name, result in measure(table, run, seed, args.threads, warm).items():
             record = {"table": table, "run": name, "seed": seed, "commit": commit, **result}
             done.append(record)
             with log.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             print(f"{table} {name} seed {seed}: valid {result['valid']:.4f} test {result['test']:.4f} "
                   f"{result['seconds']:.1f} s {result['peak_mb']:.0f} MB", flush=True)
-    report = []
+    report, curves = [], {}
     for table in tables:
         results: dict[str, list[dict]] = {}
         for run in (name for run in runs for name in ((run, WARM) if run == "default" else (run,))):
@@ -541,6 +606,11 @@ def main() -> None:
         if limits and results:
             report += [f"![{table}: score against wall time](curve-{table}.png)", ""]
             plot_curve(specs[table], results, out / f"curve-{table}.png")
+            curves[table] = results
+    if curves:
+        report = ["Test score (wall seconds) at each time limit, seed 0:", "", *curve_lines(specs, curves, limits), "",
+                  "![score against wall time, every table](curves.png)", "", *report]
+        plot_curves(specs, curves, out / "curves.png")
     missing: dict[tuple[str, str], list[str]] = {}
     for table, run, seed in todo:
         if not measured(table, run, seed):

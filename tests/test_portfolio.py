@@ -150,6 +150,30 @@ def test_a_tiny_time_limit_returns_a_valid_model_and_says_what_it_skipped(table_
     assert p.predict(table_dir / "test.csv").notna().all()
 
 
+def test_a_members_cost_estimate_reads_its_own_view_and_the_ngrams_a_row_has():
+    """The time budget skips a member whose estimate does not fit: ``ngram_linear`` costs what its rows' n-grams
+    (not the padding of the id slots) cost, ``embedding_linear`` what the embeddings cost; neither reads the other's
+    view (both once counted every view: fortunes' n-gram member was estimated 651 s and took 29 s, so any limit
+    under 11 minutes left the portfolio with the network alone)."""
+    from mmfuse.core.processor import FlatView
+    from mmfuse.portfolio.flat import FlatInputs
+    from mmfuse.registry import LEARNERS
+
+    def flat(slots: int, embedding: int) -> FlatInputs:
+        ids = torch.zeros(5000, slots, dtype=torch.long)
+        ids[:, :100] = torch.arange(1, 101)  # 100 n-grams a row, the rest padding
+        view = FlatView(ids=ids, vocab=101, embedding=torch.zeros(5000, embedding))
+        return FlatInputs({"text": view}, {"text": torch.ones(5000, dtype=torch.bool)})
+
+    task = create_task("multiclass", "y")
+    task.classes = list("abcdefghij")
+    ngrams, embeddings = LEARNERS.get("ngram_linear")(), LEARNERS.get("embedding_linear")()
+    assert ngrams.estimate_seconds(flat(100, 384), task) == ngrams.estimate_seconds(flat(4096, 8), task)
+    assert embeddings.estimate_seconds(flat(100, 384), task) == embeddings.estimate_seconds(flat(4096, 384), task)
+    assert embeddings.estimate_seconds(flat(100, 768), task) > embeddings.estimate_seconds(flat(100, 384), task)
+    assert 2 < ngrams.estimate_seconds(flat(1024, 384), task) < 60  # fortunes-sized: it took 29 s
+
+
 def test_the_cli_prints_and_writes_the_leaderboard(fitted):
     p, folder = fitted
     out = cli("leaderboard", folder / "model", folder / "test.csv", "--json")

@@ -242,6 +242,18 @@ def test_a_set_input_exports_to_onnx_with_its_mask(set_model, tmp_path, pooling)
     assert np.abs(expected - got).max() <= 1e-4 and (expected.argmax(1) == got.argmax(1)).all()
 
 
+def test_inference_batches_hold_as_many_elements_as_single_values_would(set_model):
+    """A set of 4 images makes a batch of 64 rows (256 images through the encoder at once, as 256 single images
+    would), and the outputs do not depend on the batch size."""
+    folder, _ = set_model
+    predictor = Predictor.load(folder / "model", verbose=False)
+    assert predictor.pipeline_.set_sizes() == {"photos": 4}
+    assert predictor.pipeline_.batch_rows() == 64 and predictor.pipeline_.batch_rows(10) == 2
+    split = predictor.pipeline_.transform(pd.read_csv(folder / "test.csv"), folder, "mask", "test")
+    np.testing.assert_allclose(predictor.predict_outputs(split), predictor.predict_outputs(split, batch_size=3),
+                               atol=1e-6)
+
+
 def test_streamed_sets_give_the_same_model_as_sets_in_memory(set_model, tmp_path):
     folder, _ = set_model
     common = dict(label="y", preset="fast", members=["network"], max_epochs=2, threads=2, progress=False,

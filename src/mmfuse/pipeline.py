@@ -242,6 +242,16 @@ class InputPipeline:
         """Input name -> corruption name -> function, for the robustness analysis."""
         return {name: proc.corruptions() for name, proc in self.processors.items()}
 
+    def set_sizes(self) -> dict[str, int]:
+        """Set inputs (several values per cell) -> the most elements a row of them holds."""
+        return {name: proc.elements_ for name, proc in self.processors.items() if isinstance(proc, SetProcessor)}
+
+    def batch_rows(self, values: int = 256) -> int:
+        """Rows per inference batch that hold about ``values`` values of each input: ``values`` rows, fewer when a
+        set input stores several elements a row (a set of 4 images: 64 rows, so 256 images go through its encoder
+        at once, not 1,024)."""
+        return max(1, values // max(self.set_sizes().values(), default=1))
+
     def extraction(self) -> dict[str, dict[str, float]]:
         """What the last transform of each cached-feature input did (counts and seconds)."""
         stats = {n: p.extraction() for n, p in self.processors.items()}

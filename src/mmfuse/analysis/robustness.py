@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..core.processor import Progress
-from ..core.set_processor import SetProcessor, keep_elements
+from ..core.set_processor import keep_elements
 from ..core.shapley import shapley_values
 from ..estimators import Predictor
 
@@ -73,7 +73,7 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
     corruptions = predictor.corruptions() if curves else {name: {} for name in inputs}
     with_shapley = len(inputs) <= max_shapley_inputs
     total = (2 ** len(inputs) if with_shapley else len(inputs) + 2) + len(LEVELS) * sum(map(len, corruptions.values()))
-    total += sum(set_sizes(predictor).values()) if curves else 0
+    total += sum(predictor.pipeline_.set_sizes().values()) if curves else 0
     done = [0]
 
     def scored(outputs: np.ndarray) -> float:
@@ -103,7 +103,7 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
                              {**x, name: fn(x[name], level, gen)})
                 scores.append(scored(predictor.predict_outputs(split, transform=transform)))
             report.curves[name][corruption] = scores
-    for name, k in set_sizes(predictor).items() if curves else ():
+    for name, k in predictor.pipeline_.set_sizes().items() if curves else ():
         report.elements[name] = []
         for count in range(1, k + 1):
             gen = torch.Generator().manual_seed(seed)
@@ -111,8 +111,3 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
             report.elements[name].append(scored(predictor.predict_outputs(split, transform=transform)))
     return report
 
-
-def set_sizes(predictor: Predictor) -> dict[str, int]:
-    """Set inputs (several values per cell) -> the most elements a row of them holds."""
-    return {name: proc.elements_ for name, proc in predictor.pipeline_.processors.items()
-            if isinstance(proc, SetProcessor)}

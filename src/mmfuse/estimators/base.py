@@ -216,7 +216,8 @@ class BaseEstimator(SklearnEstimator):
                                       self._progress_callback(), [*(callbacks or []), *self._training_callbacks()],
                                       checkpointing,
                                       accelerator="gpu" if self._device() == "cuda" else "cpu",
-                                      log_level=logging.INFO if self.verbose else logging.DEBUG)
+                                      log_level=logging.INFO if self.verbose else logging.DEBUG,
+                                      valid_rows=self.pipeline_.batch_rows())
         self._combine_members(valid_set, clock, trained=result is not None)
         self._record(result, valid_set, features, clock)
         return self

@@ -322,12 +322,13 @@ class Predictor(BaseEstimator):
             frame = frame.assign(**{c: np.nan for c in absent})
         return frame, self._encode(frame, table.root, split, missing)
 
-    def predict_outputs(self, split: EncodedSplit, batch_size: int = 256, absent: frozenset[str] = frozenset(),
+    def predict_outputs(self, split: EncodedSplit, batch_size: int | None = None, absent: frozenset[str] = frozenset(),
                         transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
                         member: str | None = None) -> np.ndarray:
         """Task outputs (N, K) for every row of a prepared split: probabilities, or values for regression; of the
         whole portfolio (weighted, calibrated), or of one ``member`` (its own outputs, as in the leaderboard).
 
+        ``batch_size``: rows per batch (default: 256, fewer with a set input, ``InputPipeline.batch_rows``);
         ``absent``: inputs to treat as missing in every row; ``transform``: edits each batch's model inputs (the
         robustness analysis corrupts them with it).
         """
@@ -344,7 +345,7 @@ class Predictor(BaseEstimator):
         return self.portfolio_.outputs(outputs, self.task_) if self.portfolio_ else outputs[NETWORK]
 
     @torch.inference_mode()
-    def _member_outputs(self, split: EncodedSplit, names: list[str], batch_size: int = 256,
+    def _member_outputs(self, split: EncodedSplit, names: list[str], batch_size: int | None = None,
                         absent: frozenset[str] = frozenset(), transform: Callable | None = None) -> dict[str, np.ndarray]:
         """Member name -> its outputs (N, K) for the rows of a prepared split, for the members named; from an
         exported portfolio graph (no input absent) also ``"ensemble"``, the graph's own combination. With inputs
@@ -361,8 +362,8 @@ class Predictor(BaseEstimator):
         dtype = autocast_dtype(self.config_.train.precision)
         logits, flats, found = [], [], []
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and not graph):
-            loader = make_loader(self.pipeline_.dataset(split), batch_size, shuffle=False,
-                                 pin_memory=device.type == "cuda")
+            loader = make_loader(self.pipeline_.dataset(split), batch_size or self.pipeline_.batch_rows(),
+                                 shuffle=False, pin_memory=device.type == "cuda")
             for batch in loader:
                 inputs = transform(batch.inputs) if transform else batch.inputs  # corruptions: on the CPU, seeded
                 present = {n: m & (n not in absent) for n, m in batch.present.items()}

@@ -133,10 +133,10 @@ class Retriever(BaseEstimator):
 
     # --- inference ----------------------------------------------------------------------------------------------
     @torch.inference_mode()
-    def _embed_split(self, split: EncodedSplit, name: str, batch_size: int = 256) -> np.ndarray:
-        dataset = self.pipeline_.select([name]).dataset(split)
+    def _embed_split(self, split: EncodedSplit, name: str) -> np.ndarray:
+        tower = self.pipeline_.select([name])
         device = self._model_on_device()
-        loader = make_loader(dataset, batch_size, False, pin_memory=device.type == "cuda")
+        loader = make_loader(tower.dataset(split), tower.batch_rows(), False, pin_memory=device.type == "cuda")
         out = [self.model_.embed(name, batch.inputs[name].to(device, non_blocking=True)).float().cpu()
                for batch in loader]
         return torch.cat(out).numpy()

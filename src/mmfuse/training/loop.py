@@ -141,7 +141,7 @@ class TrainResult(NamedTuple):
 def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
           progress: Progress | None = None, callbacks: list[L.Callback] | None = None,
           checkpointing: Checkpointing | None = None, accelerator: str = "cpu",
-          log_level: int = logging.INFO) -> TrainResult:
+          log_level: int = logging.INFO, valid_rows: int = 256) -> TrainResult:
     """Fit ``model`` in place (best validation epoch restored) and return the per-epoch history.
 
     ``progress``: receives each training step (``EpochReport``); ``log_level``: of the per-epoch lines and of the
@@ -151,7 +151,8 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     ``cfg.devices * cfg.num_nodes`` > 1 this runs DDP: each process trains on its share of each global batch
     (``cfg.batch_size`` rows in all), validates on the whole validation set (so every process takes the same
     early-stopping decision), and only rank 0 saves checkpoints. ``accelerator``: "cpu" or "gpu" (then batches come
-    from pinned memory, and the model is moved back to the CPU when training ends).
+    from pinned memory, and the model is moved back to the CPU when training ends). ``valid_rows``: rows per
+    validation batch (at least ``cfg.batch_size``; fewer than 256 for set inputs, ``InputPipeline.batch_rows``).
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     rank, world = process_rank(cfg.devices, cfg.num_nodes)
@@ -160,7 +161,7 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     pin = accelerator == "gpu"
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank, world=world,
                                pin_memory=pin)
-    valid_loader = make_loader(valid_set, max(cfg.batch_size, 256), shuffle=False, pin_memory=pin)
+    valid_loader = make_loader(valid_set, max(cfg.batch_size, valid_rows), shuffle=False, pin_memory=pin)
     module = LitMultiModal(model, task, cfg, steps_per_epoch=len(train_loader))
     monitor = EarlyStopping(f"val_{task.primary_metric}", patience=cfg.patience, mode="max" if task.maximize else "min")
     restore = resume_into(module, checkpointing) if checkpointing and checkpointing.resume else None
