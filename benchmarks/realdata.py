@@ -406,6 +406,8 @@ def run_worker(table: str, run: str, seed: int, threads: int, cache: str) -> dic
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    if (proc.returncode != 0 or not lines) and peer_limit(run):  # AutoGluon may give no model at a short limit
+        return {"failed": [line for line in stderr.splitlines() if line.strip()][-1], "seconds": wall}
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"{table} / {run} / seed {seed} failed:\n{stderr[-3000:]}")
     return {**json.loads(lines[-1][len("RESULT "):]), "seconds": wall}
@@ -464,7 +466,7 @@ def curve_lines(specs: dict[str, TableSpec], results: dict[str, dict[str, list[d
     lines = ["| table (metric) | system | " + " | ".join(f"{t:g} s" for t in limits) + " |",
              "|---|---|" + "---|" * len(limits)]
     for table, runs in results.items():
-        metric, tfidf = METRIC[specs[table].task], runs.get("tfidf+linear")
+        metric, tfidf = METRIC[specs[table].task], runs.get("tfidf+linear")  # AutoGluon's failed runs included
         worse = (lambda a, b: a > b) if metric == "rmse" else (lambda a, b: a < b)
         bar = 1.5 * np.mean([r["seconds"] for r in tfidf]) if tfidf else None
         base = np.mean([r["test"] for r in tfidf]) if tfidf else None
@@ -475,7 +477,11 @@ def curve_lines(specs: dict[str, TableSpec], results: dict[str, dict[str, list[d
                 if not rs:
                     cells.append("n/a" if system == "autogluon-" and specs[table].task == "multilabel" else "-")
                     continue
-                score, wall = np.mean([r["test"] for r in rs]), np.mean([r["seconds"] for r in rs])
+                wall = np.mean([r["seconds"] for r in rs])
+                if any("failed" in r for r in rs):
+                    cells.append(f"no model ({wall:.0f} s: {rs[0]['failed'][:60]})")
+                    continue
+                score = np.mean([r["test"] for r in rs])
                 cell = f"{score:.3f} ({wall:.0f} s)"
                 if system == "default@":
                     below = base is not None and worse(score, base)
@@ -501,7 +507,8 @@ def plot_curves(specs: dict[str, TableSpec], results: dict[str, dict[str, list[d
     rows = -(-len(results) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
     for ax, (table, runs) in zip(axes.flat, results.items()):
-        draw_curve(ax, specs[table], runs, small=True)
+        draw_curve(ax, specs[table], {r: ok for r, rs in runs.items() if (ok := [x for x in rs if "failed" not in x])},
+                   small=True)
     for ax in list(axes.flat)[len(results):]:
         ax.axis("off")
     fig.tight_layout()
@@ -592,21 +599,23 @@ def main() -> None:
             done.append(record)
             with log.open("a") as f:
                 f.write(json.dumps(record) + "\n")
-            print(f"{table} {name} seed {seed}: valid {result['valid']:.4f} test {result['test']:.4f} "
-                  f"{result['seconds']:.1f} s {result['peak_mb']:.0f} MB", flush=True)
+            print(f"{table} {name} seed {seed}: " + (f"failed: {result['failed']}" if "failed" in result else
+                  f"valid {result['valid']:.4f} test {result['test']:.4f} {result['seconds']:.1f} s "
+                  f"{result['peak_mb']:.0f} MB"), flush=True)
     report, curves = [], {}
     for table in tables:
-        results: dict[str, list[dict]] = {}
+        every: dict[str, list[dict]] = {}  # AutoGluon's failed runs too (no model at a short limit)
         for run in (name for run in runs for name in ((run, WARM) if run == "default" else (run,))):
             rs = [r for r in done if (r["table"], r["run"]) == (table, run)
                   and r["seed"] in (seeds[:1] if seed_free(run) or run == WARM else seeds)]
             if rs:
-                results[run] = rs
+                every[run] = rs
+        results = {run: ok for run, rs in every.items() if (ok := [r for r in rs if "failed" not in r])}
         report += table_lines(specs[table], results, seeds, args.threads) + [""]
         if limits and results:
             report += [f"![{table}: score against wall time](curve-{table}.png)", ""]
             plot_curve(specs[table], results, out / f"curve-{table}.png")
-            curves[table] = results
+            curves[table] = every
     if curves:
         report = ["Test score (wall seconds) at each time limit, seed 0:", "", *curve_lines(specs, curves, limits), "",
                   "![score against wall time, every table](curves.png)", "", *report]
