@@ -455,8 +455,10 @@ def table_lines(spec: TableSpec, results: dict[str, list[dict]], seeds: list[int
 
 
 def skipped_members(result: dict) -> list[str]:
-    """The portfolio members a run's time limit left out (its leaderboard's "skipped" rows)."""
-    return [row["member"] for row in result.get("leaderboard") or [] if str(row.get("status", "")).startswith("skip")]
+    """The portfolio members a run's time limit left out (its leaderboard's rows skipped for time, or for a member
+    they read that the time left out; not those that do not apply to the table)."""
+    return [row["member"] for row in result.get("leaderboard") or [] if str(row.get("status", "")).startswith("skip")
+            and any(why in row["status"] for why in ("time limit", "did not fit"))]
 
 
 def curve_lines(specs: dict[str, TableSpec], results: dict[str, dict[str, list[dict]]],
@@ -533,6 +535,7 @@ def plot_curve(spec: TableSpec, results: dict[str, list[dict]], path: Path) -> N
 def draw_curve(ax, spec: TableSpec, results: dict[str, list[dict]], small: bool = False) -> None:
     """Test score against wall seconds on ``ax``: one line per system over its time limits, one point per
     baseline."""
+    import matplotlib.ticker
     for label, pick in (("mmfuse default", limited), ("AutoGluon medium_quality", peer_limit)):
         runs = sorted((pick(r), rs) for r, rs in results.items() if pick(r))
         if runs:
@@ -547,6 +550,7 @@ def draw_curve(ax, spec: TableSpec, results: dict[str, list[dict]], small: bool 
     metric = METRIC[spec.task]
     ax.set(xscale="log", xlabel="wall seconds" + ("" if small else " (cold cache, 2 threads; labels: the time limit)"),
            ylabel=f"test {metric}" + (" (lower is better)" if metric == "rmse" else ""), title=spec.name)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # a panel spanning one decade: no crowded labels
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6 if small else 7)
 

@@ -150,6 +150,28 @@ def test_a_tiny_time_limit_returns_a_valid_model_and_says_what_it_skipped(table_
     assert p.predict(table_dir / "test.csv").notna().all()
 
 
+def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoders(table_dir, caplog):
+    """Text and colour images under the default preset read MiniLM and EfficientNet features; at a limit their
+    extraction would take over half of, text reads its n-grams alone and images the from-scratch CNN, said in the
+    log; with room for them, or with the user's own choice, the frozen encoders stay."""
+    from mmfuse.config import load_config
+    from mmfuse.estimators.time_plan import within_time
+    from mmfuse.pipeline import input_traits, plan_inputs
+
+    settings = {**COMMON, "preset": "default", "members": ["ngram_linear", "network"], "verbose": True}
+    with caplog.at_level("INFO", logger="mmfuse"):
+        p = Predictor(time_limit=4, **settings).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
+    assert {n: plan.encoder for n, plan in p.plan_.items()} == {"text": "ngrams", "image": "cnn", "tabular": "mlp"}
+    assert "time limit 4 s: the frozen features of 'text', 'image' would take ~6 s" in caplog.text
+    assert p.predict(table_dir / "test.csv").notna().all()
+    config = load_config("default").for_columns(input_traits(p.columns_))
+    plan = plan_inputs(p.columns_, config)
+    assert plan["text"].encoder == "minilm" and plan["image"].encoder == "efficientnet_lite0"
+    assert within_time(plan, config, 220, 60, 2, set()) == (config, None)  # ~6 s of a 60 s limit: kept
+    kept, line = within_time(plan, config, 220, 4, 2, {"image"})  # the user named the image encoder
+    assert set(kept.column_encoders) - set(config.column_encoders) == {"text"} and "'image' reads" not in line
+
+
 def test_a_members_cost_estimate_reads_its_own_view_and_the_ngrams_a_row_has():
     """The time budget skips a member whose estimate does not fit: ``ngram_linear`` costs what its rows' n-grams
     (not the padding of the id slots) cost, ``embedding_linear`` what the embeddings cost; neither reads the other's

@@ -15,6 +15,7 @@ from mmfuse import Predictor
 from mmfuse.core.set_processor import SetProcessor, drop_elements, keep_elements
 from mmfuse.core.sets import MAX_SET_ELEMENTS, set_elements
 from mmfuse.data.detect import detect_columns
+from mmfuse.data.streaming import chunk_rows
 from mmfuse.errors import DataError
 from mmfuse.nn.sets import SetEncoder
 from tests.conftest import write_image
@@ -243,12 +244,13 @@ def test_a_set_input_exports_to_onnx_with_its_mask(set_model, tmp_path, pooling)
 
 
 def test_inference_batches_hold_as_many_elements_as_single_values_would(set_model):
-    """A set of 4 images makes a batch of 64 rows (256 images through the encoder at once, as 256 single images
+    """A set of 4 images makes a batch (and a streamed chunk) of 64 rows (256 images through the encoder at once, as 256 single images
     would), and the outputs do not depend on the batch size."""
     folder, _ = set_model
     predictor = Predictor.load(folder / "model", verbose=False)
     assert predictor.pipeline_.set_sizes() == {"photos": 4}
     assert predictor.pipeline_.batch_rows() == 64 and predictor.pipeline_.batch_rows(10) == 2
+    assert chunk_rows(predictor.pipeline_.processors["photos"]) == 64  # streamed: 256 images a chunk, not 1,024
     split = predictor.pipeline_.transform(pd.read_csv(folder / "test.csv"), folder, "mask", "test")
     np.testing.assert_allclose(predictor.predict_outputs(split), predictor.predict_outputs(split, batch_size=3),
                                atol=1e-6)

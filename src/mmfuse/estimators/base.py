@@ -32,7 +32,7 @@ from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
 from ..io.checkpoint import remove_checkpoints, saved_epoch, saved_members
 from ..nn.model import EncoderChoice
-from ..pipeline import POLICIES, InputPipeline, check_encoder_keys, input_of, input_traits, plan_inputs
+from ..pipeline import POLICIES, InputPipeline, InputPlan, check_encoder_keys, input_of, input_traits, plan_inputs
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..portfolio import Budget, MemberStore
@@ -284,10 +284,14 @@ class BaseEstimator(SklearnEstimator):
         for warning in check_encoder_keys(self.encoders or {}, self.columns_, splits.columns):
             self._log(warning, logging.WARNING)
         self.config_ = self.config_.for_columns(input_traits(self.columns_))
-        self.plan_ = plan_inputs(self.columns_, self.config_)
+        self.plan_ = self._plan_inputs(splits)
         self._log("columns:\n" + "\n".join(f"  {i['column']!s:<24} {i['modality']:<12} {i['encoder']:<18} {i['reason']}"
                                             f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
                                             for i in self._inputs()))
+
+    def _plan_inputs(self, splits: FitSplits) -> dict[str, InputPlan]:
+        """Each input's encoder and processor (``plan_inputs``) under the config."""
+        return plan_inputs(self.columns_, self.config_)
 
     def _resume_parts(self, splits: FitSplits) -> dict[str, Any]:
         """What a resumed fit must share with the one it continues, by the name its refusal gives a change."""

@@ -31,11 +31,13 @@ from ..nn.model import MultiModalModel, build_model
 from ..plots import plot_confusion
 from ..io.bundle import damaged
 from ..io.members import members_from_bytes, members_to_bytes, read_members, write_members
+from ..pipeline import InputPlan
 from ..portfolio import Budget, FlatInputs, MemberStore, Portfolio, concat, flat_batch, named_views
 from ..tasks import create_task, infer_task
 from .base import BaseEstimator, TableLike
 from .contributions import row_contributions
 from .importance import column_importance
+from .time_plan import within_time
 from .timing import Stopwatch
 
 
@@ -163,6 +165,21 @@ class Predictor(BaseEstimator):
 
     def _score(self, dataset: TableDataset) -> dict[str, float]:
         return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
+
+    def _plan_inputs(self, splits: Any) -> dict[str, InputPlan]:
+        """With a time limit, frozen backbones whose features would take over half of it give way to their
+        modality's fast encoder (``time_plan``; said in the log)."""
+        plan = super()._plan_inputs(splits)
+        if self.time_limit is None:
+            return plan
+        fixed = set(self.encoders or {})  # the user's own encoder choices stay
+        config, line = within_time(plan, self.config_, len(splits.train) + len(splits.valid), self.time_limit,
+                                   self.config_.train.threads or torch.get_num_threads(), fixed)
+        if line is None:
+            return plan
+        self._log(line, logging.WARNING)
+        self.config_ = config
+        return super()._plan_inputs(splits)
 
     # --- the portfolio ------------------------------------------------------------------------------------------
     def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch,

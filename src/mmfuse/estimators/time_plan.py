@@ -1,0 +1,54 @@
+"""A short time limit and frozen backbones: when computing the frozen features of a fit's inputs would take more than
+half of its ``time_limit`` (estimated from the rows and each backbone's rate per value, no warm cache assumed), those
+inputs get their modality's fast encoder instead (text: its n-grams alone, the lexical path the default reads beside
+MiniLM; a colour image: the from-scratch CNN the preset gives grayscale images), so the cheap members and the network
+still get time. On movies-rating at a 60 s limit, MiniLM's features of five text columns took 70 s and left the
+fit the network alone for one second (RMSE 1.093, against TF-IDF + LogisticRegression's 1.010 in 35 s).
+"""
+
+from __future__ import annotations
+
+from ..config import EncoderCfg, ModelConfig
+from ..core.frozen import FrozenFeatureProcessor
+from ..pipeline import InputPlan
+from ..registry import PROCESSORS
+
+# seconds per value at 2 threads on the project's reference machine (benchmarks/realdata.py, cold cache): MiniLM
+# 0.9 (movies' short fields) to 2.6 ms (fortunes' quotes) a text at 128 tokens, EfficientNet-Lite0 ~25 ms an image
+SECONDS_PER_VALUE = {"text": 2.5e-3, "image": 2.5e-2}
+SHARE = 0.5  # of the time limit the frozen features may take
+
+
+def fast_encoder(kind: str, encoder: EncoderCfg, config: ModelConfig) -> EncoderCfg | None:
+    """The encoder an input of ``kind`` gets instead of the frozen ``encoder`` (None: no fast one)."""
+    if kind == "text":
+        return EncoderCfg(name="ngrams", params=dict(encoder.params.get("ngrams") or {}))
+    if kind == "image":
+        rule = next((r for r in config.rules if r.input == "image" and r.encoder.name != encoder.name), None)
+        return rule.encoder if rule is not None else EncoderCfg(name="cnn")
+    return None
+
+
+def frozen_seconds(plan: dict[str, InputPlan], rows: int, threads: int) -> dict[str, float]:
+    """Input name -> the estimated seconds of its frozen features for ``rows`` rows."""
+    return {name: rows * len(p.columns) * SECONDS_PER_VALUE[p.kind] * 2 / max(threads, 1)
+            for name, p in plan.items()
+            if p.kind in SECONDS_PER_VALUE and issubclass(PROCESSORS.get(p.processor), FrozenFeatureProcessor)}
+
+
+def within_time(plan: dict[str, InputPlan], config: ModelConfig, rows: int, time_limit: float, threads: int,
+                fixed: set[str]) -> tuple[ModelConfig, str | None]:
+    """The config with fast encoders for the frozen inputs when all frozen features would take more than ``SHARE``
+    of ``time_limit`` (the inputs whose column or kind the user's own encoder choice names in ``fixed`` keep theirs),
+    and the line that says so (None: the config as it was)."""
+    costs = frozen_seconds(plan, rows, threads)
+    total = sum(costs.values())
+    swapped = {name: fast for name in costs if name not in fixed and plan[name].kind not in fixed
+               and (fast := fast_encoder(plan[name].kind, EncoderCfg(name=plan[name].encoder,
+                                                                   params=plan[name].encoder_params), config))}
+    if total <= SHARE * time_limit or not swapped:
+        return config, None
+    line = (f"time limit {time_limit:g} s: the frozen features of {', '.join(map(repr, costs))} would take ~{total:.0f} "
+            f"s (over half of it): " + "; ".join(f"{name!r} reads {enc.name}" for name, enc in swapped.items())
+            + " instead")
+    return config.model_copy(update={"column_encoders": {**config.column_encoders, **swapped}}, deep=True), line
