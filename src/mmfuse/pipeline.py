@@ -31,7 +31,7 @@ from torch import Tensor
 from .config import ModelConfig, input_kinds
 from .core.columns import ColumnInfo
 from .core.processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress
-from .core.set_processor import SetProcessor
+from .core.set_processor import SetProcessor, rows_holding
 from .data.dataset import ColumnProblems, EncodedSplit, SplitReport, TableDataset
 from .data.streaming import Streaming, should_stream, stream_transform
 from .errors import ConfigError, DataError
@@ -250,7 +250,7 @@ class InputPipeline:
         """Rows per inference batch that hold about ``values`` values of each input: ``values`` rows, fewer when a
         set input stores several elements a row (a set of 4 images: 64 rows, so 256 images go through its encoder
         at once, not 1,024)."""
-        return max(1, values // max(self.set_sizes().values(), default=1))
+        return min((rows_holding(proc, values) for proc in self.processors.values()), default=values)
 
     def extraction(self) -> dict[str, dict[str, float]]:
         """What the last transform of each cached-feature input did (counts and seconds)."""

@@ -151,6 +151,12 @@ class SetProcessor(Processor):
         return self._element.extraction()
 
 
+def rows_holding(processor: Processor, values: int) -> int:
+    """Rows of ``processor``'s input that hold about ``values`` values: ``values``, fewer for a set input (4
+    elements a row: a quarter), so a batch or a streamed chunk of sets costs what one of single values does."""
+    return max(1, values // processor.elements_) if isinstance(processor, SetProcessor) else values
+
+
 def fold(elements: Tensor, mask: Tensor) -> Tensor:
     """Elements (B, K, P) and their presence (B, K) -> (B, K, P + 1), absent elements zeroed."""
     return torch.cat([elements * mask.unsqueeze(-1), mask.unsqueeze(-1)], dim=-1)

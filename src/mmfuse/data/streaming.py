@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..core.processor import Problem, Processor, Progress, Transformed
-from ..core.set_processor import SetProcessor
+from ..core.set_processor import rows_holding
 from ..errors import ConfigError
 from ..io.samples import SampleCache, entry_key, sample_cache_dir
 
@@ -80,7 +80,7 @@ def take_rows(stored: Any, positions: Tensor) -> Any:
 
 def chunk_rows(processor: Processor) -> int:
     """Rows a chunk holds: ``CHUNK_ROWS`` values, so fewer rows for a set input (4 images a row: 64 rows)."""
-    return max(1, CHUNK_ROWS // processor.elements_) if isinstance(processor, SetProcessor) else CHUNK_ROWS
+    return rows_holding(processor, CHUNK_ROWS)
 
 
 class _Chunks(Dataset):
