@@ -167,9 +167,23 @@ def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoder
     config = load_config("default").for_columns(input_traits(p.columns_))
     plan = plan_inputs(p.columns_, config)
     assert plan["text"].encoder == "minilm" and plan["image"].encoder == "efficientnet_lite0"
-    assert within_time(plan, config, 220, 60, 2, set()) == (config, None)  # ~6 s of a 60 s limit: kept
-    kept, line = within_time(plan, config, 220, 4, 2, {"image"})  # the user named the image encoder
+    frames = [pd.read_csv(table_dir / "train.csv"), pd.read_csv(table_dir / "valid.csv")]
+    assert within_time(plan, config, frames, 60, 2, set()) == (config, None)  # ~6 s of a 60 s limit: kept
+    kept, line = within_time(plan, config, frames, 4, 2, {"image"})  # the user named the image encoder
     assert set(kept.column_encoders) - set(config.column_encoders) == {"text"} and "'image' reads" not in line
+
+
+def test_a_texts_feature_estimate_grows_with_its_characters_up_to_the_truncation():
+    """MiniLM's cost per text is a fixed part plus its characters (movies' 56-character fields ~1 ms, debian's
+    189-character descriptions ~2.7 ms); empty cells cost nothing and text past ``max_length`` tokens is cut."""
+    from mmfuse.estimators.time_plan import value_seconds
+
+    short, long = pd.Series(["a b c"] * 1000), pd.Series(["word " * 40] * 1000)
+    assert 0 < value_seconds("text", short, {}) < value_seconds("text", long, {}) < 2 * 2.7
+    assert value_seconds("text", pd.Series(["", None, "  "] * 100), {}) == 0.0
+    huge = pd.Series(["word " * 2000] * 1000)
+    assert value_seconds("text", huge, {"max_length": 16}) < value_seconds("text", huge, {"max_length": 128})
+    assert value_seconds("image", pd.Series(["a.png", None]), {}) == value_seconds("image", pd.Series(["a.png"]), {})
 
 
 def test_a_members_cost_estimate_reads_its_own_view_and_the_ngrams_a_row_has():
@@ -194,6 +208,8 @@ def test_a_members_cost_estimate_reads_its_own_view_and_the_ngrams_a_row_has():
     assert embeddings.estimate_seconds(flat(100, 384), task) == embeddings.estimate_seconds(flat(4096, 384), task)
     assert embeddings.estimate_seconds(flat(100, 768), task) > embeddings.estimate_seconds(flat(100, 384), task)
     assert 2 < ngrams.estimate_seconds(flat(1024, 384), task) < 60  # fortunes-sized: it took 29 s
+    regression = create_task("regression", "y")  # one output costs more than a tenth of ten (movies: 30 s, not 10)
+    assert ngrams.estimate_seconds(flat(100, 8), regression) > ngrams.estimate_seconds(flat(100, 8), task) / 3
 
 
 def test_the_cli_prints_and_writes_the_leaderboard(fitted):

@@ -173,7 +173,7 @@ class Predictor(BaseEstimator):
         if self.time_limit is None:
             return plan
         fixed = set(self.encoders or {})  # the user's own encoder choices stay
-        config, line = within_time(plan, self.config_, len(splits.train) + len(splits.valid), self.time_limit,
+        config, line = within_time(plan, self.config_, [splits.train, splits.valid], self.time_limit,
                                    self.config_.train.threads or torch.get_num_threads(), fixed)
         if line is None:
             return plan

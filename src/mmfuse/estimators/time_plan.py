@@ -1,21 +1,27 @@
 """A short time limit and frozen backbones: when computing the frozen features of a fit's inputs would take more than
-half of its ``time_limit`` (estimated from the rows and each backbone's rate per value, no warm cache assumed), those
-inputs get their modality's fast encoder instead (text: its n-grams alone, the lexical path the default reads beside
-MiniLM; a colour image: the from-scratch CNN the preset gives grayscale images), so the cheap members and the network
-still get time. On movies-rating at a 60 s limit, MiniLM's features of five text columns took 70 s and left the
-fit the network alone for one second (RMSE 1.093, against TF-IDF + LogisticRegression's 1.010 in 35 s).
+half of its ``time_limit`` (estimated from the training and validation values at a backbone's rate per text and
+character, or per image; no warm cache assumed), those inputs get their modality's fast encoder instead (text: its
+n-grams alone, the lexical path the default reads beside MiniLM; a colour image: the from-scratch CNN the preset gives
+grayscale images), so the cheap members and the network still get time. On movies-rating at a 60 s limit, MiniLM's
+features of five text columns took 70 s and left the fit the network alone for one second (RMSE 1.093, against
+TF-IDF + LogisticRegression's 1.010 in 35 s).
 """
 
 from __future__ import annotations
+
+import pandas as pd
 
 from ..config import EncoderCfg, ModelConfig
 from ..core.frozen import FrozenFeatureProcessor
 from ..pipeline import InputPlan
 from ..registry import PROCESSORS
 
-# seconds per value at 2 threads on the project's reference machine (benchmarks/realdata.py, cold cache): MiniLM
-# 0.9 (movies' short fields) to 2.6 ms (fortunes' quotes) a text at 128 tokens, EfficientNet-Lite0 ~25 ms an image
-SECONDS_PER_VALUE = {"text": 2.5e-3, "image": 2.5e-2}
+# at 2 threads on the project's reference machine (benchmarks/realdata.py, cold cache, train + valid rows): MiniLM
+# 0.5 ms a non-empty text + 12 us a character (fortunes' 158-character quotes 2.3 ms measured, debian's 189-character
+# descriptions 2.7 ms, movies' 56-character fields 1.3 ms), empty cells nothing; EfficientNet-Lite0 ~25 ms an image
+TEXT_SECONDS, TEXT_SECONDS_PER_CHAR, IMAGE_SECONDS = 5e-4, 1.2e-5, 2.5e-2
+CHARS_PER_TOKEN = 4  # text past max_length tokens is truncated: it costs nothing
+SAMPLE = 10_000  # values a column's mean length is read from
 SHARE = 0.5  # of the time limit the frozen features may take
 
 
@@ -29,19 +35,35 @@ def fast_encoder(kind: str, encoder: EncoderCfg, config: ModelConfig) -> Encoder
     return None
 
 
-def frozen_seconds(plan: dict[str, InputPlan], rows: int, threads: int) -> dict[str, float]:
-    """Input name -> the estimated seconds of its frozen features for ``rows`` rows."""
-    return {name: rows * len(p.columns) * SECONDS_PER_VALUE[p.kind] * 2 / max(threads, 1)
+def value_seconds(kind: str, values: pd.Series, settings: dict) -> float:
+    """The estimated seconds of one column's frozen features over ``values`` (N,) at 2 threads."""
+    filled = values.dropna()
+    if kind == "image":
+        return IMAGE_SECONDS * len(filled)
+    texts = filled.astype(str)
+    texts = texts[texts.str.strip() != ""]
+    if texts.empty:
+        return 0.0
+    sample = texts.sample(min(len(texts), SAMPLE), random_state=0)
+    chars = sample.str.len().clip(upper=CHARS_PER_TOKEN * settings.get("max_length", 128)).mean()
+    return len(texts) * (TEXT_SECONDS + TEXT_SECONDS_PER_CHAR * chars)
+
+
+def frozen_seconds(plan: dict[str, InputPlan], frames: list[pd.DataFrame], threads: int) -> dict[str, float]:
+    """Input name -> the estimated seconds of its frozen features for the rows of ``frames`` (train, valid)."""
+    return {name: sum(value_seconds(p.kind, f[c], p.processor_settings) for f in frames for c in p.columns)
+            * 2 / max(threads, 1)
             for name, p in plan.items()
-            if p.kind in SECONDS_PER_VALUE and issubclass(PROCESSORS.get(p.processor), FrozenFeatureProcessor)}
+            if p.kind in ("text", "image") and issubclass(PROCESSORS.get(p.processor), FrozenFeatureProcessor)}
 
 
-def within_time(plan: dict[str, InputPlan], config: ModelConfig, rows: int, time_limit: float, threads: int,
+def within_time(plan: dict[str, InputPlan], config: ModelConfig, frames: list[pd.DataFrame], time_limit: float,
+                threads: int,
                 fixed: set[str]) -> tuple[ModelConfig, str | None]:
     """The config with fast encoders for the frozen inputs when all frozen features would take more than ``SHARE``
     of ``time_limit`` (the inputs whose column or kind the user's own encoder choice names in ``fixed`` keep theirs),
     and the line that says so (None: the config as it was)."""
-    costs = frozen_seconds(plan, rows, threads)
+    costs = frozen_seconds(plan, frames, threads)
     total = sum(costs.values())
     swapped = {name: fast for name in costs if name not in fixed and plan[name].kind not in fixed
                and (fast := fast_encoder(plan[name].kind, EncoderCfg(name=plan[name].encoder,

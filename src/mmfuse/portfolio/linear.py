@@ -52,10 +52,11 @@ class LinearLearner(Learner):
         return None
 
     def estimate_seconds(self, flat: FlatInputs, task: Task) -> float:
-        """Rows x the non-zeros a row has in this member's own design x outputs x L-BFGS iterations, the sparse
-        n-gram part (its padding left out) and the dense part at their own rates (measured on fortunes: 29 s for 5,778
-        rows x 358 n-grams x 10 classes, out-of-fold copies included; the embeddings 0.7 s), the dense rate 4x its
-        measured value: an estimate that is 20x too high skips a member a limit has room for."""
+        """Rows x the non-zeros a row has in this member's own design x (outputs + 7.5) x L-BFGS iterations, the
+        sparse n-gram part (its padding left out) and the dense part at their own rates. Two tables measured the
+        rates, out-of-fold copies included: fortunes 18 s (5,778 rows x 358 n-grams x 10 classes) and movies' rating
+        30 s (one output: the per-non-zero work that does not grow with the outputs is 7.5 outputs' worth); the
+        embeddings 0.7 s, the dense rate 4x that: an estimate 20x too high skips a member a limit has room for."""
         sparse = dense = 0.0
         for v in flat.views.values():
             if self.view == "ngrams" and v.ids is not None:
@@ -65,7 +66,7 @@ class LinearLearner(Learner):
             sparse += 0 if v.categories is None else v.categories.shape[1]  # one-hot: one non-zero a column
             dense += (0 if v.dense is None else v.dense.shape[1]) + 1
         iterations = self.max_iter * (min(len(self.grid), 5) + 3) / 4  # ~5 quarter solves on the path + the rest
-        return len(flat) * task.out_dim * iterations * (3.5e-9 * sparse + 3e-10 * dense) + 0.5
+        return len(flat) * (task.out_dim + 7.5) * iterations * (1.3e-9 * sparse + 1.1e-10 * dense) + 0.5
 
     # --- the design --------------------------------------------------------------------------------------------
     def _fit_design(self, flat: FlatInputs) -> None:

@@ -48,7 +48,9 @@ class LightGBMLearner(Learner):
                     + (0 if v.embedding is None else self.components) for v in flat.views.values())
         labels = task.out_dim if task.name == "multilabel" else 1
         trees = labels * min(self.max_rounds, 300) * (task.out_dim if task.name == "multiclass" else 1)
-        return 1e-8 * len(flat) * max(width, 8) * trees + 0.5  # 2x fortunes' 2.8 s (5,778 rows x 33 x 10 classes)
+        # avdigits' rate, the slowest measured (29 s for 2,100 rows x 10 classes; fortunes' is 3x faster): a member that
+        # overruns its estimate takes the network's time
+        return 1.6e-8 * len(flat) * max(width, 8) * trees + 0.5
 
     # --- features ----------------------------------------------------------------------------------------------
     def _fit_features(self, flat: FlatInputs) -> None:
