@@ -152,10 +152,10 @@ def test_a_tiny_time_limit_returns_a_valid_model_and_says_what_it_skipped(table_
 
 def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoders(table_dir, caplog):
     """Text and colour images under the default preset read MiniLM and EfficientNet features; at a limit their
-    extraction would take over half of, text reads its n-grams alone and images the from-scratch CNN, said in the
+    extraction would take over three quarters of, text reads its n-grams alone and images the from-scratch CNN, said in the
     log; with room for them, or with the user's own choice, the frozen encoders stay."""
     from mmfuse.config import load_config
-    from mmfuse.estimators.time_plan import within_time
+    from mmfuse.estimators.time_plan import frozen_seconds, within_time
     from mmfuse.pipeline import input_traits, plan_inputs
 
     settings = {**COMMON, "preset": "default", "members": ["ngram_linear", "network"], "verbose": True}
@@ -169,6 +169,9 @@ def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoder
     assert plan["text"].encoder == "minilm" and plan["image"].encoder == "efficientnet_lite0"
     frames = [pd.read_csv(table_dir / "train.csv"), pd.read_csv(table_dir / "valid.csv")]
     assert within_time(plan, config, frames, 60, 2, set()) == (config, None)  # ~6 s of a 60 s limit: kept
+    total = sum(frozen_seconds(plan, frames, 2).values())  # up to three quarters of the limit (picked on validation)
+    assert within_time(plan, config, frames, total / 0.7, 2, set()) == (config, None)
+    assert within_time(plan, config, frames, total / 0.8, 2, set())[1] is not None
     kept, line = within_time(plan, config, frames, 4, 2, {"image"})  # the user named the image encoder
     assert set(kept.column_encoders) - set(config.column_encoders) == {"text"} and "'image' reads" not in line
 

@@ -167,7 +167,7 @@ class Predictor(BaseEstimator):
         return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
 
     def _plan_inputs(self, splits: Any) -> dict[str, InputPlan]:
-        """With a time limit, frozen backbones whose features would take over half of it give way to their
+        """With a time limit, frozen backbones whose features would take over three quarters of it give way to their
         modality's fast encoder (``time_plan``; said in the log)."""
         plan = super()._plan_inputs(splits)
         if self.time_limit is None:
