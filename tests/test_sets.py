@@ -244,8 +244,8 @@ def test_a_set_input_exports_to_onnx_with_its_mask(set_model, tmp_path, pooling)
 
 
 def test_inference_batches_hold_as_many_elements_as_single_values_would(set_model):
-    """A set of 4 images makes a batch (and a streamed chunk) of 64 rows (256 images through the encoder at once, as 256 single images
-    would), and the outputs do not depend on the batch size."""
+    """A set of 4 images makes a batch (and a streamed chunk) of 64 rows (256 images through the encoder at once, as
+    256 single images would), and the outputs do not depend on the batch size."""
     folder, _ = set_model
     predictor = Predictor.load(folder / "model", verbose=False)
     assert predictor.pipeline_.set_sizes() == {"photos": 4}
