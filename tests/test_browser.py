@@ -116,10 +116,13 @@ def test_search_page_shows_thumbnails(index_client, browser, tmp_path):  # noqa:
         page.goto(url)
         page.wait_for_selector("#f-text")
         page.fill("#f-text", "a red block at the top")
+        page.fill("#f-k", "3")
         page.click("#submit")
         page.wait_for_selector("#results:not([hidden]) #hits li img")
-        page.wait_for_function("document.querySelectorAll('#hits img').length === 5 && "
+        page.wait_for_function("document.querySelectorAll('#hits img').length === 3 && "
                                "[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
+        first = page.inner_text("#hits li span")  # the item's own columns, not its file name
+        assert first.startswith("1. caption: a ") and " · colour: " in first and ".png" not in first
         page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
         page.close()
 

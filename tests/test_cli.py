@@ -21,10 +21,24 @@ def run(*args, check=True):
     return result
 
 
+def help_text(*command: str) -> str:
+    """``mmfuse COMMAND --help`` in this process (the console script itself: ``test_the_console_script_runs``)."""
+    from click.testing import CliRunner
+
+    from mmfuse.cli.main import main
+
+    result = CliRunner().invoke(main, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mmfuse")
 def test_help(command):
-    out = run(*command, "--help").stdout
-    assert "Usage:" in out
+    assert "Usage:" in help_text(*command)
+
+
+def test_the_console_script_runs():
+    assert "Usage: mmfuse" in run("--help").stdout
 
 
 def test_fit_evaluate_predict_info(table_dir, tmp_path):
@@ -37,9 +51,12 @@ def test_fit_evaluate_predict_info(table_dir, tmp_path):
     assert set(metrics) >= {"accuracy", "macro_f1", "roc_auc", "log_loss"}
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     preds = tmp_path / "p.csv"
-    run("predict", model, table_dir / "test.csv", "--out", preds)
+    run("predict", model, table_dir / "test.csv", "--out", preds, "--keep", "x", "--cache-dir", tmp_path / "cache")
     frame = pd.read_csv(preds)
-    assert list(frame.columns) == ["row", "id", "inputs_used", "prediction", "proba_0", "proba_1"] and len(frame) == 60
+    assert list(frame.columns) == ["row", "id", "x", "inputs_used", "prediction", "proba_0", "proba_1"]
+    assert len(frame) == 60 and frame["x"].tolist() == pd.read_csv(table_dir / "test.csv")["x"].tolist()
+    missing = run("predict", model, table_dir / "test.csv", "--keep", "nope", check=False)
+    assert missing.returncode == 2 and "column 'nope' to keep is not in the table" in missing.stderr
     info = run("info", model).stdout
     assert "gru" in info and "categorical" in info and "valid" in info and "fusion: gated" in info
 
@@ -53,6 +70,12 @@ def test_errors_are_one_line(table_dir, tmp_path):
     assert result.returncode == 2 and "model folder not found" in result.stderr
     result = run("fit", table_dir / "train.csv", "--label", "y", "--encoder", "textgru", check=False)
     assert result.returncode == 2 and "expected COLUMN=VALUE" in result.stderr
+    (tmp_path / "m.partial").mkdir()  # where the fit would keep its state, holding someone else's file
+    (tmp_path / "m.partial" / "notes.txt").write_text("mine")
+    result = run("fit", table_dir / "train.csv", "--label", "y", "--out", tmp_path / "m", check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "m.partial exists and is not an mmfuse checkpoint folder (it holds 'notes.txt')" in result.stderr
+    assert (tmp_path / "m.partial" / "notes.txt").read_text() == "mine" and not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("command", [["fit"], ["sweep"]])
@@ -60,7 +83,7 @@ def test_help_lists_what_the_registries_hold(command):
     from mmfuse.config import list_presets
     from mmfuse.registry import MODALITIES, list_encoders, list_fusions
 
-    text = " ".join(run(*command, "--help").stdout.split())  # the help, unwrapped
+    text = " ".join(help_text(*command).split())  # the help, unwrapped
     names = [*list_presets(), *list_fusions()] + ([*list_encoders(), *MODALITIES.names()] if command == ["fit"] else [])
     missing = [n for n in names if n not in text.replace(",", " ").replace(";", " ").replace(".", " ").split()]
     assert not missing, f"mmfuse {command[0]} --help does not name {missing}"

@@ -54,6 +54,17 @@ def test_a_model_learns_from_the_weekday_and_bad_dates_follow_the_policy(tmp_pat
     masked = predictor.predict_frame(bad)
     assert len(masked) == 200 and predictor.prepare(bad)[1].report["columns"]["when"]["masked"]["rows"] == [5]
 
+    from fastapi.testclient import TestClient
+
+    from mmfuse.serve import create_app
+
+    client = TestClient(create_app(predictor.save(tmp_path / "model")))
+    field = next(c for c in client.get("/metadata").json()["columns"] if c["name"] == "when")
+    assert field["widget"] == "date"  # the page draws a date-and-time input, not a text box
+    # what the page's datetime-local input sends (no seconds when they are zero) reads as that date
+    served = client.post("/predict", json={"rows": [{"when": "2024-03-02T14:30", "noise": 0.0}]})
+    assert served.status_code == 200 and served.json()["predictions"][0]["notes"] == []
+
 
 def test_column_type_overrides_either_way():
     frame = table(60)

@@ -34,18 +34,26 @@ def fit(tables: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=ENV, timeout=600)
 
 
-def test_two_process_ddp_matches_one_process(tables, tmp_path):
-    single = fit(tables, tmp_path / "one")
+@pytest.fixture(scope="module")
+def one_and_two(tables, tmp_path_factory):
+    """The same fit (the network and two cheap members) in one process and in two DDP processes."""
+    folder = tmp_path_factory.mktemp("fits")
+    members = ("--members", "ngram_linear,lightgbm,network")
+    return folder, fit(tables, folder / "one", *members), fit(tables, folder / "two", *members, "--devices", "2",
+                                                               "--strategy", "ddp")
+
+
+def test_two_process_ddp_matches_one_process(tables, one_and_two):
+    folder, single, ddp = one_and_two
     assert single.returncode == 0, single.stderr
-    ddp = fit(tables, tmp_path / "two", "--devices", "2", "--strategy", "ddp")
     assert ddp.returncode == 0, ddp.stderr
     assert ddp.stdout.count("saved model to") == 1  # rank 1 neither saves nor reports
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no staging or checkpoint folder left
-    scores = [Predictor.load(tmp_path / m, verbose=False).evaluate(tables / "test.csv")["accuracy"]
+    assert sorted(p.name for p in folder.iterdir()) == ["one", "two"]  # no staging or checkpoint folder left
+    scores = [Predictor.load(folder / m, verbose=False).evaluate(tables / "test.csv")["accuracy"]
               for m in ("one", "two")]
     assert abs(scores[0] - scores[1]) <= 0.02, scores
-    assert [json.loads((tmp_path / m / "metrics.json").read_text())["processes"] for m in ("one", "two")] == [1, 2]
-    config = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert [json.loads((folder / m / "metrics.json").read_text())["processes"] for m in ("one", "two")] == [1, 2]
+    config = json.loads((folder / "two" / "config.json").read_text())
     assert config["model"]["train"]["devices"] == 2 and config["model"]["train"]["strategy"] == "ddp"
 
 
@@ -67,17 +75,16 @@ def test_ddp_with_streamed_images_fills_the_sample_cache_once(tables, tmp_path):
     assert len(list((cache / "samples").iterdir())) == 2 + 2  # two entries, and their two lock files
 
 
-def test_ddp_fits_the_cheap_members_once_and_the_ranks_weigh_them_alike(tables, tmp_path):
+def test_ddp_fits_the_cheap_members_once_and_the_ranks_weigh_them_alike(tables, one_and_two):
     """Rank 0 fits the cheap members before training; rank 1, started by Lightning, receives them as training starts
     (it fits none), and both ranks weigh the same members the same way after it."""
-    result = fit(tables, tmp_path / "m", "--devices", "2", "--strategy", "ddp", "--members",
-                 "ngram_linear,lightgbm,network", "--max-epochs", "3")
-    assert result.returncode == 0, result.stderr
-    lines = result.stderr.splitlines()
+    ddp = one_and_two[2]
+    assert ddp.returncode == 0, ddp.stderr
+    lines = ddp.stderr.splitlines()
     for member in ("ngram_linear", "lightgbm"):
         assert sum(line.startswith(f"member {member}: valid") for line in lines) == 1, member
     ensembles = [line for line in lines if line.startswith("ensemble: ")]
     assert len(ensembles) == 2 and ensembles[0] == ensembles[1], ensembles
-    saved = Predictor.load(tmp_path / "m", verbose=False)
+    saved = Predictor.load(one_and_two[0] / "two", verbose=False)
     assert set(saved.members_()) == {"ngram_linear", "lightgbm", "network"}
     assert saved.evaluate(tables / "test.csv")["accuracy"] > 0.6

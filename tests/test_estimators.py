@@ -74,3 +74,46 @@ def test_fit_records_where_the_time_went(table_dir, tmp_path):
     log = pd.read_csv(predictor.save(tmp_path / "m") / "training_log.csv")
     assert len(log) == 2 and (log["train_seconds"] > 0).all() and (log["valid_seconds"] > 0).all()
     assert log["seconds"].ge(log["train_seconds"] + log["valid_seconds"] - 1e-6).all()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: Predictor(label="y").fit("t.csv", time_limit=60),
+     "time_limit is a setting of Predictor, not an argument of fit(): Predictor(..., time_limit=60).fit(...), or "
+     "set_params(time_limit=60) before fit"),
+    (lambda: Retriever(query="a", target="b").fit("t.csv", max_epochs=3),
+     "max_epochs is a setting of Retriever, not an argument of fit()"),
+    (lambda: Predictor(label="y").fit("t.csv", presets="best_quality"),
+     "Predictor takes preset= in its constructor (AutoGluon's presets): Predictor(..., preset='best_quality')"),
+    (lambda: Predictor(label="y", problem_type="binary"),
+     "Predictor takes task= (AutoGluon's problem_type): task='binary'"),
+    (lambda: Predictor(label="y").fit("t.csv", tuning_data="v.csv"), "fit() takes valid= (AutoGluon's tuning_data)"),
+    (lambda: Predictor(label="y").fit("t.csv", eval_metric="f1"), "Predictor has no eval_metric: mmfuse selects"),
+    (lambda: Predictor(label="y").fit("t.csv", sample_weight=[1.0]), "Predictor has no sample_weight: mmfuse does"),
+    (lambda: Predictor(label="y").fit("t.csv", vaild="v.csv"),
+     "fit() got an unexpected keyword argument 'vaild' (did you mean valid?)"),
+])
+def test_an_argument_in_the_wrong_place_says_where_it_belongs(call, message):
+    """Before anything is read: AutoGluon's first line, other tools' names, a typo."""
+    with pytest.raises(TypeError) as err:
+        call()
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("members", [None, ["lightgbm"]])
+def test_the_task_is_logged_with_why_whatever_trains(table_dir, caplog, members):
+    with caplog.at_level(logging.INFO, logger="mmfuse"):
+        Predictor(label="y", progress=False, members=members, **FAST).fit(table_dir / "train.csv")
+    assert "task: binary, inferred from label 'y' (2 distinct values; --task sets another)" in caplog.text
+    with caplog.at_level(logging.INFO, logger="mmfuse"):
+        Predictor(label="y", task="multiclass", progress=False, members=members, **FAST).fit(table_dir / "train.csv")
+    assert "task: multiclass (as set)" in caplog.text
+
+
+def test_training_says_why_it_stopped(table_dir):
+    limit = Predictor(label="y", progress=False, verbose=False, **{**FAST, "max_epochs": 2}).fit(table_dir / "train.csv")
+    assert limit.metrics_["stopped"] == "the epoch limit (max_epochs 2)"
+    patient = Predictor(label="y", progress=False, verbose=False, config={"train": {"patience": 1}},
+                        **{**FAST, "max_epochs": 40}).fit(table_dir / "train.csv")
+    assert patient.metrics_["stopped"] == ("early stopping: validation accuracy did not improve for 1 epoch in a "
+                                          "row (patience 1)")
+    assert len(patient.history_) < 40

@@ -112,3 +112,34 @@ def test_an_interrupted_fit_is_neither_resumed_nor_discarded_silently(tables, tm
     assert saved_epoch(tmp_path / "ck") == 1  # untouched
     restarted = Predictor(label="y", **opts).fit(**data, checkpoint_dir=tmp_path / "ck", restart=True)
     assert len(restarted.history_) == 2 and saved_epoch(tmp_path / "ck") == 2
+
+
+@pytest.mark.parametrize("how", ["fit", "resume", "restart"])
+def test_a_checkpoint_folder_mmfuse_did_not_write_is_refused_and_kept(tables, tmp_path, how, monkeypatch):
+    """A folder that holds anything but mmfuse's epochs and members is refused in one line before any work, with
+    or without --resume / --restart, and nothing in it is touched."""
+    from mmfuse.estimators import base
+
+    folder = tmp_path / "ck"
+    (folder / "epoch-0001").mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    monkeypatch.setattr(base.BaseEstimator, "_read_splits", lambda *a: pytest.fail("work started"))
+    with pytest.raises(ConfigError, match=r"ck exists and is not an mmfuse checkpoint folder \(it holds 'notes.txt'\): "
+                                          r"mmfuse keeps an interrupted fit's state there, so move it away"):
+        Predictor(label="y", **options(tables, {"text": "bow"}, ["text"])).fit(
+            tables / "train.csv", checkpoint_dir=folder, resume=how == "resume", restart=how == "restart")
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch-0001", "notes.txt"]
+
+
+def test_removing_a_checkpoint_removes_only_what_mmfuse_wrote(tmp_path):
+    from mmfuse.io.checkpoint import remove_checkpoints
+
+    for name in ("epoch-0003", "members/lightgbm", ".epoch-0004.writing-17"):
+        (tmp_path / "ck" / name).mkdir(parents=True)
+        (tmp_path / "ck" / name / "state.json").write_text("{}")
+    remove_checkpoints(tmp_path / "ck")
+    assert not (tmp_path / "ck").exists()  # all of it was mmfuse's: the folder goes too
+    (tmp_path / "ck" / "epoch-0003").mkdir(parents=True)
+    (tmp_path / "ck" / "notes.txt").write_text("mine")  # written there during the fit, by someone else
+    remove_checkpoints(tmp_path / "ck")
+    assert [p.name for p in (tmp_path / "ck").iterdir()] == ["notes.txt"]

@@ -75,6 +75,14 @@ def test_detection_names_the_elements_modality_and_the_set(tmp_path):
     assert columns["folder"].modality == "image" and "set" in columns["folder"].traits
     with pytest.raises(DataError, match="'nope'"):
         detect_columns(frame, "y", tmp_path, set_seps={"nope": "|"})
+    # one column in every documented form, a third each: JSON lists, folders and globs
+    frame["mixed"] = [frame["photos"][i] if i % 3 == 0 else frame["folder"][i] if i % 3 == 1 else
+                      f"shots/{i}/*.png" for i in range(30)]
+    mixed = next(c for c in detect_columns(frame, "y", tmp_path) if c.name == "mixed")
+    assert mixed.modality == "image" and "set" in mixed.traits and mixed.reason.startswith("image set (~2.")
+    overridden = next(c for c in detect_columns(frame, "y", tmp_path, {"mixed": "image", "folder": "image"})
+                      if c.name in ("mixed", "folder"))
+    assert overridden.modality == "image" and "set" in overridden.traits and "(a set per cell)" in overridden.reason
 
 
 def fitted_processor(tmp_path, frame) -> SetProcessor:

@@ -1,9 +1,5 @@
-"""The sweep: unimodal baselines + fusion methods, each run in its own process, winner picked on validation."""
-
-import json
-import subprocess
-import sys
-from pathlib import Path
+"""The sweep: unimodal baselines + fusion methods, each run in its own process, winner picked on validation. The
+command itself runs in the README test (``test_readme.py``: its tour's sweep, checked there)."""
 
 import pytest
 
@@ -39,25 +35,3 @@ def test_summarise_effective_robustness_against_late_fusion():
     summary = summarise([_run("fusion late", 0, 1.0, late), _run("image only", 0, 0.9, flatter)])
     assert summary["fusion late"]["effective"][0] == pytest.approx(0.0)
     assert summary["image only"]["effective"][0] == pytest.approx(sum(0.05 * k for k in range(6)))
-
-
-def test_sweep_command(table_dir, tmp_path):
-    mmfuse = str(Path(sys.executable).with_name("mmfuse"))
-    result = subprocess.run(
-        [mmfuse, "sweep", str(table_dir / "train.csv"), "--label", "y", "--test", str(table_dir / "test.csv"),
-         "--valid", str(table_dir / "valid.csv"), "--fusions", "concat,late", "--seeds", "0", "--preset", "fast",
-         "--max-epochs", "2", "--ignore", "id", "--members", "ngram_linear,embedding_linear",
-         "--out", str(tmp_path / "sweep")],
-        capture_output=True, text=True, env={"COLUMNS": "200", "PATH": str(Path(sys.executable).parent)})
-    assert result.returncode == 0, result.stderr
-    for name in ("image only", "tabular only", "text only", "fusion concat", "fusion late", "member ngram_linear",
-                 "portfolio"):
-        assert name in result.stdout
-    # the fast preset's text encoder is not a frozen backbone: no embeddings for that member, said in one line
-    assert "member embedding_linear seed 0: skipped (no portfolio member could be fitted" in result.stdout
-    assert "winner:" in result.stdout and (tmp_path / "sweep" / "best" / "model.safetensors").is_file()
-    assert len(list((tmp_path / "sweep" / "runs").iterdir())) == 7
-    assert "eff. robustness" in result.stdout
-    results = json.loads((tmp_path / "sweep" / "results.json").read_text())
-    assert {r["name"] for r in results["runs"]} >= {"image only", "fusion late"}
-    assert set(results["runs"][0]["curves"]) == {"image"}  # the image-only run is corrupted on its one input

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmfuse.errors import DataError
-from mmfuse.tasks import create_task, infer_task, task_from_state
+from mmfuse.tasks import create_task, explain_task, infer_task, task_from_state
 from mmfuse.tasks.classification import parse_label_list
 
 
@@ -19,6 +19,16 @@ from mmfuse.tasks.classification import parse_label_list
 ])
 def test_infer_task(labels, expected):
     assert infer_task(labels) == expected
+
+
+@pytest.mark.parametrize("labels, task, why", [
+    (pd.Series(np.arange(60) % 60), "regression", "60 distinct integers, more than 20; --task multiclass reads them"),
+    (pd.Series(np.arange(60) % 7), "multiclass", "7 distinct integers, at most 20; --task regression reads them"),
+    (pd.Series(np.linspace(0, 1, 50)), "regression", "50 distinct numbers, not all integers"),
+    (pd.Series(["a", "b", "c"]), "multiclass", "3 distinct values"),
+])
+def test_the_inferred_task_says_why_and_how_to_pick_another(labels, task, why):
+    assert explain_task(labels)[0] == task and explain_task(labels)[1].startswith(why)
 
 
 def test_single_valued_label_is_an_error():

@@ -17,17 +17,30 @@ def _pyplot():
     return plt
 
 
-def plot_learning_curves(history: list[dict[str, float]], path: str | Path, metric: str) -> Path:
-    """Train/validation loss and the validation ``metric`` per epoch."""
+def plot_learning_curves(history: list[dict[str, float]], path: str | Path, metric: str, best_epoch: int | None = None,
+                         model_score: float | None = None, network_weight: float | None = None) -> Path:
+    """The network's train/validation loss and validation ``metric`` per epoch, the epoch it kept (``best_epoch``)
+    marked; in a portfolio, the whole model's validation score (``model_score``) as a line beside the network's and
+    the network's ensemble weight in the title."""
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
-    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(9, 3.4))
     loss_ax.plot(epochs, [h["train_loss"] for h in history], label="train")
     loss_ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
-    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
-    loss_ax.legend()
-    metric_ax.plot(epochs, [h[f"val_{metric}"] for h in history], color="tab:green")
+    loss_ax.set(xlabel="epoch", ylabel="loss", title="the network's loss")
+    scores = [h[f"val_{metric}"] for h in history]
+    metric_ax.plot(epochs, scores, color="tab:green", label="the network")
     metric_ax.set(xlabel="epoch", ylabel=metric, title=f"validation {metric}")
+    if best_epoch in epochs:
+        for ax in (loss_ax, metric_ax):
+            ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1, label=f"kept: epoch {best_epoch}")
+        metric_ax.plot([best_epoch], [scores[epochs.index(best_epoch)]], "o", color="tab:green")
+    if model_score is not None:
+        metric_ax.axhline(model_score, color="tab:purple", linestyle="--", label="the model (ensemble)")
+    loss_ax.legend(fontsize=8)
+    metric_ax.legend(fontsize=8)
+    weight = "" if network_weight is None else f" (its weight in the ensemble: {network_weight:.2f})"
+    fig.suptitle(f"training of the network{weight}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -73,14 +86,16 @@ def plot_bars(values: dict[str, float], path: str | Path, ylabel: str) -> Path:
 
 def plot_robustness(curves: dict[str, dict[str, list[float]]], levels: tuple[float, ...], metric: str,
                     path: str | Path) -> Path:
-    """One panel per input: the score against corruption level, one line per corruption."""
+    """One panel per input: the score against corruption level, one line per corruption; the panels share their y
+    axis, so a drop of 0.01 never looks like a cliff beside one of 0.3."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.4 * len(curves), 3.0), squeeze=False, sharey=True)
     for ax, (name, by_corruption) in zip(axes[0], curves.items()):
         for corruption, scores in by_corruption.items():
             ax.plot(levels, scores, marker="o", label=corruption)
-        ax.set(title=name, xlabel="corruption level", ylabel=metric)
+        ax.set(title=name, xlabel="corruption level")
         ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(metric)  # one y axis for all panels: the same drop looks the same in each
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

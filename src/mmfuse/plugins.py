@@ -3,8 +3,8 @@
 Where they come from, in the order they are imported: the ``mmfuse.plugins`` entry-point group of installed
 packages, the ``MMFUSE_PLUGINS`` variable (comma-separated module names), ``mmfuse --plugin MODULE`` (repeatable),
 and a saved model's ``plugins`` list (``Predictor.load`` imports what the model was trained with). A plugin that
-fails to import is reported by name (``PluginError``, or a warning from ``load_plugins``) and breaks only what needs
-it::
+named by the user (``--plugin``, ``MMFUSE_PLUGINS``) that fails to import stops with a ``PluginError`` naming it; an
+installed entry point that fails is a warning, and breaks only what needs it::
 
     # pyproject.toml of a plugin package
     [project.entry-points."mmfuse.plugins"]
@@ -32,30 +32,38 @@ class PluginError(BundleError):
     """A plugin a model needs could not be imported."""
 
 
+# why the mmfuse command may not find a plugin module in the current folder, and the two ways to fix that
+IMPORT_HINT = ("make it importable: run with PYTHONPATH=. from the folder that holds it (the mmfuse command does not "
+               "look in the current folder), or pip install -e its package")
+
+
 def import_plugin(module: str) -> None:
-    """Import one plugin module; a failure is a ``PluginError`` naming it and the reason."""
+    """Import one plugin module; a failure is a ``PluginError`` naming it, the reason and how to fix it."""
     try:
         importlib.import_module(module)
     except Exception as err:  # any error in a user's module: name the module, not our stack
         reason = f"{type(err).__name__}: {err}"
         _failed[module] = reason
-        raise PluginError(f"plugin {module!r} could not be imported ({reason})") from None
+        hint = IMPORT_HINT if isinstance(err, ModuleNotFoundError) and err.name == module.split(".")[0] else \
+            "fix the error in the module"
+        raise PluginError(f"plugin {module!r} could not be imported ({reason}): {hint}") from None
 
 
 def load_plugins(modules: Iterable[str] = ()) -> list[str]:
-    """Import the entry-point plugins, those in ``MMFUSE_PLUGINS``, then ``modules``; each that fails is logged as
-    one warning (once) and skipped. Returns the modules imported."""
-    names = list(installed_plugins())
-    names += [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
-    names += list(modules)
+    """Import the entry-point plugins, those in ``MMFUSE_PLUGINS``, then ``modules``. An installed entry point that
+    fails is one warning (once) and skipped: only what needs it stops. A module named here or in ``MMFUSE_PLUGINS``
+    was asked for: its failure is a ``PluginError``. Returns the modules imported."""
+    named = [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()] + list(modules)
     loaded = []
-    for module in dict.fromkeys(names):
-        if module in _failed:
+    for module in dict.fromkeys([*installed_plugins(), *named]):
+        if module in _failed and module not in named:
             continue
         try:
             import_plugin(module)
             loaded.append(module)
         except PluginError as err:
+            if module in named:
+                raise
             log.warning(str(err))
     return loaded
 
@@ -81,5 +89,6 @@ def require_plugins(modules: Iterable[str], what: str) -> None:
                               "move it to an importable module, or import the script's definitions before loading")
         try:
             import_plugin(module)
-        except PluginError as err:
-            raise PluginError(f"{what} needs {err}; install it, or name it with --plugin / MMFUSE_PLUGINS") from None
+        except PluginError:
+            raise PluginError(f"{what} needs the plugin {module!r}, which could not be imported "
+                              f"({_failed[module]}): {IMPORT_HINT}") from None

@@ -28,11 +28,14 @@ def export_dataset(name: str, out_dir: str, variant: str, seed: int, source: str
     avdigits: MNIST images paired by digit with spoken-digit MFCC sequences (columns image, audio, digit).
     emoji: Google emoji images with their names (columns image, name, category).
     """
+    import pandas as pd
+
     from ..datasets import avdigits, emoji
 
     paths = avdigits.export(out_dir, variant, seed) if name == "avdigits" else emoji.export(out_dir, source)
     for split, path in paths.items():
-        console.print(f"{split}: {path}")
+        frame = pd.read_csv(path)
+        console.print(f"{split}: {path} ({len(frame):,} rows; columns {', '.join(frame.columns)})")
 
 
 @click.command()

@@ -137,24 +137,30 @@ def _evaluate_retrieval(retriever: Any, data: Any, as_json: bool, zero_shot: str
               help="Also what each prediction owes each input and each number or category column: contribution_<name> "
                    "(the predicted class's probability, or the value, minus the same without it) and, for at most 4 "
                    "inputs, shapley_<input>.")
+@click.option("--keep", multiple=True, metavar="COLUMN",
+              help="Copy this column of DATA into the output as it is (an ID to join on); repeatable. Columns the "
+                   "model ignored as IDs are copied anyway.")
 @MEMBER
 @bad_row_override
+@cache_option
 @threads_option
 @runtime_options
 @encoding_option
-def predict(model: str, data: str, out: str, threshold: float | None, explain: bool, member: str | None,
-            on_bad_row: str | None, threads: int | None, device: str | None, workers: int | None,
-            encoding: str | None) -> None:
-    """Write predictions for DATA: row, prediction and one proba_<class> column per class."""
+def predict(model: str, data: str, out: str, threshold: float | None, explain: bool, keep: tuple[str, ...],
+            member: str | None, on_bad_row: str | None, cache_dir: str | None, threads: int | None,
+            device: str | None, workers: int | None, encoding: str | None) -> None:
+    """Write predictions for DATA: row, the --keep and ID columns, inputs_used, prediction and one proba_<class>
+    column per class."""
     setup_logging()
     with progress_bars() as progress:
-        predictor = load_model(model, on_bad_row, threads, device=device, workers=workers, progress=progress)
+        predictor = load_model(model, on_bad_row, threads, cache_dir=cache_dir, device=device, workers=workers,
+                               progress=progress)
         if predictor.is_retrieval:
             raise DataError(f"{model} is a retrieval model: use mmfuse index and mmfuse search")
         if threshold is not None:
             predictor.set_params(threshold=threshold)
         predictor.set_params(member=member)
-        frame = predictor.predict_frame(source(data, encoding), explain=explain)
+        frame = predictor.predict_frame(source(data, encoding), explain=explain, keep=list(keep))
     write_csv(frame, Path(out))
     console.print(f"wrote {len(frame)} predictions to {out}")
 
@@ -200,7 +206,12 @@ def info(model: str) -> None:
     if not metrics:
         console.print("no training figures: metrics.json is not in this folder (optional; the model works without it)")
     elif "epochs" in metrics:
-        console.print(f"trained {metrics['epochs']} epochs in {metrics.get('fit_seconds')} s, "
+        network = f"the network: {metrics['epochs']} epochs" if metrics["epochs"] else "the network did not train"
+        if metrics.get("restored_epoch"):
+            network += f", epoch {metrics['restored_epoch']} kept"
+        if metrics.get("stopped"):
+            network += f", stopped by {metrics['stopped']}"
+        console.print(f"fit in {metrics.get('fit_seconds')} s (the whole fit); {network}; "
                       f"{metrics.get('parameters', 0):,} parameters")
     for split, values in metrics.items():
         if isinstance(values, dict) and all(isinstance(v, (int, float)) for v in values.values()):

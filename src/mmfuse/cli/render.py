@@ -84,20 +84,24 @@ def importance_table(report: Any, shapley: dict[str, float] | None, shapley_metr
                    ["column", "modality", "importance", "input", f"input's Shapley ({shapley_metric})"],
                    left=("column", "modality", "input"))
     for column, row in frame.iterrows():
-        table.add_row(str(column), row["modality"], f"{row['importance']:+.4f} ± {row['stddev']:.4f}", row["input"],
+        spread = f" ± {row['stddev']:.4f}" if row["n"] > 1 else ""  # removing a column is one measurement
+        table.add_row(str(column), row["modality"], f"{row['importance']:+.4f}{spread}", row["input"],
                       f"{shapley[row['input']]:+.4f}" if shapley else "-")
     return table
 
 
 def sweep_table(summary: dict[str, dict[str, tuple[float, float]]], metric: str, seeds: str, winner: str) -> Table:
     effective = "effective" in next(iter(summary.values()))
-    table = _table(f"sweep: {metric}, mean ± std over seeds {seeds}; winner picked on validation",
+    several = "," in seeds
+    spread = f"mean ± std over seeds {seeds}" if several else f"seed {seeds}"
+    table = _table(f"sweep: {metric}, {spread}; winner picked on validation",
                    ["run", f"valid {metric}", f"test {metric}", "rel. robustness",
                     *(["eff. robustness"] if effective else []), "parameters", "train time", "latency / row",
                     "peak memory"], left=("run",))
     for name, s in summary.items():
-        table.add_row(("* " if name == winner else "") + name, f"{s['valid'][0]:.4f} ± {s['valid'][1]:.4f}",
-                      f"{s['test'][0]:.4f} ± {s['test'][1]:.4f}", f"{s['relative'][0]:.3f}",
+        score = (lambda m: f"{m[0]:.4f} ± {m[1]:.4f}") if several else (lambda m: f"{m[0]:.4f}")
+        table.add_row(("* " if name == winner else "") + name, score(s["valid"]), score(s["test"]),
+                      f"{s['relative'][0]:.3f}",
                       *([f"{s['effective'][0]:+.3f}"] if effective else []),
                       "-" if math.isnan(s["parameters"][0]) else f"{s['parameters'][0]:,.0f}",
                       f"{s['fit_seconds'][0]:.1f} s", f"{s['latency_ms'][0]:.2f} ms", f"{s['peak_mb'][0]:.0f} MB")

@@ -102,18 +102,24 @@ def fit(**options: Any) -> None:
 
 
 def report_fit(estimator: Any, path: Path) -> None:
-    """The validation table of a saved fit, where its time went, and where it was saved."""
+    """The validation table of the saved model (a portfolio: its ensemble), the network's own course, where the
+    time went, and where it was saved."""
     from ..estimators.timing import describe_stages
 
     m = estimator.metrics_
-    epoch = f"epoch {m['restored_epoch']} of {m['epochs']}, " if m["restored_epoch"] else ""
-    title = f"validation ({epoch}{m['fit_seconds']:.1f} s)"
+    portfolio = getattr(estimator, "portfolio_", None)
     if estimator.is_retrieval:
-        console.print(render.retrieval_table(title, m["valid"], estimator.query, estimator.target))
+        console.print(render.retrieval_table(f"validation ({m['fit_seconds']:.1f} s)", m["valid"], estimator.query,
+                                             estimator.target))
     else:
-        console.print(render.metrics_table(title, m["valid"]))
-        if estimator.portfolio_ is not None:
+        what = "the ensemble you get" if portfolio is not None else "the network"
+        console.print(render.metrics_table(f"validation: {what} ({m['fit_seconds']:.1f} s)", m["valid"]))
+        if portfolio is not None:
             console.print(render.leaderboard_table("leaderboard (validation)", estimator.leaderboard()))
+    if m["restored_epoch"]:
+        weight = f"; its weight in the ensemble: {portfolio.weights.get('network', 0.0):.2f}" if portfolio else ""
+        console.print(f"the network: epoch {m['restored_epoch']} of {m['epochs']} kept (its best on validation); "
+                      f"stopped by {m['stopped']}{weight}")
     console.print(f"time: {describe_stages(m['stages'], m['epochs'])}")
     console.print(f"saved model to {path}/")
 
@@ -156,7 +162,8 @@ def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, se
     base = {"preset": preset, "threads": threads, "max_epochs": max_epochs, "ignore": list(ignore)}
     base = {k: v for k, v in base.items() if v is not None}
     seed_list = [int(s) for s in seeds.split(",")]
-    console.print(f"{len(specs)} configurations x {len(seed_list)} seeds, each in its own process")
+    console.print(f"{len(specs)} configurations x {len(seed_list)} seed{'s' if len(seed_list) > 1 else ''}, "
+                  "each in its own process")
 
     def progress(r: dict) -> None:
         if "skipped" in r:

@@ -27,7 +27,7 @@ CheckRule = Callable[[str, pd.Series, Path], None]  # (column, values, table fol
 TraitsRule = Callable[[pd.Series, Path], dict[str, Any]]  # (values, table folder) -> traits, e.g. {"colour": False}
 
 
-WIDGETS = ("text", "number", "select", "file")  # the fields the served page can draw
+WIDGETS = ("text", "number", "date", "select", "file")  # the fields the served page can draw
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Cell:
 
     Attributes:
         file: a cell is a file (an upload: multipart, or base64 in JSON); else a value used as given.
-        widget: the page's field, one of ``WIDGETS`` (select: the categories seen in training).
+        widget: the page's field, one of ``WIDGETS`` (select: the categories seen in training; date: a date and time).
         accept: for a file widget, the MIME types or suffixes an upload may have (HTML's ``accept``).
         suffix: the suffix the server gives an uploaded file (for a reader that goes by it, e.g. ``.npy``).
         lists: a JSON list of numbers is taken as the cell too (in JSON, or typed into a text field).

@@ -54,36 +54,33 @@ def set_elements(value: Any, root: Path, sep: str | None = None, limit: int = MA
     return elements
 
 
-def looks_like_sets(values: pd.Series) -> bool:
-    """Whether most of a column's first values are JSON lists of strings (not of numbers: those are sequences)."""
+def looks_like_set_cells(values: pd.Series, root: Path) -> bool:
+    """Whether at least 90% of a column's first values are set cells in any of the forms (a JSON list of strings, a
+    folder, a glob; one column may mix them), and the values that are not JSON lists are paths, not texts."""
     sample = nonempty_strings(values).head(SAMPLE)
-    if sample.empty or not sample.str.startswith("[").mean() >= 0.9:
+    if sample.empty:
         return False
-    lists = 0
-    for text in sample:
+    plain = sample[~sample.str.startswith("[")]
+    if len(plain) and plain.str.contains(r"\s").mean() > 0.1:  # texts, not folders or globs
+        return False
+    return sum(_is_set_cell(value, root) for value in sample) >= 0.9 * len(sample)
+
+
+def _is_set_cell(value: str, root: Path) -> bool:
+    """One value as a set: a non-empty JSON list of strings (a list of numbers is a sequence), a glob that matches
+    (or matches more files than a set may hold), or a folder."""
+    if value.startswith("["):
         try:
-            parsed = loads(text, "set cell", max_depth=1)
+            parsed = loads(value, "set cell", max_depth=1)
         except ValueError:
-            continue
-        lists += isinstance(parsed, list) and len(parsed) > 0 and all(isinstance(e, str) for e in parsed)
-    return lists >= 0.9 * len(sample)
-
-
-def looks_like_folders(values: pd.Series, root: Path) -> bool:
-    """Whether most of a column's first values are folders or globs (a set of files each)."""
-    sample = nonempty_strings(values).head(SAMPLE)
-    if sample.empty or sample.str.contains(r"\s").mean() > 0.1:  # texts, not paths
-        return False
-
-    def is_set(value: str) -> bool:
-        if any(c in value for c in GLOB_CHARACTERS):
-            try:
-                return bool(set_elements(value, root))
-            except ValueError:  # more files than a set may hold: a set still
-                return True
-        return resolve_path(value, root).is_dir()
-
-    return sum(map(is_set, sample)) >= 0.9 * len(sample)
+            return False
+        return isinstance(parsed, list) and len(parsed) > 0 and all(isinstance(e, str) for e in parsed)
+    if any(c in value for c in GLOB_CHARACTERS):
+        try:
+            return bool(set_elements(value, root))
+        except ValueError:  # more files than a set may hold: a set still
+            return True
+    return resolve_path(value, root).is_dir()
 
 
 def exploded(values: pd.Series, root: Path, sep: str | None = None) -> tuple[pd.Series, list[int]]:

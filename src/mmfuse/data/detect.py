@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..core.columns import ColumnInfo
 from ..core.modality import SAMPLE, nonempty_strings
-from ..core.sets import exploded, looks_like_folders, looks_like_sets
+from ..core.sets import exploded, looks_like_set_cells
 from ..errors import ConfigError, DataError
 from ..registry import MODALITIES
 
@@ -40,7 +40,7 @@ def detect_set(name: str, values: pd.Series, root: Path, sep: str | None = None)
     """A column of set cells (``core/sets.py``: JSON lists of strings, ``sep``-separated strings, folders, globs):
     its elements' modality, with the ``set`` trait; None if the cells are not sets of one ungrouped modality."""
     sample = values.head(SAMPLE)
-    if sep is None and not (looks_like_sets(sample) or looks_like_folders(sample, root)):
+    if sep is None and not looks_like_set_cells(sample, root):
         return None
     elements, rows = exploded(sample, root, sep)
     if elements.empty:
@@ -55,7 +55,7 @@ def detect_set(name: str, values: pd.Series, root: Path, sep: str | None = None)
 
 def check_override(name: str, values: pd.Series, modality: str, root: Path, sep: str | None = None) -> ColumnInfo:
     """Accept a user's ``--column-type`` only when the values (a set column's elements) can be read that way."""
-    sets = modality != "ignore" and (sep is not None or looks_like_sets(values.head(SAMPLE)))
+    sets = modality != "ignore" and (sep is not None or looks_like_set_cells(values.head(SAMPLE), root))
     if modality != "ignore":
         if modality not in MODALITIES:
             raise ConfigError(f"--column-type {name}={modality}: unknown modality; choose from: "

@@ -30,7 +30,7 @@ from ..data.streaming import Streaming
 from ..data.table import Table, read_table, split_rows
 from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
-from ..io.checkpoint import remove_checkpoints, saved_epoch, saved_members
+from ..io.checkpoint import foreign_entries, remove_checkpoints, saved_epoch, saved_members
 from ..nn.model import EncoderChoice
 from ..pipeline import POLICIES, InputPipeline, InputPlan, check_encoder_keys, input_of, input_traits, plan_inputs
 from ..plots import plot_learning_curves
@@ -39,6 +39,7 @@ from ..portfolio import Budget, MemberStore
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
 from ..version import __version__
+from .arguments import misplaced
 from .migrations import input_plans, processor_states
 from .timing import Stopwatch, describe_stages, stage_seconds
 
@@ -72,6 +73,9 @@ class BaseEstimator(SklearnEstimator):
             names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
             given = ", ".join(f"{n}={a!r}" for n, a in zip(names, args))
             raise TypeError(f"{cls.__name__} takes keyword arguments only: {cls.__name__}({given}, ...)")
+        unknown = {k: v for k, v in kwargs.items() if k not in inspect.signature(cls.__init__).parameters}
+        if unknown:
+            raise TypeError(misplaced(cls, cls.__init__, unknown))
         return super().__new__(cls)
 
     def _keep_settings(self, given: dict[str, Any]) -> None:
@@ -177,7 +181,7 @@ class BaseEstimator(SklearnEstimator):
     # --- fit ----------------------------------------------------------------------------------------------------
     def fit(self, train: TableLike, y: Any = None, *, valid: TableLike | None = None, callbacks: list | None = None,
             checkpoint_dir: str | Path | None = None, resume: bool = False, restart: bool = False,
-            checkpoint_every: float = 0.0) -> "BaseEstimator":
+            checkpoint_every: float = 0.0, **misplaced_arguments: Any) -> "BaseEstimator":
         """Learn preprocessing and weights from ``train``; validate on ``valid`` or on a seeded hold-out.
 
         ``y``: labels for ``train``'s rows, in order (scikit-learn's ``fit(X, y)``); None: the label column of
@@ -189,9 +193,14 @@ class BaseEstimator(SklearnEstimator):
         fit of the same data and settings (preprocessing is redone, training is not); ``restart``: discard what an
         interrupted fit saved there (without ``resume`` or ``restart``, a saved checkpoint is an error).
         """
+        if misplaced_arguments:  # a constructor setting, another tool's name or a typo: say where it belongs
+            raise TypeError(misplaced(type(self), BaseEstimator.fit, misplaced_arguments))
         clock, budget = Stopwatch(), Budget(self.time_limit)
         self.config_ = self._resolve_config()
-        first = self._process_rank()[0] == 0  # DDP: rank 0 saves
+        rank, world = self._process_rank()
+        first = rank == 0  # DDP: rank 0 saves
+        if resume and world > 1:
+            raise ConfigError("--resume is not supported with several devices yet: resume on one device")
         check_checkpoint_use(checkpoint_dir if first else None, resume, restart)
         self._apply_process_settings()
         splits = self._read_splits(train, y, valid, clock)
@@ -207,8 +216,8 @@ class BaseEstimator(SklearnEstimator):
         if self._network_fits(budget):
             from ..training import Checkpointing, train as run_training  # Lightning loads only to train
 
-            self._log(f"task: {self._task_words()}; model: {self._parameter_count():,} trainable parameters; "
-                      f"train {len(train_set)} rows, valid {len(valid_set)} rows")
+            self._log(f"network: {self._parameter_count():,} trainable parameters; train {len(train_set)} rows, "
+                      f"valid {len(valid_set)} rows")
             checkpointing = None if checkpoint_dir is None else Checkpointing(
                 Path(checkpoint_dir), fingerprint, resume, checkpoint_every)
             with clock("training"):
@@ -285,9 +294,10 @@ class BaseEstimator(SklearnEstimator):
             self._log(warning, logging.WARNING)
         self.config_ = self.config_.for_columns(input_traits(self.columns_))
         self.plan_ = self._plan_inputs(splits)
-        self._log("columns:\n" + "\n".join(f"  {i['column']!s:<24} {i['modality']:<12} {i['encoder']:<18} {i['reason']}"
-                                            f"{'; ' + i['chosen_by'] if i['chosen_by'] else ''}"
-                                            for i in self._inputs()))
+        rows = [(i["column"], i["modality"], i["encoder"], i["reason"] + (f"; {i['chosen_by']}" if i["chosen_by"] else ""))
+                for i in self._inputs()]
+        self._log("columns:\n" + "\n".join(f"  {c!s:<24} {m:<12} {e:<18} {why}"
+                                            for c, m, e, why in [("column", "modality", "encoder", "why"), *rows]))
 
     def _plan_inputs(self, splits: FitSplits) -> dict[str, InputPlan]:
         """Each input's encoder and processor (``plan_inputs``) under the config."""
@@ -298,7 +308,6 @@ class BaseEstimator(SklearnEstimator):
         return {"the label or task": {**self._bundle_fields(), "task": self.task_.name},
                 "the settings (preset, config, encoders, fusion, training options)": self.config_.model_dump(mode="json"),
                 "the column types": {c.name: c.modality for c in self.columns_},
-                "the ignored columns": sorted(self.ignore or []),
                 "--on-bad-row": self.on_bad_row,
                 "the training rows": frame_digest(splits.train), "the validation rows": frame_digest(splits.valid)}
 
@@ -331,6 +340,7 @@ class BaseEstimator(SklearnEstimator):
         self.trained_with_ = __version__
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
                          "restored_epoch": result.restored_epoch if result else None,
+                         "stopped": result.stopped if result else None,
                          "fit_seconds": round(self.fit_time_, 2), "parameters": self._parameter_count(),
                          "processes": result.processes if result else 1}
         if any(features.values()):
@@ -354,9 +364,6 @@ class BaseEstimator(SklearnEstimator):
             self._log(f"{split} {name!r} features: {e['computed']} computed, {e['cached']} from the cache{rejected}, "
                       f"{e['seconds']:.1f} s")
         return stats
-
-    def _task_words(self) -> str:
-        return self.task_.name
 
     def _encode(self, frame: pd.DataFrame, root: Path, split: str, left_out: list[int] = (),
                 pipeline: InputPipeline | None = None, on_bad_row: str | None = None) -> EncodedSplit:
@@ -410,7 +417,11 @@ class BaseEstimator(SklearnEstimator):
                   "inputs": [asdict(p) for p in self.plan_.values()], "plugins": self._plugin_modules()}
         def extras(folder: Path) -> None:
             if self.history_:
-                plot_learning_curves(self.history_, folder / "learning_curves.png", self.task_.primary_metric)
+                metric, weights = self.task_.primary_metric, self.metrics_.get("ensemble", {}).get("weights")
+                plot_learning_curves(self.history_, folder / "learning_curves.png", metric,
+                                     self.metrics_.get("restored_epoch"),
+                                     self.metrics_["valid"].get(metric) if weights else None,
+                                     weights.get("network", 0.0) if weights else None)
             self._save_extras(folder)
 
         out = save_bundle(path, {**config, **self._extra_config()}, self.pipeline_.state_dict(),
@@ -491,9 +502,17 @@ def check_checkpoint_use(folder: str | Path | None, resume: bool, restart: bool)
     ``restart`` discards it (not both)."""
     if resume and restart:
         raise ConfigError("resume and restart exclude each other: continue an interrupted fit or discard it")
-    if folder is None or resume:
+    if folder is None:
         return
     folder = Path(folder)
+    foreign = foreign_entries(folder)
+    if foreign:
+        held = "is not a folder" if foreign == [folder.name] and not folder.is_dir() else \
+            f"holds {', '.join(repr(n) for n in foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
+        raise ConfigError(f"{folder} exists and is not an mmfuse checkpoint folder (it {held}): mmfuse keeps an "
+                          "interrupted fit's state there, so move it away or save the model elsewhere")
+    if resume:
+        return
     epoch, members = saved_epoch(folder), saved_members(folder)
     if epoch is None and not members:
         return

@@ -26,15 +26,15 @@ from ..core.processor import Corruption, Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
 from ..data.table import Table, read_table
-from ..errors import ConfigError, DataError
+from ..errors import BundleError, ConfigError, DataError
 from ..nn.model import MultiModalModel, build_model
 from ..plots import plot_confusion
 from ..io.bundle import damaged
 from ..io.members import members_from_bytes, members_to_bytes, read_members, write_members
 from ..pipeline import InputPlan
 from ..portfolio import Budget, FlatInputs, MemberStore, Portfolio, concat, flat_batch, named_views
-from ..tasks import create_task, infer_task
-from .base import BaseEstimator, TableLike
+from ..tasks import create_task, explain_task
+from .base import BaseEstimator, FitSplits, TableLike
 from .contributions import row_contributions
 from .importance import column_importance
 from .time_plan import within_time
@@ -142,7 +142,12 @@ class Predictor(BaseEstimator):
         return replace(table, frame=table.frame.assign(**{self.label: labels}))
 
     def _make_task(self, frame: pd.DataFrame):
-        name = infer_task(frame[self.label], self.label_sep) if self.task == "auto" else self.task
+        if self.task == "auto":
+            name, why = explain_task(frame[self.label], self.label_sep)
+            self._log(f"task: {name}, inferred from label {self.label!r} ({why}; --task sets another)")
+        else:
+            name = self.task
+            self._log(f"task: {name} (as set)")
         return create_task(name, self.label, self.label_sep, self.threshold)
 
     def _strata(self, frame: pd.DataFrame) -> np.ndarray | None:
@@ -265,6 +270,9 @@ class Predictor(BaseEstimator):
     def _bundle_fields(self) -> dict[str, Any]:
         return {"label": self.label, "label_sep": self.label_sep}
 
+    def _resume_parts(self, splits: FitSplits) -> dict[str, Any]:
+        return {**super()._resume_parts(splits), "the ignored columns": sorted(self.ignore or [])}
+
     @classmethod
     def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "Predictor":
         return cls(label=config["label"], label_sep=config.get("label_sep"),
@@ -295,8 +303,13 @@ class Predictor(BaseEstimator):
         if backend == "onnx":
             from ..nn.onnx_runtime import OnnxNetwork
 
-            predictor.network_ = OnnxNetwork(onnx_path or Path(path) / "model.onnx", predictor.inputs_,
-                                             predictor.export_fingerprint(), torch.get_num_threads())
+            graph = Path(onnx_path or Path(path) / "model.onnx")
+            if not graph.is_file():
+                elsewhere = "" if onnx_path else ", or name the file you exported with onnx_path="
+                raise BundleError(f"no ONNX graph at {graph}: write it there with `mmfuse export {path} --out "
+                                  f"{graph}`{elsewhere}")
+            predictor.network_ = OnnxNetwork(graph, predictor.inputs_, predictor.export_fingerprint(),
+                                             torch.get_num_threads())
         elif backend != "torch":
             raise ConfigError(f"backend must be 'torch' or 'onnx', not {backend!r}")
         return predictor
@@ -328,6 +341,8 @@ class Predictor(BaseEstimator):
         model missing from the table are treated as missing in every row (with a warning)."""
         self._check_fitted()
         table = read_table(data, split)
+        if table.frame.empty:
+            raise DataError(f"{split}: the table has no rows")
         frame, missing = self._usable_rows(table.frame, split) if labelled else (table.frame, [])
         needed = [c.name for c in self.columns_ if c.modality != "ignore"]
         absent = [c for c in needed if c not in frame.columns]
@@ -458,8 +473,9 @@ class Predictor(BaseEstimator):
         self._check_fitted()
         return self.pipeline_.corruptions()
 
-    def predict_frame(self, data: TableLike, explain: bool = False) -> pd.DataFrame:
-        """``row`` (the row's 0-based position in the table), ignored ID columns, ``inputs_used`` (the inputs present
+    def predict_frame(self, data: TableLike, explain: bool = False, keep: list[str] | None = None) -> pd.DataFrame:
+        """``row`` (the row's 0-based position in the table), ignored ID columns and the columns named in ``keep``
+        (carried through as they are), ``inputs_used`` (the inputs present
         in that row, e.g. ``audio+image``), ``prediction`` and ``proba_<class>`` columns; indexed like the input (a
         DataFrame's own index; a file's rows 0..n-1), so ``frame.assign(pred=...)`` lines up on a filtered frame.
         Rows skipped as unreadable (``on_bad_row="skip"``) are absent.
@@ -471,11 +487,16 @@ class Predictor(BaseEstimator):
         most 4 inputs, ``shapley_<input>``.
         """
         table = read_table(data, "predict")
+        missing = [c for c in keep or [] if c not in table.frame.columns]
+        if missing:
+            raise DataError(f"predict: column {missing[0]!r} to keep is not in the table; columns are: "
+                            f"{', '.join(map(str, table.frame.columns))}")
         frame, split = self.prepare(table, "predict")
         result = row_contributions(self, split, frame=frame, root=table.root) if explain else None
         out = self.task_.prediction_frame(result.outputs if result else self.predict_outputs(split))
-        keep = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
-        ids = frame.loc[split.rows, keep].reset_index(drop=True)
+        carried = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
+        carried += [c for c in keep or [] if c not in carried]
+        ids = frame.loc[split.rows, carried].reset_index(drop=True)
         names = sorted(split.present)
         present = torch.stack([split.present[n] for n in names], dim=1).tolist()  # (N, M)
         used = ["+".join(n for n, on in zip(names, row) if on) or "none" for row in present]

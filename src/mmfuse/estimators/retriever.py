@@ -72,10 +72,8 @@ class Retriever(BaseEstimator):
         return frame[[self.query, self.target]], []
 
     def _make_task(self, frame: pd.DataFrame) -> RetrievalTask:
+        self._log(f"task: retrieval {self.query} <-> {self.target} (rows are pairs)")
         return RetrievalTask()
-
-    def _task_words(self) -> str:
-        return f"retrieval {self.query} <-> {self.target} (rows are pairs)"
 
     def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
         columns = detect_columns(frame, [], root, self.column_types)

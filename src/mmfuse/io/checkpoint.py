@@ -12,6 +12,7 @@ moment leaves the last complete epoch readable.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from .hashing import sha256_file
 from .staging import staged_folder
 
 TENSORS, STATE, MEMBERS, ARRAYS = "tensors.safetensors", "state.json", "members", "arrays.safetensors"
+# what mmfuse writes in a checkpoint folder: epochs, the members' folder, and their staging folders (``staged_folder``)
+OWN_ENTRY = re.compile(rf"(epoch-\d+|{MEMBERS})|\.(epoch-\d+|{MEMBERS})\.(writing|replaced)-\d+")
 
 
 def save_checkpoint(folder: str | Path, epoch: int, tensors: dict[str, Tensor], state: dict[str, Any]) -> Path:
@@ -90,8 +93,26 @@ def saved_members(folder: str | Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
 
 
+def foreign_entries(folder: str | Path) -> list[str]:
+    """The names in ``folder`` that mmfuse does not write there (sorted); ``[folder]`` when it is not a folder."""
+    root = Path(folder)
+    if not root.exists():
+        return []
+    if not root.is_dir():
+        return [root.name]
+    return sorted(p.name for p in root.iterdir() if not OWN_ENTRY.fullmatch(p.name))
+
+
 def remove_checkpoints(folder: str | Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+    """Remove what mmfuse wrote in ``folder``, then the folder if that left it empty; anything else stays."""
+    root = Path(folder)
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if OWN_ENTRY.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+    if not any(root.iterdir()):
+        root.rmdir()
 
 
 def check_fingerprint(state: dict[str, Any], fingerprint: dict[str, str], folder: str | Path) -> None:

@@ -175,7 +175,7 @@ class LinearGraph(nn.Module):
                 idf[0] = 0.0  # id 0 is padding: its count column is dropped
                 self.register_buffer(f"idf{i}", idf)
             elif part == "categories":
-                cards = torch.tensor(learner.fitted[f"cardinalities.{name}"])
+                cards = torch.tensor(learner.fitted[f"cardinalities.{name}"], dtype=torch.long)
                 self.register_buffer(f"last{i}", cards - 1)
                 self.register_buffer(f"offset{i}", torch.cumsum(cards, 0) - cards)
             elif part in ("dense", "embedding"):

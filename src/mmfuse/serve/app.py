@@ -284,7 +284,7 @@ def index_metadata(index: SearchIndex, retriever: Retriever) -> dict[str, Any]:
     return {"kind": "index", "column": index.column, "tower": index.tower, "items": len(index.rows),
             "queries": [{"name": m, "modality": m, "encoder": "query", **page_field(m)}
                         for m in tower_modalities(retriever)],
-            "thumbnails": bool(index.root), "mmfuse": __version__}
+            "thumbnails": bool(index.root), "columns": list(index.extra), "mmfuse": __version__}
 
 
 def _plain(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """Tasks: label handling, loss, outputs and metrics. Importing this package registers the built-in ones.
 
-``infer_task`` picks a label task from the label column (overridable with ``--task``); retrieval is chosen by the
+``infer_task`` picks a label task from the label column (``explain_task`` says why; ``--task`` overrides it); retrieval is chosen by the
 ``Retriever`` estimator.
 """
 
@@ -14,22 +14,34 @@ from ..registry import TASKS
 from . import classification, regression, retrieval  # noqa: F401  (registers the tasks)
 from .base import Task
 
+MAX_INTEGER_CLASSES = 20  # an integer label with more distinct values is read as a number
+
 
 def infer_task(labels: pd.Series, label_sep: str | None = None) -> str:
     """Guess the task from the label column's values (missing labels already removed)."""
+    return explain_task(labels, label_sep)[0]
+
+
+def explain_task(labels: pd.Series, label_sep: str | None = None) -> tuple[str, str]:
+    """The task ``infer_task`` picks and why, in words that say how to pick another (``--task``)."""
     if label_sep is not None or labels.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-        return "multilabel"
+        return "multilabel", "its cells are lists of labels"
     if not pd.api.types.is_numeric_dtype(labels) and labels.astype(str).str.strip().str.startswith("[").all():
-        return "multilabel"
+        return "multilabel", "its cells are JSON lists of labels"
     n_unique = labels.nunique()
     if n_unique < 2:
         raise DataError(f"label column {labels.name!r} has only one distinct value; nothing to learn")
     if n_unique == 2:
-        return "binary"
+        return "binary", "2 distinct values"
     if pd.api.types.is_numeric_dtype(labels):
-        integer = np.allclose(labels, np.round(labels))
-        return "multiclass" if integer and n_unique <= 20 else "regression"
-    return "multiclass"
+        if not np.allclose(labels, np.round(labels)):
+            return "regression", f"{n_unique} distinct numbers, not all integers"
+        if n_unique > MAX_INTEGER_CLASSES:
+            return "regression", (f"{n_unique} distinct integers, more than {MAX_INTEGER_CLASSES}; --task multiclass "
+                                  "reads them as classes")
+        return "multiclass", (f"{n_unique} distinct integers, at most {MAX_INTEGER_CLASSES}; --task regression reads "
+                              "them as numbers")
+    return "multiclass", f"{n_unique} distinct values"
 
 
 def create_task(name: str, label: str, label_sep: str | None = None, threshold: float = 0.5) -> Task:

@@ -26,7 +26,6 @@ from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
 from ..config import TrainCfg
-from ..errors import ConfigError
 from ..core.devices import process_rank
 from ..core.processor import Progress
 from ..core.protocols import Task
@@ -136,6 +135,7 @@ class TrainResult(NamedTuple):
     restored_epoch: int | None  # the (1-based) epoch whose weights the model has; None: no epoch ran
     global_rank: int  # 0 in a single process; under DDP, this process's rank (only rank 0 writes files)
     processes: int    # how many processes trained together (the world size)
+    stopped: str      # why training ended, in words ("early stopping: ...", "the epoch limit", "the time limit")
 
 
 def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: TableDataset, cfg: TrainCfg,
@@ -156,8 +156,6 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     rank, world = process_rank(cfg.devices, cfg.num_nodes)
-    if world > 1 and checkpointing and checkpointing.resume:
-        raise ConfigError("--resume is not supported with several devices yet: resume on one device")
     pin = accelerator == "gpu"
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, seed=cfg.seed, rank=rank, world=world,
                                pin_memory=pin)
@@ -167,7 +165,8 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     restore = resume_into(module, checkpointing) if checkpointing and checkpointing.resume else None
     if restore is not None and (restore[1]["stopped"] or restore[1]["epoch"] >= cfg.max_epochs):
         # training had finished; only its save was lost
-        return TrainResult(*_finish(model, module, cfg, task, log_level), rank, world)
+        return TrainResult(*_finish(model, module, cfg, task, log_level), rank, world,
+                           "it had finished before the interruption")
     callbacks = ([monitor] if cfg.early_stopping else []) + list(callbacks or [])
     callbacks.append(EpochReport(progress, cfg.max_epochs, log_level, task.primary_metric))
     if checkpointing:
@@ -196,8 +195,23 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
     finally:  # the process's settings as they were before training
         torch.use_deterministic_algorithms(before[0])
         torch.utils.deterministic.fill_uninitialized_memory = before[1]
-    return TrainResult(*_finish(model, module, cfg, task, log_level if trainer.is_global_zero else logging.DEBUG),
-                       trainer.global_rank, trainer.world_size)
+    level = log_level if trainer.is_global_zero else logging.DEBUG
+    stopped = stop_reason(module.history, cfg, monitor, task.primary_metric)
+    log.log(level, f"training stopped after epoch {module.history[-1]['epoch'] if module.history else 0}: {stopped}")
+    return TrainResult(*_finish(model, module, cfg, task, level), trainer.global_rank, trainer.world_size, stopped)
+
+
+def stop_reason(history: list[dict[str, float]], cfg: TrainCfg, monitor: EarlyStopping, metric: str) -> str:
+    """Why a finished ``trainer.fit`` ended, in words."""
+    epochs = history[-1]["epoch"] if history else 0
+    if epochs >= cfg.max_epochs:
+        return f"the epoch limit (max_epochs {cfg.max_epochs})"
+    if cfg.early_stopping and monitor.stopped_epoch > 0:
+        patience = f"{cfg.patience} epoch{'s' if cfg.patience > 1 else ''}"
+        return f"early stopping: validation {metric} did not improve for {patience} in a row (patience {cfg.patience})"
+    if cfg.time_limit:
+        return f"the time limit ({cfg.time_limit:.0f} s for the network) ran out"
+    return "the trainer stopped"
 
 
 def _finish(model: nn.Module, module: LitMultiModal, cfg: TrainCfg, task: Task,

@@ -79,7 +79,7 @@ MODALITIES.add("numeric", Modality("numeric", input="tabular", processor="tabula
                                    cell=Cell(widget="number")))
 MODALITIES.add("datetime", Modality("datetime", input="tabular", processor="tabular", default_encoder="mlp",
                                     detect=looks_like_datetimes, priority=45, check=check_datetimes, grouped=True,
-                                    cell=Cell(hint="2024-03-01T14:30:00")))
+                                    cell=Cell(widget="date", hint="2024-03-01T14:30:00")))
 MODALITIES.add("categorical", Modality("categorical", input="tabular", processor="tabular", default_encoder="mlp",
                                        detect=looks_categorical, priority=60, grouped=True,
                                        cell=Cell(widget="select")))

@@ -36,6 +36,8 @@ function field(column) {
   let input;
   if (column.widget === "number") {
     input = el("input", { type: "number", step: "any", id, name: column.name });
+  } else if (column.widget === "date") {  // a date and time
+    input = el("input", { type: "datetime-local", step: "1", id, name: column.name });
   } else if (column.widget === "select") {
     input = el("select", { id, name: column.name });
     input.append(el("option", { value: "" }, "(missing)"));
@@ -52,6 +54,10 @@ function buildForm() {
   if (meta.kind === "index") {
     $("about").textContent = `search ${meta.items} ${meta.column} items (query by ${meta.queries.map((q) => q.name).join(" or ")})`;
     for (const query of meta.queries) fields.append(field(query));
+    const k = el("div", { class: "field" });
+    k.append(el("label", { for: "f-k" }, "results "),
+             el("input", { type: "number", id: "f-k", name: "k", min: "1", max: "100", step: "1", value: "5" }));
+    fields.append(k);
     $("submit").textContent = "Search";
     return;
   }
@@ -100,7 +106,9 @@ function showResults(answer) {
   for (const r of answer.results) {
     const item = el("li");
     if (r.file) item.append(el("img", { src: r.file, alt: r.value }));
-    item.append(el("span", {}, `${r.rank}. ${r.value}  (${r.score.toFixed(3)})`));
+    // the item's own columns (its name, its category...), else the value the index embedded
+    const about = (meta.columns || []).map((c) => `${c}: ${r[c]}`).join(" · ") || r.value;
+    item.append(el("span", {}, `${r.rank}. ${about}  (${r.score.toFixed(3)})`));
     hits.append(item);
   }
   $("results").hidden = false;
