@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from corpus import cli
 
 MMFUSE = [str(Path(sys.executable).with_name("mmfuse"))]
 COMMANDS = [[], ["fit"], ["evaluate"], ["predict"], ["info"], ["datasets"], ["datasets", "export"], ["demo"],
@@ -42,22 +43,23 @@ def test_the_console_script_runs():
 
 
 def test_fit_evaluate_predict_info(table_dir, tmp_path):
+    """In this process, as the console script runs them (``corpus.cli``); the README test runs the console script."""
     model = tmp_path / "model"
-    fit = run("fit", table_dir / "train.csv", "--label", "y", "--valid", table_dir / "valid.csv", "--out", model,
-              "--preset", "fast", "--max-epochs", "3", "--threads", "2", "--ignore", "id", "--encoder", "text=gru", "--fusion", "gated",
-              "--column-type", "colour=categorical", "--quiet")
-    assert "accuracy" in fit.stdout and f"saved model to {model}" in fit.stdout
-    metrics = json.loads(run("evaluate", model, table_dir / "test.csv", "--json", "--confusion", tmp_path / "c.png").stdout)
-    assert set(metrics) >= {"accuracy", "macro_f1", "roc_auc", "log_loss"}
+    fit = cli("fit", table_dir / "train.csv", "--label", "y", "--valid", table_dir / "valid.csv", "--out", model,
+              "--preset", "fast", "--max-epochs", "3", "--threads", "2", "--ignore", "id", "--encoder", "text=gru",
+              "--fusion", "gated", "--column-type", "colour=categorical", "--quiet")
+    assert fit.code == 0 and "accuracy" in fit.out and f"saved model to {model}" in fit.out, fit
+    evaluated = cli("evaluate", model, table_dir / "test.csv", "--json", "--confusion", tmp_path / "c.png")
+    assert set(json.loads(evaluated.out)) >= {"accuracy", "macro_f1", "roc_auc", "log_loss"}
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     preds = tmp_path / "p.csv"
-    run("predict", model, table_dir / "test.csv", "--out", preds, "--keep", "x", "--cache-dir", tmp_path / "cache")
+    cli("predict", model, table_dir / "test.csv", "--out", preds, "--keep", "x", "--cache-dir", tmp_path / "cache")
     frame = pd.read_csv(preds)
     assert list(frame.columns) == ["row", "id", "x", "inputs_used", "prediction", "proba_0", "proba_1"]
     assert len(frame) == 60 and frame["x"].tolist() == pd.read_csv(table_dir / "test.csv")["x"].tolist()
-    missing = run("predict", model, table_dir / "test.csv", "--keep", "nope", check=False)
-    assert missing.returncode == 2 and "column 'nope' to keep is not in the table" in missing.stderr
-    info = run("info", model).stdout
+    missing = cli("predict", model, table_dir / "test.csv", "--keep", "nope")
+    assert missing.code == 2 and "column 'nope' to keep is not in the table" in missing.error_line
+    info = cli("info", model).out
     assert "gru" in info and "categorical" in info and "valid" in info and "fusion: gated" in info
 
 
@@ -66,15 +68,15 @@ def test_errors_are_one_line(table_dir, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: train: label column 'nope' not found")
     assert "Traceback" not in result.stderr
-    result = run("evaluate", tmp_path / "nothing", table_dir / "test.csv", check=False)
-    assert result.returncode == 2 and "model folder not found" in result.stderr
-    result = run("fit", table_dir / "train.csv", "--label", "y", "--encoder", "textgru", check=False)
-    assert result.returncode == 2 and "expected COLUMN=VALUE" in result.stderr
+    result = cli("evaluate", tmp_path / "nothing", table_dir / "test.csv")
+    assert result.code == 2 and "model folder not found" in result.error_line
+    result = cli("fit", table_dir / "train.csv", "--label", "y", "--encoder", "textgru")
+    assert result.code == 2 and "expected COLUMN=VALUE" in result.error_line
     (tmp_path / "m.partial").mkdir()  # where the fit would keep its state, holding someone else's file
     (tmp_path / "m.partial" / "notes.txt").write_text("mine")
-    result = run("fit", table_dir / "train.csv", "--label", "y", "--out", tmp_path / "m", check=False)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert "m.partial exists and is not an mmfuse checkpoint folder (it holds 'notes.txt')" in result.stderr
+    result = cli("fit", table_dir / "train.csv", "--label", "y", "--out", tmp_path / "m")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result
+    assert "m.partial exists and is not an mmfuse checkpoint folder (it holds 'notes.txt')" in result.err
     assert (tmp_path / "m.partial" / "notes.txt").read_text() == "mine" and not (tmp_path / "m").exists()
 
 

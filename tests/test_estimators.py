@@ -110,7 +110,8 @@ def test_the_task_is_logged_with_why_whatever_trains(table_dir, caplog, members)
 
 
 def test_training_says_why_it_stopped(table_dir):
-    limit = Predictor(label="y", progress=False, verbose=False, **{**FAST, "max_epochs": 2}).fit(table_dir / "train.csv")
+    limit = Predictor(label="y", progress=False, verbose=False, **{**FAST, "max_epochs": 2})
+    limit.fit(table_dir / "train.csv")
     assert limit.metrics_["stopped"] == "the epoch limit (max_epochs 2)"
     patient = Predictor(label="y", progress=False, verbose=False, config={"train": {"patience": 1}},
                         **{**FAST, "max_epochs": 40}).fit(table_dir / "train.csv")

@@ -174,7 +174,8 @@ def test_a_graph_exported_elsewhere_is_found_where_the_load_is_told(tables, tmp_
         Predictor.load(path, verbose=False, backend="onnx")
     assert str(err.value) == (f"no ONNX graph at {path / 'model.onnx'}: write it there with `mmfuse export {path} "
                               f"--out {path / 'model.onnx'}`, or name the file you exported with onnx_path=")
-    Predictor.load(path, verbose=False, backend="onnx", onnx_path=tmp_path / "elsewhere.onnx").predict(tables / "test.csv")
+    elsewhere = Predictor.load(path, verbose=False, backend="onnx", onnx_path=tmp_path / "elsewhere.onnx")
+    assert len(elsewhere.predict(tables / "test.csv")) == 40
 
 
 def test_a_retrieval_model_is_refused_in_one_line(tables, tmp_path):

@@ -111,7 +111,8 @@ def test_the_cli_lists_a_plugins_encoders_and_says_when_a_model_needs_a_missing_
     assert "colour_mlp" in run("--plugin", PLUGIN, "fit", "--help").stdout
     Predictor(label="y", **{**SETTINGS, "max_epochs": 1}).fit(colour_table(tmp_path, 60, 0)).save(tmp_path / "model")
     without = run("info", tmp_path / "model", PYTHONPATH="")
-    assert without.returncode == 2 and "needs the plugin 'plugins.colour', which could not be imported" in without.stderr
+    assert without.returncode == 2
+    assert "needs the plugin 'plugins.colour', which could not be imported" in without.stderr
     assert "Traceback" not in without.stderr and len(without.stderr.strip().splitlines()) == 1
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,36 +139,36 @@ def test_errors_name_the_column(fitted, pairs_dir):
 
 
 def test_index_and_search_commands(fitted, pairs_dir, tmp_path):
+    """In this process, as the console script runs them (``corpus.cli``); the README test runs the console script."""
+    from corpus import cli
+
     model = fitted.save(tmp_path / "m")
-    mmfuse = str(Path(sys.executable).with_name("mmfuse"))
-    env = {"COLUMNS": "200", "PATH": str(Path(sys.executable).parent), "HF_HUB_OFFLINE": "1"}
-    run = lambda *args: subprocess.run([mmfuse, *map(str, args)], capture_output=True, text=True, env=env)
-    built = run("index", model, pairs_dir / "test.csv", "--out", tmp_path / "idx")
-    assert built.returncode == 0, built.stderr
-    assert "indexed 64 items of 'image'" in built.stdout
+    built = cli("index", model, pairs_dir / "test.csv", "--out", tmp_path / "idx")
+    assert built.code == 0, built
+    assert "indexed 64 items of 'image'" in built.out
     meta = json.loads((tmp_path / "idx" / "index.json").read_text())
     assert len(meta["rows"]) == 64 and meta["tower"] == "image"
     assert set(meta["extra"]) == {"caption", "colour"}  # the items' other columns, shown with each result
-    found = run("search", tmp_path / "idx", "a red block at the top", "-k", "3")
-    assert found.returncode == 0, found.stderr
+    found = cli("search", tmp_path / "idx", "a red block at the top", "-k", "3")
+    assert found.code == 0, found
     test = pd.read_csv(pairs_dir / "test.csv")
-    top_rows = [int(line.split()[5]) for line in found.stdout.splitlines() if line.startswith("│") and ".png" in line]
+    top_rows = [int(line.split()[5]) for line in found.out.splitlines() if line.startswith("│") and ".png" in line]
     assert len(top_rows) == 3
     assert sum(test.loc[r, "caption"] == "a red block at the top" for r in top_rows) >= 2
-    by_image = run("search", tmp_path / "idx", "--image", pairs_dir / test.loc[0, "image"], "-k", "1")
-    assert by_image.returncode == 0 and test.loc[0, "image"] in by_image.stdout  # an item finds itself first
-    both = run("search", tmp_path / "idx", "red", "--image", "x.png")
-    assert both.returncode != 0 and "exactly one query" in both.stderr
+    by_image = cli("search", tmp_path / "idx", "--image", pairs_dir / test.loc[0, "image"], "-k", "1")
+    assert by_image.code == 0 and test.loc[0, "image"] in by_image.out  # an item finds itself first
+    both = cli("search", tmp_path / "idx", "red", "--image", "x.png")
+    assert both.code != 0 and "exactly one query" in both.error_line
     # evaluate --zero-shot from the command line: the README test runs the README's
-    predicted = run("predict", model, pairs_dir / "test.csv")
-    assert predicted.returncode == 2 and "retrieval model" in predicted.stderr
+    predicted = cli("predict", model, pairs_dir / "test.csv")
+    assert predicted.code == 2 and "retrieval model" in predicted.error_line
 
 
-def test_fit_command_retrieval_needs_both_columns(pairs_dir):
-    mmfuse = str(Path(sys.executable).with_name("mmfuse"))
-    result = subprocess.run([mmfuse, "fit", str(pairs_dir / "train.csv"), "--task", "retrieval", "--query", "caption"],
-                            capture_output=True, text=True)
-    assert result.returncode == 2 and "--query and --target" in result.stderr
+def test_fit_command_retrieval_needs_both_columns(pairs_dir, tmp_path):
+    from corpus import cli
+
+    result = cli("fit", pairs_dir / "train.csv", "--task", "retrieval", "--query", "caption", "--out", tmp_path / "m")
+    assert result.code == 2 and "--query and --target" in result.error_line
 
 
 def test_audio_text_pairs(tmp_path):

@@ -20,7 +20,10 @@ from .plots import plot_bars, plot_robustness
 log = logging.getLogger("mmfuse")
 
 DEMOS: dict[str, dict[str, Any]] = {
+    # 20 epochs, not the preset's 40: the demo takes 3 min, not 4 (2 cores, 2026-12-07); validation accuracy 0.9867 /
+    # 0.7000 / 0.9889 (the fused ensemble) against 0.9889 / 0.7222 / 0.9933 at 40
     "avdigits": {"label": "digit", "title": "avdigits-hard: MNIST image + spoken digit (MFCC) -> digit, test split",
+                 "settings": {"max_epochs": 20},
                  "runs": {"image only": {"ignore": ["audio"]}, "audio only": {"ignore": ["image"]}, "fused": {}}},
     "emoji": {"label": "category", "title": "emoji: image + name -> category (10 classes), test split",
               "runs": {"seed": {"preset": "seed"}, "default": {"preset": "default"}}},
@@ -57,7 +60,8 @@ def run_demo(dataset: str, data_dir: Path, out: Path, threads: int, progress: An
     for name, options in demo["runs"].items():
         log.info(f"--- {name} ---")
         start = time.perf_counter()
-        predictor = Predictor(label=demo["label"], threads=threads, progress=progress, **options)
+        predictor = Predictor(label=demo["label"], threads=threads, progress=progress, **demo.get("settings", {}),
+                              **options)
         predictor.fit(data_dir / "train.csv", valid=data_dir / "valid.csv")
         fit_seconds = time.perf_counter() - start
         path = out / name.replace(" ", "_")

@@ -294,8 +294,8 @@ class BaseEstimator(SklearnEstimator):
             self._log(warning, logging.WARNING)
         self.config_ = self.config_.for_columns(input_traits(self.columns_))
         self.plan_ = self._plan_inputs(splits)
-        rows = [(i["column"], i["modality"], i["encoder"], i["reason"] + (f"; {i['chosen_by']}" if i["chosen_by"] else ""))
-                for i in self._inputs()]
+        rows = [(i["column"], i["modality"], i["encoder"],
+                 i["reason"] + (f"; {i['chosen_by']}" if i["chosen_by"] else "")) for i in self._inputs()]
         self._log("columns:\n" + "\n".join(f"  {c!s:<24} {m:<12} {e:<18} {why}"
                                             for c, m, e, why in [("column", "modality", "encoder", "why"), *rows]))
 

@@ -1,7 +1,7 @@
 """Tasks: label handling, loss, outputs and metrics. Importing this package registers the built-in ones.
 
-``infer_task`` picks a label task from the label column (``explain_task`` says why; ``--task`` overrides it); retrieval is chosen by the
-``Retriever`` estimator.
+``infer_task`` picks a label task from the label column (``explain_task`` says why; ``--task`` overrides it);
+retrieval is chosen by the ``Retriever`` estimator.
 """
 
 from __future__ import annotations
