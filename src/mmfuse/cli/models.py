@@ -227,7 +227,8 @@ def export(model: str, fmt: str, out: str | None) -> None:
     the ensemble reads (linear models, LightGBM's trees), the weights and the calibration, in one graph.
 
     Preprocessing stays the model's processors; frozen pretrained backbones enter as their cached features.
-    Predict with it: Predictor.load(MODEL, backend="onnx", onnx_path=OUT), or mmfuse predict/serve --backend onnx.
+    Predict with it: Predictor.load(MODEL, backend="onnx", onnx_path=OUT), or mmfuse serve MODEL --backend onnx (which
+    reads MODEL/model.onnx, the default OUT).
     """
     from ..estimators.onnx import OPSET, export_onnx
 
