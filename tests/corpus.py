@@ -57,6 +57,15 @@ def npy_claiming(path: Path, shape: tuple[int, ...], data: bytes = b"\0" * 64) -
     return path
 
 
+def npy_unparsable_header(path: Path) -> Path:
+    """A .npy file whose header numpy's own parser cannot tokenize (an unterminated string): numpy raises
+    ``tokenize.TokenError``, not a ValueError."""
+    header = b"""{'descr': "<f4', 'fortran_order': False, 'shape': (10, 3, }"""
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + b"\0" * 120)
+    return path
+
+
 def image_16bit(path: Path, value: int) -> Path:
     """A 16-bit greyscale PNG (Pillow mode I;16) filled with ``value`` (0-65535)."""
     Image.fromarray(np.full((8, 8), value, dtype=np.uint16)).save(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
 import shutil
 from pathlib import Path
@@ -14,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_table
-from corpus import (cli, float_tiff, image_16bit, int32_png, long_stereo_flac, npy_claiming, png_broken_chunk,
-                    png_header_only, truncated_png)
+from corpus import (cli, float_tiff, image_16bit, int32_png, long_stereo_flac, npy_claiming, npy_unparsable_header,
+                    png_broken_chunk, png_header_only, truncated_png)
 from PIL import Image
 
 from mmfuse import Predictor
@@ -28,6 +29,18 @@ POLICIES = ("mask", "skip", "error")
 
 def written(path, content: bytes):
     path.write_bytes(content)
+    return path
+
+
+def fifo(path: Path) -> Path:
+    if not path.exists():  # the world is shared by the policies' runs
+        os.mkfifo(path)
+    return path
+
+
+def link_to_dev_zero(path: Path) -> Path:
+    if not path.is_symlink():
+        path.symlink_to("/dev/zero")
     return path
 
 
@@ -92,7 +105,9 @@ IMAGE_CASES = {
     "decompression bomb (196 Mpx)": (lambda p: png_header_only(p, 14_000, 14_000), "too large"),
     "over the pixel cap (49 Mpx)": (lambda p: png_header_only(p, 7_000, 7_000), "megapixels, above the"),
     "missing file": (lambda p: p.with_name("nowhere.png"), "not found"),
-    "a folder": (lambda p: p.parent, "cannot read image"),
+    "a folder": (lambda p: p.parent, "not a regular file (a folder)"),
+    "a FIFO": (lambda p: fifo(p), "not a regular file (a FIFO)"),  # opening it would block forever
+    "a link to a device": (lambda p: link_to_dev_zero(p), "not a regular file (a device)"),  # read until memory ends
 }
 
 
@@ -219,6 +234,8 @@ SEQUENCE_CASES = {
     "nan in npy": (lambda p: np.save(p, np.array([[np.nan, 1.0]] * 5)) or p, "NaN or infinite"),
     "header claiming 7 TiB": (lambda p: npy_claiming(p, (1_000_000, 1_000_000)), "above the 2 GiB limit"),
     "header claiming more than the file": (lambda p: npy_claiming(p, (5, 2), b"\0" * 40), "truncated"),
+    "header numpy cannot tokenize": (npy_unparsable_header, "not a .npy array"),
+    "a FIFO": (lambda p: fifo(p), "not a regular file (a FIFO)"),
 }
 
 
@@ -538,7 +555,8 @@ def test_hostile_uploads_to_the_server_are_masked_or_refused_without_a_traceback
     client = TestClient(create_app(model, ServeLimits(max_body_bytes=2_000_000, max_rows=8)))
     row = {"text": test.loc[0, "text"], "colour": test.loc[0, "colour"], "x": float(test.loc[0, "x"])}
     encoded = {name: base64.b64encode(make(tmp_path / name).read_bytes()).decode() for name, make in (
-        ("huge.npy", lambda p: npy_claiming(p, (1_000_000, 1_000_000))), ("broken.png", png_broken_chunk))}
+        ("huge.npy", lambda p: npy_claiming(p, (1_000_000, 1_000_000))), ("broken.png", png_broken_chunk),
+        ("unparsable.npy", npy_unparsable_header))}
     caplog.set_level(logging.DEBUG)
     monkeypatch.setattr(logging.getLogger("mmfuse"), "propagate", True)  # the in-process CLI turned it off
     answer = client.post("/predict", json={"rows": [row | {"seq": encoded["huge.npy"], "image": encoded["broken.png"]}]})
@@ -546,6 +564,8 @@ def test_hostile_uploads_to_the_server_are_masked_or_refused_without_a_traceback
     (masked,) = answer.json()["predictions"]
     assert "seq" not in masked["inputs_used"] and "image" not in masked["inputs_used"]
     assert any("2 GiB" in note for note in masked["notes"]) and any("damaged PNG" in note for note in masked["notes"])
+    answer = client.post("/predict", json={"rows": [row | {"seq": encoded["unparsable.npy"]}]})  # was a 500
+    assert answer.status_code == 200 and any("not a .npy array" in n for n in answer.json()["predictions"][0]["notes"])
     for body, field in ((json.dumps({"rows": [row | {"seq": "[" * 5000 + "]" * 5000}]}).encode(), "rows[0].seq"),
                         (b'{"rows": [{"text": "half \\ud800"}]}', "rows[0].text")):
         answer = client.post("/predict", content=body, headers={"content-type": "application/json"})

@@ -78,6 +78,32 @@ def test_errors_are_one_line(table_dir, tmp_path):
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result
     assert "m.partial exists and is not an mmfuse checkpoint folder (it holds 'notes.txt')" in result.err
     assert (tmp_path / "m.partial" / "notes.txt").read_text() == "mine" and not (tmp_path / "m").exists()
+    pd.read_csv(table_dir / "valid.csv").drop(columns=["x"]).to_csv(tmp_path / "valid-no-x.csv", index=False)
+    result = cli("fit", table_dir / "train.csv", "--label", "y", "--valid", tmp_path / "valid-no-x.csv", "--preset",
+                 "fast", "--out", tmp_path / "m2")
+    assert result.code == 2 and "valid: the training column(s) 'x' are not in the validation table" in result.error_line
+
+
+@pytest.mark.parametrize("command, option, value, says", [
+    ("fit", "--time-limit", "inf", "'inf' is not a finite number"),
+    ("fit", "--time-limit", "nan", "'nan' is not a finite number"),
+    ("fit", "--lr", "inf", "'inf' is not a finite number"),
+    ("fit", "--modality-dropout", "nan", "'nan' is not a finite number"),
+    ("fit", "--seed", "-1", "-1 is not in the range 0<=x<=4294967295"),
+    ("fit", "--seed", "1e20", "'1e20' is not a valid integer"),
+    ("sweep", "--seeds", "0,-1", "-1 is not in the range 0<=x<=4294967295"),
+    ("serve", "--max-body-mb", "nan", "'nan' is not a finite number"),
+    ("serve", "--max-megapixels", "inf", "'inf' is not a finite number"),
+    ("serve", "--timeout", "inf", "'inf' is not a finite number"),
+])
+def test_numeric_options_are_finite_and_in_range(table_dir, tmp_path, command, option, value, says):
+    """nan passes every bound of a range and inf any range without an upper one: each is refused in one line
+    naming the option, before anything is read."""
+    args = {"fit": ["fit", table_dir / "train.csv", "--label", "y", "--out", tmp_path / "m"],
+            "sweep": ["sweep", table_dir / "train.csv", "--label", "y", "--test", table_dir / "test.csv"],
+            "serve": ["serve", tmp_path]}[command]
+    result = cli(*args, option, value)
+    assert result.code == 2 and f"Invalid value for '{option}': {says}" in result.error_line, result
 
 
 @pytest.mark.parametrize("command", [["fit"], ["sweep"]])

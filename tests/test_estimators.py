@@ -4,6 +4,7 @@ callback, ``describe`` answers what ``mmfuse info`` shows."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -118,3 +119,17 @@ def test_training_says_why_it_stopped(table_dir):
     assert patient.metrics_["stopped"] == ("early stopping: validation accuracy did not improve for 1 epoch in a "
                                           "row (patience 1)")
     assert len(patient.history_) < 40
+
+
+@pytest.mark.parametrize("setting, says", [
+    ({"time_limit": float("inf")}, "time_limit must be a finite number of seconds above 0, not inf"),
+    ({"time_limit": float("nan")}, "time_limit must be a finite number of seconds above 0, not nan"),
+    ({"lr": float("inf")}, "train.lr: Input should be a finite number"),
+    ({"seed": -1}, "train.seed: Input should be greater than or equal to 0"),
+    ({"config": {"train": {"weight_decay": float("nan")}}}, "train.weight_decay: Input should be a finite number"),
+])
+def test_numeric_settings_are_finite_and_in_range(table_dir, setting, says):
+    from mmfuse import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        Predictor(label="y", **setting).fit(table_dir / "train.csv")

@@ -163,3 +163,14 @@ def test_serving_takes_no_modality_names():
             if re.search(rf"""["']({names})["']""", line) and not re.search(r"""el\(["']audio["']""", line)
             and not line.strip().startswith(("POST", "GET", "#", "//"))]
     assert not hits, hits
+
+
+@pytest.mark.parametrize("body, reason", [("import sys\nsys.exit(0)\n", "SystemExit: 0"),
+                                          ("raise KeyboardInterrupt\n", "KeyboardInterrupt")])
+def test_a_plugin_that_exits_or_is_interrupted_at_import_is_one_error(tmp_path, monkeypatch, body, reason):
+    """Not a silent exit 0 with no model, nor click's bare "Aborted!"."""
+    (tmp_path / "abrupt_plugin.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match=re.escape(f"plugin 'abrupt_plugin' could not be imported ({reason}): "
+                                                    "fix the error in the module")):
+        load_plugins(["abrupt_plugin"])

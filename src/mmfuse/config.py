@@ -18,7 +18,7 @@ from .registry import ENCODERS, FUSIONS, LEARNERS, MODALITIES, PROCESSORS, Regis
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a number is finite: nan passes every bound
 
 
 def _input_kinds() -> dict[str, Any]:
@@ -108,7 +108,7 @@ class TrainCfg(_Strict):
     precision: Literal["32", "bf16", "16"] = "32"  # bf16 / 16 (float16, GPU only): mixed-precision autocast, for
     # training and prediction
     time_limit: float | None = Field(None, gt=0, description="seconds")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # what the random number generators take
     threads: int | None = Field(None, ge=1)
     valid_fraction: float = Field(0.2, gt=0, lt=1)
     devices: int = Field(1, ge=1)          # processes (CPU) or GPUs per node; > 1 trains with DDP

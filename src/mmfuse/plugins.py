@@ -41,8 +41,9 @@ def import_plugin(module: str) -> None:
     """Import one plugin module; a failure is a ``PluginError`` naming it, the reason and how to fix it."""
     try:
         importlib.import_module(module)
-    except Exception as err:  # any error in a user's module: name the module, not our stack
-        reason = f"{type(err).__name__}: {err}"
+    except (Exception, SystemExit, KeyboardInterrupt) as err:  # anything a user's module does at import, an exit
+        # or an interrupt included: name the module, not our stack, and never end the command silently
+        reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
         _failed[module] = reason
         hint = IMPORT_HINT if isinstance(err, ModuleNotFoundError) and err.name == module.split(".")[0] else \
             "fix the error in the module"

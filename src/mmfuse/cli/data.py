@@ -8,6 +8,7 @@ import click
 
 from . import render
 from .console import console, progress_bars, setup_logging
+from .options import SEEDS
 
 
 @click.group()
@@ -20,7 +21,7 @@ def datasets() -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--variant", type=click.Choice(["hard", "clean"]), default="hard", show_default=True,
               help="avdigits: degraded so neither modality suffices alone (hard), or as recorded (clean).")
-@click.option("--seed", type=int, default=0, show_default=True, help="avdigits: pairing and split seed.")
+@click.option("--seed", type=SEEDS, default=0, show_default=True, help="avdigits: pairing and split seed.")
 @click.option("--source", type=click.Path(file_okay=False), help="emoji: unpacked npm package folder (default: data/npm/...).")
 def export_dataset(name: str, out_dir: str, variant: str, seed: int, source: str | None) -> None:
     """Write dataset NAME to OUT_DIR as train/valid/test CSVs plus the files they point to.

@@ -12,7 +12,7 @@ import click
 from ..errors import DataError
 from . import render
 from .console import console, errors, progress_bars, setup_logging
-from .options import (bad_row_override, cache_option, encoding_option, load_model, runtime_options, source,
+from .options import (FiniteFloat, bad_row_override, cache_option, encoding_option, load_model, runtime_options, source,
                       threads_option, write_csv)
 
 MODEL = click.argument("model", type=click.Path(file_okay=False))
@@ -132,7 +132,7 @@ def _evaluate_retrieval(retriever: Any, data: Any, as_json: bool, zero_shot: str
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV to write (missing folders are created; written whole or not at all).")
-@click.option("--threshold", type=click.FloatRange(0, 1), help="Multilabel decision threshold (default: the model's).")
+@click.option("--threshold", type=FiniteFloat(0, 1), help="Multilabel decision threshold (default: the model's).")
 @click.option("--explain", is_flag=True,
               help="Also what each prediction owes each input and each number or category column: contribution_<name> "
                    "(the predicted class's probability, or the value, minus the same without it) and, for at most 4 "
@@ -246,12 +246,12 @@ def export(model: str, fmt: str, out: str | None) -> None:
 @click.argument("path", metavar="MODEL_OR_INDEX", type=click.Path(file_okay=False, exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--max-body-mb", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--max-body-mb", default=20.0, show_default=True, type=FiniteFloat(min=0, min_open=True),
               help="Largest request body (JSON, base64 or uploads), in MB.")
 @click.option("--max-rows", default=256, show_default=True, type=click.IntRange(min=1), help="Most rows per /predict.")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", default=30.0, show_default=True, type=FiniteFloat(min=0, min_open=True),
               help="Seconds a request may take.")
-@click.option("--max-megapixels", default=25.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--max-megapixels", default=25.0, show_default=True, type=FiniteFloat(min=0, min_open=True),
               help="Largest uploaded image.")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Run the network with PyTorch, or with onnxruntime from MODEL/model.onnx (mmfuse export).")

@@ -4,9 +4,32 @@ runtime options, and help texts that list what the registries hold (read when th
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import click
+
+SEEDS = click.IntRange(0, 2**32 - 1)  # what the random number generators take
+
+
+def check_seeds(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A comma-separated list of seeds, each checked as ``SEEDS`` (the value is kept as given)."""
+    for seed in value.split(","):
+        SEEDS.convert(seed.strip(), param, ctx)
+    return value
+
+
+class FiniteFloat(click.FloatRange):
+    """A ``FloatRange`` that refuses nan and inf: nan compares false to every bound and passes any range, inf passes
+    a range with no upper bound."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 class ListedOption(click.Option):

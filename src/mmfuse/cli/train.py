@@ -9,8 +9,9 @@ import click
 
 from . import render
 from .console import console, progress_bars, setup_logging
-from .options import (ListedOption, cache_option, encoding_option, list_encoders, list_fusions, list_members,
-                      list_modalities, list_presets, names, pairs, runtime_options, source, threads_option)
+from .options import (SEEDS, FiniteFloat, ListedOption, cache_option, check_seeds, encoding_option, list_encoders,
+                      list_fusions, list_members, list_modalities, list_presets, names, pairs, runtime_options, source,
+                      threads_option)
 
 TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression", "retrieval"]
 RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "restart", "checkpoint_every", "quiet")
@@ -28,7 +29,7 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--finetune", is_flag=True, help="Train pretrained encoders' backbones too (default: frozen, features cached).")
 @cache_option
 @click.option("--label-sep", help="Separator of a multilabel column of delimited strings (e.g. '|').")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Multilabel decision threshold.")
+@click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True, help="Multilabel decision threshold.")
 @click.option("--preset", cls=ListedOption, listing=list_presets,
               help="Built-in preset [default: default; retrieval for --task retrieval].")
 @click.option("--config", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
@@ -36,7 +37,7 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
               help="Encoder for a column, or for every input of a kind (COL = text, image, audio, sequence, tabular); "
                    "text_hf:/path/to/local/model for a local Hugging Face text model.")
 @click.option("--fusion", cls=ListedOption, listing=list_fusions, help="Fusion method.")
-@click.option("--modality-dropout", type=click.FloatRange(0, 1, max_open=True), help="Hide each input of a row with this probability while training.")
+@click.option("--modality-dropout", type=FiniteFloat(0, 1, max_open=True), help="Hide each input of a row with this probability while training.")
 @click.option("--column-type", "column_types", multiple=True, metavar="COL=MODALITY", cls=ListedOption,
               listing=list_modalities, help="Override detection.")
 @click.option("--ignore", multiple=True, metavar="COL", help="Column not to use (IDs that would leak); repeatable.")
@@ -45,11 +46,11 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
                    "strings, folders and globs are found without it. Repeatable.")
 @click.option("--set-pooling", type=click.Choice(["mean", "attention"]),
               help="How the network pools a set's elements [default: the preset's, mean].")
-@click.option("--seed", type=int, help="Random seed (splits, init, shuffling).")
+@click.option("--seed", type=SEEDS, help="Random seed (splits, init, shuffling).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per training step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Learning rate.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs to train.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
+@click.option("--time-limit", type=FiniteFloat(min=0, min_open=True),
               help="Seconds the whole fit may take: members run cheapest first, those that no longer fit are skipped "
                    "(the log and the leaderboard say so), the network trains for what is left; with none, a "
                    "portfolio's fit gets max(120 s, 3x the time before the network).")
@@ -73,7 +74,7 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted fit from its last complete epoch (saved in OUT.partial/ beside --out).")
 @click.option("--restart", is_flag=True, help="Discard an interrupted fit saved in OUT.partial/ and start over.")
-@click.option("--checkpoint-every", type=click.FloatRange(min=0), default=30, show_default=True,
+@click.option("--checkpoint-every", type=FiniteFloat(min=0), default=30, show_default=True,
               help="Seconds of training between two saves of the run's state (0: after every epoch).")
 @click.option("--quiet", is_flag=True, help="While it runs, warnings only (no progress, no stage lines); the result is still printed.")
 def fit(**options: Any) -> None:
@@ -131,7 +132,8 @@ def report_fit(estimator: Any, path: Path) -> None:
 @click.option("--valid", type=click.Path(dir_okay=False), help="Validation table (picks the winner); default: hold-out.")
 @click.option("--fusions", default="concat,late,gated,tensor,lowrank,film,attention", show_default=True,
               cls=ListedOption, listing=list_fusions, help="Comma-separated fusion methods to compare.")
-@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds; mean and spread are reported.")
+@click.option("--seeds", default="0,1,2", show_default=True, callback=check_seeds,
+              help="Comma-separated seeds; mean and spread are reported.")
 @click.option("--preset", default="default", show_default=True, cls=ListedOption, listing=list_presets,
               help="Preset every run starts from.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Most epochs per run (the same budget for all).")
@@ -161,7 +163,7 @@ def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, se
     specs = plan_sweep(train, label, [f.strip() for f in fusions.split(",") if f.strip()], list(ignore), cheap)
     base = {"preset": preset, "threads": threads, "max_epochs": max_epochs, "ignore": list(ignore)}
     base = {k: v for k, v in base.items() if v is not None}
-    seed_list = [int(s) for s in seeds.split(",")]
+    seed_list = [int(s) for s in seeds.split(",")]  # checked by the option
     console.print(f"{len(specs)} configurations x {len(seed_list)} seed{'s' if len(seed_list) > 1 else ''}, "
                   "each in its own process")
 

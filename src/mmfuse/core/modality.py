@@ -13,6 +13,7 @@ match on (``ModelConfig.rules``).
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -91,6 +92,20 @@ def resolve_path(value: Any, root: Path) -> Path:
     """A file named in a table cell: absolute, or relative to the table's folder."""
     path = Path(str(value).strip())
     return path if path.is_absolute() else root / path
+
+
+def file_cell(value: Any, root: Path) -> Path:
+    """The file a cell names (``resolve_path``), checked before anything opens it: FileNotFoundError when there is
+    none, ValueError when it is not a regular file (a device such as /dev/zero, which reads until memory runs out; a
+    FIFO, which blocks forever; a socket or a folder), links followed."""
+    path = resolve_path(value, root)
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else
+                "not a regular file")
+        raise ValueError(f"not a regular file ({kind})")
+    return path
 
 
 SAMPLE = 200  # detection looks at the first SAMPLE non-empty values

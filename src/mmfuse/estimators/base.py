@@ -11,6 +11,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -134,6 +135,9 @@ class BaseEstimator(SklearnEstimator):
     def _resolve_config(self) -> ModelConfig:
         if self.on_bad_row not in POLICIES:
             raise ConfigError(f"on_bad_row must be error, skip or mask, not {self.on_bad_row!r}")
+        if self.time_limit is not None and not (isinstance(self.time_limit, (int, float)) and
+                                                math.isfinite(self.time_limit) and self.time_limit > 0):
+            raise ConfigError(f"time_limit must be a finite number of seconds above 0, not {self.time_limit!r}")
         overrides = setting_overrides({"seed": self.seed, "batch_size": self.batch_size, "lr": self.lr,
                                        "max_epochs": self.max_epochs, "threads": self.threads, "devices": self.devices, "strategy": self.strategy,
                                        "num_nodes": self.num_nodes}, self.encoders)
@@ -314,9 +318,13 @@ class BaseEstimator(SklearnEstimator):
     def _preprocess(self, splits: FitSplits, clock: Stopwatch) -> tuple[TableDataset, TableDataset, dict]:
         """Fit the input pipeline on the training rows and transform both splits: (train set, validation set, what
         each split's cached-feature inputs computed)."""
+        train, valid = splits.train, splits.valid
+        absent = [c.name for c in self.columns_ if c.modality != "ignore" and c.name not in valid.columns]
+        if absent:
+            raise DataError(f"valid: the training column(s) {', '.join(map(repr, absent))} are not in the validation "
+                            f"table; its columns are: {', '.join(map(str, valid.columns))}")
         self.pipeline_ = InputPipeline.plan(self.plan_, self.columns_, self.cache_dir)
         self.set_runtime()  # streaming, device and progress as this estimator's settings say
-        train, valid = splits.train, splits.valid
         self._log(f"preprocessing: {len(train):,} train and {len(valid):,} validation rows")
         with clock("fit preprocessing"):
             self.pipeline_.fit(train, splits.train_root)

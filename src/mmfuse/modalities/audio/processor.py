@@ -11,7 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...core.frames import FrameProcessor
-from ...core.modality import resolve_path
+from ...core.modality import file_cell
 from .features import frames_for, load_audio, log_mel, mel_filterbank
 
 
@@ -46,7 +46,7 @@ class AudioProcessor(FrameProcessor):
         return frames_for(int(self.max_seconds * self.sample_rate), self.hop)
 
     def _frames(self, value: Any, root: Path) -> tuple[np.ndarray, str | None]:
-        wave, seconds = load_audio(resolve_path(value, root), self.sample_rate, self.max_seconds)
+        wave, seconds = load_audio(file_cell(value, root), self.sample_rate, self.max_seconds)
         if len(wave) < self.hop:
             raise ValueError(f"{len(wave) / self.sample_rate:.3f} s long, shorter than one "
                              f"{1000 * self.hop / self.sample_rate:.0f} ms frame")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ...core.frozen import FrozenFeatureProcessor
-from ...core.modality import resolve_path
+from ...core.modality import file_cell
 from ...core.processor import Corruption, FlatView, Progress
 from ...io.images import MAX_PIXELS, ImageTooLarge, load_image
 from ...nn.backbone import ProjectedBackbone
@@ -48,7 +48,7 @@ class PretrainedImageProcessor(FrozenFeatureProcessor):
         return super().fit(values, root)
 
     def _content(self, value: Any, root: Path) -> bytes:
-        return resolve_path(value, root).read_bytes()
+        return file_cell(value, root).read_bytes()
 
     def _decode(self, content: bytes) -> Tensor:
         try:

@@ -11,7 +11,7 @@ from PIL import UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from ...core.modality import is_empty, resolve_path
+from ...core.modality import file_cell, is_empty
 from ...core.processor import (EMPTY, UNREADABLE, Corruption, FlatView, Problem, Processor, Progress, Transformed,
                                with_progress)
 from ...io.images import MAX_PIXELS, WIDE_MODES, load_image, open_image
@@ -32,7 +32,7 @@ class ImageParams(BaseModel):
 def is_colour(value: Any, root: Path) -> bool:
     """Whether an image file's mode has colour (read from its header; unreadable files count as grey)."""
     try:
-        with open_image(resolve_path(value, root)) as img:
+        with open_image(file_cell(value, root)) as img:
             return img.mode not in ("L", "LA", "1", *WIDE_MODES)
     except (OSError, ValueError, UnidentifiedImageError):  # ValueError: too large, or a path with a NUL byte
         return False
@@ -93,7 +93,7 @@ class ImageProcessor(Processor):
                 problems.append(Problem(i, self.column, EMPTY, "no image path"))
                 continue
             try:
-                images[i] = torch.from_numpy(load_image(resolve_path(v, root), self.size, self.channels_,
+                images[i] = torch.from_numpy(load_image(file_cell(v, root), self.size, self.channels_,
                                                          self.max_pixels))
             except FileNotFoundError:
                 present[i] = False

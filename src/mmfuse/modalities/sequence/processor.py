@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...core.frames import FrameProcessor
-from ...core.modality import is_empty, resolve_path
+from ...core.modality import file_cell, is_empty
 from ...io.bounded_json import loads
 
 MAX_NPY_BYTES = 2**31  # what an .npy header may claim (2 GiB), checked before anything is allocated
@@ -29,7 +29,8 @@ def read_npy(path: Path, max_bytes: int = MAX_NPY_BYTES) -> np.ndarray:
             version = np.lib.format.read_magic(f)
             header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = header(f, max_header_size=10_000)
-        except (EOFError, ValueError, TypeError, UnicodeDecodeError, SyntaxError) as err:  # text, a damaged header
+        except Exception as err:  # noqa: BLE001  numpy's header parser raises EOFError, ValueError, SyntaxError,
+            # tokenize.TokenError...: each means text or a damaged header, never an error of ours
             raise ValueError("the file is empty" if path.stat().st_size == 0 else f"not a .npy array ({err})") from None
         if dtype.hasobject:
             raise ValueError("not a .npy array (it holds Python objects, which are never unpickled)")
@@ -85,7 +86,7 @@ class SequenceProcessor(FrameProcessor):
             if isinstance(value, (list, tuple, np.ndarray, dict)) or str(value).strip()[:1] in ("[", "{"):
                 array = parse_sequence(value if not isinstance(value, str) else value.strip())
             else:
-                array = read_npy(resolve_path(value, root))
+                array = read_npy(file_cell(value, root))
         array = array[:, None] if array.ndim == 1 else array
         if array.ndim != 2 or len(array) == 0:
             raise ValueError(f"expected a non-empty (steps, features) array, got shape {array.shape}")
