@@ -98,8 +98,8 @@ def sweep_table(summary: dict[str, dict[str, tuple[float, float]]], metric: str,
                    ["run", f"valid {metric}", f"test {metric}", "rel. robustness",
                     *(["eff. robustness"] if effective else []), "parameters", "train time", "latency / row",
                     "peak memory"], left=("run",))
+    score = (lambda m: f"{m[0]:.4f} ± {m[1]:.4f}") if several else (lambda m: f"{m[0]:.4f}")
     for name, s in summary.items():
-        score = (lambda m: f"{m[0]:.4f} ± {m[1]:.4f}") if several else (lambda m: f"{m[0]:.4f}")
         table.add_row(("* " if name == winner else "") + name, score(s["valid"]), score(s["test"]),
                       f"{s['relative'][0]:.3f}",
                       *([f"{s['effective'][0]:+.3f}"] if effective else []),

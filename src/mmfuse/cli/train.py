@@ -108,17 +108,17 @@ def report_fit(estimator: Any, path: Path) -> None:
     from ..estimators.timing import describe_stages
 
     m = estimator.metrics_
-    portfolio = getattr(estimator, "portfolio_", None)
+    weights = m.get("ensemble", {}).get("weights")  # a portfolio's members and weights
     if estimator.is_retrieval:
         console.print(render.retrieval_table(f"validation ({m['fit_seconds']:.1f} s)", m["valid"], estimator.query,
                                              estimator.target))
     else:
-        what = "the ensemble you get" if portfolio is not None else "the network"
+        what = "the ensemble you get" if weights is not None else "the network"
         console.print(render.metrics_table(f"validation: {what} ({m['fit_seconds']:.1f} s)", m["valid"]))
-        if portfolio is not None:
+        if weights is not None:
             console.print(render.leaderboard_table("leaderboard (validation)", estimator.leaderboard()))
     if m["restored_epoch"]:
-        weight = f"; its weight in the ensemble: {portfolio.weights.get('network', 0.0):.2f}" if portfolio else ""
+        weight = f"; its weight in the ensemble: {weights.get('network', 0.0):.2f}" if weights is not None else ""
         console.print(f"the network: epoch {m['restored_epoch']} of {m['epochs']} kept (its best on validation); "
                       f"stopped by {m['stopped']}{weight}")
     console.print(f"time: {describe_stages(m['stages'], m['epochs'])}")

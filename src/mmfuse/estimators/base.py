@@ -70,11 +70,12 @@ class BaseEstimator(SklearnEstimator):
     global_rank_: int = 0  # under DDP, this process's rank once fitted (only rank 0 writes files)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "BaseEstimator":
+        settings = inspect.signature(cls.__init__).parameters
         if args:  # name the keywords the positional values were probably meant for
-            names = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+            names = [n for n in settings if n != "self"]
             given = ", ".join(f"{n}={a!r}" for n, a in zip(names, args))
             raise TypeError(f"{cls.__name__} takes keyword arguments only: {cls.__name__}({given}, ...)")
-        unknown = {k: v for k, v in kwargs.items() if k not in inspect.signature(cls.__init__).parameters}
+        unknown = {k: v for k, v in kwargs.items() if k not in settings}
         if unknown:
             raise TypeError(misplaced(cls, cls.__init__, unknown))
         return super().__new__(cls)
@@ -514,9 +515,9 @@ def check_checkpoint_use(folder: str | Path | None, resume: bool, restart: bool)
         return
     folder = Path(folder)
     foreign = foreign_entries(folder)
-    if foreign:
-        held = "is not a folder" if foreign == [folder.name] and not folder.is_dir() else \
-            f"holds {', '.join(repr(n) for n in foreign[:3])}{', ...' if len(foreign) > 3 else ''}"
+    if foreign or (folder.exists() and not folder.is_dir()):
+        held = f"holds {', '.join(repr(n) for n in foreign[:3])}{', ...' if len(foreign) > 3 else ''}" if foreign \
+            else "is not a folder"
         raise ConfigError(f"{folder} exists and is not an mmfuse checkpoint folder (it {held}): mmfuse keeps an "
                           "interrupted fit's state there, so move it away or save the model elsewhere")
     if resume:

@@ -94,13 +94,9 @@ def saved_members(folder: str | Path) -> list[str]:
 
 
 def foreign_entries(folder: str | Path) -> list[str]:
-    """The names in ``folder`` that mmfuse does not write there (sorted); ``[folder]`` when it is not a folder."""
+    """The names in ``folder`` that mmfuse does not write there, sorted (none when it is not a folder)."""
     root = Path(folder)
-    if not root.exists():
-        return []
-    if not root.is_dir():
-        return [root.name]
-    return sorted(p.name for p in root.iterdir() if not OWN_ENTRY.fullmatch(p.name))
+    return sorted(p.name for p in root.iterdir() if not OWN_ENTRY.fullmatch(p.name)) if root.is_dir() else []
 
 
 def remove_checkpoints(folder: str | Path) -> None:
@@ -109,8 +105,12 @@ def remove_checkpoints(folder: str | Path) -> None:
     if not root.is_dir():
         return
     for entry in root.iterdir():
-        if OWN_ENTRY.fullmatch(entry.name):
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        if not OWN_ENTRY.fullmatch(entry.name):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
     if not any(root.iterdir()):
         root.rmdir()
 
