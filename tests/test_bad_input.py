@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_table
+from forge import reseal
 from corpus import (cli, float_tiff, image_16bit, int32_png, long_stereo_flac, npy_claiming, npy_unparsable_header,
                     png_broken_chunk, png_header_only, truncated_png)
 from PIL import Image
@@ -434,16 +435,6 @@ def test_out_holding_a_model_needs_overwrite(world, tmp_path):
 
 
 # --- damaged model folders ---------------------------------------------------------------------------------------
-def reseal(folder):
-    """Re-compute a bundle's manifest and config checksums after an edit, as a tool that 'fixes' them would."""
-    manifest = {f.name: sha256_file(f) for f in sorted(folder.iterdir()) if f.name not in ("config.json", "manifest.json")}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    config = json.loads((folder / "config.json").read_text())
-    config["manifest_sha256"] = sha256_file(folder / "manifest.json")
-    config["weights_sha256"] = manifest["model.safetensors"]
-    (folder / "config.json").write_text(json.dumps(config))
-
-
 def edit_processors(folder, change):
     state = json.loads((folder / "processors.json").read_text())
     change(state)
@@ -476,10 +467,11 @@ def test_damaged_model_folder_is_refused_in_one_line(world, tmp_path, case):
     damage(copy)
     if resealed:
         reseal(copy)
-    for command in (("predict", copy, world[0] / "test.csv", "--out", tmp_path / "p.csv"), ("info", copy)):
-        outcome = cli(*command)
-        assert outcome.code == 2 and outcome.error_line.startswith("error: model folder is damaged") \
-            and detail in outcome.error_line, (case, outcome)
+    predicted = cli("predict", copy, world[0] / "test.csv", "--out", tmp_path / "p.csv")
+    assert predicted.code == 2 and predicted.error_line.startswith("error: model folder is damaged") \
+        and detail in predicted.error_line, (case, predicted)
+    about = cli("info", copy)  # info verifies the checksums, and reads config.json and metrics.json alone
+    assert about.code == 0 if resealed else about.error_line == predicted.error_line, (case, about)
 
 
 def test_folder_mixing_two_fits_is_refused(world, tmp_path):
@@ -507,8 +499,8 @@ def test_format_2_bundle_still_loads(world, tmp_path):
     shutil.copytree(world[1], copy)
     (copy / "manifest.json").unlink()
     config = json.loads((copy / "config.json").read_text())
-    config["format_version"] = 2
-    del config["manifest_sha256"]
+    config["format_version"] = 2  # format 2 sealed the weights alone, in config.json
+    config["weights_sha256"] = sha256_file(copy / "model.safetensors")
     (copy / "config.json").write_text(json.dumps(config))
     assert cli("predict", copy, world[0] / "test.csv", "--out", tmp_path / "p.csv").code == 0
 

@@ -8,6 +8,7 @@ import pytest
 from mmfuse import Predictor
 from mmfuse.errors import BundleError
 from mmfuse.io.bundle import FORMAT_VERSION
+from forge import edit_json
 
 FAST = {"preset": "fast", "max_epochs": 1, "threads": 2, "progress": False, "verbose": False}
 
@@ -18,16 +19,16 @@ def bundle(table_dir, tmp_path):
 
 
 def edit_config(bundle, **changes):
-    config = json.loads((bundle / "config.json").read_text())
-    config.update(changes)
-    (bundle / "config.json").write_text(json.dumps(config))
+    edit_json(bundle, "config.json", lambda config: config.update(changes))
 
 
 def test_bundle_files_are_json(bundle):
     for name in ("config.json", "processors.json", "metrics.json", "data_report.json"):
         json.loads((bundle / name).read_text())
     config = json.loads((bundle / "config.json").read_text())
-    assert config["format"] == "mmfuse-bundle" and config["format_version"] == FORMAT_VERSION and len(config["weights_sha256"]) == 64
+    assert config["format"] == "mmfuse-bundle" and config["format_version"] == FORMAT_VERSION
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert set(manifest) == {f.name for f in bundle.iterdir()} - {"manifest.json"}  # config.json covered too
     assert not list(bundle.glob("*.pt")) and not list(bundle.glob("*.pkl")) and not list(bundle.glob("*.ckpt"))
 
 

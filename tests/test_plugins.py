@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forge import edit_json
+
 from mmfuse import ConfigError, Predictor
 from mmfuse.analysis.robustness import robustness
 from mmfuse.plugins import PluginError, installed_plugins, load_plugins
@@ -83,11 +85,13 @@ def test_a_modality_defined_outside_src_fits_saves_loads_predicts_and_is_analyse
 
 def test_a_model_whose_plugin_cannot_be_imported_says_which(colour_plugin, tmp_path):
     path = Predictor(label="y", **{**SETTINGS, "max_epochs": 1}).fit(colour_table(tmp_path, 60, 0)).save(tmp_path / "m")
-    config = json.loads((path / "config.json").read_text())
-    (path / "config.json").write_text(json.dumps({**config, "plugins": ["no_such_plugin"]}))
+    edit_json(path, "config.json", lambda config: config.update(plugins=["no_such_plugin"]))
+    with pytest.raises(PluginError, match=r"needs the plugin 'no_such_plugin', which is not imported: a model folder "
+                                          r"never imports code by itself, so allow it with mmfuse --plugin"):
+        Predictor.load(path)
     with pytest.raises(PluginError, match=r"needs the plugin 'no_such_plugin', which could not be imported "
                                           r"\(ModuleNotFoundError: .*\): make it importable: run with PYTHONPATH=\."):
-        Predictor.load(path)
+        Predictor.load(path, plugins=["no_such_plugin"])
 
 
 def test_config_accepts_the_plugins_names_once_registered(colour_plugin):
@@ -106,14 +110,25 @@ def run(*args: object, **env: str) -> subprocess.CompletedProcess:
                                "PYTHONPATH": str(TESTS), **env})
 
 
-def test_the_cli_lists_a_plugins_encoders_and_says_when_a_model_needs_a_missing_one(colour_plugin, tmp_path):
-    """(The README test fits with ``--plugin`` and reads the model with ``info`` from the command line.)"""
+def test_a_model_folder_imports_its_plugin_only_when_the_user_allows_it(colour_plugin, tmp_path):
+    """A model folder is data: the plugin it names is imported only by --plugin, MMFUSE_PLUGINS, an entry point or
+    plugins= (here a module with an import-time effect, as a forged config.json could name); info needs none.
+    (The README test fits with ``--plugin`` and reads the model with ``info`` from the command line.)"""
     assert "colour_mlp" in run("--plugin", PLUGIN, "fit", "--help").stdout
-    Predictor(label="y", **{**SETTINGS, "max_epochs": 1}).fit(colour_table(tmp_path, 60, 0)).save(tmp_path / "model")
-    without = run("info", tmp_path / "model", PYTHONPATH="")
-    assert without.returncode == 2
-    assert "needs the plugin 'plugins.colour', which could not be imported" in without.stderr
-    assert "Traceback" not in without.stderr and len(without.stderr.strip().splitlines()) == 1
+    model, table = tmp_path / "model", colour_table(tmp_path, 60, 0)
+    Predictor(label="y", **{**SETTINGS, "max_epochs": 1}).fit(table).save(model)
+    (tmp_path / "side_effect.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    edit_json(model, "config.json", lambda config: config["plugins"].append("side_effect"))
+    path = f"{TESTS}:{tmp_path}"
+    about = run("info", model, PYTHONPATH=path)
+    assert about.returncode == 0 and "plugins: plugins.colour, side_effect" in about.stdout
+    refused = run("predict", model, table, "--out", tmp_path / "p.csv", PYTHONPATH=path)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "needs the plugin 'plugins.colour', which is not imported" in refused.stderr
+    assert "--plugin plugins.colour" in refused.stderr and not (tmp_path / "ran").exists()
+    allowed = run("--plugin", PLUGIN, "predict", model, table, "--out", tmp_path / "p.csv", PYTHONPATH=path,
+                  MMFUSE_PLUGINS="side_effect")
+    assert allowed.returncode == 0 and (tmp_path / "ran").exists() and (tmp_path / "p.csv").is_file()
 
 
 @pytest.mark.parametrize("how", ["option", "variable"])

@@ -14,6 +14,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from mmfuse import Predictor
 from mmfuse.errors import BundleError, ConfigError
+from mmfuse.io.bundle import FORMAT_VERSION
 from mmfuse.portfolio.calibration import apply_temperature, expected_calibration_error, fit_temperatures
 from mmfuse.portfolio.features import tfidf, fit_idf
 from mmfuse.portfolio.selection import greedy_selection
@@ -76,7 +77,7 @@ def test_a_saved_portfolio_loads_to_the_same_predictions_and_refuses_tampering(f
     assert np.array_equal(loaded.predict_proba(folder / "test.csv").to_numpy(),
                           p.predict_proba(folder / "test.csv").to_numpy())
     config = json.loads((folder / "model" / "config.json").read_text())
-    assert config["format_version"] == 5 and config["members"] == p.members_()
+    assert config["format_version"] == FORMAT_VERSION and config["members"] == p.members_()
     for i, (name, damage) in enumerate((("portfolio.json", lambda f: f.write_text(f.read_text().replace('"weights"', '"w"'))),
                          ("portfolio.safetensors", lambda f: f.write_bytes(f.read_bytes()[:-8])),
                          ("portfolio.safetensors", lambda f: f.unlink()))):

@@ -3,9 +3,12 @@ bad requests answered with a 4xx naming the field, never a 500. One fitted model
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
+import logging
+import time
 
 import numpy as np
 import pandas as pd
@@ -100,6 +103,71 @@ def test_a_missing_or_broken_input_is_masked_and_said(served):
     answer = client.post("/predict", json={"rows": rows, "explain": False}).json()["predictions"]
     assert answer[0]["inputs_used"] == ["tabular", "text"] and "image: empty" in answer[0]["notes"]
     assert answer[1]["inputs_used"] == ["tabular", "text"] and answer[1]["notes"][0].startswith("image: masked")
+    assert "mmfuse-request-" not in json.dumps(answer) and "/tmp" not in json.dumps(answer)  # no server path
+
+
+def test_a_timed_out_request_frees_the_model_for_the_next(served, monkeypatch):
+    """Past its timeout a request gets its 503 and its work stops at the next check, so the next request is served
+    at once, not after the first one's work (threads cannot be cancelled: the work checks its deadline)."""
+    folder, _ = served
+    from mmfuse.core.deadline import check_deadline
+
+    client = TestClient(create_app(folder / "model", ServeLimits(timeout_seconds=1.0)))
+    prepare, slow = Predictor.prepare, {"calls": 0}
+
+    def endless_prepare(self, *args, **kwargs):  # the first request's work would take 10 s
+        slow["calls"] += 1
+        until = time.monotonic() + 10
+        while slow["calls"] == 1 and time.monotonic() < until:
+            check_deadline()
+            time.sleep(0.01)
+        return prepare(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "prepare", endless_prepare)
+    _, rows = rows_of(folder, 1)
+    start = time.perf_counter()
+    first = client.post("/predict", json={"rows": rows, "explain": False})
+    assert first.status_code == 503 and "longer than 1 s" in first.json()["error"]
+    second = client.post("/predict", json={"rows": rows, "explain": False})
+    assert second.status_code == 200 and time.perf_counter() - start < 2.0 + 1.0
+
+
+def asgi_post(app, chunks, pause: float):
+    """POST /predict through the ASGI app with the body in ``chunks`` (a chunk of None: the client goes away),
+    ``pause`` seconds apart; -> (status, body) of the answer."""
+    sent = []
+
+    async def run():
+        queue = list(chunks)
+
+        async def receive():
+            await asyncio.sleep(pause)
+            chunk = queue.pop(0) if queue else b""
+            if chunk is None:
+                return {"type": "http.disconnect"}
+            return {"type": "http.request", "body": chunk, "more_body": bool(queue)}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-type", b"application/json")],
+                 "query_string": b"", "root_path": "", "http_version": "1.1", "scheme": "http",
+                 "server": ("test", 80), "client": ("test", 1)}
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_slow_body_is_answered_408_and_a_disconnect_is_one_log_line(served, caplog):
+    folder, _ = served
+    app = create_app(folder / "model", ServeLimits(body_seconds=0.3))
+    status, body = asgi_post(app, [b'{"rows": ', b"[]", b"}"], pause=0.2)
+    assert status == 408 and b"not received within 0.3 s" in body
+    with caplog.at_level(logging.WARNING, logger="mmfuse"):
+        asgi_post(app, [b'{"rows": ', None], pause=0.0)  # (what it is answered, nobody reads)
+    assert [r.getMessage() for r in caplog.records] == [
+        "POST /predict: the client went away before its request was read; nothing was done"]
 
 
 @pytest.mark.parametrize("body, status, field", [

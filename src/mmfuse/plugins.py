@@ -2,9 +2,10 @@
 
 Where they come from, in the order they are imported: the ``mmfuse.plugins`` entry-point group of installed
 packages, the ``MMFUSE_PLUGINS`` variable (comma-separated module names), ``mmfuse --plugin MODULE`` (repeatable),
-and a saved model's ``plugins`` list (``Predictor.load`` imports what the model was trained with). A plugin that
-named by the user (``--plugin``, ``MMFUSE_PLUGINS``) that fails to import stops with a ``PluginError`` naming it; an
-installed entry point that fails is a warning, and breaks only what needs it::
+and ``plugins=`` of ``Predictor.load``. A saved model's ``plugins`` list is what it needs: loading imports a module
+of it only when one of those allowed it (a model folder is data: naming a module there never runs it), else stops
+with one line saying how to allow it. A plugin named by the user that fails to import stops with a
+``PluginError`` naming it; an installed entry point that fails is a warning, and breaks only what needs it::
 
     # pyproject.toml of a plugin package
     [project.entry-points."mmfuse.plugins"]
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Iterable
@@ -26,6 +28,7 @@ log = logging.getLogger("mmfuse")
 ENTRY_POINTS = "mmfuse.plugins"
 ENV = "MMFUSE_PLUGINS"
 _failed: dict[str, str] = {}  # module -> why it did not import (reported once)
+_allowed: set[str] = set()    # modules the user named (--plugin, MMFUSE_PLUGINS, plugins=) in this process
 
 
 class PluginError(BundleError):
@@ -54,7 +57,8 @@ def load_plugins(modules: Iterable[str] = ()) -> list[str]:
     """Import the entry-point plugins, those in ``MMFUSE_PLUGINS``, then ``modules``. An installed entry point that
     fails is one warning (once) and skipped: only what needs it stops. A module named here or in ``MMFUSE_PLUGINS``
     was asked for: its failure is a ``PluginError``. Returns the modules imported."""
-    named = [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()] + list(modules)
+    named = _env_plugins() + list(modules)
+    _allowed.update(named)
     loaded = []
     for module in dict.fromkeys([*installed_plugins(), *named]):
         if module in _failed and module not in named:
@@ -69,6 +73,10 @@ def load_plugins(modules: Iterable[str] = ()) -> list[str]:
     return loaded
 
 
+def _env_plugins() -> list[str]:
+    return [m.strip() for m in os.environ.get(ENV, "").split(",") if m.strip()]
+
+
 @cache
 def installed_plugins() -> tuple[str, ...]:
     """The modules the installed packages declare in the ``mmfuse.plugins`` entry-point group (read once)."""
@@ -81,13 +89,21 @@ def plugin_modules(objects: Iterable[object]) -> list[str]:
     return sorted(m for m in modules if m and m != "mmfuse" and not m.startswith("mmfuse."))
 
 
-def require_plugins(modules: Iterable[str], what: str) -> None:
-    """Import the plugins ``what`` (a model folder) was trained with; one that cannot be imported is a
-    ``PluginError`` saying so."""
+def require_plugins(modules: Iterable[str], what: str, allowed: Iterable[str] = ()) -> None:
+    """Make sure the plugins ``what`` (a model folder) was trained with are imported: one already imported is used,
+    one the user allowed (an installed entry point, ``--plugin``, ``MMFUSE_PLUGINS``, or ``allowed``: ``plugins=``
+    of ``load``) is imported; any other is a ``PluginError`` saying how to allow it, and so is one that fails."""
+    allowed = {*installed_plugins(), *_env_plugins(), *_allowed, *allowed}
     for module in modules:
         if module == "__main__":
             raise PluginError(f"{what} uses a modality, encoder or processor defined in a script (__main__): "
                               "move it to an importable module, or import the script's definitions before loading")
+        if module in sys.modules:
+            continue
+        if module not in allowed:
+            raise PluginError(f"{what} needs the plugin {module!r}, which is not imported: a model folder never "
+                              f"imports code by itself, so allow it with mmfuse --plugin {module} ..., "
+                              f"MMFUSE_PLUGINS={module} or load(..., plugins=[{module!r}]) if you trust it")
         try:
             import_plugin(module)
         except PluginError:

@@ -188,9 +188,12 @@ def leaderboard(model: str, test: str | None, as_json: bool, threads: int | None
 @click.command()
 @MODEL
 def info(model: str) -> None:
-    """Show a saved model's columns, encoders, task and metrics."""
+    """Show a saved model's columns, encoders, task and metrics (read from its files: no plugin is imported and no
+    member parsed, so info works on any model folder)."""
+    from ..estimators.about import about_folder
+
     setup_logging()
-    about = load_model(model, verbose=False).describe()
+    about = about_folder(model)
     what = f"query {about['query']!r} <-> target {about['target']!r}" if about["task"] == "retrieval" else \
         f"label {about['label']!r}"
     classes = f", {len(about['classes'])} classes" if about.get("classes") else ""
@@ -250,15 +253,17 @@ def export(model: str, fmt: str, out: str | None) -> None:
               help="Largest request body (JSON, base64 or uploads), in MB.")
 @click.option("--max-rows", default=256, show_default=True, type=click.IntRange(min=1), help="Most rows per /predict.")
 @click.option("--timeout", default=30.0, show_default=True, type=FiniteFloat(min=0, min_open=True),
-              help="Seconds a request may take.")
+              help="Seconds a request's work may take (past it: 503, and the work stops, freeing the model).")
+@click.option("--body-timeout", default=30.0, show_default=True, type=FiniteFloat(min=0, min_open=True),
+              help="Seconds a client may take to send a request's body (past it: 408).")
 @click.option("--max-megapixels", default=25.0, show_default=True, type=FiniteFloat(min=0, min_open=True),
               help="Largest uploaded image.")
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="Run the network with PyTorch, or with onnxruntime from MODEL/model.onnx (mmfuse export).")
 @cache_option
 @threads_option
-def serve(path: str, host: str, port: int, max_body_mb: float, max_rows: int, timeout: float, max_megapixels: float,
-          backend: str, cache_dir: str | None, threads: int | None) -> None:
+def serve(path: str, host: str, port: int, max_body_mb: float, max_rows: int, timeout: float, body_timeout: float,
+          max_megapixels: float, backend: str, cache_dir: str | None, threads: int | None) -> None:
     """Serve a saved model (POST /predict) or a search index (POST /search) over HTTP, with a web page at /.
 
     One model per process, loaded once; run several processes behind a proxy (or gunicorn with uvicorn workers
@@ -276,7 +281,7 @@ def serve(path: str, host: str, port: int, max_body_mb: float, max_rows: int, ti
     setup_logging()
     if threads:
         torch.set_num_threads(threads)
-    limits = ServeLimits(int(max_body_mb * 1024 * 1024), max_rows, timeout, int(max_megapixels * 1e6))
+    limits = ServeLimits(int(max_body_mb * 1024 * 1024), max_rows, timeout, int(max_megapixels * 1e6), body_timeout)
     app = create_app(path, limits, cache_dir, backend)
     console.print(f"serving {path} on http://{host}:{port}/  (API: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

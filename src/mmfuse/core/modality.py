@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .deadline import check_deadline
 
 DetectRule = Callable[[pd.Series], "str | None"]   # column values -> a reason when they look like this modality
 CheckRule = Callable[[str, pd.Series, Path], None]  # (column, values, table folder) -> raises DataError if wrong
@@ -98,6 +99,7 @@ def file_cell(value: Any, root: Path) -> Path:
     """The file a cell names (``resolve_path``), checked before anything opens it: FileNotFoundError when there is
     none, ValueError when it is not a regular file (a device such as /dev/zero, which reads until memory runs out; a
     FIFO, which blocks forever; a socket or a folder), links followed."""
+    check_deadline()  # a request's files: its time limit is checked between them
     path = resolve_path(value, root)
     mode = path.stat().st_mode
     if not stat.S_ISREG(mode):

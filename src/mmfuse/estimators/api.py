@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 from .base import BaseEstimator, is_retrieval_bundle
 from .predictor import Predictor
 from .retriever import Retriever
 
 
-def load(path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None) -> BaseEstimator:
-    """Load a saved mmfuse model: a ``Predictor``, or a ``Retriever`` for a retrieval model."""
+def load(path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None,
+         plugins: Iterable[str] = ()) -> BaseEstimator:
+    """Load a saved mmfuse model: a ``Predictor``, or a ``Retriever`` for a retrieval model. ``plugins``: plugin
+    modules the model may import (those it names that are not installed entry points)."""
     cls = Retriever if is_retrieval_bundle(path) else Predictor
-    return cls.load(path, verbose=verbose, cache_dir=cache_dir)
+    return cls.load(path, verbose=verbose, cache_dir=cache_dir, plugins=plugins)

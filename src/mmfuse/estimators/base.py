@@ -14,7 +14,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterable
 
 import numpy as np
 import pandas as pd
@@ -33,13 +33,14 @@ from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
 from ..io.checkpoint import foreign_entries, remove_checkpoints, saved_epoch, saved_members
 from ..nn.model import EncoderChoice
-from ..pipeline import POLICIES, InputPipeline, InputPlan, check_encoder_keys, input_of, input_traits, plan_inputs
+from ..pipeline import POLICIES, InputPipeline, InputPlan, check_encoder_keys, input_traits, plan_inputs
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..portfolio import Budget, MemberStore
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
 from ..version import __version__
+from .about import inputs_summary
 from .arguments import misplaced
 from .migrations import input_plans, processor_states
 from .timing import Stopwatch, describe_stages, stage_seconds
@@ -399,16 +400,7 @@ class BaseEstimator(SklearnEstimator):
 
     def _inputs(self) -> list[dict[str, Any]]:
         """Each column with its modality, why it was detected, its encoder and the rule that picked it (if one)."""
-        inputs = []
-        for col in self.columns_:
-            encoder, why = "-", ""
-            if col.modality != "ignore":
-                plan = self.plan_[input_of(col)[0]]
-                encoder = plan.encoder + (" + n-grams" if plan.encoder_params.get("ngrams") is not None else "")
-                why = plan.chosen_by if plan.chosen_by.startswith("rule") else ""
-            inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
-                           "chosen_by": why})
-        return inputs
+        return inputs_summary(self.columns_, self.plan_)
 
     def _encoder_inputs(self) -> dict[str, tuple[EncoderChoice, dict[str, Any]]]:
         """Input name -> (its planned encoder, what its fitted processor tells the encoder): what a builder needs."""
@@ -457,13 +449,15 @@ class BaseEstimator(SklearnEstimator):
         return plugin_modules(used)
 
     @classmethod
-    def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None) -> "BaseEstimator":
+    def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None,
+             plugins: Iterable[str] = ()) -> "BaseEstimator":
         """Rebuild a saved model from its config and weights (checksums, format version and backbone identity
-        verified; bundles of older formats are read as today's: ``migrations``); the plugin modules it was trained
-        with are imported first."""
+        verified; bundles of older formats are read as today's: ``migrations``). The plugin modules it was trained
+        with must be imported or allowed: installed entry points, ``--plugin``, ``MMFUSE_PLUGINS`` or ``plugins``
+        (a model folder never imports a module by itself)."""
         bundle = load_bundle(path)
         config = bundle.config
-        require_plugins(config.get("plugins", []), str(path))
+        require_plugins(config.get("plugins", []), str(path), plugins)
         if (config.get("task", {}).get("name") == "retrieval") != cls.is_retrieval:
             other = "a retrieval model: load it with mmfuse.Retriever.load" if not cls.is_retrieval else \
                 "not a retrieval model: load it with mmfuse.Predictor.load"

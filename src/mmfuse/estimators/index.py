@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from ..data.table import read_table
 from ..errors import BundleError
+from ..io.bounded_json import CONFIG_BYTES, read_file
 
 INDEX_FORMAT = "mmfuse-index"
 
@@ -51,8 +52,11 @@ class SearchIndex:
         meta_path, vectors_path = folder / "index.json", folder / "embeddings.safetensors"
         if not meta_path.is_file() or not vectors_path.is_file():
             raise BundleError(f"{folder} is not an mmfuse index (index.json and embeddings.safetensors expected)")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != INDEX_FORMAT:
+        try:
+            meta = read_file(meta_path, CONFIG_BYTES)
+        except (OSError, ValueError) as err:
+            raise BundleError(f"{meta_path} is not readable JSON ({err})") from None
+        if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
             raise BundleError(f"{meta_path} is not an mmfuse index file")
         embeddings = load_file(str(vectors_path))["embeddings"].numpy()
         if len(embeddings) != len(meta["rows"]):

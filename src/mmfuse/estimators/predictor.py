@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ import torch
 
 from ..config import NETWORK, ModelConfig, member_names
 from ..core.columns import ColumnInfo
+from ..core.deadline import check_deadline
 from ..core.devices import autocast_dtype
 from ..core.processor import Corruption, Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
@@ -296,10 +297,10 @@ class Predictor(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None,
-             backend: str = "torch", onnx_path: str | Path | None = None) -> "Predictor":
+             backend: str = "torch", onnx_path: str | Path | None = None, plugins: Iterable[str] = ()) -> "Predictor":
         """A saved model; ``backend="onnx"`` runs the network exported by ``mmfuse export`` (``onnx_path``,
-        default MODEL/model.onnx) with onnxruntime, the processors staying as saved."""
-        predictor = super().load(path, verbose=verbose, cache_dir=cache_dir)
+        default MODEL/model.onnx) with onnxruntime, the processors staying as saved. ``plugins``: as in ``load``."""
+        predictor = super().load(path, verbose=verbose, cache_dir=cache_dir, plugins=plugins)
         if backend == "onnx":
             from ..nn.onnx_runtime import OnnxNetwork
 
@@ -397,6 +398,7 @@ class Predictor(BaseEstimator):
             loader = make_loader(self.pipeline_.dataset(split), batch_size or self.pipeline_.batch_rows(),
                                  shuffle=False, pin_memory=device.type == "cuda")
             for batch in loader:
+                check_deadline()  # a served request's time limit, between batches
                 inputs = transform(batch.inputs) if transform else batch.inputs  # corruptions: on the CPU, seeded
                 present = {n: m & (n not in absent) for n, m in batch.present.items()}
                 flat = flat_batch(self.pipeline_.processors, inputs, present) if cheap or run_graph else None

@@ -7,12 +7,15 @@ and fit -> save -> clean up, with the run's state kept in ``OUT.partial/`` besid
 
 from __future__ import annotations
 
+import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..io.bundle import is_bundle_folder
 from ..io.checkpoint import remove_checkpoints
+from ..io.locks import folder_lock
 from .base import BaseEstimator, TableLike
 from .predictor import Predictor
 from .retriever import Retriever
@@ -55,13 +58,23 @@ def out_problem(out: str | Path, overwrite: bool) -> str | None:
 def fit_and_save(estimator: BaseEstimator, train: TableLike, valid: TableLike | None, out: str | Path,
                  resume: bool = False, restart: bool = False, checkpoint_every: float = 30.0) -> Path | None:
     """Fit with the run's state saved in ``OUT.partial/`` (resumed from it with ``resume``, discarded with
-    ``restart``), save the model to ``out``, then remove that state. Returns the model folder, or None in a DDP
+    ``restart``), save the model to ``out``, then remove that state. The fit holds a lock on ``OUT.partial/`` from
+    start to save: a second fit into the same ``out`` meanwhile is refused at once. Returns the model folder, or None in a DDP
     process other than rank 0 (which saves)."""
     partial = partial_folder(out)
-    estimator.fit(train, valid=valid, checkpoint_dir=partial, resume=resume, restart=restart,
-                  checkpoint_every=checkpoint_every)
-    if estimator.global_rank_ != 0:
-        return None
-    path = estimator.save(out)
-    remove_checkpoints(partial)
+    child = os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("RANK", "0") != "0"  # a DDP rank but 0
+    with nullcontext(True) if child else folder_lock(partial) as mine:
+        if not mine:
+            raise ConfigError(f"another mmfuse fit is writing to {out} (its state is in {partial}/): wait for it to "
+                              "finish, or save to another folder")
+        try:
+            estimator.fit(train, valid=valid, checkpoint_dir=partial, resume=resume, restart=restart,
+                          checkpoint_every=checkpoint_every)
+        finally:
+            if partial.is_dir() and not any(partial.iterdir()):  # nothing to resume from: no folder left
+                partial.rmdir()
+        if estimator.global_rank_ != 0:
+            return None
+        path = estimator.save(out)
+        remove_checkpoints(partial)
     return path

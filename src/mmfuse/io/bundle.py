@@ -1,9 +1,8 @@
 """A saved model is a folder of JSON + safetensors, sealed by checksums; nothing is ever unpickled.
 
     config.json        format name/version, mmfuse version, label, task state, columns, model config, the input
-                       plan and the plugin modules it needs (format 4 on), and the SHA-256 of manifest.json (and
-                       of the weights)
-    manifest.json      the SHA-256 of every other file of the folder (format 3 on)
+                       plan and the plugin modules it needs (format 4 on)
+    manifest.json      the SHA-256 of every other file of the folder (format 3 on; config.json too from format 6)
     processors.json    per input: processor kind, constructor params and fitted state (vocabularies, image mean/std,
                        category ids, ...); format 1 kept one flat mapping per input (converted on load)
     model.safetensors  the weights
@@ -13,9 +12,13 @@
     portfolio.json, portfolio.safetensors   the cheap members, ensemble weights and calibration (format 5 on;
                                             required when config.json names ``members``: ``io.members``)
 
-A bundle is written to a hidden staging folder beside its destination and renamed into place (``staging``), so a
-killed save never leaves a half-written or mixed model. Checksums catch accidents and folders mixed from two fits, not
-deliberate tampering: nothing is signed.
+A bundle is written to a hidden staging folder beside its destination and exchanged into place (``staging``), so a
+killed save never leaves a half-written or mixed model. Every JSON file is read through the bounded parser (size and
+depth checked first). Checksums catch accidents and folders mixed from two fits, not deliberate tampering: nothing
+is signed, so loading never trusts a file's content either (a model's plugins are imported only when the user
+allows them, ``plugins.require_plugins``; LightGBM's text is checked before LightGBM parses it,
+``portfolio.lightgbm_text``). Formats 3-5 did not cover config.json: they load with a warning; saving them again
+seals them as format 6.
 """
 
 from __future__ import annotations
@@ -33,14 +36,17 @@ from torch import Tensor, nn
 
 from ..errors import BundleError
 from ..version import __version__
+from .bounded_json import CONFIG_BYTES, MODEL_BYTES, REPORT_BYTES, SMALL_BYTES, read_file
 from .hashing import sha256_file
 from .staging import staged_folder
 
 FORMAT_NAME = "mmfuse-bundle"
-FORMAT_VERSION = 5  # 5: portfolio members (portfolio.json / .safetensors); 4: the input plan and plugin modules
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+FORMAT_VERSION = 6  # 6: the manifest covers config.json; 5: portfolio members; 4: the input plan and plugin modules
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 REQUIRED = ("config.json", "processors.json", "model.safetensors")
-SEALS = ("config.json", "manifest.json")  # the files the manifest does not list (config seals the manifest)
+PORTFOLIO_FILES = ("portfolio.json", "portfolio.safetensors")
+JSON_LIMITS = {"config.json": CONFIG_BYTES, "manifest.json": SMALL_BYTES, "processors.json": MODEL_BYTES,
+               "metrics.json": REPORT_BYTES, "data_report.json": REPORT_BYTES, "portfolio.json": MODEL_BYTES}
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -57,6 +63,17 @@ def save_bundle(path: str | Path, config: dict[str, Any], processors: dict[str, 
     out = Path(path)
     if out.exists() and not is_bundle_folder(out):
         raise BundleError(f"{out} exists and is not an mmfuse model folder: choose another output folder")
+    try:
+        _write_bundle(out, config, processors, weights, metrics, data_report, history, extras)
+    except (OSError, SafetensorError) as err:  # a full disk, a quota, a folder that became read-only
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise BundleError(f"could not save the model to {out} ({reason}): what was there is unchanged") from None
+    return out
+
+
+def _write_bundle(out: Path, config: dict[str, Any], processors: dict[str, Any], weights: dict[str, Tensor],
+                  metrics: dict[str, Any], data_report: dict[str, Any], history: list[dict[str, float]],
+                  extras: Callable[[Path], None] | None) -> None:
     with staged_folder(out) as staging:
         save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(staging / "model.safetensors"))
         write_json(staging / "processors.json", processors)
@@ -65,13 +82,9 @@ def save_bundle(path: str | Path, config: dict[str, Any], processors: dict[str, 
         pd.DataFrame(history).to_csv(staging / "training_log.csv", index=False)
         if extras:
             extras(staging)
-        manifest = {f.name: sha256_file(f) for f in sorted(staging.iterdir()) if f.name not in SEALS}
-        write_json(staging / "manifest.json", manifest)
-        header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "mmfuse_version": __version__,
-                  "weights_sha256": manifest["model.safetensors"],
-                  "manifest_sha256": sha256_file(staging / "manifest.json")}
+        header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "mmfuse_version": __version__}
         write_json(staging / "config.json", {**header, **config})
-    return out
+        write_json(staging / "manifest.json", {f.name: sha256_file(f) for f in sorted(staging.iterdir())})
 
 
 def is_bundle_folder(path: str | Path) -> bool:
@@ -82,7 +95,7 @@ def is_bundle_folder(path: str | Path) -> bool:
     if not any(folder.iterdir()):
         return True
     try:
-        return json.loads((folder / "config.json").read_text()).get("format") == FORMAT_NAME
+        return read_file(folder / "config.json", CONFIG_BYTES).get("format") == FORMAT_NAME
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -92,9 +105,10 @@ def damaged(folder: Path, what: str) -> BundleError:
 
 
 def read_json(path: Path, folder: Path) -> Any:
+    """A bundle's JSON file through the bounded parser (its size limit in ``JSON_LIMITS``)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return read_file(path, JSON_LIMITS.get(path.name, SMALL_BYTES))
+    except (OSError, ValueError) as err:
         raise damaged(folder, f"{path.name} is not readable JSON ({err})") from None
 
 
@@ -112,6 +126,9 @@ def read_bundle_config(path: str | Path) -> dict[str, Any]:
     if config.get("format_version") not in READABLE_VERSIONS:
         raise BundleError(f"{folder} uses bundle format version {config.get('format_version')!r}; this mmfuse "
                           f"({__version__}) reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+    if 3 <= config["format_version"] < 6:
+        warnings.warn(f"{folder} uses bundle format {config['format_version']}, whose checksums do not cover "
+                      "config.json: load it and save it again to seal it as format 6", stacklevel=2)
     if config.get("mmfuse_version") != __version__:
         warnings.warn(f"{folder} was saved by mmfuse {config.get('mmfuse_version')}, this is {__version__}",
                       stacklevel=2)
@@ -119,9 +136,10 @@ def read_bundle_config(path: str | Path) -> dict[str, Any]:
 
 
 def verify_bundle(folder: Path, config: dict[str, Any]) -> None:
-    """Refuse a folder whose files differ from what was saved: the manifest's own checksum (in config.json), then
-    every file it lists (required ones must be there; optional ones may be absent but not changed). Format 2 and 1
-    bundles had only the weights' checksum."""
+    """Refuse a folder whose files differ from what was saved: every file the manifest lists (config.json and the
+    other required ones must be there; optional ones may be absent but not changed), and files the config does not
+    account for (portfolio files without members). Formats 3-5 sealed the manifest in config.json instead; 2 and 1
+    had only the weights' checksum."""
     if config["format_version"] < 3:
         if sha256_file(folder / "model.safetensors") != config.get("weights_sha256"):
             raise BundleError(f"{folder / 'model.safetensors'} does not match the checksum in config.json "
@@ -129,13 +147,20 @@ def verify_bundle(folder: Path, config: dict[str, Any]) -> None:
         return
     if not (folder / "manifest.json").is_file():
         raise damaged(folder, "manifest.json is missing")
-    if sha256_file(folder / "manifest.json") != config.get("manifest_sha256"):
+    sealed = config["format_version"] >= 6
+    if not sealed and sha256_file(folder / "manifest.json") != config.get("manifest_sha256"):
         raise damaged(folder, "manifest.json does not match the checksum in config.json (changed, or from another fit)")
     manifest = read_json(folder / "manifest.json", folder)
+    if not isinstance(manifest, dict) or not all(isinstance(v, str) for v in manifest.values()):
+        raise damaged(folder, "manifest.json is not a mapping of file names to checksums")
     for name in REQUIRED:
-        if name not in SEALS and name not in manifest:
+        if (sealed or name != "config.json") and name not in manifest:
             raise damaged(folder, f"manifest.json does not list {name}")
+    if "members" not in config and any(name in manifest for name in PORTFOLIO_FILES):
+        raise damaged(folder, "manifest.json lists portfolio files but config.json names no members (edited?)")
     for name, digest in manifest.items():
+        if Path(name).name != name or name == "manifest.json":
+            raise damaged(folder, f"manifest.json lists {name!r}, not a file of the folder")
         file = folder / name
         if not file.is_file():
             if name in REQUIRED:

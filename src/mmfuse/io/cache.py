@@ -7,7 +7,8 @@ weights hash, preprocessing settings, entry format) picks the folder, the key is
 An entry checks itself: ``MAGIC``, its shape as JSON, the float32 values, then the SHA-256 of the key, shape and
 values. A read that does not match (truncated, corrupted, a directory, an entry copied from another key, another
 shape than the caller expects) is a miss: the feature is computed again and the entry rewritten; the cache counts
-these (``rejected``) and logs the first. A cache that cannot be written (read-only, a file in its place) still
+these (``rejected``) and logs the first. So is an entry that verifies but is not one (a forged entry with a
+recomputed digest: a header that is not JSON, fewer values than its shape, values that are not finite). A cache that cannot be written (read-only, a file in its place) still
 computes every feature, keeps none, and logs that once.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import struct
@@ -24,6 +26,7 @@ from typing import Any, ContextManager
 
 import numpy as np
 
+from .bounded_json import SMALL_BYTES, loads
 from .hashing import sha256_bytes
 from .locks import file_lock
 
@@ -117,7 +120,18 @@ def _decode(data: bytes, key: str, shape: tuple[int, ...] | None) -> tuple[np.nd
     if hashlib.sha256(key.encode() + body).digest() != digest:
         return None, "fails its checksum (damaged, truncated, or another key's entry)"
     (length,) = struct.unpack("<I", body[:4])
-    stored = tuple(json.loads(body[4:4 + length])["shape"])
+    try:
+        stored = tuple(loads(body[4:4 + length], "its header", max_depth=2, max_chars=SMALL_BYTES)["shape"])
+    except (ValueError, TypeError, KeyError) as err:
+        return None, f"has a header that is not one ({err})"
+    if not all(isinstance(n, int) and n >= 0 for n in stored):
+        return None, f"has a header whose shape {stored} is not one"
     if shape is not None and stored != tuple(shape):
         return None, f"holds shape {stored}, not {tuple(shape)}"
-    return np.frombuffer(body[4 + length:], dtype=np.float32).reshape(stored).copy(), ""
+    values = body[4 + length:]
+    if len(values) != 4 * math.prod(stored):
+        return None, f"holds {len(values) // 4:,} values, not the {math.prod(stored):,} its shape {stored} says"
+    array = np.frombuffer(values, dtype=np.float32).reshape(stored)
+    if not np.isfinite(array).all():
+        return None, "holds values that are not finite"
+    return array.copy(), ""

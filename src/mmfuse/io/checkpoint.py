@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from safetensors import SafetensorError
@@ -25,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..errors import DataError
+from .bounded_json import MODEL_BYTES, read_file
 from .hashing import sha256_file
 from .staging import staged_folder
 
@@ -33,11 +35,23 @@ TENSORS, STATE, MEMBERS, ARRAYS = "tensors.safetensors", "state.json", "members"
 OWN_ENTRY = re.compile(rf"(epoch-\d+|{MEMBERS})|\.(epoch-\d+|{MEMBERS})\.(writing|replaced)-\d+")
 
 
+@contextmanager
+def writing_state(folder: Path) -> Iterator[None]:
+    """A run's state that cannot be written (a full disk, a quota) is one ``DataError``; the last complete state
+    stays."""
+    try:
+        yield
+    except (OSError, SafetensorError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise DataError(f"could not save the run's state in {folder} ({reason}): free some space and continue "
+                        "with --resume (the last complete state is kept)") from None
+
+
 def save_checkpoint(folder: str | Path, epoch: int, tensors: dict[str, Tensor], state: dict[str, Any]) -> Path:
     """Write epoch ``epoch``'s checkpoint under ``folder`` and drop the older ones; returns its path."""
     root = Path(folder)
     final = root / f"epoch-{epoch:04d}"
-    with staged_folder(final) as staging:
+    with writing_state(root), staged_folder(final) as staging:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(staging / TENSORS))
         state = {**state, "epoch": epoch, "tensors_sha256": sha256_file(staging / TENSORS)}
         (staging / STATE).write_text(json.dumps(state))
@@ -52,7 +66,7 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, Tensor], dict[str, An
     root = Path(folder)
     for path in sorted(root.glob("epoch-*"), reverse=True) if root.is_dir() else []:
         try:
-            state = json.loads((path / STATE).read_text())
+            state = read_file(path / STATE, MODEL_BYTES)
             if sha256_file(path / TENSORS) != state.get("tensors_sha256"):
                 continue
             return load_file(str(path / TENSORS)), state
@@ -70,7 +84,7 @@ def saved_epoch(folder: str | Path) -> int | None:
 
 def save_member(folder: str | Path, name: str, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
     """Write a finished portfolio member (its arrays and JSON state) under ``folder``, whole or not at all."""
-    with staged_folder(Path(folder) / MEMBERS / name) as staging:
+    with writing_state(Path(folder)), staged_folder(Path(folder) / MEMBERS / name) as staging:
         save_arrays({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(staging / ARRAYS))
         (staging / STATE).write_text(json.dumps({**state, "arrays_sha256": sha256_file(staging / ARRAYS)}))
 
@@ -79,7 +93,7 @@ def load_member(folder: str | Path, name: str) -> tuple[dict[str, np.ndarray], d
     """A member saved under ``folder`` as (arrays, state), or None when there is none or it does not verify."""
     path = Path(folder) / MEMBERS / name
     try:
-        state = json.loads((path / STATE).read_text())
+        state = read_file(path / STATE, MODEL_BYTES)
         if sha256_file(path / ARRAYS) != state.get("arrays_sha256"):
             return None
         return load_arrays(str(path / ARRAYS)), state

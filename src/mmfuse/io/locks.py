@@ -1,8 +1,10 @@
-"""An exclusive lock on a file (``fcntl.flock``), for processes that share a cache folder (DDP ranks)."""
+"""Exclusive locks (``fcntl.flock``): on a file, for processes that share a cache folder (DDP ranks); on a folder,
+for a fit that must be the only one writing to its output."""
 
 from __future__ import annotations
 
 import fcntl
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -24,3 +26,20 @@ def file_lock(path: Path) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def folder_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on the folder ``path`` (created if needed) for the block without waiting: yields False
+    at once where another process holds it."""
+    path.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(handle)

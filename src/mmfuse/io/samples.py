@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .bounded_json import REPORT_BYTES, SMALL_BYTES, read_file
 from .cache import default_cache_dir
 from .hashing import sha256_bytes, sha256_file
 from .locks import file_lock
@@ -174,16 +175,16 @@ class SampleCache:
         if not entry.exists():
             return None
         try:
-            check = json.loads((entry / "check.json").read_text())
+            check = read_file(entry / "check.json", SMALL_BYTES)
             why = _mismatch(entry, check)
             if why is None:
                 rows = SampleRows(entry / "values.npy")
                 present = torch.from_numpy(np.load(entry / "present.npy", allow_pickle=False))
                 stored = (len(rows), *rows.row_shape, str(rows.dtype))
                 if stored == (check["rows"], *check["row_shape"], check["dtype"]) and len(present) == len(rows):
-                    return rows, present, json.loads((entry / "problems.json").read_text())
+                    return rows, present, read_file(entry / "problems.json", REPORT_BYTES)
                 why = "its files do not hold the rows its check names"
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             why = f"cannot be read ({err})"
         self.failed = why
         if not SampleCache._warned:

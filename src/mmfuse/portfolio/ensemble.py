@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..config import NETWORK
+from ..core.deadline import check_deadline
 from ..registry import LEARNERS
 from ..tasks.base import Task
 from .calibration import apply_temperature, expected_calibration_error, fit_temperatures
@@ -146,6 +147,7 @@ class Portfolio:
         """Outputs (N, K) of the cheap members named, each fed the stacked features of the members it reads."""
         logits, fed = {}, {}
         for name in (n for n in self._with_reads(names) if n in self.members):
+            check_deadline()  # a served request's time limit, between members
             learner, reads = self.members[name], self.members[name].fitted.get("reads", [])
             for r in reads:
                 if r not in fed:

@@ -6,7 +6,7 @@ Features per input: its numbers and statistics as they are, its categories as Li
 embedding projected on its first ``components`` principal axes (fitted on the training rows), each text's token
 count; a row where the input is missing, and an absent input, are LightGBM's missing values. Rounds stop early on the
 validation loss. Models are saved as LightGBM's own text (``Booster.model_to_string``), one booster per label for
-multilabel.
+multilabel, and checked field by field before LightGBM reads them back (``lightgbm_text``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import BundleError
 from ..registry import LEARNERS
 from ..tasks.base import Task
 from .flat import FlatInputs
 from .learner import Learner, Stacked
+from .lightgbm_text import checked_model_text
 from .tree_arrays import TreeArrays
 
 
@@ -128,14 +130,17 @@ class LightGBMLearner(Learner):
                                      callbacks=[lightgbm.early_stopping(self.patience, verbose=False)])
             models.append(booster.model_to_string(num_iteration=booster.best_iteration))
             rounds.append(booster.best_iteration)
-        self.fitted["models"], self.fitted["rounds"] = models, rounds
+        self.fitted["models"], self.fitted["rounds"], self.fitted["features"] = models, rounds, x.shape[1]
         self._setup()
         return self
 
     def _setup(self) -> None:
+        """The boosters from their text, checked and regenerated first (``checked_model_text``): a saved model is
+        data, and LightGBM's parser trusts its input."""
         import lightgbm
 
-        self._boosters = [lightgbm.Booster(model_str=text) for text in self.fitted["models"]]
+        texts = [checked_model_text(text, self.fitted.get("features")) for text in self.fitted["models"]]
+        self._boosters = [lightgbm.Booster(model_str=text) for text in texts]
 
     def module(self) -> nn.Module:
         return _TreesGraph(self)
@@ -143,6 +148,9 @@ class LightGBMLearner(Learner):
     def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
                upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
         x = self._matrix(flat, absent, [upstream[n] for n in self.fitted["reads"]]).numpy()
+        if x.shape[1] != self._boosters[0].num_feature():
+            raise BundleError(f"portfolio member {self.name} reads {self._boosters[0].num_feature()} features where "
+                              f"the model's inputs give {x.shape[1]} (its saved state was edited?)")
         raw = [np.asarray(b.predict(x, raw_score=True, num_threads=self.threads)) for b in self._boosters]
         out = np.stack(raw, axis=1) if len(raw) > 1 else raw[0]
         return (out if out.ndim == 2 else out[:, None]).astype(np.float32)
@@ -163,7 +171,8 @@ class _TreesGraph(nn.Module):
 
     def __init__(self, learner: LightGBMLearner):
         super().__init__()
-        self.learner, self.trees = learner, TreeArrays.from_models(learner.fitted["models"])
+        self.learner = learner
+        self.trees = TreeArrays.from_models([b.model_to_string() for b in learner._boosters])
 
     def forward(self, flat: FlatInputs, upstream: dict[str, Tensor]) -> Tensor:
         """Flat views of N rows and the stacked features of the members read -> (N, K) float32 raw scores."""

@@ -5,7 +5,10 @@
     GET  /health, /metadata, /docs (OpenAPI), / (the web page), /items/{i} (an indexed item's file, for thumbnails)
 
 Bad input is a 4xx with ``{"error": ..., "field": ...}``; a request is preprocessed and predicted under a lock (the
-model is shared, read-only) within ``timeout_seconds``; every answer is JSON except the page and item files.
+model is shared, read-only) within ``timeout_seconds``: past it the client gets a 503 and the work stops at its next
+check (between files, batches and members, ``core.deadline``), so it frees the lock for the next request; a request
+still waiting for the lock at its deadline never starts. Every answer is JSON except the page and item files, and
+none names the server's own folders.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -22,14 +26,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
+from ..core.deadline import DeadlineExceeded, deadline
 from ..estimators.contributions import row_contributions
 from ..errors import BundleError, MMFuseError
 from ..io.bounded_json import loads
 from ..estimators import Predictor, Retriever, load
 from ..estimators.index import SearchIndex
 from ..version import __version__
-from .limits import BodyLimit, BodyTooLarge, ServeLimits
+from .limits import BodyLimit, BodyTooLarge, BodyTooSlow, ServeLimits, log_disconnect
 from .requests import RequestError, Upload, cell_of, check_pixels, decode_base64, request_table
 
 
@@ -59,17 +65,33 @@ def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir:
     lock = threading.Lock()
 
     async def guarded(work: Callable[[], Any]) -> Any:
+        at = time.monotonic() + limits.timeout_seconds
+
         def locked() -> Any:
-            with lock:
-                return work()
+            if not lock.acquire(timeout=max(at - time.monotonic(), 0.0)):
+                raise DeadlineExceeded
+            try:
+                with deadline(at):
+                    return work()
+            finally:
+                lock.release()
         try:
             return await asyncio.wait_for(run_in_threadpool(locked), limits.timeout_seconds)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, DeadlineExceeded):
             return error(503, f"the request took longer than {limits.timeout_seconds:g} s")
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return error(413, f"request body larger than {limits.max_body_bytes} bytes")
+
+    @app.exception_handler(BodyTooSlow)
+    async def too_slow(request: Request, exc: BodyTooSlow) -> JSONResponse:
+        return error(408, f"request body not received within {limits.body_seconds:g} s")
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        log_disconnect(request.scope)
+        return error(400, "the client went away")  # (nobody reads it)
 
     @app.exception_handler(RequestError)
     async def bad_field(request: Request, exc: RequestError) -> JSONResponse:
@@ -120,7 +142,7 @@ def create_app(path: str | Path, limits: ServeLimits = ServeLimits(), cache_dir:
             file = Path(root) / served.values[position]
             return FileResponse(file) if file.is_file() else error(404, "no such item file")
 
-    return BodyLimit(app, limits.max_body_bytes)
+    return BodyLimit(app, limits.max_body_bytes, limits.body_seconds)
 
 
 def error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -202,13 +224,18 @@ def tower_modalities(retriever: Retriever) -> list[str]:
 def predict_rows(predictor: Predictor, rows: list[dict[str, Any]], explain: bool, limits: ServeLimits) -> dict:
     """Predictions (and contributions) for request rows; unreadable files are masked and said so per row."""
     with tempfile.TemporaryDirectory(prefix="mmfuse-request-") as tmp:
-        table = request_table(rows, predictor.columns_, Path(tmp), limits.max_pixels)
-        values, split = predictor.prepare(table, "request")
-        result = row_contributions(predictor, split, frame=values, root=Path(tmp)) if explain else None
-        outputs = result.outputs if result else predictor.predict_outputs(split)
+        try:
+            table = request_table(rows, predictor.columns_, Path(tmp), limits.max_pixels)
+            values, split = predictor.prepare(table, "request")
+            result = row_contributions(predictor, split, frame=values, root=Path(tmp)) if explain else None
+            outputs = result.outputs if result else predictor.predict_outputs(split)
+        except RequestError as err:
+            raise RequestError(err.field, without_folder(err.message, tmp)) from None
+        except MMFuseError as err:
+            raise type(err)(without_folder(str(err), tmp)) from None
     frame = predictor.task_.prediction_frame(outputs)
     classes = predictor.task_.classes
-    notes = row_notes(split.report, len(rows))
+    notes = [[without_folder(note, tmp) for note in row] for row in row_notes(split.report, len(rows))]
     explains = result.explains(classes) if result is not None else []
     answers = []
     for i in range(len(outputs)):
@@ -225,6 +252,11 @@ def predict_rows(predictor: Predictor, rows: list[dict[str, Any]], explain: bool
         answer["notes"] = notes[i]
         answers.append(answer)
     return {"task": predictor.task_.name, "predictions": answers}
+
+
+def without_folder(text: Any, folder: str) -> Any:
+    """``text`` with the request's temporary folder left out (its files are named by row and column)."""
+    return text.replace(f"{folder}/", "").replace(folder, "the request") if isinstance(text, str) else text
 
 
 def row_notes(report: dict[str, Any], n_rows: int) -> list[list[str]]:
@@ -250,7 +282,10 @@ def search_index(index: SearchIndex, retriever: Retriever, query: tuple[str, Any
         with tempfile.TemporaryDirectory(prefix="mmfuse-query-") as tmp:
             check_pixels(value, modality, limits.max_pixels)
             (Path(tmp) / f"query{cell.suffix}").write_bytes(value)
-            vector = retriever.embed_values(tower, [f"query{cell.suffix}"], tmp)[0]
+            try:
+                vector = retriever.embed_values(tower, [f"query{cell.suffix}"], tmp)[0]
+            except MMFuseError as err:
+                raise type(err)(without_folder(str(err), tmp)) from None
     files = bool(index.root) and cell_of(column_modality(retriever, index.tower)).file
     return {"query": modality, "results": [
         {"rank": rank, "score": score, "row": index.rows[i], "value": index.values[i],

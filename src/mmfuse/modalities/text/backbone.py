@@ -10,7 +10,6 @@ backbone has changed since is refused instead of reading features from another n
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from torch import Tensor, nn
 
 from ...core.frozen import PRETRAINED_HINT
 from ...errors import ConfigError
+from ...io.bounded_json import CONFIG_BYTES, read_file
 from ...io.hashing import file_sha256
 
 
@@ -47,7 +47,11 @@ def text_backbone_identity(source: str) -> dict[str, Any]:
 
 
 def text_feature_dim(source: str) -> int:
-    return int(json.loads((text_model_dir(source) / "config.json").read_text())["hidden_size"])
+    path = text_model_dir(source) / "config.json"
+    try:
+        return int(read_file(path, CONFIG_BYTES)["hidden_size"])
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"{path} does not give the model's hidden_size ({err})") from None
 
 
 class TextBackbone(nn.Module):

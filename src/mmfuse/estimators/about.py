@@ -1,0 +1,61 @@
+"""What a saved model folder is, read from its files alone: ``mmfuse info`` imports no plugin, builds no
+processor or network and parses no member (a model folder is data, and info must work on one whose plugins are
+not allowed here).
+
+    about_folder("model/")   # -> the dict ``BaseEstimator.describe`` gives for the loaded model
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..core.columns import ColumnInfo
+from ..io.bundle import damaged, read_bundle_config, read_json, verify_bundle
+from ..pipeline import InputPlan
+
+
+def inputs_summary(columns: list[ColumnInfo], plans: dict[str, InputPlan]) -> list[dict[str, Any]]:
+    """Each column with its modality, why it was detected, its encoder and the rule that picked it (if one)."""
+    plan_of = {column: plan for plan in plans.values() for column in plan.columns}
+    inputs = []
+    for col in columns:
+        encoder, why = "-", ""
+        if col.modality != "ignore" and col.name in plan_of:
+            plan = plan_of[col.name]
+            encoder = plan.encoder + (" + n-grams" if plan.encoder_params.get("ngrams") is not None else "")
+            why = plan.chosen_by if plan.chosen_by.startswith("rule") else ""
+        inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
+                       "chosen_by": why})
+    return inputs
+
+
+def about_folder(path: str | Path) -> dict[str, Any]:
+    """The model's task, inputs, plugins, metrics and ensemble weights from config.json, metrics.json and the
+    weights in portfolio.json (every file's checksum verified first)."""
+    folder = Path(path)
+    config = read_bundle_config(folder)
+    if "inputs" not in config:  # formats 1-3 saved no input plan: the loaded model rebuilds it
+        from .api import load
+
+        return load(folder, verbose=False).describe()
+    verify_bundle(folder, config)
+    try:
+        columns = [ColumnInfo(**c) for c in config["columns"]]
+        plans = {p["name"]: InputPlan(**p) for p in config["inputs"]}
+        task, model = config["task"], config["model"]
+        about = {"task": task["name"], "inputs": inputs_summary(columns, plans),
+                 "metrics": read_json(folder / "metrics.json", folder) if (folder / "metrics.json").is_file() else {},
+                 "mmfuse": config.get("mmfuse_version"), "plugins": list(config.get("plugins", []))}
+        if task["name"] == "retrieval":
+            return {**about, "query": config["query"], "target": config["target"],
+                    "embed_dim": model["retrieval"]["embed_dim"]}
+        about |= {"label": config["label"], "label_sep": config.get("label_sep"), "classes": task.get("classes"),
+                  "fusion": model["fusion"]["name"], "head": model["head"]["hidden_dims"]}
+        if "members" in config:
+            weights = read_json(folder / "portfolio.json", folder)["weights"]
+            about["members"] = {str(n): float(w) for n, w in weights.items()}
+        return about
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise damaged(folder, f"config.json does not describe a model this mmfuse knows ({type(err).__name__}: "
+                              f"{err})") from None
