@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import make_table
-from forge import reseal
 from corpus import (cli, float_tiff, image_16bit, int32_png, long_stereo_flac, npy_claiming, npy_unparsable_header,
                     png_broken_chunk, png_header_only, truncated_png)
+from forge import reseal
 from PIL import Image
 
 from mmfuse import Predictor
+from mmfuse.errors import BundleError
 from mmfuse.io.hashing import sha256_file
 from mmfuse.io.images import MAX_PIXELS, load_image
 from mmfuse.modalities.audio.processor import AudioProcessor
@@ -525,7 +527,7 @@ def test_a_save_that_fails_midway_leaves_the_old_model_whole(world, tmp_path, mo
         raise OSError("disk full")
 
     monkeypatch.setattr("mmfuse.estimators.base.plot_learning_curves", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(BundleError, match=r"could not save the model to .* \(disk full\): what was there is unchanged"):
         predictor.save(copy)
     assert {f.name: sha256_file(f) for f in copy.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left behind
@@ -563,3 +565,59 @@ def test_hostile_uploads_to_the_server_are_masked_or_refused_without_a_traceback
         answer = client.post("/predict", content=body, headers={"content-type": "application/json"})
         assert answer.status_code == 422 and answer.json()["field"] == field, answer.text
     assert not [r for r in caplog.records if r.exc_info], "a log record carries a traceback"
+
+
+# --- sizes and counts past the documented limits ------------------------------------------------------------------
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_text_cell_above_the_limit_is_unreadable(world, policy):
+    table = with_bad_cell(world, "text", "word " * 200_001, "text-huge")  # 1,000,005 characters
+    assert_policy_outcome(world, table, policy, "text", "above the limit of 1,000,000")
+
+
+def test_a_table_with_too_many_columns_is_refused_in_one_line(tmp_path):
+    (tmp_path / "wide.csv").write_text(",".join(f"c{i}" for i in range(10_001)) + ",y\n" + "1," * 10_001 + "0\n")
+    outcome = cli("fit", tmp_path / "wide.csv", "--label", "y", "--out", tmp_path / "model")
+    assert outcome.code == 2 and "10,002 columns, above the limit of 10,000" in outcome.error_line
+
+
+# --- forged state: JSON files and cache entries that verify but are not what they claim --------------------------
+def test_a_forged_feature_cache_entry_is_a_miss():
+    import hashlib
+    import struct
+
+    from mmfuse.io.cache import MAGIC, FeatureCache
+
+    def forged(key: str, header: bytes, values: bytes) -> bytes:  # a valid digest over a body that lies
+        body = struct.pack("<I", len(header)) + header + values
+        return MAGIC + body + hashlib.sha256(key.encode() + body).digest()
+
+    cache = FeatureCache(Path(os.environ.get("TMPDIR", "/tmp")) / f"forged-cache-{os.getpid()}", {"backbone": "x"})
+    cases = {"a header that is not JSON": (b"{not json", np.zeros(3, np.float32).tobytes()),
+             "a header nested 10,000 deep": (b"[" * 10_000 + b"]" * 10_000, b""),
+             "fewer values than its shape": (b'{"shape": [4]}', np.zeros(3, np.float32).tobytes()),
+             "a negative shape": (b'{"shape": [-1]}', b""),
+             "NaN values": (b'{"shape": [3]}', np.array([0, np.nan, 1], np.float32).tobytes())}
+    for k, (header, values) in enumerate(cases.values()):
+        key = f"{k:064d}"
+        cache.put(key, np.zeros(3, np.float32))
+        cache._path(key).write_bytes(forged(key, header, values))
+        assert cache.get(key) is None
+    assert cache.rejected == len(cases) and cache.hits == 0
+    shutil.rmtree(cache.folder.parent)
+
+
+def test_deep_json_in_a_runs_saved_state_is_unreadable_not_a_crash(tmp_path):
+    from mmfuse.io.checkpoint import load_checkpoint, load_member, save_checkpoint, save_member
+    from mmfuse.io.samples import SampleCache
+
+    deep = "[" * 100_000 + "]" * 100_000
+    save_checkpoint(tmp_path / "ck", 1, {"w": torch.zeros(2)}, {"history": []})
+    (tmp_path / "ck" / "epoch-0001" / "state.json").write_text(deep)
+    assert load_checkpoint(tmp_path / "ck") is None
+    save_member(tmp_path / "ck", "lightgbm", {"a": np.zeros(2)}, {"row": {}})
+    (tmp_path / "ck" / "members" / "lightgbm" / "state.json").write_text(deep)
+    assert load_member(tmp_path / "ck", "lightgbm") is None
+    cache = SampleCache(tmp_path / "samples")
+    (tmp_path / "samples" / "entry").mkdir(parents=True)
+    (tmp_path / "samples" / "entry" / "check.json").write_text(deep)
+    assert cache.find("entry") is None and "nested 100000 levels deep" in cache.failed

@@ -12,7 +12,7 @@ import pytest
 from mmfuse import Predictor
 from mmfuse.data.detect import detect_columns
 from mmfuse.errors import DataError
-from mmfuse.modalities.tabular.processor import date_parts
+from mmfuse.modalities.tabular.dates import date_parts
 
 OPTS = dict(preset="fast", max_epochs=15, threads=2, progress=False, verbose=False, seed=0)
 
@@ -73,3 +73,33 @@ def test_column_type_overrides_either_way():
     frame["code"] = [f"v{i % 7}" for i in range(60)]
     with pytest.raises(DataError, match="column 'code' was set to datetime, but most values are not dates"):
         Predictor(label="y", column_types={"code": "datetime"}, **OPTS).fit(frame)
+
+
+def test_words_and_bare_numbers_are_not_dates():
+    """Only a value that says one date is read: a month's name, now, today, -1 or a year alone were read as dates
+    (March as year 1, flipping a prediction)."""
+    values = pd.Series(["2024-03-01", "March", "now", "today", "-1", "2020", "20240301", "1 March 2024"], name="t")
+    assert date_parts(values)["t:year"].tolist()[:1] + date_parts(values)["t:year"].tolist()[-1:] == [2024, 2024]
+    assert date_parts(values)["t:year"].iloc[1:7].isna().all()
+
+
+def test_a_column_mixing_day_first_and_month_first_reports_the_ambiguous_dates():
+    """13/02 forces day-first, 02/13 month-first: a column with both is still dates, 01/02/2020 in it is reported
+    as ambiguous (not guessed), and a column that forces one order keeps it at predict, one row at a time."""
+    rng = np.random.default_rng(0)
+    days = [f"{d:02d}/{m:02d}/2020" if k % 2 else f"{m:02d}/{d:02d}/2020"
+            for k, (d, m) in enumerate(zip(rng.integers(13, 29, 120), rng.integers(1, 13, 120)))]
+    frame = pd.DataFrame({"when": days, "noise": rng.normal(size=120), "y": rng.integers(0, 2, 120)})
+    assert {c.name: c.modality for c in detect_columns(frame, "y", Path("."))}["when"] == "datetime"
+    predictor = Predictor(label="y", **{**OPTS, "max_epochs": 1}).fit(frame)
+    report = predictor.prepare(frame.assign(when=["01/02/2020"] + days[1:]))[1].report["columns"]["when"]["masked"]
+    assert report["rows"] == [0] and report["first"].startswith("ambiguous date '01/02/2020'")
+    day_first = pd.DataFrame({"when": [f"{d:02d}/{m:02d}/2020" for d, m in zip(rng.integers(1, 29, 60),
+                                                                               rng.integers(1, 13, 60))],
+                              "y": rng.integers(0, 2, 60)}).assign(when=lambda f: ["25/12/2020"] + list(f["when"])[1:])
+    model = Predictor(label="y", **{**OPTS, "max_epochs": 1}).fit(day_first)
+    _, one = model.prepare(pd.DataFrame({"when": ["03/04/2020"]}))  # 3 April, as the training column reads
+    tabular = model.pipeline_.processors["tabular"]
+    assert tabular.date_orders_ == ["day"] and one.report["columns"] == {}
+    month = tabular._numbers(pd.DataFrame({"when": ["03/04/2020"]}))["when:month"].iloc[0]
+    assert month == 4

@@ -5,6 +5,7 @@ column, numbers and categories one by one, over the whole portfolio (``Predictor
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,13 @@ def test_the_same_seed_gives_the_same_figures_and_bad_settings_are_refused(fitte
         p.importance(folder / "test.csv", method="drop")
     with pytest.raises(ValueError, match="repeats must be at least 1"):
         p.importance(folder / "test.csv", repeats=0)
+
+
+def test_importance_on_a_few_rows_warns_that_it_is_noise(fitted, caplog):
+    p, folder = fitted
+    with caplog.at_level(logging.WARNING, logger="mmfuse"):
+        p.importance(pd.read_csv(folder / "test.csv").head(1), repeats=1)
+    assert any("importance on 1 labelled row: fewer than 30" in r.getMessage() for r in caplog.records)
 
 
 def test_evaluate_importance_prints_json_and_draws_the_bars(fitted, tmp_path):

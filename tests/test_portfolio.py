@@ -293,6 +293,25 @@ def test_greedy_selection_weighs_the_better_member_and_temperatures_lower_the_lo
         expected_calibration_error(overconfident, target, "multiclass")
 
 
+def test_calibration_keeps_a_floor_and_is_skipped_on_a_tiny_validation_split():
+    """Members that separate a tiny validation split perfectly pushed the temperature to its bound and the
+    probabilities to 1e-35: calibrated outputs keep ``FLOOR``, and under ``MIN_ROWS`` rows nothing is fitted."""
+    from mmfuse.portfolio.calibration import FLOOR, MIN_ROWS
+    from mmfuse.portfolio.ensemble import Portfolio
+
+    task = create_task("multiclass", "y")
+    task.classes = ["a", "b", "c"]
+    certain = np.full((3, 3), 1e-3) + np.eye(3) * 0.997
+    calibrated = apply_temperature(certain, [0.05], "multiclass")
+    assert calibrated.min() >= FLOOR * 0.99 and np.allclose(calibrated.sum(1), 1.0, atol=1e-6)
+    assert apply_temperature(np.array([[1 - 1e-9]]), [0.05], "multilabel")[0, 0] <= 1 - FLOOR * 0.99
+    target = torch.arange(12) % 3
+    portfolio = Portfolio()
+    skipped = portfolio.select({"m": np.eye(3)[target.numpy()] * 0.97 + 0.01}, target, task, rounds=5, calibrate=True)
+    assert skipped.startswith(f"not calibrated: the validation split has 12 rows, fewer than the {MIN_ROWS}")
+    assert portfolio.temperatures == []
+
+
 def test_out_of_fold_logits_do_not_see_their_own_rows():
     """Noise labels on rows with unique n-grams: a linear member memorises its training rows, but its out-of-fold
     logits (what the tree member stacks) score them at chance, as they would new rows; and a fold's copy does not

@@ -60,11 +60,13 @@ def check_evaluate(result: Result, folder: Path, words: list[str]) -> None:
 
 def check_predict(result: Result, folder: Path, words: list[str]) -> None:
     frame = pd.read_csv(folder / words[words.index("--out") + 1])
-    rows = len(pd.read_csv(folder / words[3]))
+    model, table = words[words.index("predict") + 1:words.index("predict") + 3]
+    rows = len(pd.read_csv(folder / table))
     assert len(frame) == rows and f"wrote {rows} predictions" in result.stdout
     assert list(frame.columns[:3]) == ["row", "inputs_used", "prediction"]
+    trained_on, label = ("table.csv", "y") if "colour" in model else ("train.csv", "category")  # the plugin's model
     assert [c for c in frame.columns if c.startswith("proba_")] == [f"proba_{c}" for c in sorted(
-        pd.read_csv(folder / "train.csv")["category"].unique())]
+        pd.read_csv(folder / trained_on)[label].unique())]
     if "--explain" in words:
         assert {"explains", "contribution_name", "contribution_image", "shapley_name"} <= set(frame.columns)
 

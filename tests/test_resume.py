@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,6 +95,18 @@ def test_resume_refuses_a_checkpoint_of_other_data_naming_what_changed(tables, t
         Predictor(label="y", **{**options, **change}).fit(tables / "train.csv", valid=valid,
                                                           checkpoint_dir=tmp_path / "ck", resume=True)
     assert "changed since the interrupted fit" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resume_refuses_when_a_file_the_table_names_changed(tables, tmp_path):
+    copy = tmp_path / "tables"
+    shutil.copytree(tables, copy)
+    options = dict(preset="fast", max_epochs=2, threads=2, progress=False, verbose=False, ignore=["id"])
+    Predictor(label="y", **options).fit(copy / "train.csv", valid=copy / "valid.csv", checkpoint_dir=tmp_path / "ck")
+    image = copy / pd.read_csv(copy / "train.csv")["image"].iloc[0]
+    image.write_bytes(image.read_bytes() + b"\0")  # the same name, other bytes
+    with pytest.raises(DataError, match="the files the tables name .* changed since the interrupted fit"):
+        Predictor(label="y", **options).fit(copy / "train.csv", valid=copy / "valid.csv",
+                                            checkpoint_dir=tmp_path / "ck", resume=True)
 
 
 def test_resume_after_the_last_epoch_only_saves(tables, tmp_path):

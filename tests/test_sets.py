@@ -135,6 +135,10 @@ def test_a_bad_element_stops_skips_or_is_masked_naming_the_element(tmp_path):
     assert list(p.set_params(on_bad_row="skip").predict(tmp_path / "bad.csv").index) == [0, 1, 3, 4, 5]
     masked = p.set_params(on_bad_row="mask").predict_frame(tmp_path / "bad.csv")
     assert len(masked) == 6 and masked["inputs_used"].tolist() == ["photos"] * 6
+    bad.loc[2, "photos"] = json.dumps(["img/gone.png", "img/lost.png", "img/0_0_0.png"])  # two bad in one row
+    bad.to_csv(tmp_path / "worse.csv", index=False)
+    report = p.prepare(tmp_path / "worse.csv")[1].report["columns"]["photos"]["masked"]
+    assert report["rows"] == [2] and report["count"] == 1 and report["values"] == 2  # one row, not "rows 2, 2"
 
 
 @pytest.mark.parametrize("pooling", ["mean", "attention"])

@@ -13,6 +13,9 @@ tokenizer or image scaling); otherwise the modality's processor reads the config
 
 ``transform`` is row-wise, so it can be called per batch of rows as well as per split. Large inputs (images, audio,
 sequences) may be streamed instead of held in memory (``use_streaming``, ``data/streaming.py``).
+
+Limit (documented): a text cell of more than ``MAX_TEXT_CHARS`` characters is unreadable (the bad-row policy
+applies; a tokenizer handed 200 MB of text runs out of memory or aborts the process).
 """
 
 from __future__ import annotations
@@ -39,6 +42,22 @@ from .nn.model import EncoderChoice
 from .registry import ENCODERS, MODALITIES, PROCESSORS
 
 POLICIES = ("error", "skip", "mask")
+MAX_TEXT_CHARS = 1_000_000  # characters in one text cell (a 500-page book)
+
+
+def without_oversized_text(proc: Processor, values: Any) -> tuple[Any, list[Problem]]:
+    """A text input's cells with those above ``MAX_TEXT_CHARS`` emptied, and an unreadable problem for each."""
+    if proc.modality != "text" or not isinstance(values, pd.Series):
+        return values, []
+    lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
+    rows = np.flatnonzero(lengths > MAX_TEXT_CHARS)
+    if not len(rows):
+        return values, []
+    problems = [Problem(int(i), str(values.name), UNREADABLE, f"a text of {lengths[i]:,} characters, above the "
+                        f"limit of {MAX_TEXT_CHARS:,}") for i in rows]
+    values = values.copy()
+    values.iloc[rows] = None
+    return values, problems
 
 
 def input_of(column: ColumnInfo) -> tuple[str, str]:
@@ -75,6 +94,21 @@ class InputPlan:
 
     def choice(self) -> EncoderChoice:
         return EncoderChoice(self.encoder, self.encoder_params)
+
+
+def inputs_summary(columns: list[ColumnInfo], plans: dict[str, InputPlan]) -> list[dict[str, Any]]:
+    """Each column with its modality, why it was detected, its encoder and the rule that picked it (if one)."""
+    plan_of = {column: plan for plan in plans.values() for column in plan.columns}
+    inputs = []
+    for col in columns:
+        encoder, why = "-", ""
+        if col.modality != "ignore" and col.name in plan_of:
+            plan = plan_of[col.name]
+            encoder = plan.encoder + (" + n-grams" if plan.encoder_params.get("ngrams") is not None else "")
+            why = plan.chosen_by if plan.chosen_by.startswith("rule") else ""
+        inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
+                       "chosen_by": why})
+    return inputs
 
 
 def check_encoder_keys(keys: Iterable[str], columns: list[ColumnInfo], table_columns: list[str]) -> list[str]:
@@ -190,20 +224,21 @@ class InputPipeline:
 
     def fit(self, frame: pd.DataFrame, root: Path) -> "InputPipeline":
         for proc in self.processors.values():
-            proc.fit(proc.input_values(frame), root, self.progress)
+            proc.fit(without_oversized_text(proc, proc.input_values(frame))[0], root, self.progress)
         return self
 
     def transform(self, frame: pd.DataFrame, root: Path, on_bad_row: str, split: str) -> EncodedSplit:
         """Transform every input of ``frame`` and apply ``on_bad_row`` (error | skip | mask) to unreadable values."""
         stored, present, problems, streamed = {}, {}, [], {}
         for name, proc in self.processors.items():
-            values = proc.input_values(frame)
+            values, oversized = without_oversized_text(proc, proc.input_values(frame))
             if should_stream(proc, values, root, self.streaming):
                 out, streamed[name] = stream_transform(proc, values, root, self.streaming, self.progress)
             else:
                 out = proc.transform(values, root, self.progress)
             stored[name], present[name] = out.values, out.present
-            problems += out.problems
+            emptied = {p.row for p in oversized}
+            problems += oversized + [p for p in out.problems if not (p.row in emptied and p.kind == EMPTY)]
         row_ids = frame.index.to_numpy()
         unreadable = [p for p in problems if p.kind == UNREADABLE]
         _fail_if_column_unreadable(unreadable, problems, len(frame), root, split)
@@ -219,9 +254,11 @@ class InputPipeline:
             if p.row in skip:
                 continue
             kind = "masked" if p.kind == UNREADABLE else p.kind
-            entry = columns[p.column].setdefault(kind, {"count": 0, "rows": [], "first": p.detail})
-            entry["count"] += 1
-            entry["rows"].append(int(row_ids[p.row]))
+            entry = columns[p.column].setdefault(kind, {"count": 0, "rows": [], "first": p.detail, "values": 0})
+            entry["values"] += 1  # a set cell may hold several such values: rows are counted once
+            if not entry["rows"] or entry["rows"][-1] != int(row_ids[p.row]):
+                entry["rows"].append(int(row_ids[p.row]))
+                entry["count"] += 1
         report = SplitReport(rows=len(frame), used=len(keep), on_bad_row=on_bad_row,
                              skipped=[{"row": int(row_ids[p.row]), "column": p.column, "reason": p.detail}
                                       for p in unreadable if on_bad_row == "skip"], columns=dict(columns))

@@ -193,7 +193,7 @@ def info(model: str) -> None:
     from ..estimators.about import about_folder
 
     setup_logging()
-    about = about_folder(model)
+    about = about_folder(model) or load_model(model, verbose=False).describe()  # formats 1-3: the loaded model
     what = f"query {about['query']!r} <-> target {about['target']!r}" if about["task"] == "retrieval" else \
         f"label {about['label']!r}"
     classes = f", {len(about['classes'])} classes" if about.get("classes") else ""

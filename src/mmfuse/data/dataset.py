@@ -37,9 +37,10 @@ class SkippedRow(TypedDict):
 
 
 class ColumnProblems(TypedDict, total=False):
-    count: int
+    count: int    # rows with such a value
     rows: list[int]
     first: str    # the first value's detail
+    values: int   # such values (a set cell may hold several)
 
 
 class SplitReport(TypedDict, total=False):
@@ -93,7 +94,9 @@ def describe_report(report: SplitReport, split: str) -> list[str]:
             what = {"empty": "empty/missing (masked or imputed)", "masked": "unreadable (masked)",
                     "unknown_category": "unseen categories (unknown bucket)"}.get(kind, kind)
             first = f"; first: {entry['first']}" if kind != "empty" and entry.get("first") else ""
-            lines.append(f"{split}: column {column!r}: {entry['count']} {what} (rows {_preview(entry['rows'])}{first})")
+            values = f", {entry['values']} values in all" if entry.get("values", entry["count"]) > entry["count"] else ""
+            lines.append(f"{split}: column {column!r}: {entry['count']} {what} (rows {_preview(entry['rows'])}{values}"
+                         f"{first})")
     return lines
 
 

@@ -3,13 +3,14 @@
 Delimited files are checked before pandas reads them, because pandas would quietly rename a repeated column name
 (``num`` -> ``num.1``), pad short rows with empty cells, or turn an extra first field into an index: repeated names
 and rows whose field count differs from the header are refused with the line number. Text is UTF-8 (a BOM is
-dropped) unless an encoding is named.
+dropped) unless an encoding is named. Limit (documented): ``MAX_COLUMNS`` columns per table.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from ..errors import DataError
 from .surrogates import replace_escapes, replace_in_frame
 
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
+MAX_COLUMNS = 10_000  # columns of one table (each is detected, planned and reported on its own)
 
 
 def _read_delimited(path: Path, encoding: str) -> pd.DataFrame:
@@ -132,7 +134,10 @@ def check_delimited(path: Path, encoding: str, name: str) -> None:
 
 
 def _check_names(columns: list[Any], name: str, where: str) -> None:
-    repeated = sorted({str(c) for c in columns if columns.count(c) > 1})
+    if len(columns) > MAX_COLUMNS:
+        raise DataError(f"{name}: {where} has {len(columns):,} columns, above the limit of {MAX_COLUMNS:,}: select "
+                        "the columns to learn from first")
+    repeated = sorted(str(c) for c, n in Counter(columns).items() if n > 1)
     if repeated:
         raise DataError(f"{name}: {where} has repeated column names: {', '.join(repeated)}; rename them")
 

@@ -12,33 +12,17 @@ from typing import Any
 
 from ..core.columns import ColumnInfo
 from ..io.bundle import damaged, read_bundle_config, read_json, verify_bundle
-from ..pipeline import InputPlan
+from ..pipeline import InputPlan, inputs_summary
 
 
-def inputs_summary(columns: list[ColumnInfo], plans: dict[str, InputPlan]) -> list[dict[str, Any]]:
-    """Each column with its modality, why it was detected, its encoder and the rule that picked it (if one)."""
-    plan_of = {column: plan for plan in plans.values() for column in plan.columns}
-    inputs = []
-    for col in columns:
-        encoder, why = "-", ""
-        if col.modality != "ignore" and col.name in plan_of:
-            plan = plan_of[col.name]
-            encoder = plan.encoder + (" + n-grams" if plan.encoder_params.get("ngrams") is not None else "")
-            why = plan.chosen_by if plan.chosen_by.startswith("rule") else ""
-        inputs.append({"column": col.name, "modality": col.modality, "encoder": encoder, "reason": col.reason,
-                       "chosen_by": why})
-    return inputs
-
-
-def about_folder(path: str | Path) -> dict[str, Any]:
+def about_folder(path: str | Path) -> dict[str, Any] | None:
     """The model's task, inputs, plugins, metrics and ensemble weights from config.json, metrics.json and the
-    weights in portfolio.json (every file's checksum verified first)."""
+    weights in portfolio.json (every file's checksum verified first); None for a bundle of format 1-3, which saved
+    no input plan (describe the loaded model instead)."""
     folder = Path(path)
     config = read_bundle_config(folder)
-    if "inputs" not in config:  # formats 1-3 saved no input plan: the loaded model rebuilds it
-        from .api import load
-
-        return load(folder, verbose=False).describe()
+    if "inputs" not in config:  # formats 1-3 saved no input plan: only the loaded model knows it
+        return None
     verify_bundle(folder, config)
     try:
         columns = [ColumnInfo(**c) for c in config["columns"]]

@@ -25,7 +25,9 @@ from torch import Tensor, nn
 from ..config import ModelConfig, TrainCfg, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import process_rank, resolve_device
+from ..core.modality import is_empty, resolve_path
 from ..core.processor import Progress
+from ..core.sets import set_elements
 from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.streaming import Streaming
 from ..data.table import Table, read_table, split_rows
@@ -33,14 +35,14 @@ from ..errors import BundleError, ConfigError, DataError, NotFittedError
 from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
 from ..io.checkpoint import foreign_entries, remove_checkpoints, saved_epoch, saved_members
 from ..nn.model import EncoderChoice
-from ..pipeline import POLICIES, InputPipeline, InputPlan, check_encoder_keys, input_traits, plan_inputs
+from ..pipeline import (POLICIES, InputPipeline, InputPlan, check_encoder_keys, input_traits, inputs_summary,
+                        plan_inputs)
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..portfolio import Budget, MemberStore
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import task_from_state
 from ..version import __version__
-from .about import inputs_summary
 from .arguments import misplaced
 from .migrations import input_plans, processor_states
 from .timing import Stopwatch, describe_stages, stage_seconds
@@ -315,7 +317,10 @@ class BaseEstimator(SklearnEstimator):
                 "the settings (preset, config, encoders, fusion, training options)": self.config_.model_dump(mode="json"),
                 "the column types": {c.name: c.modality for c in self.columns_},
                 "--on-bad-row": self.on_bad_row,
-                "the training rows": frame_digest(splits.train), "the validation rows": frame_digest(splits.valid)}
+                "the training rows": frame_digest(splits.train), "the validation rows": frame_digest(splits.valid),
+                "the files the tables name (size or modification time)": [
+                    files_digest(splits.train, self.columns_, splits.train_root),
+                    files_digest(splits.valid, self.columns_, splits.valid_root)]}
 
     def _preprocess(self, splits: FitSplits, clock: Stopwatch) -> tuple[TableDataset, TableDataset, dict]:
         """Fit the input pipeline on the training rows and transform both splits: (train set, validation set, what
@@ -538,6 +543,28 @@ def frame_digest(frame: pd.DataFrame) -> str:
     """SHA-256 of a table's column names and cells."""
     digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def files_digest(frame: pd.DataFrame, columns: list[ColumnInfo], root: Path) -> str:
+    """SHA-256 of the size and modification time of every file the table's file columns name (set cells: each
+    element), so that a resumed fit notices a file that changed since (a missing one counts as missing)."""
+    digest = hashlib.sha256()
+    for col in columns:
+        if col.modality == "ignore" or col.name not in frame.columns or not MODALITIES.get(col.modality).cell.file:
+            continue
+        sep = col.traits["set"].get("sep") if "set" in col.traits else None
+        for value in frame[col.name]:
+            try:
+                elements = set_elements(value, root, sep) if "set" in col.traits else [] if is_empty(value) else [value]
+            except (ValueError, OSError):
+                elements = [str(value)]
+            for element in elements:
+                try:
+                    info = resolve_path(element, root).stat()
+                    digest.update(f"{element}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+                except (OSError, ValueError):
+                    digest.update(f"{element}\0missing\n".encode())
     return digest.hexdigest()
 
 

@@ -7,11 +7,13 @@ the rows and the model scores the table again. A column that is its own model in
 has its stored rows shuffled; a column that shares an input (numbers and categories share ``tabular``) is shuffled in
 the table and that input alone is transformed again. ``mask`` instead removes the column: an own input is marked
 absent (as ``--robustness`` does), a shared one is emptied (as a missing value). The drop is in the metric's own
-units, positive when the column helps (for RMSE: how much it grows).
+units, positive when the column helps (for RMSE: how much it grows). On fewer than ``MIN_ROWS`` labelled rows the
+figures are mostly noise (one row permutes to itself: every drop is 0): a warning says so.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from ..data.table import read_table
 from .base import BaseEstimator
 
 METHODS = ("permute", "mask")
+MIN_ROWS = 30  # labelled rows below which importance is noise (warned)
+log = logging.getLogger("mmfuse")
 
 
 @dataclass
@@ -67,6 +71,9 @@ def column_importance(predictor: BaseEstimator, data: Any, method: str = "permut
     table = read_table(data, "importance")
     frame, split = predictor.prepare(table, "importance", labelled=True)
     frame = frame.loc[split.rows]  # the rows the split kept, in its order
+    if len(frame) < MIN_ROWS:
+        log.warning(f"importance on {len(frame)} labelled row{'s' if len(frame) != 1 else ''}: fewer than {MIN_ROWS}, "
+                    "so the figures are mostly noise (give it more rows)")
     target = predictor.targets(frame, split)
     task = predictor.task_
     sign = 1.0 if task.maximize else -1.0

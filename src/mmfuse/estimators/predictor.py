@@ -263,7 +263,9 @@ class Predictor(BaseEstimator):
             raise DataError("no portfolio member could be fitted: " + "; ".join(
                 f"{r['member']}: {r['status']}" for r in self.portfolio_.board))
         cfg = self.config_.portfolio
-        self.portfolio_.select(outputs, valid_set.target, self.task_, cfg.rounds, cfg.calibrate)
+        skipped = self.portfolio_.select(outputs, valid_set.target, self.task_, cfg.rounds, cfg.calibrate)
+        if skipped:
+            self._log(skipped, logging.WARNING)
         chosen = ", ".join(f"{n} {w:.2f}" for n, w in self.portfolio_.weights.items())
         self._log(f"ensemble: {chosen}" + "".join(f"; {k.replace('_', ' ')} {v:.4f}"
                                                   for k, v in self.portfolio_.calibration.items()))

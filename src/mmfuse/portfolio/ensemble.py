@@ -25,7 +25,7 @@ from ..config import NETWORK
 from ..core.deadline import check_deadline
 from ..registry import LEARNERS
 from ..tasks.base import Task
-from .calibration import apply_temperature, expected_calibration_error, fit_temperatures
+from .calibration import MIN_ROWS, apply_temperature, expected_calibration_error, fit_temperatures
 from .flat import FlatInputs
 from .learner import Learner, Stacked
 from .selection import combine, greedy_selection
@@ -113,9 +113,11 @@ class Portfolio:
                 predict_ms: float) -> None:
         self.board.append(_row(name, task, target, outputs, seconds, predict_ms))
 
-    def select(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int, calibrate: bool) -> None:
+    def select(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int,
+               calibrate: bool) -> str | None:
         """Weights by greedy selection on the validation outputs of every fitted member (the network's included),
-        then temperatures fitted on the weighted outputs (classification, with ``calibrate``)."""
+        then temperatures fitted on the weighted outputs (classification, with ``calibrate``, on at least
+        ``MIN_ROWS`` rows). Returns why calibration was skipped, where it was asked for, else None."""
         self.weights = greedy_selection(outputs, target, task, rounds) if len(outputs) > 1 else \
             dict.fromkeys(outputs, 1.0)
         for row in self.board:
@@ -123,11 +125,15 @@ class Portfolio:
         mixed = combine(outputs, self.weights)
         self.calibration = {"valid_" + task.primary_metric: task.metrics(target, mixed)[task.primary_metric]}
         if task.name == "regression" or not calibrate:
-            return
+            return None
+        if len(target) < MIN_ROWS:
+            return (f"not calibrated: the validation split has {len(target)} rows, fewer than the {MIN_ROWS} that "
+                    "temperatures need (pass a larger --valid table)")
         before = expected_calibration_error(mixed, target, task.name)
         self.temperatures = fit_temperatures(mixed, target, task.name)
         after = expected_calibration_error(apply_temperature(mixed, self.temperatures, task.name), target, task.name)
         self.calibration.update({"valid_ece_before": before, "valid_ece_after": after})
+        return None
 
     # --- prediction ----------------------------------------------------------------------------------------------
     def needed(self) -> list[str]:

@@ -2,7 +2,8 @@
 embeddings).
 
 Detection: numbers (or strings that parse as numbers) are numeric; dates and times (ISO 8601 such as 2024-03-01 or
-2024-03-01T14:30:00Z, or 03/01/2024, or a datetime dtype) are datetime, read as five numbers each; true/false values
+2024-03-01T14:30:00Z, 03/01/2024, 1 March 2024, or a datetime dtype; words and bare numbers are not: ``dates``) are
+datetime, read as five numbers each; true/false values
 and short values with few distinct ones are categorical.
 """
 
@@ -18,10 +19,8 @@ from ...core.modality import Cell, Modality, SAMPLE, nonempty_strings
 from ...errors import DataError
 from ...registry import MODALITIES, PROCESSORS
 from . import encoders  # noqa: F401  (registers the encoder)
-from .processor import TabularProcessor, parse_datetimes
-
-DATE_LIKE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
-                       r"\s*(Z|[+-]\d{2}:?\d{2}|UTC)?)?$")
+from .dates import parse_datetimes, readable_share
+from .processor import TabularProcessor
 
 
 def _numeric_share(values: pd.Series) -> float:
@@ -53,7 +52,7 @@ def looks_like_datetimes(values: pd.Series) -> str | None:
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return None
     sample = nonempty_strings(values).head(SAMPLE)
-    if len(sample) and sample.str.match(DATE_LIKE).mean() >= 0.95 and parse_datetimes(sample).notna().mean() >= 0.95:
+    if len(sample) and readable_share(sample) >= 0.95:
         return "dates / times"
     return None
 

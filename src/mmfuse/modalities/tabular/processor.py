@@ -10,7 +10,6 @@ categories seen in training.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +22,9 @@ from ...core.modality import is_empty
 from ...core.processor import (EMPTY, TRUNCATED, UNKNOWN, UNREADABLE, Corruption, FlatView, Problem, Processor,
                                Progress, Transformed)
 from .corruptions import TabularCorruptions
+from .dates import DATE_PARTS, ambiguous_dates, date_order, date_parts
 
 CLIP = 1e4  # standard deviations from the training mean
-DATE_PARTS = ("year", "month", "weekday", "hour", "days")
-
-
-def parse_datetimes(values: pd.Series) -> pd.Series:
-    """Cells -> UTC timestamps, NaT where a cell is empty or not a date/time (ISO 8601 first, then any format)."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
-    strings = values.where(values.notna(), None).astype(object)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "could not infer format": expected for mixed columns
-        parsed = pd.to_datetime(strings, errors="coerce", utc=True, format="ISO8601")
-        retry = parsed.isna() & strings.notna()
-        if retry.any():
-            parsed[retry] = pd.to_datetime(strings[retry].astype(str), errors="coerce", utc=True, format="mixed")
-    return parsed
-
-
-def date_parts(values: pd.Series) -> pd.DataFrame:
-    """A date/time column -> its ``DATE_PARTS`` as float columns named ``<column>:<part>`` (NaN where unreadable)."""
-    when = parse_datetimes(values)
-    days = (when - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
-    parts = {"year": when.dt.year, "month": when.dt.month, "weekday": when.dt.day_of_week, "hour": when.dt.hour,
-             "days": days}
-    return pd.DataFrame({f"{values.name}:{p}": parts[p].astype(float) for p in DATE_PARTS}, index=values.index)
-
-
 def finite_numbers(values: pd.Series) -> pd.Series:
     """Cells -> float, NaN where a cell is empty, not a number, or not finite (inf, -inf, 1e999)."""
     numbers = pd.to_numeric(values, errors="coerce").astype(float)
@@ -74,9 +48,15 @@ class TabularProcessor(Processor):
 
     def _numbers(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The numeric columns, then each date/time column's parts: the columns standardised as numbers."""
-        return pd.concat([frame[self.numeric], *(date_parts(frame[col]) for col in self.datetime)], axis=1)
+        return pd.concat([frame[self.numeric], *(date_parts(frame[col], order)
+                                                 for col, order in zip(self.datetime, self._orders()))], axis=1)
+
+    def _orders(self) -> list[str | None]:
+        """Each date/time column's d/d/yyyy order, learned on the training rows (None: a model saved before)."""
+        return getattr(self, "date_orders_", [None] * len(self.datetime))
 
     def fit(self, frame: pd.DataFrame, root: Path, progress: Progress | None = None) -> "TabularProcessor":
+        self.date_orders_ = [date_order(frame[col]) for col in self.datetime]
         self.medians_, self.means_, self.stds_ = [], [], []
         numbers_frame = self._numbers(frame)
         for col in numbers_frame.columns:
@@ -100,6 +80,8 @@ class TabularProcessor(Processor):
         n = len(frame)
         parts, problems = [], []
         numbers_frame = self._numbers(frame)
+        ambiguous = {col: ambiguous_dates(frame[col], order) for col, order in zip(self.datetime, self._orders())
+                     if order is not None}
         for j, name in enumerate(numbers_frame.columns):
             col, part = (name, None) if j < len(self.numeric) else name.rsplit(":", 1)
             raw = frame[col]
@@ -110,6 +92,9 @@ class TabularProcessor(Processor):
                 what = "number" if part is None else "date/time"
                 detail = f"missing {what}" if kind == EMPTY else \
                     f"not a {'finite number' if part is None else what}: {raw.iloc[i]!r}"
+                if col in ambiguous and ambiguous[col].iloc[i]:
+                    detail = (f"ambiguous date {raw.iloc[i]!r}: the column has day-first and month-first dates, and "
+                              "this one reads as both")
                 problems.append(Problem(int(i), col, kind, f"{detail} (median imputed)"))
             missing = numbers.isna().to_numpy()
             with np.errstate(over="ignore", invalid="ignore"):
