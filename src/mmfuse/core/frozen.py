@@ -26,6 +26,7 @@ from ..errors import BundleError, ConfigError
 from ..io.cache import FeatureCache
 from ..io.hashing import sha256_bytes
 from .columns import ColumnInfo
+from .deadline import check_deadline
 from .modality import is_empty
 from .processor import EMPTY, UNREADABLE, Corruption, Problem, Processor, Progress, Transformed
 
@@ -183,6 +184,7 @@ class FrozenFeatureProcessor(Processor):
         if keys:
             self.warm_up()
         for start in range(0, len(keys), BATCH):
+            check_deadline()  # a served request's time limit, between batches of the backbone
             if progress:
                 progress(f"{self.column!r}: {self.identity_['backbone']} features", start, len(keys))
             batch_keys, inputs = [], []

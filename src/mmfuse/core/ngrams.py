@@ -8,9 +8,10 @@ frequent), and each text as the ids of its distinct known n-grams (N, L), 0 = pa
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 import torch
@@ -53,19 +54,34 @@ def ngram_settings(column: str, settings: dict) -> NgramParams:
         raise ConfigError(f"column {column!r}: ngrams.{where}: {first['msg']}") from None
 
 
-def ngrams_of(text: str, params: NgramParams) -> list[str]:
+def iter_ngrams(text: str, params: NgramParams) -> Iterator[str]:
     """Distinct n-grams of a text, lowercased: word 1..n-grams, then (with ``chars``) character n-grams inside
     space-padded words (as scikit-learn's ``char_wb``, marked with a leading ``#``), each in order of first
-    occurrence."""
+    occurrence; one at a time (a long text's repeats are never all held)."""
     text = text.lower()
     words = WORD.findall(text)
-    grams = [" ".join(words[i:i + k]) for k in range(1, params.n + 1) for i in range(len(words) - k + 1)]
+    seen: set[str] = set()
+    for k in range(1, params.n + 1):
+        for i in range(len(words) - k + 1):
+            gram = " ".join(words[i:i + k])
+            if gram not in seen:
+                seen.add(gram)
+                yield gram
     if params.chars:
         lo, hi = params.chars
         for word in text.split():
             padded = f" {word} "
-            grams += ["#" + padded[i:i + k] for k in range(lo, hi + 1) for i in range(len(padded) - k + 1)]
-    return list(dict.fromkeys(grams))
+            for k in range(lo, hi + 1):
+                for i in range(len(padded) - k + 1):
+                    gram = "#" + padded[i:i + k]
+                    if gram not in seen:
+                        seen.add(gram)
+                        yield gram
+
+
+def ngrams_of(text: str, params: NgramParams) -> list[str]:
+    """``iter_ngrams`` as a list."""
+    return list(iter_ngrams(text, params))
 
 
 def fit_vocabulary(values: Iterable[Any], params: NgramParams) -> list[str]:
@@ -85,7 +101,7 @@ def ngram_ids(values: pd.Series, index: dict[str, int], params: NgramParams, col
     """(N, L) long ids of each text's distinct known n-grams (L: the longest row, at most ``max_ngrams``).
 
     An empty text is absent (reported); a text with more known n-grams than ``max_ngrams`` keeps the first ones
-    (unigrams come first) and is reported as truncated.
+    (unigrams come first; the rest are not looked for) and is reported as truncated.
     """
     rows, problems = [], []
     present = torch.ones(len(values), dtype=torch.bool)
@@ -95,9 +111,11 @@ def ngram_ids(values: pd.Series, index: dict[str, int], params: NgramParams, col
             problems.append(Problem(i, column, EMPTY, "empty text"))
             rows.append([])
             continue
-        ids = [index[g] for g in ngrams_of(str(v), params) if g in index]
+        known = (index[g] for g in iter_ngrams(str(v), params) if g in index)
+        ids = list(itertools.islice(known, params.max_ngrams + 1))
         if len(ids) > params.max_ngrams:
-            problems.append(Problem(i, column, TRUNCATED, f"{len(ids)} known n-grams, kept the first {params.max_ngrams}"))
+            problems.append(Problem(i, column, TRUNCATED, f"more than {params.max_ngrams} known n-grams, kept the "
+                                                          "first ones"))
             ids = ids[: params.max_ngrams]
         rows.append(ids)
     out = torch.zeros(len(values), max([1, *map(len, rows)]), dtype=torch.long)

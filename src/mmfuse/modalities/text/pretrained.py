@@ -24,6 +24,8 @@ from ...nn.bag import NgramBag
 from ...registry import ENCODERS
 from .backbone import TextBackbone, text_backbone_identity, text_feature_dim, text_model_dir
 
+CHARS_PER_TOKEN = 100  # WordPiece reads a longer word as one [UNK]: only whitespace runs could need more
+
 
 class PretrainedTextProcessor(FrozenFeatureProcessor):
     """Text with the backbone's own tokenizer (``tokenizer.json``), truncated to ``max_length`` tokens; with
@@ -86,7 +88,10 @@ class PretrainedTextProcessor(FrozenFeatureProcessor):
         return str(value).encode("utf-8")
 
     def _decode(self, content: bytes) -> Tensor:
-        return torch.tensor(self._tok.encode(content.decode("utf-8")).ids, dtype=torch.long)
+        """The first ``max_length`` token ids; the tokenizer reads at most ``CHARS_PER_TOKEN`` characters a token of
+        the text (it would hold every token of a 1 MB text only to keep 64)."""
+        text = content.decode("utf-8")[: self.max_length * CHARS_PER_TOKEN]
+        return torch.tensor(self._tok.encode(text).ids, dtype=torch.long)
 
     def _stack(self, decoded: list[Tensor | None]) -> Tensor:
         """Token ids (N, L) with -1 as padding (also for missing rows)."""
