@@ -61,7 +61,7 @@ def test_every_member_fits_is_weighed_and_the_ensemble_is_calibrated(fitted):
     chosen = max(p.portfolio_.weights, key=p.portfolio_.weights.get)  # the selection favours a strong member
     assert board.set_index("member").loc[chosen, "valid_accuracy"] >= board["valid_accuracy"].iloc[:-1].median()
     ensemble = p.metrics_["ensemble"]
-    assert ensemble["valid_ece_after"] <= ensemble["valid_ece_before"] + 1e-9
+    assert ensemble["valid_ece_after"] <= ensemble["valid_ece_before"] + 1e-5  # (the 1e-6 floor may add a little)
     proba = p.predict_proba(folder / "test.csv")
     assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
     for member in p.members_():  # each member alone predicts too

@@ -29,6 +29,7 @@ from ..data.surrogates import LONE
 from ..data.table import Table
 from ..io.bounded_json import loads
 from ..io.images import ImageTooLarge, open_image
+from ..io.npy import npy_header
 from ..registry import MODALITIES
 
 DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
@@ -119,6 +120,8 @@ def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_
     else:
         raise RequestError(field, f"expected a {info.modality} file as base64 or an upload")
     check_pixels(content, field, max_pixels)
+    if cell.suffix == ".npy":
+        check_npy(content, field)
     name = f"{row}-{re.sub(r'[^A-Za-z0-9_]', '_', info.name)}{tag}{cell.suffix}"
     (folder / name).write_bytes(content)
     return name
@@ -127,6 +130,15 @@ def _cell(value: Any, info: ColumnInfo, folder: Path, field: str, row: int, max_
 def cell_of(modality: str) -> Cell:
     """How a cell of ``modality`` is sent (its plugin's registration)."""
     return MODALITIES.get(modality).cell
+
+
+def check_npy(content: bytes, field: str) -> None:
+    """Refuse an .npy upload whose header cannot be read or claims more than the file holds or than the limit (as
+    an image's pixel claim is refused: what a header says is checked at the door)."""
+    try:
+        npy_header(io.BytesIO(content), len(content))
+    except ValueError as err:
+        raise RequestError(field, str(err)) from None
 
 
 def check_pixels(content: bytes, field: str, max_pixels: int) -> None:

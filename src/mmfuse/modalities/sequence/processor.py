@@ -13,37 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...core.frames import FrameProcessor
 from ...core.modality import file_cell, is_empty
 from ...io.bounded_json import loads
-
-MAX_NPY_BYTES = 2**31  # what an .npy header may claim (2 GiB), checked before anything is allocated
+from ...io.npy import MAX_NPY_BYTES, npy_header
 
 
 def read_npy(path: Path, max_bytes: int = MAX_NPY_BYTES) -> np.ndarray:
     """A .npy file -> float32 array; anything else (an .npz archive, an empty or truncated file, a pickled or
     non-numeric array, a header claiming more than ``max_bytes`` or than the file holds) is a ValueError saying
-    what was found. The header is checked before the array is allocated."""
+    what was found (``io.npy``). The header is checked before the array is allocated."""
     with open(path, "rb") as f:
-        if f.read(2) == b"PK":
-            raise ValueError("an .npz archive, not a .npy array")
-        f.seek(0)
-        try:
-            version = np.lib.format.read_magic(f)
-            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = header(f, max_header_size=10_000)
-        except Exception as err:  # noqa: BLE001  numpy's header parser raises EOFError, ValueError, SyntaxError,
-            # tokenize.TokenError...: each means text or a damaged header, never an error of ours
-            raise ValueError("the file is empty" if path.stat().st_size == 0 else f"not a .npy array ({err})") from None
-        if dtype.hasobject:
-            raise ValueError("not a .npy array (it holds Python objects, which are never unpickled)")
-        if dtype.kind not in "biuf":
-            raise ValueError(f"holds {dtype} values, not numbers")
-        claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-        if claimed > max_bytes:
-            raise ValueError(f"its header claims shape {shape} ({claimed / 2**30:.1f} GiB), above the "
-                             f"{max_bytes / 2**30:g} GiB limit")
-        if claimed > path.stat().st_size - f.tell():
-            raise ValueError(f"truncated: its header claims shape {shape} ({claimed:,} bytes), the file holds fewer")
-        count = int(np.prod(shape))
-        loaded = np.fromfile(f, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")
+        shape, fortran, dtype = npy_header(f, path.stat().st_size, max_bytes)
+        loaded = np.fromfile(f, dtype=dtype, count=int(np.prod(shape))).reshape(shape, order="F" if fortran else "C")
     return loaded.astype(np.float32)
 
 
