@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from corpus import cli
 from forge import edit_json
 
 from mmfuse import ConfigError, Predictor
@@ -110,25 +111,26 @@ def run(*args: object, **env: str) -> subprocess.CompletedProcess:
                                "PYTHONPATH": str(TESTS), **env})
 
 
-def test_a_model_folder_imports_its_plugin_only_when_the_user_allows_it(colour_plugin, tmp_path):
-    """A model folder is data: the plugin it names is imported only by --plugin, MMFUSE_PLUGINS, an entry point or
-    plugins= (here a module with an import-time effect, as a forged config.json could name); info needs none.
-    (The README test fits with ``--plugin`` and reads the model with ``info`` from the command line.)"""
+def test_a_model_folder_imports_its_plugin_only_when_the_user_allows_it(colour_plugin, tmp_path, monkeypatch):
+    """A model folder is data: a module it names is imported only by --plugin, MMFUSE_PLUGINS, an entry point or
+    plugins= (here a module with an import-time effect, as a forged config.json could name); info needs none, in a
+    process that has no plugin on its path. (The README test fits with ``--plugin`` and predicts from the command
+    line.)"""
     assert "colour_mlp" in run("--plugin", PLUGIN, "fit", "--help").stdout
     model, table = tmp_path / "model", colour_table(tmp_path, 60, 0)
     Predictor(label="y", **{**SETTINGS, "max_epochs": 1}).fit(table).save(model)
     (tmp_path / "side_effect.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
     edit_json(model, "config.json", lambda config: config["plugins"].append("side_effect"))
-    path = f"{TESTS}:{tmp_path}"
-    about = run("info", model, PYTHONPATH=path)
-    assert about.returncode == 0 and "plugins: plugins.colour, side_effect" in about.stdout
-    refused = run("predict", model, table, "--out", tmp_path / "p.csv", PYTHONPATH=path)
-    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
-    assert "needs the plugin 'plugins.colour', which is not imported" in refused.stderr
-    assert "--plugin plugins.colour" in refused.stderr and not (tmp_path / "ran").exists()
-    allowed = run("--plugin", PLUGIN, "predict", model, table, "--out", tmp_path / "p.csv", PYTHONPATH=path,
-                  MMFUSE_PLUGINS="side_effect")
-    assert allowed.returncode == 0 and (tmp_path / "ran").exists() and (tmp_path / "p.csv").is_file()
+    about = run("info", model, PYTHONPATH="")
+    assert about.returncode == 0 and "plugins: plugins.colour, side_effect" in about.stdout, about.stderr
+    monkeypatch.syspath_prepend(str(tmp_path))
+    refused = cli("predict", model, table, "--out", tmp_path / "p.csv")
+    assert refused.code == 2 and "needs the plugin 'side_effect', which is not imported" in refused.error_line
+    assert "--plugin side_effect" in refused.error_line and not (tmp_path / "ran").exists()
+    monkeypatch.setenv("MMFUSE_PLUGINS", "side_effect")
+    allowed = cli("predict", model, table, "--out", tmp_path / "p.csv")
+    sys.modules.pop("side_effect", None)
+    assert allowed.code == 0 and (tmp_path / "ran").exists() and (tmp_path / "p.csv").is_file()
 
 
 @pytest.mark.parametrize("how", ["option", "variable"])

@@ -5,8 +5,11 @@ process's); and two fits into one ``--out`` at once cannot both save."""
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,25 +87,30 @@ def test_a_second_fit_into_the_same_out_is_refused_while_the_first_runs(tmp_path
     assert done.code == 0 and (out / "config.json").is_file() and not partial_folder(out).exists()
 
 
-FULL_DISK = r"""
-import resource, signal, sys
-resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # every file this process writes stops at 20 kB
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)                 # (a write past it fails as on a full disk)
-sys.argv = ["mmfuse", *sys.argv[1:]]
-from mmfuse.cli.main import entry
-entry()
-"""
+@contextmanager
+def file_size_limit(size: int):
+    """Every file this process writes stops at ``size`` bytes, as on a full disk (a write past it fails with EFBIG
+    instead of raising SIGXFSZ); restored after the block."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
 
 
 def test_a_full_disk_while_saving_is_one_line_and_leaves_the_old_model(tmp_path):
     make_table(tmp_path, n=60, seed=0).to_csv(tmp_path / "train.csv", index=False)
-    settings = ("--label", "y", "--preset", "fast", "--max-epochs", "1", "--quiet")
-    assert cli("fit", tmp_path / "train.csv", *settings, "--out", tmp_path / "model").code == 0
+    fit = ("fit", tmp_path / "train.csv", "--label", "y", "--preset", "fast", "--max-epochs", "1", "--quiet", "--out",
+           tmp_path / "model")
+    assert cli(*fit).code == 0
     before = {f.name: f.read_bytes() for f in (tmp_path / "model").iterdir()}
-    child = subprocess.run([sys.executable, "-c", FULL_DISK, "fit", "train.csv", *settings, "--out", "model",
-                            "--overwrite"], cwd=tmp_path,
-                           capture_output=True, text=True)
-    assert child.returncode == 2 and child.stderr.count("\n") == 1, child.stderr
-    assert child.stderr.startswith("error: could not save the model to model (") and "unchanged" in child.stderr
+    with file_size_limit(20_000):
+        full = cli(*fit, "--overwrite")
+    assert full.code == 2 and full.err.count("\n") == 1, full.err
+    assert full.error_line.startswith(f"error: could not save the model to {tmp_path / 'model'} (")
+    assert "unchanged" in full.error_line
     assert {f.name: f.read_bytes() for f in (tmp_path / "model").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
