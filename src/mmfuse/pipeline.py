@@ -14,8 +14,8 @@ tokenizer or image scaling); otherwise the modality's processor reads the config
 ``transform`` is row-wise, so it can be called per batch of rows as well as per split. Large inputs (images, audio,
 sequences) may be streamed instead of held in memory (``use_streaming``, ``data/streaming.py``).
 
-Limit (documented): a text cell of more than ``MAX_TEXT_CHARS`` characters is unreadable (the bad-row policy
-applies; a tokenizer handed 200 MB of text runs out of memory or aborts the process).
+A string cell longer than its processor's ``max_chars`` (text: ``MAX_TEXT_CHARS``) is unreadable before the
+processor sees it (the bad-row policy applies).
 """
 
 from __future__ import annotations
@@ -42,19 +42,19 @@ from .nn.model import EncoderChoice
 from .registry import ENCODERS, MODALITIES, PROCESSORS
 
 POLICIES = ("error", "skip", "mask")
-MAX_TEXT_CHARS = 1_000_000  # characters in one text cell (a 500-page book)
 
 
-def without_oversized_text(proc: Processor, values: Any) -> tuple[Any, list[Problem]]:
-    """A text input's cells with those above ``MAX_TEXT_CHARS`` emptied, and an unreadable problem for each."""
-    if proc.modality != "text" or not isinstance(values, pd.Series):
+def without_oversized_cells(proc: Processor, values: Any) -> tuple[Any, list[Problem]]:
+    """An input's cells with the strings longer than its processor's ``max_chars`` emptied, and an unreadable
+    problem for each."""
+    if proc.max_chars is None or not isinstance(values, pd.Series):
         return values, []
     lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
-    rows = np.flatnonzero(lengths > MAX_TEXT_CHARS)
+    rows = np.flatnonzero(lengths > proc.max_chars)
     if not len(rows):
         return values, []
     problems = [Problem(int(i), str(values.name), UNREADABLE, f"a text of {lengths[i]:,} characters, above the "
-                        f"limit of {MAX_TEXT_CHARS:,}") for i in rows]
+                        f"limit of {proc.max_chars:,}") for i in rows]
     values = values.copy()
     values.iloc[rows] = None
     return values, problems
@@ -224,14 +224,14 @@ class InputPipeline:
 
     def fit(self, frame: pd.DataFrame, root: Path) -> "InputPipeline":
         for proc in self.processors.values():
-            proc.fit(without_oversized_text(proc, proc.input_values(frame))[0], root, self.progress)
+            proc.fit(without_oversized_cells(proc, proc.input_values(frame))[0], root, self.progress)
         return self
 
     def transform(self, frame: pd.DataFrame, root: Path, on_bad_row: str, split: str) -> EncodedSplit:
         """Transform every input of ``frame`` and apply ``on_bad_row`` (error | skip | mask) to unreadable values."""
         stored, present, problems, streamed = {}, {}, [], {}
         for name, proc in self.processors.items():
-            values, oversized = without_oversized_text(proc, proc.input_values(frame))
+            values, oversized = without_oversized_cells(proc, proc.input_values(frame))
             if should_stream(proc, values, root, self.streaming):
                 out, streamed[name] = stream_transform(proc, values, root, self.streaming, self.progress)
             else:

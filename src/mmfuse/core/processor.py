@@ -101,6 +101,7 @@ class Processor:
     ``ragged``: ``prepare_batch`` gives (B, W) rows whose width W follows the batch (ids trimmed of padding).
     ``streamable``: its stored rows are large (pixels, frames, features) and may be kept on disk
     (``data/streaming.py``); ``transform`` must then give rows of one shape whatever the chunk.
+    ``max_chars``: the longest string cell it reads; the pipeline makes a longer one unreadable before it sees it.
     """
 
     kind: ClassVar[str]
@@ -109,6 +110,7 @@ class Processor:
     shared_settings: ClassVar[tuple[str, ...]] = ()
     ragged: ClassVar[bool] = False
     streamable: ClassVar[bool] = False
+    max_chars: ClassVar[int | None] = None
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "Processor":

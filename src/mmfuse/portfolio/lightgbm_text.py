@@ -21,8 +21,8 @@ MAX_LEAVES = 131_072   # LightGBM's own limit on num_leaves
 MAX_FEATURES = 1_000_000
 _OBJECTIVE = re.compile(r"[a-z_]+( [a-z_]+:[0-9.eE+-]+)*")
 _INFO = re.compile(r"none|\[-?[0-9.eE+-]+(inf)?:-?[0-9.eE+-]+(inf)?\]|-?\d+(:-?\d+)*")
-_TREE_FLOATS = ("split_gain", "threshold", "leaf_value", "leaf_weight", "internal_value", "internal_weight")
-_TREE_INTS = ("split_feature", "decision_type", "left_child", "right_child", "leaf_count", "internal_count")
+_INNER_FLOATS = ("split_gain", "threshold", "internal_value", "internal_weight")  # one value per inner node
+_INNER_INTS = ("split_feature", "decision_type", "left_child", "right_child", "internal_count")
 
 
 def checked_model_text(text: str, features: int | None = None) -> str:
@@ -103,8 +103,8 @@ def _tree(block: str, index: int, width: int) -> str:
     leaves = _int(fields, "num_leaves", 1, MAX_LEAVES, where)
     cats = _int(fields, "num_cat", 0, leaves - 1, where)
     inner = leaves - 1
-    values = {k: _numbers(fields, k, inner, float, where) for k in _TREE_FLOATS if not k.startswith("leaf")}
-    values |= {k: _numbers(fields, k, inner, int, where) for k in _TREE_INTS if not k.startswith("leaf")}
+    values = {k: _numbers(fields, k, inner, float, where) for k in _INNER_FLOATS}
+    values |= {k: _numbers(fields, k, inner, int, where) for k in _INNER_INTS}
     values["leaf_value"] = _numbers(fields, "leaf_value", leaves, float, where)
     for key, kind in (("leaf_weight", float), ("leaf_count", int)):  # LightGBM leaves these empty in a 1-leaf tree
         values[key] = _numbers(fields, key, leaves if fields.get(key) else 0, kind, where)
@@ -150,13 +150,15 @@ def _check_shape(left: list[int], right: list[int], leaves: int, where: str) -> 
         for child in (left[node], right[node]):
             if child >= 0:
                 if child >= leaves - 1 or seen_nodes[child]:
-                    raise ValueError(f"{where}'s children do not form a tree (node {child} out of range or reached twice)")
+                    raise ValueError(f"{where}'s children do not form a tree (node {child} out of range or reached "
+                                     "twice)")
                 seen_nodes[child] = 1
                 stack.append(child)
             else:
                 leaf = ~child
                 if leaf >= leaves or seen_leaves[leaf]:
-                    raise ValueError(f"{where}'s children do not form a tree (leaf {leaf} out of range or reached twice)")
+                    raise ValueError(f"{where}'s children do not form a tree (leaf {leaf} out of range or reached "
+                                     "twice)")
                 seen_leaves[leaf] = 1
     if not all(seen_nodes) or not all(seen_leaves):
         raise ValueError(f"{where} has nodes its root never reaches")

@@ -131,12 +131,12 @@ class LightGBMLearner(Learner):
             models.append(booster.model_to_string(num_iteration=booster.best_iteration))
             rounds.append(booster.best_iteration)
         self.fitted["models"], self.fitted["rounds"], self.fitted["features"] = models, rounds, x.shape[1]
-        self._setup()
+        self._boosters = [lightgbm.Booster(model_str=text) for text in models]  # its own text: nothing to check
         return self
 
     def _setup(self) -> None:
-        """The boosters from their text, checked and regenerated first (``checked_model_text``): a saved model is
-        data, and LightGBM's parser trusts its input."""
+        """A loaded member's boosters from their text, checked and regenerated first (``checked_model_text``): a
+        saved model is data, and LightGBM's parser trusts its input."""
         import lightgbm
 
         texts = [checked_model_text(text, self.fitted.get("features")) for text in self.fitted["models"]]

@@ -14,12 +14,14 @@ from ...core.ngrams import drop_ngrams, fit_vocabulary, ngram_ids, ngram_index, 
 from ...core.processor import Corruption, FlatView, Processor, Progress, Transformed, trim_padding
 from ...nn.bag import NgramBag
 from ...registry import ENCODERS
+from .processor import MAX_TEXT_CHARS
 
 
 class NgramProcessor(Processor):
     """Text -> (N, L) ids of its distinct known word n-grams, 0 = padding."""
 
     kind, modality = "ngram_text", "text"
+    max_chars = MAX_TEXT_CHARS
     ragged = True  # ids trimmed to the batch's longest row
 
     def __init__(self, column: str, n: int = 2, chars: list[int] | tuple[int, ...] = (2, 5), min_count: int = 2,

@@ -23,6 +23,7 @@ from ...nn.backbone import ProjectedBackbone
 from ...nn.bag import NgramBag
 from ...registry import ENCODERS
 from .backbone import TextBackbone, text_backbone_identity, text_feature_dim, text_model_dir
+from .processor import MAX_TEXT_CHARS
 
 CHARS_PER_TOKEN = 100  # WordPiece reads a longer word as one [UNK]: only whitespace runs could need more
 
@@ -32,6 +33,7 @@ class PretrainedTextProcessor(FrozenFeatureProcessor):
     ``ngrams`` (a dict of ``core.ngrams.NgramParams``), also the ids of each text's word n-grams."""
 
     kind, modality = "pretrained_text", "text"
+    max_chars = MAX_TEXT_CHARS
 
     @property
     def ragged(self) -> bool:  # token or n-gram ids trimmed to the batch's longest row; frozen features alone: fixed

@@ -14,6 +14,9 @@ from ...core.modality import is_empty
 from ...core.processor import EMPTY, Corruption, FlatView, Problem, Processor, Progress, Transformed, trim_padding
 from .corruptions import text_typos, text_word_drop
 
+# characters in one text cell (a 500-page book): a tokenizer handed 200 MB of text runs out of memory or aborts
+MAX_TEXT_CHARS = 1_000_000
+
 
 class TextParams(BaseModel):
     """``preprocess.text`` settings."""
@@ -29,6 +32,7 @@ class TextProcessor(Processor):
     """Token ids via a ``tokenizers`` vocabulary (id 0 = [PAD], 1 = [UNK]), truncated to ``max_length``."""
 
     kind, modality, Params = "text", "text", TextParams
+    max_chars = MAX_TEXT_CHARS
     ragged = True  # ids trimmed to the batch's longest row
 
     def __init__(self, column: str, tokenizer: str = "word", vocab_size: int = 10000, max_length: int = 64,
