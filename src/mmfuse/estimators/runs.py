@@ -8,7 +8,7 @@ and fit -> save -> clean up, with the run's state kept in ``OUT.partial/`` besid
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,9 @@ def fit_and_save(estimator: BaseEstimator, train: TableLike, valid: TableLike | 
             estimator.fit(train, valid=valid, checkpoint_dir=partial, resume=resume, restart=restart,
                           checkpoint_every=checkpoint_every)
         finally:
-            if partial.is_dir() and not any(partial.iterdir()):  # nothing to resume from: no folder left
-                partial.rmdir()
+            if not child:  # rank 0 alone: another rank's cleanup would race the checkpoints rank 0 writes
+                with suppress(OSError):
+                    partial.rmdir()  # only when empty (nothing to resume from): no folder left
         if estimator.global_rank_ != 0:
             return None
         path = estimator.save(out)
