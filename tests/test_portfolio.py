@@ -286,11 +286,11 @@ def test_greedy_selection_weighs_the_better_member_and_temperatures_lower_the_lo
     assert weights["good"] > 0.5 and sum(weights.values()) == pytest.approx(1.0)
     overconfident = np.clip(good ** 4, 1e-6, None)
     overconfident /= overconfident.sum(1, keepdims=True)
-    temperature = fit_temperatures(overconfident, target, "multiclass")
-    calibrated = apply_temperature(overconfident, temperature, "multiclass")
+    temperature = fit_temperatures(overconfident, target, per_label=False)
+    calibrated = apply_temperature(overconfident, temperature, per_label=False)
     assert temperature[0] > 1 and (calibrated.argmax(1) == overconfident.argmax(1)).all()
-    assert expected_calibration_error(calibrated, target, "multiclass") < \
-        expected_calibration_error(overconfident, target, "multiclass")
+    assert expected_calibration_error(calibrated, target, per_label=False) < \
+        expected_calibration_error(overconfident, target, per_label=False)
 
 
 def test_calibration_keeps_a_floor_and_is_skipped_on_a_tiny_validation_split():
@@ -302,9 +302,9 @@ def test_calibration_keeps_a_floor_and_is_skipped_on_a_tiny_validation_split():
     task = create_task("multiclass", "y")
     task.classes = ["a", "b", "c"]
     certain = np.full((3, 3), 1e-3) + np.eye(3) * 0.997
-    calibrated = apply_temperature(certain, [0.05], "multiclass")
+    calibrated = apply_temperature(certain, [0.05], per_label=False)
     assert calibrated.min() >= FLOOR * 0.99 and np.allclose(calibrated.sum(1), 1.0, atol=1e-6)
-    assert apply_temperature(np.array([[1 - 1e-9]]), [0.05], "multilabel")[0, 0] <= 1 - FLOOR * 0.99
+    assert apply_temperature(np.array([[1 - 1e-9]]), [0.05], per_label=True)[0, 0] <= 1 - FLOOR * 0.99
     target = torch.arange(12) % 3
     portfolio = Portfolio()
     skipped = portfolio.select({"m": np.eye(3)[target.numpy()] * 0.97 + 0.01}, target, task, rounds=5, calibrate=True)

@@ -68,7 +68,7 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
     frame, split = predictor.prepare(data, "robustness", labelled=True)
     target = predictor.targets(frame, split)
     task = predictor.task_
-    metric = "r2" if task.name == "regression" else task.primary_metric
+    metric = task.report_metric
     inputs = predictor.inputs_
     corruptions = predictor.corruptions() if curves else {name: {} for name in inputs}
     with_shapley = len(inputs) <= max_shapley_inputs

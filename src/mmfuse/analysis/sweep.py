@@ -88,7 +88,7 @@ def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[
     path = Path(out) / "runs" / f"{spec.name.replace(' ', '_')}_seed{seed}"
     predictor.save(path)
     curves = robustness(predictor, data["test"], max_shapley_inputs=0, seed=seed).curves
-    metric = "r2" if predictor.task_.name == "regression" else predictor.task_.primary_metric
+    metric = predictor.task_.report_metric
     trained = NETWORK in predictor.members_()  # a cheap member alone has no network parameters to count
     return {"name": spec.name, "seed": seed, "metric": metric, "valid": predictor.metrics_["valid"][metric],
             "test": test[metric], "parameters": predictor.metrics_["parameters"] if trained else float("nan"),

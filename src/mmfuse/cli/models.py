@@ -194,14 +194,14 @@ def info(model: str) -> None:
 
     setup_logging()
     about = about_folder(model) or load_model(model, verbose=False).describe()  # formats 1-3: the loaded model
-    what = f"query {about['query']!r} <-> target {about['target']!r}" if about["task"] == "retrieval" else \
+    what = f"query {about['query']!r} <-> target {about['target']!r}" if "query" in about else \
         f"label {about['label']!r}"
     classes = f", {len(about['classes'])} classes" if about.get("classes") else ""
     console.print(f"[bold]{model}[/bold]  mmfuse {about['mmfuse']}, {what}, task {about['task']}{classes}")
     if about["plugins"]:
         console.print(f"plugins: {', '.join(about['plugins'])}")
     console.print(render.inputs_table(about))
-    console.print(f"shared embedding: {about['embed_dim']}-d, cosine similarity" if about["task"] == "retrieval" else
+    console.print(f"shared embedding: {about['embed_dim']}-d, cosine similarity" if "query" in about else
                   f"fusion: {about['fusion']}; head: {about['head'] or 'linear'}")
     if "members" in about:  # a portfolio
         console.print("ensemble weights: " + ", ".join(f"{n} {w:.2f}" for n, w in about["members"].items()))

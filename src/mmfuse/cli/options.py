@@ -44,6 +44,30 @@ class ListedOption(click.Option):
         return super().get_help_record(ctx)
 
 
+class RegistryChoice(click.Choice):
+    """A ``click.Choice`` whose names come from ``names()`` (a registry's), read when a value is checked or the help
+    is shown, so that ``mmfuse --help`` imports nothing."""
+
+    def __init__(self, names: Callable[[], list[str]]):
+        self.names = names
+        super().__init__([])
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.names())
+
+    @choices.setter
+    def choices(self, given: Any) -> None:
+        """``click.Choice.__init__`` sets the names; these are read from ``names()`` whenever needed."""
+
+
+def task_names() -> list[str]:
+    from ..registry import TASKS
+    from .. import tasks  # noqa: F401  (registers the tasks)
+
+    return ["auto", *TASKS.names()]
+
+
 def list_presets() -> str:
     from ..config import list_presets as presets
 

@@ -10,10 +10,9 @@ import click
 from . import render
 from .console import console, progress_bars, setup_logging
 from .options import (SEEDS, FiniteFloat, ListedOption, cache_option, check_seeds, encoding_option, list_encoders,
-                      list_fusions, list_members, list_modalities, list_presets, names, pairs, runtime_options, source,
-                      threads_option)
+                      list_fusions, list_members, list_modalities, list_presets, names, pairs, RegistryChoice,
+                      runtime_options, source, task_names, threads_option)
 
-TASK_CHOICES = ["auto", "binary", "multiclass", "multilabel", "regression", "retrieval"]
 RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "restart", "checkpoint_every", "quiet")
 
 
@@ -22,7 +21,7 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--label", help="Label column to predict (not for --task retrieval).")
 @click.option("--valid", type=click.Path(dir_okay=False), help="Validation table; default: a stratified hold-out of TRAIN.")
 @click.option("--out", default="model", show_default=True, type=click.Path(file_okay=False), help="Folder to save the model in.")
-@click.option("--task", type=click.Choice(TASK_CHOICES), default="auto", show_default=True,
+@click.option("--task", type=RegistryChoice(task_names), default="auto", show_default=True,
               help="Override the inferred task; retrieval trains two towers on (--query, --target) pairs.")
 @click.option("--query", help="Retrieval: the query column (e.g. a caption).")
 @click.option("--target", help="Retrieval: the target column (e.g. an image).")

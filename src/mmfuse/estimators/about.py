@@ -13,6 +13,7 @@ from typing import Any
 from ..core.columns import ColumnInfo
 from ..io.bundle import damaged, read_bundle_config, read_json, verify_bundle
 from ..pipeline import InputPlan, inputs_summary
+from ..tasks import is_labelled
 
 
 def about_folder(path: str | Path) -> dict[str, Any] | None:
@@ -31,7 +32,7 @@ def about_folder(path: str | Path) -> dict[str, Any] | None:
         about = {"task": task["name"], "inputs": inputs_summary(columns, plans),
                  "metrics": read_json(folder / "metrics.json", folder) if (folder / "metrics.json").is_file() else {},
                  "mmfuse": config.get("mmfuse_version"), "plugins": list(config.get("plugins", []))}
-        if task["name"] == "retrieval":
+        if not is_labelled(task["name"]):
             return {**about, "query": config["query"], "target": config["target"],
                     "embed_dim": model["retrieval"]["embed_dim"]}
         about |= {"label": config["label"], "label_sep": config.get("label_sep"), "classes": task.get("classes"),

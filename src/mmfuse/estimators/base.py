@@ -41,7 +41,7 @@ from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
 from ..portfolio import Budget, MemberStore
 from ..registry import ENCODERS, FUSIONS, MODALITIES
-from ..tasks import task_from_state
+from ..tasks import is_labelled, task_from_state
 from ..version import __version__
 from .arguments import misplaced
 from .migrations import input_plans, processor_states
@@ -463,7 +463,7 @@ class BaseEstimator(SklearnEstimator):
         bundle = load_bundle(path)
         config = bundle.config
         require_plugins(config.get("plugins", []), str(path), plugins)
-        if (config.get("task", {}).get("name") == "retrieval") != cls.is_retrieval:
+        if is_labelled(config.get("task", {}).get("name")) == cls.is_retrieval:
             other = "a retrieval model: load it with mmfuse.Retriever.load" if not cls.is_retrieval else \
                 "not a retrieval model: load it with mmfuse.Predictor.load"
             raise BundleError(f"{path} is {other} or mmfuse.load")
@@ -570,4 +570,4 @@ def files_digest(frame: pd.DataFrame, columns: list[ColumnInfo], root: Path) -> 
 
 def is_retrieval_bundle(path: str | Path) -> bool:
     """Whether a saved model folder holds a retrieval model (its config's task), without reading the weights."""
-    return read_bundle_config(path).get("task", {}).get("name") == "retrieval"
+    return not is_labelled(read_bundle_config(path).get("task", {}).get("name"))

@@ -43,8 +43,7 @@ def row_contributions(predictor: BaseEstimator, split: EncodedSplit, max_shapley
     inputs = predictor.inputs_
     everything = frozenset(inputs)
     outputs = predictor.predict_outputs(split)
-    regression = predictor.task_.name == "regression"
-    tracked = np.zeros(len(outputs), dtype=int) if regression else outputs.argmax(1)
+    tracked = outputs.argmax(1) if predictor.task_.has_probabilities else np.zeros(len(outputs), dtype=int)
     rows = np.arange(len(outputs))
     cache: dict[frozenset[str], np.ndarray] = {everything: outputs[rows, tracked]}
 

@@ -145,7 +145,8 @@ class PortfolioGraph(nn.Module):
             logits[name] = member(flat, {r: fed[r] for r in self.reads[name]})
         outputs = {n: self.task.output_tensor(logits[n]) for n in self.members}
         mixed = sum(w * outputs[n].double() for n, w in self.weights.items()).float()
-        final = temperature_tensor(mixed, self.temperatures, self.task.name) if self.temperatures else mixed
+        final = temperature_tensor(mixed, self.temperatures,
+                                                           per_label=self.task.independent_outputs) if self.temperatures else mixed
         return (final, *(outputs[n] for n in self.members))
 
 

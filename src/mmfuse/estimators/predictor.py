@@ -152,7 +152,7 @@ class Predictor(BaseEstimator):
         return create_task(name, self.label, self.label_sep, self.threshold)
 
     def _strata(self, frame: pd.DataFrame) -> np.ndarray | None:
-        return frame[self.label].astype(str).to_numpy() if self.task_.name in ("binary", "multiclass") else None
+        return frame[self.label].astype(str).to_numpy() if self.task_.one_class_per_row else None
 
     def _fit_task(self, frame: pd.DataFrame) -> None:
         self.task_.fit(frame[self.label])
@@ -519,7 +519,7 @@ class Predictor(BaseEstimator):
     def predict_proba(self, data: TableLike) -> pd.DataFrame:
         """Class probabilities, one column per class, indexed like the input (not for regression)."""
         self._check_fitted()
-        if self.task_.name == "regression":
+        if not self.task_.has_probabilities:
             raise DataError("predict_proba is for classification; this model does regression: use predict")
         out = self.predict_frame(data)
         proba = out[[c for c in out.columns if c.startswith("proba_")]]
@@ -535,7 +535,7 @@ class Predictor(BaseEstimator):
         target = self.targets(frame, split)
         outputs = self.predict_outputs(split)
         if confusion_plot is not None:
-            if self.task_.name not in ("binary", "multiclass"):
+            if not self.task_.one_class_per_row:
                 raise DataError(f"a confusion matrix needs a binary or multiclass model, not {self.task_.name}")
             plot_confusion(target.numpy(), outputs.argmax(1), self.task_.classes, confusion_plot)
         return {**self.task_.metrics(target, outputs), **row_accounting(split)}

@@ -7,6 +7,7 @@ and fit -> save -> clean up, with the run's state kept in ``OUT.partial/`` besid
 
 from __future__ import annotations
 
+import inspect
 import os
 from contextlib import nullcontext, suppress
 from pathlib import Path
@@ -16,27 +17,33 @@ from ..errors import ConfigError
 from ..io.bundle import is_bundle_folder
 from ..io.checkpoint import remove_checkpoints
 from ..io.locks import folder_lock
+from ..tasks import is_labelled
 from .base import BaseEstimator, TableLike
 from .predictor import Predictor
 from .retriever import Retriever
 
-RETRIEVAL_ONLY = ("query", "target")
-CLASSIFIER_ONLY = ("label", "fusion", "modality_dropout", "ignore", "label_sep", "threshold", "members",
-                   "exclude_members", "set_sep", "set_pooling")
 
 
 def make_estimator(task: str, settings: dict[str, Any]) -> BaseEstimator:
     """A ``Retriever`` for ``task="retrieval"``, else a ``Predictor``, from settings named as the estimators' own
     (those that are None are left to the estimator's defaults; each estimator takes the settings that apply)."""
     given = {k: v for k, v in settings.items() if v is not None}
-    if task == "retrieval":
+    if not is_labelled(task):
         if not given.get("query") or not given.get("target") or given.get("label"):
             raise ConfigError("--task retrieval needs --query and --target (the two columns of each pair), "
                               "and no --label")
-        return Retriever(**{k: v for k, v in given.items() if k not in CLASSIFIER_ONLY})
+        return Retriever(**{k: v for k, v in given.items() if k not in only(Predictor, Retriever)})
     if not given.get("label") or given.get("query") or given.get("target"):
         raise ConfigError("--label is required (--query/--target are for --task retrieval)")
-    return Predictor(task=task, **{k: v for k, v in given.items() if k not in RETRIEVAL_ONLY})
+    return Predictor(task=task, **{k: v for k, v in given.items() if k not in only(Retriever, Predictor)})
+
+
+def only(estimator: type[BaseEstimator], other: type[BaseEstimator]) -> set[str]:
+    """The settings ``estimator``'s constructor takes and ``other``'s does not (the CLI gathers both's)."""
+    def settings(cls: type[BaseEstimator]) -> set[str]:
+        return set(inspect.signature(cls.__init__).parameters)
+
+    return settings(estimator) - settings(other)
 
 
 def partial_folder(out: str | Path) -> Path:

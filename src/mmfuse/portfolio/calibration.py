@@ -19,45 +19,47 @@ FLOOR = 1e-6    # the least probability a calibrated output gives a class (or a 
 MIN_ROWS = 30   # validation rows needed to fit temperatures
 
 
-def apply_temperature(outputs: np.ndarray, temperatures: list[float], task: str) -> np.ndarray:
-    """Outputs (N, K) with the temperatures applied (one for binary / multiclass, one per label for multilabel)."""
-    return temperature_tensor(torch.from_numpy(np.asarray(outputs, dtype=np.float32)), temperatures, task).numpy()
+def apply_temperature(outputs: np.ndarray, temperatures: list[float], *, per_label: bool) -> np.ndarray:
+    """Outputs (N, K) with the temperatures applied (one for all classes; ``per_label``: one per label, multilabel)."""
+    outputs = torch.from_numpy(np.asarray(outputs, dtype=np.float32))
+    return temperature_tensor(outputs, temperatures, per_label=per_label).numpy()
 
 
-def temperature_tensor(outputs: Tensor, temperatures: list[float], task: str) -> Tensor:
+def temperature_tensor(outputs: Tensor, temperatures: list[float], *, per_label: bool) -> Tensor:
     """``apply_temperature`` as tensor operations (float64 inside, float32 out), which an exported graph records."""
     p, t = outputs.double(), torch.tensor(temperatures, dtype=torch.float64)
-    if task == "multilabel":
+    if per_label:
         p = p.clamp(EPS, 1 - EPS)
         return torch.sigmoid((torch.log(p) - torch.log1p(-p)) / t).clamp(FLOOR, 1 - FLOOR).float()
     p = torch.softmax(torch.log(p.clamp(EPS, 1)) / t, dim=1).clamp(min=FLOOR)
     return (p / p.sum(1, keepdim=True)).float()
 
 
-def _nll(outputs: np.ndarray, target: np.ndarray, task: str) -> float:
+def _nll(outputs: np.ndarray, target: np.ndarray, per_label: bool) -> float:
     p = np.clip(outputs, EPS, 1 - EPS)
-    if task == "multilabel":
+    if per_label:
         return float(-(target * np.log(p) + (1 - target) * np.log(1 - p)).mean())
     return float(-np.log(p[np.arange(len(target)), target]).mean())
 
 
-def fit_temperatures(outputs: np.ndarray, target: Tensor, task: str) -> list[float]:
+def fit_temperatures(outputs: np.ndarray, target: Tensor, *, per_label: bool) -> list[float]:
     """The temperatures (in [0.05, 20]) that minimise the validation log loss."""
     y = target.numpy()
-    columns = range(outputs.shape[1]) if task == "multilabel" else [None]
+    columns = range(outputs.shape[1]) if per_label else [None]
     found = []
     for k in columns:
         part, truth = (outputs, y) if k is None else (outputs[:, [k]], y[:, [k]])
-        result = minimize_scalar(lambda log_t: _nll(apply_temperature(part, [np.exp(log_t)], task), truth, task),
+        result = minimize_scalar(lambda log_t: _nll(apply_temperature(part, [np.exp(log_t)], per_label=per_label),
+                                                    truth, per_label),
                                  bounds=(np.log(0.05), np.log(20.0)), method="bounded")
         found.append(float(np.exp(result.x)))
     return found
 
 
-def expected_calibration_error(outputs: np.ndarray, target: Tensor, task: str, bins: int = 15) -> float:
+def expected_calibration_error(outputs: np.ndarray, target: Tensor, *, per_label: bool, bins: int = 15) -> float:
     """ECE: binary / multiclass over the top class's confidence; multilabel over every (row, label) probability."""
     y = target.numpy()
-    if task == "multilabel":
+    if per_label:
         confidence, correct = outputs.ravel(), y.ravel().astype(float)
     else:
         confidence, correct = outputs.max(1), (outputs.argmax(1) == y).astype(float)

@@ -124,14 +124,16 @@ class Portfolio:
             row["weight"] = self.weights.get(row["member"], 0.0)
         mixed = combine(outputs, self.weights)
         self.calibration = {"valid_" + task.primary_metric: task.metrics(target, mixed)[task.primary_metric]}
-        if task.name == "regression" or not calibrate:
+        if not task.has_probabilities or not calibrate:
             return None
         if len(target) < MIN_ROWS:
             return (f"not calibrated: the validation split has {len(target)} rows, fewer than the {MIN_ROWS} that "
                     "temperatures need (pass a larger --valid table)")
-        before = expected_calibration_error(mixed, target, task.name)
-        self.temperatures = fit_temperatures(mixed, target, task.name)
-        after = expected_calibration_error(apply_temperature(mixed, self.temperatures, task.name), target, task.name)
+        per_label = task.independent_outputs
+        before = expected_calibration_error(mixed, target, per_label=per_label)
+        self.temperatures = fit_temperatures(mixed, target, per_label=per_label)
+        after = expected_calibration_error(apply_temperature(mixed, self.temperatures, per_label=per_label), target,
+                                           per_label=per_label)
         self.calibration.update({"valid_ece_before": before, "valid_ece_after": after})
         return None
 
@@ -164,7 +166,7 @@ class Portfolio:
     def outputs(self, member_outputs: dict[str, np.ndarray], task: Task) -> np.ndarray:
         """The ensemble's outputs: weighted average, then the temperatures."""
         mixed = combine(member_outputs, self.weights)
-        return apply_temperature(mixed, self.temperatures, task.name) if self.temperatures else mixed
+        return apply_temperature(mixed, self.temperatures, per_label=task.independent_outputs) if self.temperatures else mixed
 
     def score_rows(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, split: str) -> None:
         """Add each member's score on another split (e.g. test) to its leaderboard row."""

@@ -231,7 +231,7 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
     movies: 28 s -> 7 s). Returns [W.ravel(), b] (float64)."""
     n, d = x.shape
     k = task.out_dim
-    terms = n * (k if task.name == "multilabel" else 1)
+    terms = n * (k if task.independent_outputs else 1)
     penalty = 1.0 / (c * terms)
     if x.nnz > 0.25 * n * d:
         xs = torch.from_numpy(x.toarray())
@@ -281,7 +281,7 @@ class NgramLinear(LinearLearner):
         texts = [name for name in sorted(train.views) if train.views[name].ids is not None]
         if not texts:
             return super().stack(train, target, task, valid, valid_target)
-        climb = "log_loss" if task.name == "multilabel" else "primary"
+        climb = "log_loss" if task.independent_outputs else "primary"
         parts = {name: NgramLinear(self.seed, self.threads, max_iter=self.max_iter, path_metric=climb).fit(
             train.select([name]), target, task, valid.select([name]), valid_target) for name in texts}
         self.fitted["parts"] = {name: part.state()[0] for name, part in parts.items()}

@@ -51,6 +51,12 @@ def create_task(name: str, label: str, label_sep: str | None = None, threshold: 
     return TASKS.get(name)(label, label_sep=label_sep, threshold=threshold)
 
 
+def is_labelled(name: str | None) -> bool:
+    """Whether a task name (a saved model's, or ``--task``'s; ``auto`` included) learns a label column (a
+    ``Predictor``), rather than pairs (a ``Retriever``); an unknown name counts as labelled, for its own error."""
+    return name not in TASKS or bool(TASKS.meta(name).get("labelled"))
+
+
 def task_from_state(state: dict) -> Task:
     """A task rebuilt from its ``state_dict()`` (as saved in a bundle's config.json)."""
     return TASKS.get(state["name"]).from_state(state)

@@ -20,11 +20,36 @@ class Task:
     name: ClassVar[str]
     primary_metric: ClassVar[str]  # early stopping and best-epoch choice
     maximize: ClassVar[bool] = True
+    # what the logits mean, which callers ask instead of the task's name: "logit" (one logit of the second class,
+    # sigmoid), "softmax" (K logits, one class per row), "sigmoids" (K independent labels), "value" (a standardised
+    # number), "embedding" (a retrieval tower's vector)
+    output_kind: ClassVar[str]
     fitted: ClassVar[tuple[str, ...]] = ()  # what fit learns
     classes: list[Any] | None = None        # class names (None: not a classification task)
 
     def __init__(self, label: str, label_sep: str | None = None, threshold: float = 0.5):
         self.label, self.label_sep, self.threshold = label, label_sep, threshold
+
+    # --- traits: what callers ask of a task ------------------------------------------------------------------
+    @property
+    def one_class_per_row(self) -> bool:
+        """Each row has exactly one of the classes: the hold-out stratifies by it, a confusion matrix applies."""
+        return self.output_kind in ("logit", "softmax")
+
+    @property
+    def independent_outputs(self) -> bool:
+        """Each output column is a label of its own (its own loss terms, booster, temperature)."""
+        return self.output_kind == "sigmoids"
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Outputs are probabilities (calibrated by temperature, ``predict_proba``), not values."""
+        return self.output_kind in ("logit", "softmax", "sigmoids")
+
+    @property
+    def report_metric(self) -> str:
+        """The metric robustness reports and curves plot (regression: R², comparable across tables)."""
+        return self.primary_metric
 
     # --- labels -------------------------------------------------------------------------------------------------
     def fit(self, labels: pd.Series) -> "Task":

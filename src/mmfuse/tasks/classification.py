@@ -83,7 +83,7 @@ class _ClassTask(Task):
 class BinaryTask(_ClassTask):
     """Two classes: one logit, sigmoid, binary cross-entropy (the seed's Dense(1, sigmoid))."""
 
-    name, primary_metric = "binary", "accuracy"
+    name, primary_metric, output_kind = "binary", "accuracy", "logit"
     out_dim = 1
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -98,7 +98,7 @@ class BinaryTask(_ClassTask):
 class MulticlassTask(_ClassTask):
     """K > 2 classes: K logits, softmax cross-entropy."""
 
-    name, primary_metric = "multiclass", "accuracy"
+    name, primary_metric, output_kind = "multiclass", "accuracy", "softmax"
 
     @property
     def out_dim(self) -> int:
@@ -115,7 +115,7 @@ class MulticlassTask(_ClassTask):
 class MultilabelTask(Task):
     """Any subset of K labels per row: K logits, independent sigmoids, threshold for the 0/1 decision."""
 
-    name, primary_metric = "multilabel", "micro_f1"
+    name, primary_metric, output_kind = "multilabel", "micro_f1", "sigmoids"
     fitted = ("classes",)
 
     def fit(self, labels: pd.Series) -> "MultilabelTask":

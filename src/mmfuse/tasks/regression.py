@@ -18,8 +18,9 @@ from .base import Task
 class RegressionTask(Task):
     """A number: one output trained on the standardised target with MSE, reported in the original units."""
 
-    name, primary_metric, maximize = "regression", "rmse", False
+    name, primary_metric, maximize, output_kind = "regression", "rmse", False, "value"
     out_dim = 1
+    report_metric = "r2"
     fitted = ("mean", "std")
     mean: float = 0.0
     std: float = 1.0

@@ -46,7 +46,7 @@ class RetrievalTask:
     """Matching pairs: the model's ``logits`` are the stacked, temperature-scaled embeddings (B, 2, D) of each
     pair's query and target; the loss is InfoNCE, the metrics recall and ranks."""
 
-    name, primary_metric, maximize = "retrieval", "mean_recall", True
+    name, primary_metric, maximize, output_kind = "retrieval", "mean_recall", True, "embedding"
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         return info_nce(logits[:, 0].float(), logits[:, 1].float())
