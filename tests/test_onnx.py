@@ -155,7 +155,7 @@ def test_the_default_model_exports_as_one_graph_for_each_task(tmp_path, feature_
     torch_fp32 = Predictor.load(path, verbose=False)
     torch_fp32.config_.train.precision = "32"
     onnx = Predictor.load(path, verbose=False, backend="onnx")
-    assert sorted(onnx.network_.members) == sorted(members)
+    assert sorted(onnx.graph_.members) == sorted(members)
     split = torch_fp32.prepare(tmp_path / "test.csv")[1]
     for member in [None, *members]:
         expected = torch_fp32.predict_outputs(split, member=member)

@@ -197,7 +197,7 @@ def test_a_members_cost_estimate_reads_its_own_view_and_the_ngrams_a_row_has():
     under 11 minutes left the portfolio with the network alone)."""
     from mmfuse.core.processor import FlatView
     from mmfuse.portfolio.flat import FlatInputs
-    from mmfuse.registry import LEARNERS
+    from mmfuse.registry import MEMBERS
 
     def flat(slots: int, embedding: int) -> FlatInputs:
         ids = torch.zeros(5000, slots, dtype=torch.long)
@@ -207,7 +207,7 @@ def test_a_members_cost_estimate_reads_its_own_view_and_the_ngrams_a_row_has():
 
     task = create_task("multiclass", "y")
     task.classes = list("abcdefghij")
-    ngrams, embeddings = LEARNERS.get("ngram_linear")(), LEARNERS.get("embedding_linear")()
+    ngrams, embeddings = MEMBERS.get("ngram_linear")(), MEMBERS.get("embedding_linear")()
     assert ngrams.estimate_seconds(flat(100, 384), task) == ngrams.estimate_seconds(flat(4096, 8), task)
     assert embeddings.estimate_seconds(flat(100, 384), task) == embeddings.estimate_seconds(flat(4096, 384), task)
     assert embeddings.estimate_seconds(flat(100, 768), task) > embeddings.estimate_seconds(flat(100, 384), task)
@@ -252,15 +252,15 @@ def test_a_portfolio_is_served(fitted):
 
 
 def test_with_no_time_limit_the_network_gets_a_few_times_what_came_before():
-    from mmfuse.portfolio import Budget
+    from mmfuse.portfolio import TimeBudget
 
-    given = Budget(30.0)
-    assert given.default_for_network() is None and given.seconds == 30.0  # a given limit is kept
-    budget = Budget(None)
+    given = TimeBudget(30.0)
+    assert given.set_default() is None and given.seconds == 30.0  # a given limit is kept
+    budget = TimeBudget(None)
     budget.start -= 100.0  # as if 100 s went to reading, features and the cheap members
-    assert budget.default_for_network() == pytest.approx(300.0, rel=0.01) and 199 < budget.left() < 201
-    quick = Budget(None)
-    assert quick.default_for_network() == 120.0  # never below the floor
+    assert budget.set_default() == pytest.approx(300.0, rel=0.01) and 199 < budget.left() < 201
+    quick = TimeBudget(None)
+    assert quick.set_default() == 120.0  # never below the floor
 
 
 # --- the parts, on their own ------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def test_out_of_fold_logits_do_not_see_their_own_rows():
     from mmfuse.core.processor import FlatView
     from mmfuse.portfolio.flat import FlatInputs
     from mmfuse.portfolio.learner import out_of_fold
-    from mmfuse.registry import LEARNERS
+    from mmfuse.registry import MEMBERS
 
     n, rng = 400, np.random.default_rng(0)
     ids = torch.as_tensor(np.sort(rng.permutation(n * 8).reshape(n, 8) + 1, axis=1))  # 8 n-grams seen in one row only
@@ -328,13 +328,13 @@ def test_out_of_fold_logits_do_not_see_their_own_rows():
     task = create_task("binary", "y")
     task.classes = ["a", "b"]
     target = torch.as_tensor(rng.integers(0, 2, n), dtype=torch.float32)
-    learner = LEARNERS.get("ngram_linear")(C=100.0, grid=(100.0,)).fit(train, target[:300], task, valid, target[300:])
+    learner = MEMBERS.get("ngram_linear")(C=100.0, grid=(100.0,)).learn(train, target[:300], task, valid, target[300:])
     truth = target[:300].numpy()[:, None] > 0.5
     oof = out_of_fold(learner, train, target[:300], task)
     assert ((learner.logits(train) > 0) == truth).mean() > 0.95 and ((oof > 0) == truth).mean() < 0.62
-    other = LEARNERS.get("ngram_linear")(C=100.0, grid=(100.0,)).fit(train, 1 - target[:300], task, valid, target[300:])
+    other = MEMBERS.get("ngram_linear")(C=100.0, grid=(100.0,)).learn(train, 1 - target[:300], task, valid, target[300:])
     fold = torch.arange(240)
-    a, b = (m.fold_copy().fit(train.take(fold), target[fold], task) for m in (learner, other))
+    a, b = (m.fold_copy().learn(train.take(fold), target[fold], task) for m in (learner, other))
     assert np.array_equal(a.arrays["coef"], b.arrays["coef"])
 
 
@@ -344,7 +344,7 @@ def test_the_trees_read_one_linear_score_per_text_and_saved_scores_load_the_same
     and the trees split on them."""
     from mmfuse.core.processor import FlatView
     from mmfuse.portfolio.flat import FlatInputs
-    from mmfuse.registry import LEARNERS
+    from mmfuse.registry import MEMBERS
 
     n, rng = 600, np.random.default_rng(1)
     target = torch.as_tensor(rng.integers(0, 2, n), dtype=torch.float32)
@@ -355,7 +355,7 @@ def test_the_trees_read_one_linear_score_per_text_and_saved_scores_load_the_same
     train, valid, rows = flat.take(torch.arange(400)), flat.take(torch.arange(400, 500)), flat.take(torch.arange(500, n))
     task = create_task("binary", "y")
     task.classes = ["no", "yes"]
-    linear = LEARNERS.get("ngram_linear")().fit(train, target[:400], task, valid, target[400:500])
+    linear = MEMBERS.get("ngram_linear")().learn(train, target[:400], task, valid, target[400:500])
     stacked = linear.stack(train, target[:400], task, valid, target[400:500])
     assert stacked.train.shape == (400, 2) and stacked.valid.shape == (100, 2)
     truth = target[:400].numpy() > 0.5
@@ -363,7 +363,7 @@ def test_the_trees_read_one_linear_score_per_text_and_saved_scores_load_the_same
     meta, arrays = linear.state()
     loaded = type(linear).from_state(json.loads(json.dumps(meta)), arrays)
     assert np.array_equal(loaded.stacked_features(rows), linear.stacked_features(rows))
-    trees = LEARNERS.get("lightgbm")().fit(train, target[:400], task, valid, target[400:500], {"ngram_linear": stacked})
+    trees = MEMBERS.get("lightgbm")().learn(train, target[:400], task, valid, target[400:500], {"ngram_linear": stacked})
     logits = trees.logits(rows, upstream={"ngram_linear": linear.stacked_features(rows)})
     assert ((logits[:, 0] > 0) == (target[500:].numpy() > 0.5)).mean() > 0.95
 
@@ -374,7 +374,7 @@ def test_multilabel_text_scores_climb_the_log_loss_past_the_frequent_labels_plat
     the joint model keeps the primary metric."""
     from mmfuse.core.processor import FlatView
     from mmfuse.portfolio.flat import FlatInputs
-    from mmfuse.registry import LEARNERS
+    from mmfuse.registry import MEMBERS
 
     n, rng = 700, np.random.default_rng(2)
     rare = rng.random((n, 2)) < 0.2
@@ -385,7 +385,7 @@ def test_multilabel_text_scores_climb_the_log_loss_past_the_frequent_labels_plat
     train, valid = flat.take(torch.arange(500)), flat.take(torch.arange(500, n))
     task = create_task("multilabel", "y")
     task.classes = ["common", "r1", "r2"]
-    linear = LEARNERS.get("ngram_linear")().fit(train, target[:500], task, valid, target[500:])
+    linear = MEMBERS.get("ngram_linear")().learn(train, target[:500], task, valid, target[500:])
     linear.stack(train, target[:500], task, valid, target[500:])
     part = linear.fitted["parts"]["t"]["params"]
     assert linear.path_metric == "primary" and part["path_metric"] == "log_loss"

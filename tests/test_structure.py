@@ -49,3 +49,25 @@ def test_the_scan_sees_each_form_of_comparison():
     code = ('a == "binary"\n"regression" != b\nc in ("multiclass", "x")\nd not in ["multilabel"]\n'
             'match e:\n    case "retrieval": pass\nf == "image"\n')
     assert [line for line, _ in compared_literals(ast.parse(code), set(TASKS.names()))] == [1, 2, 3, 4, 6]
+
+
+def test_the_network_is_no_sentinel_outside_its_member():
+    found = [f"{path.relative_to(SOURCE)}:{line}" for path in sources(outside=("portfolio/network.py",))
+             for line, _ in compared_literals(ast.parse(path.read_text()), {"network"})]
+    assert not found, "ask a member's traits (reads_views, saved_apart, open_ended), not its name: " + "; ".join(found)
+
+
+def long_functions(path: Path, limit: int) -> list[str]:
+    """The functions of a file longer than ``limit`` lines (decorators and docstring included)."""
+    tree = ast.parse(path.read_text())
+    return [f"{path.relative_to(SOURCE)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > limit]
+
+
+def test_the_estimators_and_the_portfolio_keep_short_functions_and_files():
+    found = [f for path in sources() if path.relative_to(SOURCE).as_posix().startswith(("estimators/", "portfolio/"))
+             for f in long_functions(path, 40)]
+    assert not found, "functions over 40 lines: " + "; ".join(found)
+    lines = {name: len((SOURCE / "estimators" / name).read_text().splitlines()) for name in ("predictor.py", "base.py")}
+    assert lines["predictor.py"] <= 250 and lines["base.py"] <= 400, lines

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .registry import ENCODERS, FUSIONS, LEARNERS, MODALITIES, PROCESSORS, Registry
+from .registry import ENCODERS, FUSIONS, MEMBERS, MODALITIES, PROCESSORS, Registry
 
 
 class _Strict(BaseModel):
@@ -107,7 +107,9 @@ class TrainCfg(_Strict):
     restore_best: bool = True
     precision: Literal["32", "bf16", "16"] = "32"  # bf16 / 16 (float16, GPU only): mixed-precision autocast, for
     # training and prediction
-    time_limit: float | None = Field(None, gt=0, description="seconds")
+    # seconds the network alone may train, within the fit's own time limit (older configs name it time_limit)
+    network_time_limit: float | None = Field(None, gt=0, description="seconds",
+                                             validation_alias=AliasChoices("network_time_limit", "time_limit"))
     seed: int = Field(0, ge=0, le=2**32 - 1)  # what the random number generators take
     threads: int | None = Field(None, ge=1)
     valid_fraction: float = Field(0.2, gt=0, lt=1)
@@ -131,18 +133,15 @@ class RetrievalCfg(_Strict):
         return None if kind is None else check_input_kind(kind)
 
 
-NETWORK = "network"  # the fused network's name among a portfolio's members
-
-
 def _member(name: str) -> str:
-    if name != NETWORK and name not in LEARNERS:
+    if name not in MEMBERS:
         raise ValueError(f"unknown portfolio member {name!r}; choose from: {', '.join(member_names())}")
     return name
 
 
 def member_names() -> list[str]:
-    """The learners a portfolio may hold: the registered ones and the fused network."""
-    return [*LEARNERS.names(), NETWORK]
+    """The members a portfolio may hold (``registry.MEMBERS``: the fused network is ``network``)."""
+    return MEMBERS.names()
 
 
 class PortfolioCfg(_Strict):
@@ -150,7 +149,7 @@ class PortfolioCfg(_Strict):
     their validation outputs are combined: greedy ensemble selection with replacement over ``rounds`` rounds, then
     temperature scaling (``calibrate``)."""
 
-    members: list[Annotated[str, AfterValidator(_member)]] = Field(default_factory=lambda: [NETWORK], min_length=1)
+    members: list[Annotated[str, AfterValidator(_member)]] = Field(default_factory=lambda: ["network"], min_length=1)
     rounds: int = Field(25, ge=1)
     calibrate: bool = True
 

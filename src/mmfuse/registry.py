@@ -63,7 +63,7 @@ PROCESSORS = Registry("processor")   # processor kind -> core.Processor subclass
 ENCODERS = Registry("encoder")       # name -> nn.Module class; meta: modality (input kind), processor
 FUSIONS = Registry("fusion method")  # name -> nn.Fusion subclass
 TASKS = Registry("task")             # name -> Task class
-LEARNERS = Registry("portfolio member")  # name -> portfolio.Learner subclass (the cheap members beside the network)
+MEMBERS = Registry("portfolio member")  # name -> portfolio.member.Member subclass (the network is one)
 
 
 def list_encoders(modality: str | None = None) -> list[str]:

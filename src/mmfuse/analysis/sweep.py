@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..config import NETWORK
 from ..data.detect import detect_columns
 from ..data.table import read_table
 from ..errors import DataError
 from ..estimators import Predictor
 from ..pipeline import input_of
+from ..portfolio.network import NetworkMember
 from .robustness import effective_robustness, relative_robustness, robustness
 
 
@@ -34,6 +34,7 @@ from .robustness import effective_robustness, relative_robustness, robustness
 class RunSpec:
     name: str                # e.g. "image only" or "fusion gated"
     options: dict[str, Any]  # Predictor keyword arguments
+    member_alone: bool = False  # one member on its own, which may not apply to the table (skipped, not an error)
 
 
 def sweep_specs(columns: dict[str, list[str]], fusions: list[str], members: list[str] = ()) -> list[RunSpec]:
@@ -43,16 +44,16 @@ def sweep_specs(columns: dict[str, list[str]], fusions: list[str], members: list
     Args:
         columns: input name -> the table columns it reads (tabular: every numeric and categorical column).
         fusions: fusion method names.
-        members: cheap learners (``registry.LEARNERS``) to run alone and in the portfolio; none: no such runs.
+        members: cheap learners (``registry.MEMBERS``) to run alone and in the portfolio; none: no such runs.
     """
-    network = {"members": [NETWORK]}
+    network = {"members": [NetworkMember.name]}
     all_columns = [c for cols in columns.values() for c in cols]
     specs = [RunSpec(f"{name} only", {"ignore": [c for c in all_columns if c not in cols], **network})
              for name, cols in sorted(columns.items())] if len(columns) > 1 else []
     specs += [RunSpec(f"fusion {f}", {"fusion": f, **network}) for f in fusions]
     if members:
-        specs += [RunSpec(f"member {m}", {"members": [m]}) for m in members]
-        specs.append(RunSpec("portfolio", {"members": [*members, NETWORK]}))
+        specs += [RunSpec(f"member {m}", {"members": [m]}, member_alone=True) for m in members]
+        specs.append(RunSpec("portfolio", {"members": [*members, NetworkMember.name]}))
     return specs
 
 
@@ -78,7 +79,7 @@ def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[
     try:
         predictor.fit(data["train"], valid=data.get("valid"))
     except DataError as err:  # a member alone that does not apply to this table (e.g. no frozen embeddings)
-        if NETWORK in options.get("members", [NETWORK]):
+        if not spec.member_alone:
             raise
         return {"name": spec.name, "seed": seed, "skipped": str(err)}
     fit_seconds = time.perf_counter() - start
@@ -89,7 +90,7 @@ def _run(spec: RunSpec, seed: int, label: str, data: dict[str, str], base: dict[
     predictor.save(path)
     curves = robustness(predictor, data["test"], max_shapley_inputs=0, seed=seed).curves
     metric = predictor.task_.report_metric
-    trained = NETWORK in predictor.members_()  # a cheap member alone has no network parameters to count
+    trained = bool(predictor.history_)  # a member alone (not the network) has no network parameters to count
     return {"name": spec.name, "seed": seed, "metric": metric, "valid": predictor.metrics_["valid"][metric],
             "test": test[metric], "parameters": predictor.metrics_["parameters"] if trained else float("nan"),
             "fit_seconds": fit_seconds,

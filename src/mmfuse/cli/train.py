@@ -150,15 +150,15 @@ def sweep(train: str, label: str, test: str, valid: str | None, fusions: str, se
     from ..analysis.sweep import plan_sweep, run_sweep, summarise
 
     setup_logging()
-    from .. import estimators  # noqa: F401  (registers the learners)
-    from ..config import NETWORK
+    from .. import estimators  # noqa: F401  (registers the members)
     from ..errors import ConfigError
-    from ..registry import LEARNERS
+    from ..registry import MEMBERS
 
-    cheap = [m for m in names(members) or LEARNERS.names() if m != NETWORK] if members != "" else []
-    unknown = [m for m in cheap if m not in LEARNERS.names()]
+    unknown = [m for m in names(members) or [] if m not in MEMBERS]
     if unknown:
         raise ConfigError(f"--members: unknown member {unknown[0]!r}; {list_members()}")
+    # each member that reads the flat views runs alone (the network's own runs are the fusions')
+    cheap = [m for m in names(members) or MEMBERS.names() if MEMBERS.get(m).reads_views] if members != "" else []
     specs = plan_sweep(train, label, [f.strip() for f in fusions.split(",") if f.strip()], list(ignore), cheap)
     base = {"preset": preset, "threads": threads, "max_epochs": max_epochs, "ignore": list(ignore)}
     base = {k: v for k, v in base.items() if v is not None}

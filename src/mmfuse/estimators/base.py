@@ -22,7 +22,7 @@ import torch
 from sklearn.base import BaseEstimator as SklearnEstimator
 from torch import Tensor, nn
 
-from ..config import ModelConfig, TrainCfg, load_config, setting_overrides, validate_config, with_finetuning
+from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import process_rank, resolve_device
 from ..core.modality import is_empty, resolve_path
@@ -39,7 +39,7 @@ from ..pipeline import (POLICIES, InputPipeline, InputPlan, check_encoder_keys, 
                         plan_inputs)
 from ..plots import plot_learning_curves
 from ..plugins import plugin_modules, require_plugins
-from ..portfolio import Budget, MemberStore
+from ..portfolio import FitData, MemberStore, NetworkMember, NetworkPlan, Portfolio, PortfolioFit, TimeBudget
 from ..registry import ENCODERS, FUSIONS, MODALITIES
 from ..tasks import is_labelled, task_from_state
 from ..version import __version__
@@ -203,7 +203,7 @@ class BaseEstimator(SklearnEstimator):
         """
         if misplaced_arguments:  # a constructor setting, another tool's name or a typo: say where it belongs
             raise TypeError(misplaced(type(self), BaseEstimator.fit, misplaced_arguments))
-        clock, budget = Stopwatch(), Budget(self.time_limit)
+        clock, budget = Stopwatch(), TimeBudget(self.time_limit)
         self.config_ = self._resolve_config()
         rank, world = self._process_rank()
         first = rank == 0  # DDP: rank 0 saves
@@ -212,59 +212,50 @@ class BaseEstimator(SklearnEstimator):
         check_checkpoint_use(checkpoint_dir if first else None, resume, restart)
         self._apply_process_settings()
         splits = self._read_splits(train, y, valid, clock)
-        self._learn_columns(splits)
+        self._learn_columns(splits, budget)
         train_set, valid_set, features = self._preprocess(splits, clock)
         fingerprint = None if checkpoint_dir is None else run_fingerprint(self._resume_parts(splits))
         store = None if checkpoint_dir is None or not first else MemberStore(Path(checkpoint_dir), fingerprint, resume)
-        self._fit_members(train_set, valid_set, budget, clock, store)
         with clock("set-up"):
             torch.manual_seed(self.config_.train.seed)  # weight init is part of the seeded run
             self.model_ = self._build_model()
-        result = None  # the network does not train (a portfolio without it, or no time left)
-        if self._network_fits(budget):
-            from ..training import Checkpointing, train as run_training  # Lightning loads only to train
-
-            self._log(f"network: {self._parameter_count():,} trainable parameters; train {len(train_set)} rows, "
-                      f"valid {len(valid_set)} rows")
-            checkpointing = None if checkpoint_dir is None else Checkpointing(
-                Path(checkpoint_dir), fingerprint, resume, checkpoint_every)
-            with clock("training"):
-                result = run_training(self.model_, self.task_, train_set, valid_set, self._train_settings(budget),
-                                      self._progress_callback(), [*(callbacks or []), *self._training_callbacks()],
-                                      checkpointing,
-                                      accelerator="gpu" if self._device() == "cuda" else "cpu",
-                                      log_level=logging.INFO if self.verbose else logging.DEBUG,
-                                      valid_rows=self.pipeline_.batch_rows())
-        self._combine_members(valid_set, clock, trained=result is not None)
-        self._record(result, valid_set, features, clock)
+        checkpoints = None if checkpoint_dir is None else {"folder": Path(checkpoint_dir), "fingerprint": fingerprint,
+                                                           "resume": resume, "every_seconds": checkpoint_every}
+        network = self._network_member(self._network_plan(callbacks, checkpoints))
+        cfg = self.config_.portfolio
+        fitting = PortfolioFit(self._member_names(), self.task_, budget, seed=self.config_.train.seed,
+                               threads=torch.get_num_threads(), log=self._log, given={network.name: network},
+                               store=store, rounds=cfg.rounds, calibrate=cfg.calibrate, rank=rank, world=world)
+        with clock("members"):
+            self.portfolio_ = fitting.run(FitData(train_set, valid_set, self.pipeline_.dataset,
+                                                  self.pipeline_.processors))
+        clock.move("members", "training", network.fit_seconds)
+        if self.portfolio_.lone:
+            clock.seconds.pop("members")
+        chosen = ", ".join(f"{n} {w:.2f}" for n, w in self.portfolio_.weights.items())
+        if not self.portfolio_.lone:
+            self._log(f"ensemble: {chosen}" + "".join(f"; {k.replace('_', ' ')} {v:.4f}"
+                                                      for k, v in self.portfolio_.calibration.items()))
+        self._record(network.result, valid_set, features, clock)
         return self
 
-    def _train_settings(self, budget: Budget) -> TrainCfg:
-        """The config's training settings, its time limit cut to what is left of the fit's (``time_limit``)."""
-        left, own = budget.left(), self.config_.train.time_limit
-        if left is None:
-            return self.config_.train
-        return self.config_.train.model_copy(update={"time_limit": max(1.0, min(left, own or left))})
+    def _member_names(self) -> list[str]:
+        """The portfolio's members this fit trains (the network alone, unless a subclass holds a portfolio)."""
+        return [NetworkMember.name]
 
-    # --- what a portfolio adds (``Predictor``); one network otherwise -------------------------------------------
-    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch,
-                     store: MemberStore | None) -> None:
-        """Fit the cheap members beside the network (saved to, or resumed from, ``store``)."""
+    def _network_plan(self, callbacks: list | None, checkpoints: dict[str, Any] | None) -> NetworkPlan:
+        """How the network trains in this fit (the config's settings; the trainer's callbacks and runtime)."""
+        return NetworkPlan(self.config_.train, self._progress_callback(), list(callbacks or []), checkpoints,
+                           "gpu" if self._device() == "cuda" else "cpu", logging.INFO if self.verbose else logging.DEBUG,
+                           self.pipeline_.batch_rows())
 
-    def _network_fits(self, budget: Budget) -> bool:
-        """Whether the network trains in this fit."""
-        return True
+    def _network_member(self, plan: NetworkPlan | None = None) -> NetworkMember:
+        """The network as a portfolio member, on this estimator's device."""
+        return NetworkMember(self.model_, plan, self._device(), self.config_.train.precision)
 
     def _process_rank(self) -> tuple[int, int]:
         """(global rank, world size) of this process under the config's devices and nodes ((0, 1) alone)."""
         return process_rank(self.config_.train.devices, self.config_.train.num_nodes)
-
-    def _training_callbacks(self) -> list:
-        """Lightning callbacks the estimator itself adds to the network's training."""
-        return []
-
-    def _combine_members(self, valid_set: TableDataset, clock: Stopwatch, trained: bool) -> None:
-        """Weigh and calibrate the members on the validation split (``trained``: whether the network trained)."""
 
     # --- the stages of fit --------------------------------------------------------------------------------------
     def _apply_process_settings(self) -> None:
@@ -293,21 +284,21 @@ class BaseEstimator(SklearnEstimator):
         return FitSplits(frame.iloc[train_idx], frame.iloc[valid_idx], table.root, table.root, left_out, [],
                          list(table.frame.columns))
 
-    def _learn_columns(self, splits: FitSplits) -> None:
-        """The task's state (classes, scaling), each column's modality and each input's encoder, from the
-        training rows; the column table is logged."""
+    def _learn_columns(self, splits: FitSplits, budget: TimeBudget) -> None:
+        """The task's state (classes, scaling), each column's modality and each input's encoder (within what
+        ``budget`` allows frozen features), from the training rows; the column table is logged."""
         self._fit_task(splits.train)
         self.columns_ = self._detect(splits.train, splits.train_root)
         for warning in check_encoder_keys(self.encoders or {}, self.columns_, splits.columns):
             self._log(warning, logging.WARNING)
         self.config_ = self.config_.for_columns(input_traits(self.columns_))
-        self.plan_ = self._plan_inputs(splits)
+        self.plan_ = self._plan_inputs(splits, budget)
         rows = [(i["column"], i["modality"], i["encoder"],
                  i["reason"] + (f"; {i['chosen_by']}" if i["chosen_by"] else "")) for i in self._inputs()]
         self._log("columns:\n" + "\n".join(f"  {c!s:<24} {m:<12} {e:<18} {why}"
                                             for c, m, e, why in [("column", "modality", "encoder", "why"), *rows]))
 
-    def _plan_inputs(self, splits: FitSplits) -> dict[str, InputPlan]:
+    def _plan_inputs(self, splits: FitSplits, budget: TimeBudget) -> dict[str, InputPlan]:
         """Each input's encoder and processor (``plan_inputs``) under the config."""
         return plan_inputs(self.columns_, self.config_)
 
@@ -423,11 +414,11 @@ class BaseEstimator(SklearnEstimator):
                   "inputs": [asdict(p) for p in self.plan_.values()], "plugins": self._plugin_modules()}
         def extras(folder: Path) -> None:
             if self.history_:
-                metric, weights = self.task_.primary_metric, self.metrics_.get("ensemble", {}).get("weights")
+                metric, ensemble = self.task_.primary_metric, not self.portfolio_.lone
                 plot_learning_curves(self.history_, folder / "learning_curves.png", metric,
                                      self.metrics_.get("restored_epoch"),
-                                     self.metrics_["valid"].get(metric) if weights else None,
-                                     weights.get("network", 0.0) if weights else None)
+                                     self.metrics_["valid"].get(metric) if ensemble else None,
+                                     self.portfolio_.weights.get(NetworkMember.name, 0.0) if ensemble else None)
             self._save_extras(folder)
 
         out = save_bundle(path, {**config, **self._extra_config()}, self.pipeline_.state_dict(),
@@ -443,7 +434,8 @@ class BaseEstimator(SklearnEstimator):
         """Files a subclass adds to the bundle before it is sealed (a portfolio's members)."""
 
     def _load_extras(self, folder: Path, config: dict[str, Any]) -> None:
-        """Read what ``_save_extras`` wrote (the bundle's checksums are verified already)."""
+        """Read what ``_save_extras`` wrote (the bundle's checksums are verified already); here: the network alone."""
+        self.portfolio_ = Portfolio.alone(NetworkMember.name, self._network_member())
 
     def _plugin_modules(self) -> list[str]:
         """The modules outside mmfuse whose modalities, processors, encoders or fusion this model uses."""

@@ -27,7 +27,6 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..config import NETWORK
 from ..data.dataset import make_loader
 from ..errors import ConfigError
 from ..nn.export import ExportGraph, dense
@@ -79,7 +78,7 @@ def export_onnx(predictor: Predictor, path: str | Path) -> Path:
     axes: dict[str, dict[int, str]] = {n: {0: "batch"} for n in in_names}
     axes |= {n: {0: "batch", 1: f"{n}_width"} for n in names
              if is_ragged(predictor, n) and not fixed_width(predictor, n)}
-    if predictor.portfolio_ is None:
+    if predictor.portfolio_.lone:
         graph, example, out_names = network, tuple(inputs + present), ["logits"]
     else:
         flat = flat_batch(predictor.pipeline_.processors, dict(zip(names, inputs)),
@@ -119,15 +118,17 @@ class PortfolioGraph(nn.Module):
         portfolio, self.task = predictor.portfolio_, predictor.task_
         self.members = portfolio.needed()
         self.names, self.fields, self.templates = predictor.inputs_, fields, flat.views
-        self.network = network if NETWORK in self.members else None
+        # the member that reads the prepared inputs, not the flat views (the network): ``network`` computes it
+        self.network_name = next((m for m in self.members if not portfolio.members[m].reads_views), None)
+        self.network = network if self.network_name else None
         cheap = {}
-        for name in (m for m in self.members if m != NETWORK):
+        for name in (m for m in self.members if m != self.network_name):
             try:
                 cheap[name] = portfolio.members[name].module()
             except ConfigError as err:
                 raise ConfigError(f"cannot export to ONNX: {err}") from None
         self.cheap = nn.ModuleDict(cheap)
-        self.reads = {n: portfolio.members[n].fitted.get("reads", []) for n in cheap}
+        self.reads = {n: portfolio.members[n].fitted_reads() for n in cheap}
         read = sorted({r for names in self.reads.values() for r in names})
         self.stacked = nn.ModuleDict({r: portfolio.members[r].stacked_module() for r in read})
         self.weights, self.temperatures = dict(portfolio.weights), list(portfolio.temperatures)
@@ -139,14 +140,14 @@ class PortfolioGraph(nn.Module):
             views[name][field] = x
         present = {n: p > 0.5 for n, p in zip(self.names, tensors[m:2 * m])}
         flat = FlatInputs({n: replace(v, **views[n]) for n, v in self.templates.items()}, present)
-        logits = {} if self.network is None else {NETWORK: self.network(*tensors[:2 * m])}
+        logits = {} if self.network is None else {self.network_name: self.network(*tensors[:2 * m])}
         fed = {r: module(flat) for r, module in self.stacked.items()}
         for name, member in self.cheap.items():
             logits[name] = member(flat, {r: fed[r] for r in self.reads[name]})
         outputs = {n: self.task.output_tensor(logits[n]) for n in self.members}
         mixed = sum(w * outputs[n].double() for n, w in self.weights.items()).float()
-        final = temperature_tensor(mixed, self.temperatures,
-                                                           per_label=self.task.independent_outputs) if self.temperatures else mixed
+        per_label = self.task.independent_outputs
+        final = temperature_tensor(mixed, self.temperatures, per_label=per_label) if self.temperatures else mixed
         return (final, *(outputs[n] for n in self.members))
 
 

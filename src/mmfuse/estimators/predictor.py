@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -19,10 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import NETWORK, ModelConfig, member_names
+from ..config import ModelConfig, member_names
 from ..core.columns import ColumnInfo
-from ..core.deadline import check_deadline
-from ..core.devices import autocast_dtype
 from ..core.processor import Corruption, Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
 from ..data.detect import detect_columns
@@ -31,9 +28,10 @@ from ..errors import BundleError, ConfigError, DataError
 from ..nn.model import MultiModalModel, build_model
 from ..plots import plot_confusion
 from ..io.bundle import damaged
-from ..io.members import members_from_bytes, members_to_bytes, read_members, write_members
+from ..io.members import read_members, write_members
 from ..pipeline import InputPlan
-from ..portfolio import Budget, FlatInputs, MemberStore, Portfolio, concat, flat_batch, named_views
+from ..portfolio import EagerPath, GraphPath, NetworkMember, Portfolio, TimeBudget, member_outputs
+from ..portfolio.prediction import ENSEMBLE
 from ..tasks import create_task, explain_task
 from .base import BaseEstimator, FitSplits, TableLike
 from .contributions import row_contributions
@@ -75,8 +73,8 @@ class Predictor(BaseEstimator):
     """
 
     default_preset, is_retrieval = "default", False
-    network_: Any = None  # the ONNX Runtime network when loaded with backend="onnx" (else PyTorch runs the model)
-    portfolio_: Portfolio | None = None  # the cheap members, weights and calibration (None: the network alone)
+    graph_: Any = None  # the ONNX Runtime graph when loaded with backend="onnx" (else PyTorch runs the model)
+    portfolio_: Portfolio  # the members (the network alone: ``lone``), weights and calibration
 
     def __init__(self, *, label: str, task: str = "auto", preset: str = "default",
                  config: str | Path | dict | None = None, column_types: dict[str, str] | None = None,
@@ -172,103 +170,29 @@ class Predictor(BaseEstimator):
     def _score(self, dataset: TableDataset) -> dict[str, float]:
         return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
 
-    def _plan_inputs(self, splits: Any) -> dict[str, InputPlan]:
-        """With a time limit, frozen backbones whose features would take over three quarters of it give way to their
-        modality's fast encoder (``time_plan``; said in the log)."""
-        plan = super()._plan_inputs(splits)
-        if self.time_limit is None:
+    def _plan_inputs(self, splits: Any, budget: TimeBudget) -> dict[str, InputPlan]:
+        """With a time limit, frozen backbones whose features would take more than the budget's share give way to
+        their modality's fast encoder (``time_plan``; said in the log)."""
+        plan = super()._plan_inputs(splits, budget)
+        if not budget.given:
             return plan
         fixed = set(self.encoders or {})  # the user's own encoder choices stay
-        config, line = within_time(plan, self.config_, [splits.train, splits.valid], self.time_limit,
+        config, line = within_time(plan, self.config_, [splits.train, splits.valid], budget.seconds,
                                    self.config_.train.threads or torch.get_num_threads(), fixed)
         if line is None:
             return plan
         self._log(line, logging.WARNING)
         self.config_ = config
-        return super()._plan_inputs(splits)
+        return super()._plan_inputs(splits, budget)
 
     # --- the portfolio ------------------------------------------------------------------------------------------
-    def _fit_members(self, train_set: TableDataset, valid_set: TableDataset, budget: Budget, clock: Stopwatch,
-                     store: MemberStore | None) -> None:
-        self.portfolio_ = None
-        names = self.config_.portfolio.members
-        if names == [NETWORK]:
-            return
-        if self._process_rank()[0] > 0:
-            self.portfolio_, self._valid_outputs = Portfolio(), {}  # rank 0 sends its members (_training_callbacks)
-            return
-        with clock("members"):
-            train, valid = self._flat_inputs(train_set.split), self._flat_inputs(valid_set.split)
-            self.portfolio_, self._valid_outputs = Portfolio.fit_learners(
-                names, train, train_set.target, valid, valid_set.target, self.task_, budget,
-                self.config_.train.seed, torch.get_num_threads(), self._log, store)
-
-    def _training_callbacks(self) -> list:
-        """Under DDP with a portfolio: the cheap members rank 0 fitted (and their validation outputs) go to the
-        other ranks as training starts, so every rank weighs the same members the same way after it."""
-        if self.portfolio_ is None or self._process_rank()[1] == 1:
-            return []
-        from ..training.share import ShareFromRankZero
-
-        return [ShareFromRankZero(self._members_payload, self._receive_members)]
-
-    def _members_payload(self) -> bytes:
-        meta, arrays = self.portfolio_.state()
-        return members_to_bytes(meta, arrays | {f"valid_outputs/{n}": v for n, v in self._valid_outputs.items()})
-
-    def _receive_members(self, data: bytes) -> None:
-        meta, arrays = members_from_bytes(data)
-        self.portfolio_ = Portfolio.from_state(meta, arrays)
-        self._valid_outputs = {n: arrays[f"valid_outputs/{n}"] for n in self.portfolio_.members}  # in fit order
+    def _member_names(self) -> list[str]:
+        return self.config_.portfolio.members
 
     def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
         super()._record(result, valid_set, features, clock)
-        if self.portfolio_ is not None:  # weights, validation ECE before / after the temperatures
+        if not self.portfolio_.lone:  # weights, validation ECE before / after the temperatures
             self.metrics_["ensemble"] = {"weights": self.portfolio_.weights, **self.portfolio_.calibration}
-
-    def _flat_inputs(self, split: EncodedSplit) -> FlatInputs:
-        """Every input's flat view of a split's rows (prepared as for prediction: no augmentation)."""
-        loader = make_loader(self.pipeline_.dataset(split), 512, shuffle=False)
-        return concat(flat_batch(self.pipeline_.processors, b.inputs, b.present) for b in loader)
-
-    def _network_fits(self, budget: Budget) -> bool:
-        if self.portfolio_ is None:
-            return True
-        if NETWORK not in self.config_.portfolio.members:
-            return False
-        ddp = self._process_rank()[1] > 1
-        # under DDP every rank takes the rule (rank 1 fits no members): rank 0's clock decides, broadcast to all
-        if (self.portfolio_.members or ddp) and budget.default_for_network() is not None:
-            self._log(f"time limit: {budget.seconds:.0f} s for the whole fit (none given: max(120 s, 3x the "
-                      f"{budget.elapsed():.0f} s before the network)); the network trains for what is left")
-        left = budget.left()
-        if left is not None and left <= 0 and self.portfolio_.members:
-            self.portfolio_.board.append({"member": NETWORK, "status": "skipped: no time left of the time limit"})
-            self._log(f"member {NETWORK}: skipped (no time left of the {budget.seconds:g} s time limit)")
-            return False
-        return True
-
-    def _combine_members(self, valid_set: TableDataset, clock: Stopwatch, trained: bool) -> None:
-        if self.portfolio_ is None:
-            return
-        outputs = dict(self._valid_outputs)
-        del self._valid_outputs
-        if trained:
-            start = time.perf_counter()
-            outputs[NETWORK] = self._member_outputs(valid_set.split, [NETWORK])[NETWORK]
-            per_row = 1000 * (time.perf_counter() - start) / max(len(valid_set), 1)
-            self.portfolio_.add_row(NETWORK, self.task_, valid_set.target, outputs[NETWORK],
-                                    clock.seconds.get("training", 0.0), per_row)
-        if not outputs:
-            raise DataError("no portfolio member could be fitted: " + "; ".join(
-                f"{r['member']}: {r['status']}" for r in self.portfolio_.board))
-        cfg = self.config_.portfolio
-        skipped = self.portfolio_.select(outputs, valid_set.target, self.task_, cfg.rounds, cfg.calibrate)
-        if skipped:
-            self._log(skipped, logging.WARNING)
-        chosen = ", ".join(f"{n} {w:.2f}" for n, w in self.portfolio_.weights.items())
-        self._log(f"ensemble: {chosen}" + "".join(f"; {k.replace('_', ' ')} {v:.4f}"
-                                                  for k, v in self.portfolio_.calibration.items()))
 
     def _bundle_fields(self) -> dict[str, Any]:
         return {"label": self.label, "label_sep": self.label_sep}
@@ -282,17 +206,18 @@ class Predictor(BaseEstimator):
                    threshold=config["task"].get("threshold", 0.5), **kwargs)
 
     def _extra_config(self) -> dict[str, Any]:
-        return {} if self.portfolio_ is None else {"members": self.members_()}
+        return {} if self.portfolio_.lone else {"members": self.members_()}
 
     def _save_extras(self, folder: Path) -> None:
-        if self.portfolio_ is not None:
+        if not self.portfolio_.lone:
             write_members(folder, *self.portfolio_.state())
 
     def _load_extras(self, folder: Path, config: dict[str, Any]) -> None:
         if "members" not in config:
-            return
+            return super()._load_extras(folder, config)
+        network = self._network_member()
         try:
-            self.portfolio_ = Portfolio.from_state(*read_members(folder))
+            self.portfolio_ = Portfolio.from_state(*read_members(folder), apart={network.name: network})
         except (KeyError, TypeError, ValueError) as err:
             raise damaged(folder, f"portfolio.json does not describe this mmfuse's members ({type(err).__name__}: "
                                   f"{err})") from None
@@ -311,8 +236,8 @@ class Predictor(BaseEstimator):
                 elsewhere = "" if onnx_path else ", or name the file you exported with onnx_path="
                 raise BundleError(f"no ONNX graph at {graph}: write it there with `mmfuse export {path} --out "
                                   f"{graph}`{elsewhere}")
-            predictor.network_ = OnnxNetwork(graph, predictor.inputs_, predictor.export_fingerprint(),
-                                             torch.get_num_threads())
+            predictor.graph_ = OnnxNetwork(graph, predictor.inputs_, predictor.export_fingerprint(),
+                                           torch.get_num_threads())
         elif backend != "torch":
             raise ConfigError(f"backend must be 'torch' or 'onnx', not {backend!r}")
         return predictor
@@ -323,13 +248,14 @@ class Predictor(BaseEstimator):
         from ..nn.export import weights_fingerprint
 
         network = weights_fingerprint(self.model_)
-        if self.portfolio_ is None:
+        if self.portfolio_.lone:
             return network
         return hashlib.sha256((network + self.portfolio_.fingerprint()).encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        ensemble = {"members": self.portfolio_.weights} if self.portfolio_ else {}  # member -> weight
-        return {**super().describe(), "classes": self.task_.classes, **ensemble,
+        about = super().describe()
+        ensemble = {} if self.portfolio_.lone else {"members": self.portfolio_.weights}  # member -> weight
+        return {**about, "classes": self.task_.classes, **ensemble,
                 "fusion": self.config_.fusion.name, "head": self.config_.head.hidden_dims}
 
     # --- inference ----------------------------------------------------------------------------------------------
@@ -373,72 +299,37 @@ class Predictor(BaseEstimator):
         return outputs[member] if member is not None else self._ensemble(outputs)
 
     def _ensemble(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The model's outputs from its members' (the network's alone when there is no portfolio; an exported
-        portfolio graph's own ``"ensemble"`` when it ran)."""
-        if "ensemble" in outputs:
-            return outputs["ensemble"]
-        return self.portfolio_.outputs(outputs, self.task_) if self.portfolio_ else outputs[NETWORK]
+        """The model's outputs from its members' (an exported portfolio graph's own ``"ensemble"`` when it ran)."""
+        return outputs[ENSEMBLE] if ENSEMBLE in outputs else self.portfolio_.outputs(outputs, self.task_)
 
-    @torch.inference_mode()
     def _member_outputs(self, split: EncodedSplit, names: list[str], batch_size: int | None = None,
                         absent: frozenset[str] = frozenset(), transform: Callable | None = None) -> dict[str, np.ndarray]:
-        """Member name -> its outputs (N, K) for the rows of a prepared split, for the members named; from an
-        exported portfolio graph (no input absent) also ``"ensemble"``, the graph's own combination. With inputs
-        absent, the graph gives the network's outputs only (presence carries the absence) and the cheap members
-        run here (an absent input is their training mean, not a missing row)."""
-        graph = self.network_  # an exported graph (backend="onnx"), else None
-        members_graph = graph is not None and bool(graph.members)
-        from_graph = [n for n in names if members_graph and not absent and n in graph.members]
-        rest = [n for n in names if n not in from_graph]
-        with_network, cheap = NETWORK in rest, [n for n in rest if n != NETWORK]
-        network_in_graph = members_graph and NETWORK in graph.members
-        run_graph = bool(from_graph) or with_network and network_in_graph
-        device = torch.device("cpu") if graph or not with_network else self._model_on_device()
-        dtype = autocast_dtype(self.config_.train.precision)
-        logits, flats, found = [], [], []
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None and not graph):
-            loader = make_loader(self.pipeline_.dataset(split), batch_size or self.pipeline_.batch_rows(),
-                                 shuffle=False, pin_memory=device.type == "cuda")
-            for batch in loader:
-                check_deadline()  # a served request's time limit, between batches
-                inputs = transform(batch.inputs) if transform else batch.inputs  # corruptions: on the CPU, seeded
-                present = {n: m & (n not in absent) for n, m in batch.present.items()}
-                flat = flat_batch(self.pipeline_.processors, inputs, present) if cheap or run_graph else None
-                if cheap:
-                    flats.append(flat)
-                if run_graph:
-                    found.append(graph.outputs(inputs, present, named_views(flat)))
-                if not with_network or network_in_graph:
-                    continue
-                if graph is not None:
-                    logits.append(graph.logits(inputs, present))
-                    continue
-                inputs = {n: x.to(device, non_blocking=True) for n, x in inputs.items()}
-                present = {n: m.to(device, non_blocking=True) for n, m in present.items()}
-                logits.append(self.model_(inputs, present).logits.float().cpu())
-        outputs = {NETWORK: self.task_.outputs(torch.cat(logits))} if logits else {}
-        wanted = from_graph + (["ensemble"] if from_graph else []) + ([NETWORK] if with_network and network_in_graph
-                                                                      else [])
-        outputs.update({n: torch.cat([f[n] for f in found]).numpy() for n in wanted})
-        if cheap:
-            outputs.update(self.portfolio_.member_outputs(cheap, concat(flats), self.task_, absent))
-        return outputs
+        """Member name -> its outputs (N, K) for the rows of a prepared split, for the members named (and
+        ``"ensemble"`` where an exported portfolio graph gives it): by the prediction path this model was loaded
+        with (``portfolio.prediction``)."""
+        network = self.portfolio_.members.get(NetworkMember.name)
+        if network is not None:  # the runtime as set now (a lone network's exported graph runs in its place)
+            network.use(self._device(), self.config_.train.precision,
+                        self.graph_ if self.graph_ and not self.graph_.members else None)
+        eager = EagerPath(self.portfolio_, self.task_)
+        path = GraphPath(self.graph_, eager) if self.graph_ and self.graph_.members else eager
+        loader = make_loader(self.pipeline_.dataset(split), batch_size or self.pipeline_.batch_rows(), shuffle=False,
+                             pin_memory=self._device() == "cuda")
+        return member_outputs(path, loader, self.pipeline_.processors, names, absent, transform)
 
     def _members_needed(self, member: str | None) -> list[str]:
         """The members whose outputs a prediction needs: the ensemble's, or one member's."""
         if member is None:
-            return self.portfolio_.needed() if self.portfolio_ else [NETWORK]
+            return self.portfolio_.needed()
         fitted = self.members_()
         if member not in fitted:
             raise ConfigError(f"member {member!r} is not in this model; its members: {', '.join(fitted)}")
         return [member]
 
     def members_(self) -> list[str]:
-        """The fitted members' names (a model without a portfolio: the network alone)."""
+        """The fitted members' names, in fit order."""
         self._check_fitted()
-        if self.portfolio_ is None:
-            return [NETWORK]
-        return [r["member"] for r in self.portfolio_.board if r["status"] == "fitted"]
+        return self.portfolio_.fitted()
 
     def leaderboard(self, test: TableLike | None = None) -> pd.DataFrame:
         """One row per member tried, then the ensemble: validation score of the primary metric, ensemble weight,
@@ -446,18 +337,17 @@ class Predictor(BaseEstimator):
         labelled table), each member's and the ensemble's score on it too."""
         self._check_fitted()
         metric = self.task_.primary_metric
-        if self.portfolio_ is None:
-            rows = [{"member": NETWORK, "status": "fitted", "valid": self.metrics_["valid"][metric], "weight": 1.0,
-                     "fit_seconds": self.metrics_.get("stages", {}).get("training")}]
-        else:
-            rows = [dict(r) for r in self.portfolio_.board]
-        rows.append({"member": "ensemble", "status": "fitted", "valid": self.metrics_["valid"][metric],
+        rows = [dict(r) for r in self.portfolio_.board]
+        if self.portfolio_.lone:  # its figures are the fit's
+            rows[0] |= {"valid": self.metrics_["valid"][metric],
+                        "fit_seconds": self.metrics_.get("stages", {}).get("training")}
+        rows.append({"member": ENSEMBLE, "status": "fitted", "valid": self.metrics_["valid"][metric],
                      "weight": None, "fit_seconds": self.metrics_.get("fit_seconds")})
         if test is not None:
             frame, split = self.prepare(test, "test", labelled=True)
             target = self.targets(frame, split)
             outputs = self._member_outputs(split, self.members_())
-            outputs["ensemble"] = self._ensemble(outputs)
+            outputs[ENSEMBLE] = self._ensemble(outputs)
             for row in rows:
                 if row["member"] in outputs:
                     row["test"] = self.task_.metrics(target, outputs[row["member"]])[metric]

@@ -15,6 +15,7 @@ from ..config import EncoderCfg, ModelConfig
 from ..core.frozen import FrozenFeatureProcessor
 from ..core.modality import nonempty_strings
 from ..pipeline import InputPlan
+from ..portfolio.budget import FROZEN_SHARE
 from ..registry import PROCESSORS
 
 # at 2 threads on the project's reference machine (benchmarks/realdata.py, cold cache, train + valid rows): MiniLM
@@ -23,10 +24,6 @@ from ..registry import PROCESSORS
 TEXT_SECONDS, TEXT_SECONDS_PER_CHAR, IMAGE_SECONDS = 5e-4, 1.2e-5, 2.5e-2
 CHARS_PER_TOKEN = 4  # text past max_length tokens is truncated: it costs nothing
 SAMPLE = 10_000  # values a column's share of empty cells and mean length are read from
-# of the time limit the frozen features may take, picked on validation (the curve's runs, seed 0): 0.75 keeps
-# MiniLM at fortunes' 30 s (estimate 17 s; valid accuracy 0.683, not 0.602) and EfficientNet at emoji's 60 s (42 s;
-# 0.938, not 0.830), about level at movies' 120 s (65 s; drama 0.738 not 0.753, rating RMSE 0.921 either way)
-SHARE = 0.75
 
 
 def fast_encoder(plan: InputPlan, config: ModelConfig) -> EncoderCfg | None:
@@ -63,16 +60,16 @@ def frozen_seconds(plan: dict[str, InputPlan], frames: list[pd.DataFrame], threa
 
 def within_time(plan: dict[str, InputPlan], config: ModelConfig, frames: list[pd.DataFrame], time_limit: float,
                 threads: int, fixed: set[str]) -> tuple[ModelConfig, str | None]:
-    """The config with fast encoders for the frozen inputs when all frozen features would take more than ``SHARE``
-    of ``time_limit`` (the inputs whose column or kind the user's own encoder choice names in ``fixed`` keep theirs),
-    and the line that says so (None: the config as it was)."""
+    """The config with fast encoders for the frozen inputs when all frozen features would take more than
+    ``FROZEN_SHARE`` of ``time_limit`` (the inputs whose column or kind the user's own encoder choice names in
+    ``fixed`` keep theirs), and the line that says so (None: the config as it was)."""
     costs = frozen_seconds(plan, frames, threads)
     total = sum(costs.values())
     swapped = {name: fast for name in costs if name not in fixed and plan[name].kind not in fixed
                and (fast := fast_encoder(plan[name], config))}
-    if total <= SHARE * time_limit or not swapped:
+    if total <= FROZEN_SHARE * time_limit or not swapped:
         return config, None
     line = (f"time limit {time_limit:g} s: the frozen features of {', '.join(map(repr, costs))} would take "
-            f"~{total:.0f} s (over {SHARE:.0%} of it): "
+            f"~{total:.0f} s (over {FROZEN_SHARE:.0%} of it): "
             + "; ".join(f"{name!r} reads {enc.name}" for name, enc in swapped.items()) + " instead")
     return config.model_copy(update={"column_encoders": {**config.column_encoders, **swapped}}, deep=True), line

@@ -25,6 +25,11 @@ class Stopwatch:
     def total(self) -> float:
         return time.perf_counter() - self.start
 
+    def move(self, stage: str, into: str, seconds: float) -> None:
+        """Count ``seconds`` of ``stage`` as ``into`` (a part of a stage that has its own name)."""
+        self.seconds[stage] = self.seconds.get(stage, 0.0) - seconds
+        self.seconds[into] = self.seconds.get(into, 0.0) + seconds
+
 
 def stage_seconds(clock: Stopwatch, features: dict[str, dict[str, dict[str, float]]],
                   history: list[dict[str, float]]) -> dict[str, float]:

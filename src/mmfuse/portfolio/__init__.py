@@ -1,10 +1,18 @@
-"""The portfolio: cheap learners over the input pipeline's flat views (linear models on n-grams and on frozen
-embeddings, LightGBM) beside the fused network, weighted by greedy ensemble selection on validation and calibrated
-by temperature scaling (``ensemble.Portfolio``). Each learner is one file registered in ``registry.LEARNERS``."""
+"""The portfolio: members that learn from the input pipeline's flat views (linear models on n-grams and on frozen
+embeddings, LightGBM) and the fused network, one interface (``member.Member``), fitted under one time budget
+(``fit.PortfolioFit``, ``budget.TimeBudget``), weighted by greedy ensemble selection on validation and calibrated by
+temperature scaling (``ensemble.Portfolio``), predicting by one of the paths in ``prediction``. Each member is one
+file registered in ``registry.MEMBERS``."""
 
-from . import linear, trees  # noqa: F401  (registers the learners)
-from .ensemble import Budget, Portfolio
+from . import linear, network, trees  # noqa: F401  (registers the members)
+from .budget import TimeBudget
+from .ensemble import Portfolio
+from .fit import PortfolioFit
 from .flat import FlatInputs, concat, flat_batch, named_views
+from .member import FitData, Member
+from .network import NetworkMember, NetworkPlan
+from .prediction import EagerPath, GraphPath, member_outputs
 from .store import MemberStore
 
-__all__ = ["Budget", "FlatInputs", "MemberStore", "Portfolio", "concat", "flat_batch", "named_views"]
+__all__ = ["EagerPath", "FitData", "FlatInputs", "GraphPath", "Member", "MemberStore", "NetworkMember", "NetworkPlan",
+           "Portfolio", "PortfolioFit", "TimeBudget", "concat", "flat_batch", "member_outputs", "named_views"]

@@ -1,117 +1,48 @@
 """The fitted portfolio: its members, their ensemble weights and the calibration, with what each cost and scored.
 
-    portfolio = Portfolio.fit_learners(names, train, y, valid, y_valid, task, budget, seed, threads, log)
-    portfolio.select(outputs_on_valid, y_valid, task, rounds, calibrate)   # the network's outputs included
-    portfolio.outputs(member_outputs)                                       # weighted, calibrated (N, K)
+    portfolio = PortfolioFit(names, task, budget, ...).run(data)        # fit.py: the members, then select
+    portfolio.select(outputs_on_valid, y_valid, task, rounds, calibrate)
+    portfolio.outputs(member_outputs, task)                             # weighted, calibrated (N, K)
 
-The fused network is trained by the estimator (it owns checkpoints, DDP and the training loop); here it is one more
-name with outputs. Saved as ``portfolio.json`` (settings, fitted values, LightGBM text, weights, leaderboard) and
-``portfolio.safetensors`` (arrays).
+Saved as ``portfolio.json`` (settings, fitted values, LightGBM text, weights, leaderboard) and
+``portfolio.safetensors`` (arrays); a member saved apart (the network) keeps its weights in the bundle's model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from ..config import NETWORK
-from ..core.deadline import check_deadline
-from ..registry import LEARNERS
+from ..registry import MEMBERS
 from ..tasks.base import Task
 from .calibration import MIN_ROWS, apply_temperature, expected_calibration_error, fit_temperatures
-from .flat import FlatInputs
-from .learner import Learner, Stacked
+from .member import Member
 from .selection import combine, greedy_selection
-from .store import Finished, MemberStore
-
-
-class Budget:
-    """Seconds left of a fit's time limit (None: no limit)."""
-
-    def __init__(self, seconds: float | None):
-        self.seconds, self.start = seconds, time.perf_counter()
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def left(self) -> float | None:
-        return None if self.seconds is None else self.seconds - self.elapsed()
-
-    def default_for_network(self, floor: float = 120.0, factor: float = 3.0) -> float | None:
-        """With no time limit given, a portfolio's network gets what is left of max(``floor``, ``factor`` x the
-        seconds the fit took before it): the cheap members have scored by then, so the network may take a few times
-        their cost but not ten. Returns the limit set (None: one was given)."""
-        if self.seconds is not None:
-            return None
-        self.seconds = max(floor, factor * self.elapsed())
-        return self.seconds
-
-    def credit(self, seconds: float) -> None:
-        """Count ``seconds`` spent before (by a fit this one resumes) as elapsed."""
-        self.start -= seconds
-
-    def allows(self, cost: float) -> bool:
-        left = self.left()
-        return left is None or cost <= left
 
 
 @dataclass
 class Portfolio:
-    """Members by name (the network has no entry: the estimator holds it), weights (summing to 1), temperatures
-    (empty: none) and one leaderboard row per member tried."""
+    """Fitted members by name in fit order, weights (summing to 1), temperatures (empty: none), one leaderboard row
+    per member tried, the validation figures of the ensemble; ``lone``: one member saved apart, as trained
+    (``alone``)."""
 
-    members: dict[str, Learner] = field(default_factory=dict)
+    members: dict[str, Member] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     temperatures: list[float] = field(default_factory=list)
     board: list[dict[str, Any]] = field(default_factory=list)
     calibration: dict[str, float] = field(default_factory=dict)
+    lone: bool = False
 
-    # --- fitting -------------------------------------------------------------------------------------------------
     @classmethod
-    def fit_learners(cls, names: list[str], train: FlatInputs, target: Tensor, valid: FlatInputs,
-                     valid_target: Tensor, task: Task, budget: Budget, seed: int, threads: int,
-                     log: Callable[[str], None], store: MemberStore | None = None) -> tuple["Portfolio", dict[str, np.ndarray]]:
-        """Fit the cheap members named (cheapest first, each only if its estimated cost fits what is left of the
-        budget; with a ``store``, each saved once fitted, or loaded if an interrupted fit saved it); returns the
-        portfolio and each fitted member's validation outputs."""
-        portfolio, outputs, stacked = cls(), {}, {}
-        for name in sorted((n for n in names if n != NETWORK), key=lambda n: LEARNERS.meta(n).get("cost", 9)):
-            done = store.load(name) if store is not None else None
-            if done is not None:
-                budget.credit(done.seconds)  # a resumed fit gets what is left of the budget
-            else:
-                learner = LEARNERS.get(name)(seed=seed, threads=threads)
-                why_not = learner.applies(train)
-                if why_not is None and any(r in names and r not in portfolio.members for r in learner.reads):
-                    why_not = f"needs {', '.join(learner.reads)}, which did not fit"
-                cost = learner.estimate_seconds(train, task)
-                if why_not is None and not budget.allows(cost):
-                    why_not = f"estimated {cost:.0f} s, {budget.left():.0f} s of the time limit left"
-                if why_not is not None:
-                    portfolio.board.append({"member": name, "status": f"skipped: {why_not}"})
-                    log(f"member {name}: skipped ({why_not})")
-                    continue
-                done = _fit_one(learner, train, target, task, valid, valid_target, stacked,
-                                reads_me=any(name in LEARNERS.get(n).reads for n in names if n != NETWORK))
-                if store is not None:
-                    store.save(name, done)
-            portfolio.members[name], outputs[name] = done.learner, done.outputs
-            if done.stacked is not None:
-                stacked[name] = done.stacked
-            portfolio.board.append(done.row)
-            log(f"member {name}: valid {task.primary_metric} {done.row['valid']:.4f} in {done.seconds:.1f} s")
-        return portfolio, outputs
-
-    def add_row(self, name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float,
-                predict_ms: float) -> None:
-        self.board.append(_row(name, task, target, outputs, seconds, predict_ms))
+    def alone(cls, name: str, member: Member) -> "Portfolio":
+        """One member whose outputs are the model's, as trained (no selection, no calibration, nothing saved
+        beside the bundle's model)."""
+        return cls({name: member}, {name: 1.0}, [], [{"member": name, "status": "fitted", "weight": 1.0}], {}, True)
 
     def select(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int,
                calibrate: bool) -> str | None:
@@ -140,28 +71,19 @@ class Portfolio:
     # --- prediction ----------------------------------------------------------------------------------------------
     def needed(self) -> list[str]:
         """The members whose outputs the ensemble reads (weight > 0), with the members they read, in fit order."""
-        return self._with_reads(list(self.weights))
+        return self.with_reads(list(self.weights))
 
-    def _with_reads(self, names: list[str]) -> list[str]:
-        """``names`` and the cheap members they read, in fit order (the network last)."""
+    def with_reads(self, names: list[str]) -> list[str]:
+        """``names`` and the members they read, in fit order."""
         wanted = set(names)
         for name in names:
             if name in self.members:
-                wanted |= set(self.members[name].fitted.get("reads", []))
-        return [n for n in [*self.members, NETWORK] if n in wanted]
+                wanted |= set(self.members[name].fitted_reads())
+        return [n for n in self.members if n in wanted]
 
-    def member_outputs(self, names: list[str], flat: FlatInputs, task: Task,
-                       absent: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
-        """Outputs (N, K) of the cheap members named, each fed the stacked features of the members it reads."""
-        logits, fed = {}, {}
-        for name in (n for n in self._with_reads(names) if n in self.members):
-            check_deadline()  # a served request's time limit, between members
-            learner, reads = self.members[name], self.members[name].fitted.get("reads", [])
-            for r in reads:
-                if r not in fed:
-                    fed[r] = self.members[r].stacked_features(flat, absent)
-            logits[name] = learner.logits(flat, absent, {r: fed[r] for r in reads})
-        return {n: task.outputs(torch.from_numpy(logits[n])) for n in names if n in logits}
+    def fitted(self) -> list[str]:
+        """The fitted members' names, in fit order."""
+        return [r["member"] for r in self.board if r["status"] == "fitted"]
 
     def outputs(self, member_outputs: dict[str, np.ndarray], task: Task) -> np.ndarray:
         """The ensemble's outputs: weighted average, then the temperatures."""
@@ -190,43 +112,34 @@ class Portfolio:
         meta = {"weights": self.weights, "temperatures": self.temperatures, "leaderboard": self.board,
                 "calibration": self.calibration, "members": {}}
         arrays = {}
-        for name, learner in self.members.items():
-            meta["members"][name], member_arrays = learner.state()
+        for name, member in self.members.items():
+            if member.saved_apart:
+                continue
+            meta["members"][name], member_arrays = member.state()
             arrays.update({f"{name}/{k}": np.ascontiguousarray(v) for k, v in member_arrays.items()})
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> "Portfolio":
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                   apart: dict[str, Member] | None = None) -> "Portfolio":
+        """The portfolio ``state`` saved; ``apart``: the members saved elsewhere (the network, with the bundle's
+        model), included where the leaderboard says they were fitted."""
         members = {}
         for name, state in meta["members"].items():
             prefix = f"{name}/"
-            members[name] = LEARNERS.get(name).from_state(
+            members[name] = MEMBERS.get(name).from_state(
                 state, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
-        return cls(members, dict(meta["weights"]), list(meta["temperatures"]), list(meta["leaderboard"]),
-                   dict(meta.get("calibration", {})))
+        fitted = {r["member"] for r in meta["leaderboard"] if r["status"] == "fitted"}
+        members |= {name: member for name, member in (apart or {}).items() if name in fitted}
+        portfolio = cls(members, dict(meta["weights"]), list(meta["temperatures"]), list(meta["leaderboard"]),
+                        dict(meta.get("calibration", {})))
+        unknown = [n for n in portfolio.weights if n not in members and apart is not None]
+        if unknown:
+            raise ValueError(f"the weights name {unknown[0]!r}, which is not a fitted member")
+        return portfolio
 
 
-
-def _fit_one(learner: Learner, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor,
-             stacked: dict[str, Stacked], reads_me: bool) -> Finished:
-    """Fit one member (fed the stacked features of the members it reads); with ``reads_me``, also what it gives
-    the members that read it (``Learner.stack``)."""
-    start = time.perf_counter()
-    upstream = {r: stacked[r] for r in learner.reads if r in stacked}
-    learner.fit(train, target, task, valid, valid_target, upstream)
-    seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    outputs = task.outputs(torch.from_numpy(learner.logits(valid, upstream={r: s.valid for r, s in upstream.items()})))
-    per_row = 1000 * (time.perf_counter() - start) / max(len(valid), 1)
-    mine = None
-    if reads_me:
-        start = time.perf_counter()
-        mine = learner.stack(train, target, task, valid, valid_target)
-        seconds += time.perf_counter() - start
-    return Finished(learner, outputs, mine, _row(learner.name, task, valid_target, outputs, seconds, per_row), seconds)
-
-
-def _row(name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float, predict_ms: float) -> dict:
+def leaderboard_row(name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float, predict_ms: float) -> dict:
     """A fitted member's leaderboard row."""
     return {"member": name, "status": "fitted", "valid": task.metrics(target, outputs)[task.primary_metric],
             "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4)}

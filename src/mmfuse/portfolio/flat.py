@@ -18,10 +18,12 @@ from ..core.processor import FlatView, Processor
 
 @dataclass
 class FlatInputs:
-    """Input name -> its ``FlatView`` over N rows, and its presence (N,) bool."""
+    """Input name -> its ``FlatView`` over N rows, and its presence (N,) bool; for one batch of prediction also the
+    prepared inputs themselves (``prepared``: what the network reads)."""
 
     views: dict[str, FlatView]
     present: dict[str, Tensor]
+    prepared: dict[str, Tensor] | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.present.values()))) if self.present else 0

@@ -1,9 +1,5 @@
-"""The interface every cheap portfolio member implements: fit on flat views, give logits, save as JSON + arrays.
-
-Adding a learner is one file: a ``Learner`` subclass registered in ``registry.LEARNERS``::
-
-    @LEARNERS.register("my_learner", cost=2)
-    class MyLearner(Learner): ...
+"""Members that learn from the inputs' flat views (the linear models, LightGBM, k-nearest neighbours): the ``Member``
+interface over ``learn`` (flat training and validation rows, targets) and ``logits`` (flat rows).
 
 Logits are what the task turns into outputs (``Task.outputs``): (N, out_dim), e.g. one logit for binary, K for
 multiclass and multilabel, the standardised value for regression. ``absent`` inputs are treated as missing in every
@@ -13,43 +9,49 @@ row (each learner documents how), which is how robustness curves and per-input c
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..tasks.base import Task
+from .budget import TimeBudget
 from .flat import FlatInputs
+from .member import FitData, Member, Stacked
 
 
-class Learner:
+class Learner(Member):
     """Base class. Constructor arguments are the learner's settings (kept under their own names, JSON values);
-    fitted state lives in ``arrays`` (name -> numpy array) and ``fitted`` (JSON), both written by ``fit``.
-
-    ``reads``: members whose ``stacked_features`` this one takes as features (out-of-fold on the training rows).
-    """
-
-    name: ClassVar[str]
-    reads: ClassVar[tuple[str, ...]] = ()
+    fitted state lives in ``arrays`` (name -> numpy array) and ``fitted`` (JSON), both written by ``learn``."""
 
     def __init__(self, seed: int = 0, threads: int = 1):
         self.seed, self.threads = seed, threads
         self.arrays: dict[str, np.ndarray] = {}
         self.fitted: dict[str, Any] = {}
 
-    def applies(self, flat: FlatInputs) -> str | None:
+    def applies(self, data: FitData) -> str | None:
+        return self.missing_views(data.train)
+
+    def missing_views(self, flat: FlatInputs) -> str | None:
         """None if this learner can learn from these views, else why not (e.g. "no frozen embeddings")."""
         return None
 
+    def cost_hint(self, data: FitData, task: Task, threads: int) -> float:
+        return self.estimate_seconds(data.train, task)
+
     def estimate_seconds(self, flat: FlatInputs, task: Task) -> float:
-        """A rough cost of ``fit`` on these rows, for the time budget."""
+        """A rough cost of ``learn`` on these rows."""
         raise NotImplementedError
 
-    def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
-            valid_target: Tensor | None = None, upstream: dict[str, "Stacked"] | None = None) -> "Learner":
-        """Learn from the training rows; settings are picked on ``valid`` when given (else the constructor's)."""
+    def fit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "Learner":
+        return self.learn(data.train, data.target, task, data.valid, data.valid_target, upstream, budget.deadline())
+
+    def learn(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
+              valid_target: Tensor | None = None, upstream: dict[str, Stacked] | None = None,
+              deadline: float | None = None) -> "Learner":
+        """Learn from the training rows; settings are picked on ``valid`` when given (else the constructor's);
+        stops at ``deadline`` (a ``time.perf_counter()`` reading; None: none) with the best state reached."""
         raise NotImplementedError
 
     def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
@@ -57,11 +59,11 @@ class Learner:
         """(N, out_dim) logits for the rows of ``flat``."""
         raise NotImplementedError
 
-    def module(self) -> nn.Module:
-        """This fitted member's ``logits`` (no absent inputs) as a torch module, ``forward(flat, upstream) -> (N,
-        out_dim)`` float32, which ONNX export traces (``estimators.onnx``)."""
-        raise ConfigError(f"member {self.name!r} has no graph form to export: leave it out "
-                          f"(--exclude-members {self.name}) or predict with the torch backend")
+    def fitted_reads(self) -> list[str]:
+        return list(self.fitted.get("reads", []))
+
+    def stacked(self, data: FitData, task: Task) -> Stacked:
+        return self.stack(data.train, data.target, task, data.valid, data.valid_target)
 
     def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor) -> "Stacked":
         """What this fitted member gives the members that read it, on the training rows (out-of-fold) and on
@@ -105,13 +107,6 @@ class Learner:
         """Rebuild helpers that are not arrays or JSON (a LightGBM booster from its text) after loading."""
 
 
-class Stacked:
-    """A member's logits as features for another: out-of-fold on the training rows, its plain logits elsewhere."""
-
-    def __init__(self, train: np.ndarray, valid: np.ndarray):
-        self.train, self.valid = train, valid
-
-
 def out_of_fold(learner: Learner, train: FlatInputs, target: Tensor, task: Task, folds: int = 5) -> np.ndarray:
     """Logits (N, out_dim) for every training row from a copy fitted on the other folds (the learner's picked
     settings, seeded folds)."""
@@ -119,7 +114,7 @@ def out_of_fold(learner: Learner, train: FlatInputs, target: Tensor, task: Task,
     out = None
     for part in order.tensor_split(folds):
         rest = order[~torch.isin(order, part)]
-        copy = learner.fold_copy().fit(train.take(rest), target[rest], task)
+        copy = learner.fold_copy().learn(train.take(rest), target[rest], task)
         logits = copy.logits(train.take(part))
         if out is None:
             out = np.zeros((len(train), logits.shape[1]), dtype=np.float32)

@@ -14,6 +14,7 @@ contributes its training rows' mean.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, ClassVar
 
@@ -22,11 +23,13 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from ..registry import LEARNERS
+from ..registry import MEMBERS
 from ..tasks.base import Task
 from .features import fit_idf, fit_scale, one_hot, scale, tfidf
 from .flat import FlatInputs
-from .learner import Learner, Stacked, out_of_fold
+from .budget import past
+from .learner import Learner, out_of_fold
+from .member import Stacked
 from .scoring import selection_key
 
 
@@ -43,7 +46,7 @@ class LinearLearner(Learner):
         self.C, self.grid, self.max_iter = C, list(grid or self.grid_default), max_iter
         self.path_metric = path_metric
 
-    def applies(self, flat: FlatInputs) -> str | None:
+    def missing_views(self, flat: FlatInputs) -> str | None:
         if self.view == "ngrams" and not any(v.ids is not None or v.categories is not None or v.dense is not None
                                              for v in flat.views.values()):
             return "no text, category or number inputs"
@@ -103,20 +106,23 @@ class LinearLearner(Learner):
         return [self._block(flat, name, part) for name, part in self.fitted["blocks"]]
 
     # --- fit and predict ---------------------------------------------------------------------------------------
-    def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
-            valid_target: Tensor | None = None, upstream: dict | None = None) -> "LinearLearner":
+    def learn(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
+              valid_target: Tensor | None = None, upstream: dict | None = None,
+              deadline: float | None = None) -> "LinearLearner":
         self._fit_design(train)
         blocks = self._design(train)
         x = _stacked(blocks)
         self.fitted["widths"] = [b.shape[1] for b in blocks]
         self.arrays["block_means"] = np.asarray(x.mean(0), dtype=np.float32).ravel()
         if valid is None:
-            self._store(_solve(x, target, task, self.C, None, self.max_iter), x.shape[1], task.out_dim)
+            self._store(_solve(x, target, task, self.C, None, self.max_iter, deadline), x.shape[1], task.out_dim)
             return self
         x_valid = _stacked(self._design(valid))
         best, w, path_iter = None, None, max(1, self.max_iter // 4)
         for c in sorted(self.grid):  # the path: a quarter of the iterations per C, each from the previous solution
-            w = _solve(x, target, task, c, w, path_iter)
+            if best is not None and past(deadline):
+                break  # out of time: the best C so far, as solved on the path
+            w = _solve(x, target, task, c, w, path_iter, deadline)
             self._store(w, x.shape[1], task.out_dim)
             logits = _linear(x_valid, self.arrays["coef"], self.arrays["intercept"])
             key = selection_key(task, valid_target, task.outputs(torch.from_numpy(logits)))
@@ -125,7 +131,9 @@ class LinearLearner(Learner):
                 break  # past the best C: weaker penalties only fit the training rows closer
             best = (key, c, w)
         self.C = best[1]  # then the picked C alone gets the rest of the iterations
-        self._store(_solve(x, target, task, self.C, best[2], max(1, self.max_iter - path_iter)), x.shape[1], task.out_dim)
+        rest = max(1, self.max_iter - path_iter)
+        self._store(best[2] if past(deadline) else _solve(x, target, task, self.C, best[2], rest, deadline),
+                    x.shape[1], task.out_dim)
         return self
 
     def fold_copy(self) -> "LinearLearner":
@@ -224,11 +232,12 @@ def _torch_csr(x: sp.csr_matrix) -> Tensor:
 
 
 def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.ndarray | None,
-           max_iter: int) -> np.ndarray:
+           max_iter: int, deadline: float | None = None) -> np.ndarray:
     """Minimise mean task loss + |W|^2 / (2 C M) over (W (D, K), b (K,)) with L-BFGS (M: the loss terms averaged,
     rows x labels for multilabel), stopping where scikit-learn's ``tol=1e-4`` would on its ``C * sum + |W|^2 / 2``
     objective; float32 products on torch's threads (sparse, or dense where most entries are set: frozen embeddings,
-    movies: 28 s -> 7 s). Returns [W.ravel(), b] (float64)."""
+    movies: 28 s -> 7 s). Past ``deadline`` it stops at the next evaluation with the best solution it evaluated.
+    Returns [W.ravel(), b] (float64)."""
     n, d = x.shape
     k = task.out_dim
     terms = n * (k if task.independent_outputs else 1)
@@ -246,6 +255,8 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
     solver = torch.optim.LBFGS([coef, bias], lr=1, max_iter=max_iter, tolerance_grad=1e-4 / (c * terms),
                                tolerance_change=1e-10, history_size=10, line_search_fn="strong_wolfe")
 
+    best: list = [math.inf, None]  # the lowest objective evaluated, and its solution (kept only with a deadline)
+
     def closure() -> Tensor:
         solver.zero_grad()
         z = (xs @ coef.detach() + bias.detach()).requires_grad_()
@@ -253,13 +264,27 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
         loss.backward()
         coef.grad = xt @ z.grad + penalty * coef.detach()
         bias.grad = z.grad.sum(0)
-        return loss.detach() + 0.5 * penalty * (coef.detach() ** 2).sum()
+        objective = loss.detach() + 0.5 * penalty * (coef.detach() ** 2).sum()
+        if deadline is not None:
+            if objective.item() < best[0]:
+                best[:] = objective.item(), torch.cat([coef.detach().reshape(-1), bias.detach()])
+            if past(deadline):
+                raise TimeUp
+        return objective
 
-    solver.step(closure)
+    try:
+        solver.step(closure)
+    except TimeUp:
+        return best[1].double().numpy()
     return torch.cat([coef.detach().reshape(-1), bias.detach()]).double().numpy()
 
 
-@LEARNERS.register("ngram_linear", cost=1)
+class TimeUp(Exception):
+    """The solver's deadline passed (raised inside its closure, caught by ``_solve``)."""
+
+
+
+@MEMBERS.register("ngram_linear", cost=1)
 class NgramLinear(LinearLearner):
     """TF-IDF n-grams + one-hot categories + standardised numbers into a linear model (the TF-IDF baseline).
 
@@ -282,7 +307,7 @@ class NgramLinear(LinearLearner):
         if not texts:
             return super().stack(train, target, task, valid, valid_target)
         climb = "log_loss" if task.independent_outputs else "primary"
-        parts = {name: NgramLinear(self.seed, self.threads, max_iter=self.max_iter, path_metric=climb).fit(
+        parts = {name: NgramLinear(self.seed, self.threads, max_iter=self.max_iter, path_metric=climb).learn(
             train.select([name]), target, task, valid.select([name]), valid_target) for name in texts}
         self.fitted["parts"] = {name: part.state()[0] for name, part in parts.items()}
         for name, part in parts.items():
@@ -317,7 +342,7 @@ class _PartsGraph(nn.Module):
         return torch.cat([part(flat) for part in self.parts], dim=1)
 
 
-@LEARNERS.register("embedding_linear", cost=2)
+@MEMBERS.register("embedding_linear", cost=2)
 class EmbeddingLinear(LinearLearner):
     """Frozen backbone features + numbers + categories into a linear model (the frozen-features baseline)."""
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..io.checkpoint import check_fingerprint, load_member, save_member
-from ..registry import LEARNERS
-from .learner import Learner, Stacked
+from ..registry import MEMBERS
+from .member import Member, Stacked
 
 log = logging.getLogger("mmfuse")
 
@@ -23,7 +23,7 @@ log = logging.getLogger("mmfuse")
 class Finished:
     """A fitted member as the portfolio keeps it while fitting."""
 
-    learner: Learner
+    learner: Member
     outputs: np.ndarray                 # validation outputs (N_valid, K)
     stacked: Stacked | None             # out-of-fold / validation logits, where another member reads them
     row: dict[str, Any]                 # its leaderboard row
@@ -46,7 +46,7 @@ class MemberStore:
         own = {k[len("learner/"):]: v for k, v in arrays.items() if k.startswith("learner/")}
         stacked = Stacked(arrays["stacked.train"], arrays["stacked.valid"]) if "stacked.train" in arrays else None
         log.warning(f"resume: member {name} as fitted before the interruption ({self.folder})")
-        return Finished(LEARNERS.get(name).from_state(state["learner"], own), arrays["outputs"], stacked,
+        return Finished(MEMBERS.get(name).from_state(state["learner"], own), arrays["outputs"], stacked,
                         state["row"], state["seconds"])
 
     def save(self, name: str, done: Finished) -> None:

@@ -11,17 +11,19 @@ multilabel, and checked field by field before LightGBM reads them back (``lightg
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..errors import BundleError
-from ..registry import LEARNERS
+from ..registry import MEMBERS
 from ..tasks.base import Task
 from .flat import FlatInputs
-from .learner import Learner, Stacked
+from .budget import past
+from .learner import Learner
+from .member import Stacked
 from .lightgbm_text import checked_model_text
 from .tree_arrays import TreeArrays
 
@@ -30,7 +32,7 @@ from .tree_arrays import TreeArrays
 OBJECTIVES = {"logit": "binary", "sigmoids": "binary", "softmax": "multiclass", "value": "regression"}
 
 
-@LEARNERS.register("lightgbm", cost=3)
+@MEMBERS.register("lightgbm", cost=3)
 class LightGBMLearner(Learner):
     name = "lightgbm"
     reads = ("ngram_linear",)
@@ -43,7 +45,7 @@ class LightGBMLearner(Learner):
         self.patience, self.components, self.min_data_in_leaf = patience, components, min_data_in_leaf
         self._boosters: list[Any] = []
 
-    def applies(self, flat: FlatInputs) -> str | None:
+    def missing_views(self, flat: FlatInputs) -> str | None:
         if not any(v.dense is not None or v.categories is not None or v.embedding is not None
                    for v in flat.views.values()):
             return "no numbers, categories or embeddings"
@@ -111,8 +113,9 @@ class LightGBMLearner(Learner):
                 "num_threads": self.threads, "seed": self.seed, "deterministic": True, "force_row_wise": True,
                 "verbosity": -1, "max_cat_to_onehot": 8, "extra_trees": self.extra_trees}
 
-    def fit(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
-            valid_target: Tensor | None = None, upstream: dict[str, Stacked] | None = None) -> "LightGBMLearner":
+    def learn(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
+              valid_target: Tensor | None = None, upstream: dict[str, Stacked] | None = None,
+              deadline: float | None = None) -> "LightGBMLearner":
         import lightgbm
 
         self._fit_features(train)
@@ -128,7 +131,8 @@ class LightGBMLearner(Learner):
             data = lightgbm.Dataset(x, y_train, categorical_feature=categorical, free_raw_data=False)
             check = lightgbm.Dataset(x_valid, y_check, reference=data, categorical_feature=categorical)
             booster = lightgbm.train(params, data, self.max_rounds, valid_sets=[check],
-                                     callbacks=[lightgbm.early_stopping(self.patience, verbose=False)])
+                                     callbacks=[lightgbm.early_stopping(self.patience, verbose=False),
+                                                stop_at(deadline)])
             models.append(booster.model_to_string(num_iteration=booster.best_iteration))
             rounds.append(booster.best_iteration)
         self.fitted["models"], self.fitted["rounds"], self.fitted["features"] = models, rounds, x.shape[1]
@@ -157,13 +161,31 @@ class LightGBMLearner(Learner):
         return (out if out.ndim == 2 else out[:, None]).astype(np.float32)
 
 
-@LEARNERS.register("lightgbm_xt", cost=3)
+@MEMBERS.register("lightgbm_xt", cost=3)
 class LightGBMExtraTrees(LightGBMLearner):
     """Extremely randomised trees (each split's threshold drawn at random) on the same features: another view of the
     table for the ensemble (AutoGluon's LightGBMXT)."""
 
     name = "lightgbm_xt"
     extra_trees = True
+
+
+def stop_at(deadline: float | None) -> Callable[[Any], None]:
+    """A LightGBM callback that ends training after the round that passes ``deadline`` (None: never), keeping the
+    round with the best validation score so far, as early stopping would."""
+    best: list = [None, 0, None]  # score, iteration, evaluation results
+
+    def callback(env: Any) -> None:
+        _, _, score, higher_better = env.evaluation_result_list[0]
+        if best[0] is None or (score > best[0] if higher_better else score < best[0]):
+            best[:] = score, env.iteration, env.evaluation_result_list
+        if past(deadline):
+            import lightgbm
+
+            raise lightgbm.callback.EarlyStopException(best[1], best[2])
+
+    callback.order = 40  # after early stopping's own check (30)
+    return callback
 
 
 class _TreesGraph(nn.Module):

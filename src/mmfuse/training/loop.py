@@ -4,7 +4,7 @@
 loss reads (a fused classifier's logits, or a two-tower model's stacked embeddings); it runs AdamW/Adam with a cosine,
 one-cycle or constant schedule, validates every epoch (each epoch's training and validation seconds go into the
 history), stops early on the task's primary validation metric (unless the config says otherwise), honours
-``max_epochs`` and ``time_limit``, restores the best epoch's weights (best metric, then lowest loss; unless
+``max_epochs`` and ``network_time_limit``, restores the best epoch's weights (best metric, then lowest loss; unless
 ``restore_best`` is off, as in the seed recipe) and returns the per-epoch history. With a ``Checkpointing`` plan it
 saves the run's state as it goes and can resume from it (``checkpoints.py``).
 """
@@ -181,7 +181,7 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
         enable_checkpointing=checkpointing is not None, enable_model_summary=False, enable_progress_bar=False,
         precision={"bf16": "bf16-mixed", "16": "16-mixed"}.get(cfg.precision, "32-true"),
         num_sanity_val_steps=0, deterministic=True,
-        max_time=timedelta(seconds=cfg.time_limit) if cfg.time_limit else None)
+        max_time=timedelta(seconds=cfg.network_time_limit) if cfg.network_time_limit else None)
     if restore is not None:
         restore_random_state(*restore, train_loader)
     # deterministic algorithms also fill every new tensor with NaN (to expose reads of uninitialised memory): that
@@ -209,8 +209,8 @@ def stop_reason(history: list[dict[str, float]], cfg: TrainCfg, monitor: EarlySt
     if cfg.early_stopping and monitor.stopped_epoch > 0:
         patience = f"{cfg.patience} epoch{'s' if cfg.patience > 1 else ''}"
         return f"early stopping: validation {metric} did not improve for {patience} in a row (patience {cfg.patience})"
-    if cfg.time_limit:
-        return f"the time limit ({cfg.time_limit:.0f} s for the network) ran out"
+    if cfg.network_time_limit:
+        return f"the time limit ({cfg.network_time_limit:.0f} s for the network) ran out"
     return "the trainer stopped"
 
 
