@@ -526,7 +526,7 @@ def test_a_save_that_fails_midway_leaves_the_old_model_whole(world, tmp_path, mo
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("mmfuse.estimators.base.plot_learning_curves", crash)
+    monkeypatch.setattr("mmfuse.estimators.folder.plot_learning_curves", crash)
     with pytest.raises(BundleError, match=r"could not save the model to .* \(disk full\): what was there is unchanged"):
         predictor.save(copy)
     assert {f.name: sha256_file(f) for f in copy.iterdir()} == before

@@ -191,3 +191,34 @@ def test_a_plugin_that_exits_or_is_interrupted_at_import_is_one_error(tmp_path, 
     with pytest.raises(PluginError, match=re.escape(f"plugin 'abrupt_plugin' could not be imported ({reason}): "
                                                     "fix the error in the module")):
         load_plugins(["abrupt_plugin"])
+
+
+def warm_cool_table(folder: Path, n: int, seed: int) -> Path:
+    """Warm (more red than blue, 70% of rows) or cool colours, one colour column: the plugin's input alone."""
+    rng = np.random.default_rng(seed)
+    warm = rng.random(n) < 0.7
+    red, blue = rng.integers(0, 256, n), rng.integers(0, 256, n)
+    red, blue = np.where(warm, np.maximum(red, blue), np.minimum(red, blue)), np.where(warm, np.minimum(red, blue),
+                                                                                      np.maximum(red, blue))
+    green = rng.integers(0, 256, n)
+    frame = pd.DataFrame({"colour": [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in zip(red, green, blue)],
+                          "y": np.where(warm, "warm", "cool")})
+    path = folder / f"warm_{seed}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_plugins_input_reaches_every_member_through_the_default_flat_view(colour_plugin, tmp_path, caplog):
+    """The plugin's processor gives no flat view of its own: its three numbers reach the linear and tree members as
+    the default ``dense`` view, so the default preset learns the table (the network alone stayed at the majority
+    share); without the network and a view, the log names the input no member reads."""
+    train, test = warm_cool_table(tmp_path, 300, 0), warm_cool_table(tmp_path, 200, 1)
+    predictor = Predictor(label="y", threads=2, progress=False, verbose=False).fit(train)
+    assert predictor.evaluate(test)["accuracy"] >= 0.90
+    assert predictor.importance(test, repeats=2)["importance"]["colour"] > 0.2
+    noisy = tmp_path / "noisy.csv"
+    pd.read_csv(train).assign(x=np.random.default_rng(2).normal(size=300)).to_csv(noisy, index=False)
+    with pytest.MonkeyPatch.context() as patch, caplog.at_level("WARNING", logger="mmfuse"):
+        patch.setattr(colour_plugin.ColourProcessor, "flat_view", False)
+        Predictor(label="y", members=["lightgbm"], threads=2, progress=False).fit(noisy)
+    assert "input 'colour' ('colour'): no member reads it" in caplog.text

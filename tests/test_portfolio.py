@@ -151,7 +151,7 @@ def test_a_tiny_time_limit_returns_a_valid_model_and_says_what_it_skipped(table_
     assert p.predict(table_dir / "test.csv").notna().all()
 
 
-def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoders(table_dir, caplog):
+def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoders(table_dir, caplog, tmp_path):
     """Text and colour images under the default preset read MiniLM and EfficientNet features; at a limit their
     extraction would take over three quarters of, text reads its n-grams alone and images the from-scratch CNN, said in the
     log; with room for them, or with the user's own choice, the frozen encoders stay."""
@@ -161,7 +161,8 @@ def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoder
 
     settings = {**COMMON, "preset": "default", "members": ["ngram_linear", "network"], "verbose": True}
     with caplog.at_level("INFO", logger="mmfuse"):
-        p = Predictor(time_limit=4, **settings).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")
+        p = Predictor(time_limit=4, cache_dir=tmp_path / "cold", **settings).fit(table_dir / "train.csv",
+                                                                                valid=table_dir / "valid.csv")
     assert {n: plan.encoder for n, plan in p.plan_.items()} == {"text": "ngrams", "image": "cnn", "tabular": "mlp"}
     assert "time limit 4 s: the frozen features of 'text', 'image' would take ~6 s" in caplog.text
     assert p.predict(table_dir / "test.csv").notna().all()
@@ -175,6 +176,27 @@ def test_frozen_features_a_time_limit_cannot_afford_give_way_to_the_fast_encoder
     assert within_time(plan, config, frames, total / 0.8, 2, set())[1] is not None
     kept, line = within_time(plan, config, frames, 4, 2, {"image"})  # the user named the image encoder
     assert set(kept.column_encoders) - set(config.column_encoders) == {"text"} and "'image' reads" not in line
+
+
+def test_features_the_cache_holds_cost_the_time_plan_nothing(table_dir, tmp_path):
+    """A warm cache: the share of a sample of an input's values whose features the cache holds is left out of the
+    estimate (with the cache full, a short limit keeps the frozen encoders); other inputs still count in full."""
+    from mmfuse.config import load_config
+    from mmfuse.data.detect import detect_columns
+    from mmfuse.estimators.time_plan import cached_shares, frozen_seconds
+    from mmfuse.pipeline import InputPipeline, input_traits, plan_inputs
+
+    frame = pd.read_csv(table_dir / "train.csv")
+    columns = detect_columns(frame, "y", table_dir, ignore=["id"])
+    config = load_config("default").for_columns(input_traits(columns))
+    plan = plan_inputs(columns, config)
+    assert cached_shares(plan, columns, frame, table_dir, tmp_path) == {"text": 0.0, "image": 0.0}
+    text = InputPipeline.plan({"text": plan["text"]}, columns, tmp_path).processors["text"]
+    text.fit(frame["text"], table_dir).transform(frame["text"], table_dir)  # fills the cache with the texts' features
+    shares = cached_shares(plan, columns, frame, table_dir, tmp_path)
+    assert shares == {"text": 1.0, "image": 0.0}
+    cold, warm = frozen_seconds(plan, [frame], 2), frozen_seconds(plan, [frame], 2, shares)
+    assert warm["text"] == 0 < cold["text"] and warm["image"] == cold["image"] > 0
 
 
 def test_a_texts_feature_estimate_grows_with_its_characters_up_to_the_truncation():

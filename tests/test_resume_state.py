@@ -123,7 +123,7 @@ def test_a_checkpoint_folder_mmfuse_did_not_write_is_refused_and_kept(tables, tm
     folder = tmp_path / "ck"
     (folder / "epoch-0001").mkdir(parents=True)
     (folder / "notes.txt").write_text("mine")
-    monkeypatch.setattr(base.BaseEstimator, "_read_splits", lambda *a: pytest.fail("work started"))
+    monkeypatch.setattr(base, "read_splits", lambda *a: pytest.fail("work started"))
     with pytest.raises(ConfigError, match=r"ck exists and is not an mmfuse checkpoint folder \(it holds 'notes.txt'\): "
                                           r"mmfuse keeps an interrupted fit's state there, so move it away"):
         Predictor(label="y", **options(tables, {"text": "bow"}, ["text"])).fit(

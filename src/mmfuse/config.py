@@ -333,6 +333,18 @@ def load_config(preset: str = "default", config_file: "str | Path | dict[str, An
     return validate_config(data, source)
 
 
+def with_members(cfg: "ModelConfig", members: list[str] | None, exclude: list[str] | None) -> "ModelConfig":
+    """The config with its portfolio's members: ``members`` (None: the config's) without ``exclude``."""
+    chosen = list(members or cfg.portfolio.members)
+    for name in [*chosen, *(exclude or [])]:
+        if name not in MEMBERS:
+            raise ConfigError(f"unknown portfolio member {name!r}; choose from: {', '.join(member_names())}")
+    chosen = [m for m in chosen if m not in (exclude or [])]
+    if not chosen:
+        raise ConfigError("--exclude-members leaves no member to train")
+    return cfg.model_copy(update={"portfolio": cfg.portfolio.model_copy(update={"members": chosen})})
+
+
 def with_finetuning(cfg: ModelConfig) -> ModelConfig:
     """The config with every encoder that brings its own processor (a pretrained one) set to train its backbone."""
     cfg = cfg.model_copy(deep=True)

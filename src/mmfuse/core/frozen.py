@@ -212,6 +212,22 @@ class FrozenFeatureProcessor(Processor):
             progress(f"{self.column!r}: {self.identity_['backbone']} features", len(keys), len(keys))
         return computed
 
+    def cached_share(self, values: pd.Series, root: Path, sample: int = 200) -> float:
+        """The share of a seeded sample of the non-empty ``values`` whose features the cache already holds (what a
+        fit's time plan need not pay for; 0 for a fine-tuned backbone, which computes every time)."""
+        filled = values[~values.map(is_empty)]
+        if self.finetune or filled.empty:
+            return 0.0
+        cache, picked = FeatureCache(self.cache_dir, self._current_identity()), filled.sample(
+            min(len(filled), sample), random_state=0)
+        held = 0
+        for value in picked:
+            try:
+                held += cache.holds(sha256_bytes(self._content(value, root)))
+            except (OSError, ValueError):
+                continue  # unreadable: costs nothing either way
+        return held / len(picked)
+
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"feature_dim": self.feature_dim_, "source": self.source}
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
+import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor
 
@@ -71,6 +72,19 @@ class FlatView:
     cardinalities: tuple[int, ...] = ()
 
 
+FLAT_WIDTH = 256  # the widest default flat view (``default_dense``)
+
+
+def default_dense(x: Tensor) -> Tensor:
+    """(B, ...) float -> (B, D) float32: each row flattened; a row of more than ``FLAT_WIDTH`` values is averaged
+    over ``FLAT_WIDTH`` consecutive runs of them (the last run shorter), so a picture or a sequence stays a few
+    hundred numbers."""
+    rows = x.reshape(len(x), -1).float()
+    if rows.shape[1] <= FLAT_WIDTH:
+        return rows
+    return torch.stack([run.mean(1) for run in rows.tensor_split(FLAT_WIDTH, dim=1)], dim=1)
+
+
 def with_progress(values: Any, progress: Progress | None, what: str) -> Iterator[tuple[int, Any]]:
     """``enumerate(values)`` that reports to ``progress`` every 500 rows and once at the end."""
     for i, value in enumerate(values):
@@ -102,6 +116,8 @@ class Processor:
     ``streamable``: its stored rows are large (pixels, frames, features) and may be kept on disk
     (``data/streaming.py``); ``transform`` must then give rows of one shape whatever the chunk.
     ``max_chars``: the longest string cell it reads; the pipeline makes a longer one unreadable before it sees it.
+    ``flat_view``: its prepared batches give the portfolio's members a view (``flat``); False when their numbers
+    mean nothing to a linear model or a tree (then the network alone reads the input).
     """
 
     kind: ClassVar[str]
@@ -111,6 +127,7 @@ class Processor:
     ragged: ClassVar[bool] = False
     streamable: ClassVar[bool] = False
     max_chars: ClassVar[int | None] = None
+    flat_view: ClassVar[bool] = True
 
     @classmethod
     def for_input(cls, columns: list[ColumnInfo], settings: dict[str, Any]) -> "Processor":
@@ -137,9 +154,12 @@ class Processor:
         return {}
 
     def flat(self, x: Tensor) -> FlatView:
-        """A prepared batch (B, ...) as the portfolio's linear and tree members read it; nothing by default (the
-        input then feeds the network member only)."""
-        return FlatView()
+        """A prepared batch (B, ...) as the portfolio's linear and tree members read it. By default (a plugin's
+        processor): a float batch's rows flattened into ``dense`` numbers (``default_dense``); another batch, or a
+        processor whose ``flat_view`` is False, gives nothing (the input then feeds the network member only)."""
+        if not self.flat_view or not x.is_floating_point():
+            return FlatView()
+        return FlatView(dense=default_dense(x))
 
     def corruptions(self) -> dict[str, Corruption]:
         """Corruptions of this input's prepared batches for the robustness analysis, by name."""

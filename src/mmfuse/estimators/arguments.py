@@ -50,3 +50,25 @@ def misplaced(owner: type, call: Callable, given: dict[str, Any]) -> str:
 def _parameters(call: Callable) -> list[str]:
     return [n for n, p in inspect.signature(call).parameters.items()
             if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
+class KeywordSettings:
+    """Constructor settings by keyword only, each checked by name when given (a misplaced one named in one line:
+    ``misplaced``), kept as given (``_keep_settings``)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "KeywordSettings":
+        settings = inspect.signature(cls.__init__).parameters
+        if args:  # name the keywords the positional values were probably meant for
+            names = [n for n in settings if n != "self"]
+            given = ", ".join(f"{n}={a!r}" for n, a in zip(names, args))
+            raise TypeError(f"{cls.__name__} takes keyword arguments only: {cls.__name__}({given}, ...)")
+        unknown = {k: v for k, v in kwargs.items() if k not in settings}
+        if unknown:
+            raise TypeError(misplaced(cls, cls.__init__, unknown))
+        return super().__new__(cls)
+
+    def _keep_settings(self, given: dict[str, Any]) -> None:
+        """Store each constructor argument (``locals()`` of a subclass ``__init__``) under its own name, unchanged."""
+        for name, value in given.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)

@@ -7,12 +7,8 @@ the ``mmfuse`` logger, long work reports to the ``progress`` callback (the CLI d
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import logging
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -22,36 +18,32 @@ import torch
 from sklearn.base import BaseEstimator as SklearnEstimator
 from torch import Tensor, nn
 
-from ..config import ModelConfig, load_config, setting_overrides, validate_config, with_finetuning
+from ..config import ModelConfig, load_config, setting_overrides, with_finetuning
 from ..core.columns import ColumnInfo
 from ..core.devices import process_rank, resolve_device
-from ..core.modality import is_empty, resolve_path
 from ..core.processor import Progress
-from ..core.sets import set_elements
 from ..data.dataset import EncodedSplit, TableDataset, describe_report
 from ..data.streaming import Streaming
-from ..data.table import Table, read_table, split_rows
-from ..errors import BundleError, ConfigError, DataError, NotFittedError
-from ..io.bundle import damaged, load_bundle, load_weights, read_bundle_config, save_bundle
-from ..io.checkpoint import foreign_entries, remove_checkpoints, saved_epoch, saved_members
-from ..nn.model import EncoderChoice
+from ..data.table import Table, read_table
+from ..errors import ConfigError, DataError, NotFittedError
+from ..nn.model import EncoderChoice, trainable_parameters
 from ..pipeline import (POLICIES, InputPipeline, InputPlan, check_encoder_keys, input_traits, inputs_summary,
                         plan_inputs)
-from ..plots import plot_learning_curves
-from ..plugins import plugin_modules, require_plugins
-from ..portfolio import FitData, MemberStore, NetworkMember, NetworkPlan, Portfolio, PortfolioFit, TimeBudget
+from ..plugins import plugin_modules
+from ..portfolio import FitData, MemberStore, NetworkMember, NetworkPlan, PortfolioFit, TimeBudget
 from ..registry import ENCODERS, FUSIONS, MODALITIES
-from ..tasks import is_labelled, task_from_state
 from ..version import __version__
-from .arguments import misplaced
-from .migrations import input_plans, processor_states
+from .arguments import KeywordSettings, misplaced
+from .folder import read_model, write_model
+from .resume import check_checkpoint_use, files_digest, frame_digest, run_fingerprint
+from .splits import FitSplits, read_splits
 from .timing import Stopwatch, describe_stages, stage_seconds
 
 log = logging.getLogger("mmfuse")
 TableLike = "str | Path | pd.DataFrame | Table | TableFile"
 
 
-class BaseEstimator(SklearnEstimator):
+class BaseEstimator(KeywordSettings, SklearnEstimator):
     """What ``Predictor`` and ``Retriever`` share. Their settings are keyword-only constructor arguments, kept as
     given (scikit-learn's rule, so ``get_params`` / ``set_params`` / ``clone`` / ``GridSearchCV`` work) and read
     by ``fit``; grouped there into the config's overrides (``_resolve_config``) and the runtime (``set_runtime``).
@@ -71,23 +63,6 @@ class BaseEstimator(SklearnEstimator):
     default_preset: ClassVar[str]
     is_retrieval: ClassVar[bool]
     global_rank_: int = 0  # under DDP, this process's rank once fitted (only rank 0 writes files)
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "BaseEstimator":
-        settings = inspect.signature(cls.__init__).parameters
-        if args:  # name the keywords the positional values were probably meant for
-            names = [n for n in settings if n != "self"]
-            given = ", ".join(f"{n}={a!r}" for n, a in zip(names, args))
-            raise TypeError(f"{cls.__name__} takes keyword arguments only: {cls.__name__}({given}, ...)")
-        unknown = {k: v for k, v in kwargs.items() if k not in settings}
-        if unknown:
-            raise TypeError(misplaced(cls, cls.__init__, unknown))
-        return super().__new__(cls)
-
-    def _keep_settings(self, given: dict[str, Any]) -> None:
-        """Store each constructor argument (``locals()`` of a subclass ``__init__``) under its own name, unchanged."""
-        for name, value in given.items():
-            if name not in ("self", "__class__"):
-                setattr(self, name, value)
 
     # --- what subclasses supply ---------------------------------------------------------------------------------
     def _extra_overrides(self) -> dict[str, Any]:
@@ -211,33 +186,41 @@ class BaseEstimator(SklearnEstimator):
             raise ConfigError("--resume is not supported with several devices yet: resume on one device")
         check_checkpoint_use(checkpoint_dir if first else None, resume, restart)
         self._apply_process_settings()
-        splits = self._read_splits(train, y, valid, clock)
+        splits = read_splits(self, train, y, valid, clock)
         self._learn_columns(splits, budget)
         train_set, valid_set, features = self._preprocess(splits, clock)
-        fingerprint = None if checkpoint_dir is None else run_fingerprint(self._resume_parts(splits))
-        store = None if checkpoint_dir is None or not first else MemberStore(Path(checkpoint_dir), fingerprint, resume)
+        checkpoints = None if checkpoint_dir is None else {
+            "folder": Path(checkpoint_dir), "fingerprint": run_fingerprint(self._resume_parts(splits)),
+            "resume": resume, "every_seconds": checkpoint_every}
         with clock("set-up"):
             torch.manual_seed(self.config_.train.seed)  # weight init is part of the seeded run
             self.model_ = self._build_model()
-        checkpoints = None if checkpoint_dir is None else {"folder": Path(checkpoint_dir), "fingerprint": fingerprint,
-                                                           "resume": resume, "every_seconds": checkpoint_every}
+        data = FitData(train_set, valid_set, self.pipeline_.dataset, self.pipeline_.processors)
+        network = self._fit_portfolio(data, budget, clock, callbacks, checkpoints)
+        self._record(network.result, valid_set, features, clock)
+        return self
+
+    def _fit_portfolio(self, data: FitData, budget: TimeBudget, clock: Stopwatch, callbacks: list | None,
+                       checkpoints: dict[str, Any] | None) -> NetworkMember:
+        """Fit the portfolio's members (with ``checkpoints``, rank 0 keeps each finished one there for a resume, and
+        the network its epochs); returns the network member (its ``result`` None: it did not train)."""
         network = self._network_member(self._network_plan(callbacks, checkpoints))
-        cfg = self.config_.portfolio
+        cfg, (rank, world) = self.config_.portfolio, self._process_rank()
+        store = MemberStore(checkpoints["folder"], checkpoints["fingerprint"], checkpoints["resume"]) \
+            if checkpoints and rank == 0 else None
         fitting = PortfolioFit(self._member_names(), self.task_, budget, seed=self.config_.train.seed,
                                threads=torch.get_num_threads(), log=self._log, given={network.name: network},
                                store=store, rounds=cfg.rounds, calibrate=cfg.calibrate, rank=rank, world=world)
         with clock("members"):
-            self.portfolio_ = fitting.run(FitData(train_set, valid_set, self.pipeline_.dataset,
-                                                  self.pipeline_.processors))
+            self.portfolio_ = fitting.run(data)
+        for name in fitting.unread(data):
+            columns = ", ".join(map(repr, self.plan_[name].columns))
+            self._log(f"input {name!r} ({columns}): no member reads it (its processor gives no flat view and the "
+                      "network did not train), so it counts for nothing", logging.WARNING)
         clock.move("members", "training", network.fit_seconds)
         if self.portfolio_.lone:
             clock.seconds.pop("members")
-        chosen = ", ".join(f"{n} {w:.2f}" for n, w in self.portfolio_.weights.items())
-        if not self.portfolio_.lone:
-            self._log(f"ensemble: {chosen}" + "".join(f"; {k.replace('_', ' ')} {v:.4f}"
-                                                      for k, v in self.portfolio_.calibration.items()))
-        self._record(network.result, valid_set, features, clock)
-        return self
+        return network
 
     def _member_names(self) -> list[str]:
         """The portfolio's members this fit trains (the network alone, unless a subclass holds a portfolio)."""
@@ -264,25 +247,6 @@ class BaseEstimator(SklearnEstimator):
             raise ConfigError("precision 16 (float16 autocast) needs a GPU; on a CPU use bf16")
         if self.config_.train.threads:
             torch.set_num_threads(self.config_.train.threads)
-
-    def _read_splits(self, train: TableLike, y: Any, valid: TableLike | None, clock: Stopwatch) -> FitSplits:
-        """The labelled rows to learn from and to validate on (a seeded, stratified hold-out of ``train`` when
-        ``valid`` is None); makes the task from the training labels."""
-        with clock("read"):
-            table = self._with_labels(read_table(train, "train"), y)
-        frame, left_out = self._usable_rows(table.frame, "train")
-        self.task_ = self._make_task(frame)
-        if valid is not None:
-            with clock("read"):
-                valid_table = read_table(valid, "valid")
-            valid_frame, valid_left_out = self._usable_rows(valid_table.frame, "valid")
-            return FitSplits(frame, valid_frame, table.root, valid_table.root, left_out, valid_left_out,
-                             list(table.frame.columns))
-        seed = self.config_.train.seed
-        train_idx, valid_idx = split_rows(self._strata(frame), len(frame), self.config_.train.valid_fraction, seed)
-        self._log(f"validation: {len(valid_idx)} rows held out from train (seed {seed})")
-        return FitSplits(frame.iloc[train_idx], frame.iloc[valid_idx], table.root, table.root, left_out, [],
-                         list(table.frame.columns))
 
     def _learn_columns(self, splits: FitSplits, budget: TimeBudget) -> None:
         """The task's state (classes, scaling), each column's modality and each input's encoder (within what
@@ -335,9 +299,6 @@ class BaseEstimator(SklearnEstimator):
         return (self.pipeline_.dataset(train_split, self.targets(train, train_split), train=True),
                 self.pipeline_.dataset(valid_split, self.targets(valid, valid_split)), features)
 
-    def _parameter_count(self) -> int:
-        return sum(p.numel() for p in self.model_.parameters() if p.requires_grad)
-
     def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
         """What the fit did: history, validation metrics, restored epoch (None: the network did not train), time
         per stage."""
@@ -347,11 +308,13 @@ class BaseEstimator(SklearnEstimator):
         self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
                          "restored_epoch": result.restored_epoch if result else None,
                          "stopped": result.stopped if result else None,
-                         "fit_seconds": round(self.fit_time_, 2), "parameters": self._parameter_count(),
+                         "fit_seconds": round(self.fit_time_, 2), "parameters": trainable_parameters(self.model_),
                          "processes": result.processes if result else 1}
         if any(features.values()):
             self.metrics_["features"] = features  # split -> input -> computed / from the cache / seconds
         self.metrics_["stages"] = stage_seconds(clock, features, self.history_)
+        if not self.portfolio_.lone:  # weights, validation ECE before / after the temperatures
+            self.metrics_["ensemble"] = {"weights": self.portfolio_.weights, **self.portfolio_.calibration}
         self._log("time: " + describe_stages(self.metrics_["stages"], len(self.history_)), logging.DEBUG)
 
     def score(self, X: TableLike, y: Any = None) -> float:
@@ -409,33 +372,8 @@ class BaseEstimator(SklearnEstimator):
         self._check_fitted()
         if self.global_rank_ != 0:
             return Path(path)
-        config = {**self._bundle_fields(), "on_bad_row": self.on_bad_row, "task": self.task_.state_dict(),
-                  "columns": [vars(c) for c in self.columns_], "model": self.config_.model_dump(mode="json"),
-                  "inputs": [asdict(p) for p in self.plan_.values()], "plugins": self._plugin_modules()}
-        def extras(folder: Path) -> None:
-            if self.history_:
-                metric, ensemble = self.task_.primary_metric, not self.portfolio_.lone
-                plot_learning_curves(self.history_, folder / "learning_curves.png", metric,
-                                     self.metrics_.get("restored_epoch"),
-                                     self.metrics_["valid"].get(metric) if ensemble else None,
-                                     self.portfolio_.weights.get(NetworkMember.name, 0.0) if ensemble else None)
-            self._save_extras(folder)
-
-        out = save_bundle(path, {**config, **self._extra_config()}, self.pipeline_.state_dict(),
-                          self.model_.state_dict(), self.metrics_, self.data_report_, self.history_, extras)
-        self.path_ = str(out)
-        return out
-
-    def _extra_config(self) -> dict[str, Any]:
-        """What a subclass adds to config.json (a portfolio's member names)."""
-        return {}
-
-    def _save_extras(self, folder: Path) -> None:
-        """Files a subclass adds to the bundle before it is sealed (a portfolio's members)."""
-
-    def _load_extras(self, folder: Path, config: dict[str, Any]) -> None:
-        """Read what ``_save_extras`` wrote (the bundle's checksums are verified already); here: the network alone."""
-        self.portfolio_ = Portfolio.alone(NetworkMember.name, self._network_member())
+        self.path_ = str(write_model(self, path))
+        return Path(self.path_)
 
     def _plugin_modules(self) -> list[str]:
         """The modules outside mmfuse whose modalities, processors, encoders or fusion this model uses."""
@@ -452,114 +390,4 @@ class BaseEstimator(SklearnEstimator):
         verified; bundles of older formats are read as today's: ``migrations``). The plugin modules it was trained
         with must be imported or allowed: installed entry points, ``--plugin``, ``MMFUSE_PLUGINS`` or ``plugins``
         (a model folder never imports a module by itself)."""
-        bundle = load_bundle(path)
-        config = bundle.config
-        require_plugins(config.get("plugins", []), str(path), plugins)
-        if is_labelled(config.get("task", {}).get("name")) == cls.is_retrieval:
-            other = "a retrieval model: load it with mmfuse.Retriever.load" if not cls.is_retrieval else \
-                "not a retrieval model: load it with mmfuse.Predictor.load"
-            raise BundleError(f"{path} is {other} or mmfuse.load")
-        try:
-            saved_policy = {"on_bad_row": config["on_bad_row"]} if "on_bad_row" in config else {}
-            estimator = cls._from_bundle_fields(config, cache_dir=cache_dir, verbose=verbose, **saved_policy)
-            estimator.config_ = validate_config(config["model"], f"{path}/config.json")
-            estimator.task_ = task_from_state(config["task"])
-            estimator.pipeline_ = InputPipeline.from_state(processor_states(bundle.processors, bundle.format_version),
-                                                           cache_dir)
-            estimator.set_runtime()
-            estimator.columns_ = [ColumnInfo(**c) for c in config["columns"]]
-            estimator.plan_ = input_plans(config, estimator.columns_, estimator.config_)
-            estimator.model_ = estimator._build_model()
-        except ConfigError as err:
-            raise damaged(Path(path), f"{err} (a model that uses a plugin loads after the plugin is imported: "
-                                      "--plugin MODULE, or import it first)") from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:  # fields missing or mistyped
-            raise damaged(Path(path), f"config.json or processors.json does not describe a model this mmfuse can "
-                                      f"build ({type(err).__name__}: {err})") from None
-        load_weights(estimator.model_, bundle.weights, path)
-        estimator._load_extras(Path(path), config)
-        estimator.metrics_, estimator.data_report_ = bundle.metrics, bundle.data_report
-        estimator.history_, estimator.path_, estimator.bundle_format_ = bundle.history, str(path), bundle.format_version
-        estimator.trained_with_ = config.get("mmfuse_version")
-        return estimator
-
-
-@dataclass
-class FitSplits:
-    """The labelled rows a fit learns from and validates on, before preprocessing."""
-
-    train: pd.DataFrame
-    valid: pd.DataFrame
-    train_root: Path              # where the tables' relative file paths resolve
-    valid_root: Path
-    train_left_out: list[int]     # rows without a label
-    valid_left_out: list[int]
-    columns: list[str]            # the training table's columns, as read
-
-
-def check_checkpoint_use(folder: str | Path | None, resume: bool, restart: bool) -> None:
-    """Refuse to start over a checkpoint an interrupted fit left in ``folder``, unless ``resume`` continues it or
-    ``restart`` discards it (not both)."""
-    if resume and restart:
-        raise ConfigError("resume and restart exclude each other: continue an interrupted fit or discard it")
-    if folder is None:
-        return
-    folder = Path(folder)
-    foreign = foreign_entries(folder)
-    if foreign or (folder.exists() and not folder.is_dir()):
-        held = f"holds {', '.join(repr(n) for n in foreign[:3])}{', ...' if len(foreign) > 3 else ''}" if foreign \
-            else "is not a folder"
-        raise ConfigError(f"{folder} exists and is not an mmfuse checkpoint folder (it {held}): mmfuse keeps an "
-                          "interrupted fit's state there, so move it away or save the model elsewhere")
-    if resume:
-        return
-    epoch, members = saved_epoch(folder), saved_members(folder)
-    if epoch is None and not members:
-        return
-    saved = f"saved after epoch {epoch}" if epoch is not None else f"members saved: {', '.join(members)}"
-    if not restart:
-        raise ConfigError(f"{folder} holds an interrupted fit ({saved}): continue it with --resume "
-                          "(resume=True), or discard it with --restart (restart=True)")
-    log.warning(f"restart: discarded the interrupted fit in {folder} ({saved})")
-    remove_checkpoints(folder)
-
-
-def run_fingerprint(parts: dict[str, Any]) -> dict[str, str]:
-    """Each part of what a resumed fit must share (``_resume_parts``) -> its SHA-256, so a refusal names the parts
-    that changed."""
-    return {name: hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-            for name, value in parts.items()}
-
-
-def frame_digest(frame: pd.DataFrame) -> str:
-    """SHA-256 of a table's column names and cells."""
-    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-def files_digest(frame: pd.DataFrame, columns: list[ColumnInfo], root: Path) -> str:
-    """SHA-256 of the size and modification time of every file the table's file columns name (set cells: each
-    element), so that a resumed fit notices a file that changed since (a missing one counts as missing)."""
-    digest = hashlib.sha256()
-    for col in columns:
-        if col.modality == "ignore" or col.name not in frame.columns or not MODALITIES.get(col.modality).cell.file:
-            continue
-        sep = col.traits["set"].get("sep") if "set" in col.traits else None
-        for value in frame[col.name]:
-            try:
-                elements = set_elements(value, root, sep) if "set" in col.traits else [] if is_empty(value) else [value]
-            except (ValueError, OSError):
-                elements = [str(value)]
-            for element in elements:
-                try:
-                    info = resolve_path(element, root).stat()
-                    digest.update(f"{element}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-                except (OSError, ValueError):
-                    digest.update(f"{element}\0missing\n".encode())
-    return digest.hexdigest()
-
-
-def is_retrieval_bundle(path: str | Path) -> bool:
-    """Whether a saved model folder holds a retrieval model (its config's task), without reading the weights."""
-    return not is_labelled(read_bundle_config(path).get("task", {}).get("name"))
+        return read_model(cls, path, verbose, cache_dir, plugins)

@@ -88,29 +88,26 @@ def column_importance(predictor: BaseEstimator, data: Any, method: str = "permut
             progress("importance passes", done[0], total)
         return task.metrics(target, predictor.predict_outputs(changed, absent=absent))[task.primary_metric]
 
-    base = score(split)
-    rng = np.random.default_rng(seed)
-    drops = {}
-    for column in columns:
-        name = inputs[column]
-        shared = len(predictor.plan_[name].columns) > 1
-        drops[column] = []
-        for _ in range(repeats):
-            order = rng.permutation(len(frame))
-            if shared:
-                values = (np.full(len(frame), np.nan, dtype=object) if method == "mask"
-                          else frame[column].to_numpy()[order])
-                changed = retransformed(predictor, split, name, frame.assign(**{column: values}), table.root)
-                after = score(changed)
-            elif method == "mask":
-                after = score(split, absent=frozenset({name}))
-            else:
-                index = torch.as_tensor(order)
-                after = score(replace(split, stored={**split.stored, name: take_rows(split.stored[name], index)},
-                                      present={**split.present, name: split.present[name][index]}))
-            drops[column].append(sign * (base - after))
+    base, rng = score(split), np.random.default_rng(seed)
+    drops = {column: [sign * (base - score(*changed(predictor, split, frame, table.root, column, inputs[column],
+                                                          method, rng.permutation(len(frame)))))
+                      for _ in range(repeats)] for column in columns}
     return ColumnImportance(task.primary_metric, task.maximize, base, method, drops,
                             {c.name: c.modality for c in predictor.columns_}, inputs)
+
+
+def changed(predictor: BaseEstimator, split: EncodedSplit, frame: pd.DataFrame, root: Path, column: str, name: str,
+            method: str, order: np.ndarray) -> tuple[EncodedSplit, frozenset[str]]:
+    """The split with ``column`` (of input ``name``) shuffled by ``order`` or masked, and the inputs to treat as
+    absent: a column that shares its input is changed in the table and its input transformed again."""
+    if len(predictor.plan_[name].columns) > 1:
+        values = np.full(len(frame), np.nan, dtype=object) if method == "mask" else frame[column].to_numpy()[order]
+        return retransformed(predictor, split, name, frame.assign(**{column: values}), root), frozenset()
+    if method == "mask":
+        return split, frozenset({name})
+    index = torch.as_tensor(order)
+    return replace(split, stored={**split.stored, name: take_rows(split.stored[name], index)},
+                   present={**split.present, name: split.present[name][index]}), frozenset()
 
 
 def retransformed(predictor: BaseEstimator, split: EncodedSplit, name: str, frame: pd.DataFrame,

@@ -32,6 +32,7 @@ from ..errors import ConfigError
 from ..nn.export import ExportGraph, dense
 from ..portfolio.calibration import temperature_tensor
 from ..portfolio.flat import TENSORS, FlatInputs, flat_batch
+from .backends import export_fingerprint
 from .predictor import Predictor
 
 OPSET = 17
@@ -104,7 +105,7 @@ def export_onnx(predictor: Predictor, path: str | Path) -> Path:
     import onnx
 
     graph_file = onnx.load(str(out))
-    onnx.helper.set_model_props(graph_file, {FINGERPRINT: predictor.export_fingerprint()})
+    onnx.helper.set_model_props(graph_file, {FINGERPRINT: export_fingerprint(predictor)})
     onnx.save(graph_file, str(out))
     return out
 

@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -18,29 +16,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import ModelConfig, member_names
-from ..core.columns import ColumnInfo
+from ..config import ModelConfig, with_members
 from ..core.processor import Corruption, Progress
 from ..data.dataset import EncodedSplit, TableDataset, make_loader, row_accounting
-from ..data.detect import detect_columns
-from ..data.table import Table, read_table
-from ..errors import BundleError, ConfigError, DataError
+from ..errors import ConfigError, DataError
 from ..nn.model import MultiModalModel, build_model
-from ..plots import plot_confusion
-from ..io.bundle import damaged
-from ..io.members import read_members, write_members
 from ..pipeline import InputPlan
-from ..portfolio import EagerPath, GraphPath, NetworkMember, Portfolio, TimeBudget, member_outputs
+from ..plots import plot_confusion
+from ..portfolio import Portfolio, TimeBudget, member_outputs, prediction_path
 from ..portfolio.prediction import ENSEMBLE
-from ..tasks import create_task, explain_task
-from .base import BaseEstimator, FitSplits, TableLike
-from .contributions import row_contributions
+from .backends import onnx_backend
+from .base import BaseEstimator, TableLike
+from .frames import leaderboard_frame, prediction_frame
 from .importance import column_importance
-from .time_plan import within_time
-from .timing import Stopwatch
+from .labels import LabelColumn
+from .splits import prediction_rows
+from .time_plan import within_budget
 
 
-class Predictor(BaseEstimator):
+class Predictor(LabelColumn, BaseEstimator):
     """Train, evaluate, predict with, save and load one fused multimodal model.
 
     Args:
@@ -90,77 +84,14 @@ class Predictor(BaseEstimator):
                  member: str | None = None, set_sep: dict[str, str] | None = None, set_pooling: str | None = None):
         self._keep_settings(locals())
 
-    def set_params(self, **params: Any) -> "Predictor":
-        """scikit-learn's ``set_params``; a new ``threshold`` applies to a fitted model's next predictions too."""
-        super().set_params(**params)
-        if "threshold" in params and hasattr(self, "task_"):
-            self.task_.threshold = self.threshold
-        return self
-
     # --- what differs from the base -----------------------------------------------------------------------------
     def _resolve_config(self) -> ModelConfig:
-        cfg = super()._resolve_config()
-        members = list(self.members or cfg.portfolio.members)
-        for name in [*members, *(self.exclude_members or [])]:
-            if name not in member_names():
-                raise ConfigError(f"unknown portfolio member {name!r}; choose from: {', '.join(member_names())}")
-        members = [m for m in members if m not in (self.exclude_members or [])]
-        if not members:
-            raise ConfigError("--exclude-members leaves no member to train")
-        return cfg.model_copy(update={"portfolio": cfg.portfolio.model_copy(update={"members": members})})
+        return with_members(super()._resolve_config(), self.members, self.exclude_members)
 
     def _extra_overrides(self) -> dict[str, Any]:
-        overrides: dict[str, Any] = {}
-        if self.fusion is not None:
-            overrides["fusion"] = {"name": self.fusion}
-        if self.modality_dropout is not None:
-            overrides["modality_dropout"] = self.modality_dropout
-        if self.set_pooling is not None:
-            overrides["set_pooling"] = self.set_pooling
-        return overrides
-
-    def _usable_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
-        """Rows with a label; the ids of those without."""
-        if self.label not in frame.columns:
-            raise DataError(f"{split}: label column {self.label!r} not found; columns are: "
-                            f"{', '.join(map(str, frame.columns))}")
-        labels = frame[self.label]
-        missing = labels.isna() | labels.astype(str).str.strip().eq("")
-        if missing.all():
-            raise DataError(f"{split}: label column {self.label!r} is empty in every row")
-        return frame[~missing], [int(i) for i in frame.index[missing]]
-
-    def _with_labels(self, table: Table, y: Any) -> Table:
-        if y is None:
-            return table
-        if isinstance(y, (str, Path, pd.DataFrame, Table)):
-            raise TypeError("fit's second argument is y, the labels; pass a validation table as valid=...")
-        labels = np.asarray(y)
-        if labels.ndim != 1 or len(labels) != len(table.frame):
-            raise DataError(f"y holds {labels.shape} labels for a table of {len(table.frame)} rows")
-        return replace(table, frame=table.frame.assign(**{self.label: labels}))
-
-    def _make_task(self, frame: pd.DataFrame):
-        if self.task == "auto":
-            name, why = explain_task(frame[self.label], self.label_sep)
-            self._log(f"task: {name}, inferred from label {self.label!r} ({why}; --task sets another)")
-        else:
-            name = self.task
-            self._log(f"task: {name} (as set)")
-        return create_task(name, self.label, self.label_sep, self.threshold)
-
-    def _strata(self, frame: pd.DataFrame) -> np.ndarray | None:
-        return frame[self.label].astype(str).to_numpy() if self.task_.one_class_per_row else None
-
-    def _fit_task(self, frame: pd.DataFrame) -> None:
-        self.task_.fit(frame[self.label])
-
-    def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
-        return detect_columns(frame, self.label, root, self.column_types, self.ignore, self.set_sep)
-
-    def targets(self, frame: pd.DataFrame, split: EncodedSplit) -> torch.Tensor:
-        """The encoded labels of a prepared split's rows (``frame`` as ``prepare`` returned it)."""
-        return self.task_.encode(frame[self.label].loc[split.rows])
+        given = {"fusion": None if self.fusion is None else {"name": self.fusion},
+                 "modality_dropout": self.modality_dropout, "set_pooling": self.set_pooling}
+        return {k: v for k, v in given.items() if v is not None}
 
     def _build_model(self) -> MultiModalModel:
         cfg = self.config_
@@ -174,11 +105,8 @@ class Predictor(BaseEstimator):
         """With a time limit, frozen backbones whose features would take more than the budget's share give way to
         their modality's fast encoder (``time_plan``; said in the log)."""
         plan = super()._plan_inputs(splits, budget)
-        if not budget.given:
-            return plan
-        fixed = set(self.encoders or {})  # the user's own encoder choices stay
-        config, line = within_time(plan, self.config_, [splits.train, splits.valid], budget.seconds,
-                                   self.config_.train.threads or torch.get_num_threads(), fixed)
+        threads, fixed = self.config_.train.threads or torch.get_num_threads(), set(self.encoders or {})
+        config, line = within_budget(plan, self.config_, splits, budget, threads, fixed, self.columns_, self.cache_dir)
         if line is None:
             return plan
         self._log(line, logging.WARNING)
@@ -189,39 +117,6 @@ class Predictor(BaseEstimator):
     def _member_names(self) -> list[str]:
         return self.config_.portfolio.members
 
-    def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
-        super()._record(result, valid_set, features, clock)
-        if not self.portfolio_.lone:  # weights, validation ECE before / after the temperatures
-            self.metrics_["ensemble"] = {"weights": self.portfolio_.weights, **self.portfolio_.calibration}
-
-    def _bundle_fields(self) -> dict[str, Any]:
-        return {"label": self.label, "label_sep": self.label_sep}
-
-    def _resume_parts(self, splits: FitSplits) -> dict[str, Any]:
-        return {**super()._resume_parts(splits), "the ignored columns": sorted(self.ignore or [])}
-
-    @classmethod
-    def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> "Predictor":
-        return cls(label=config["label"], label_sep=config.get("label_sep"),
-                   threshold=config["task"].get("threshold", 0.5), **kwargs)
-
-    def _extra_config(self) -> dict[str, Any]:
-        return {} if self.portfolio_.lone else {"members": self.members_()}
-
-    def _save_extras(self, folder: Path) -> None:
-        if not self.portfolio_.lone:
-            write_members(folder, *self.portfolio_.state())
-
-    def _load_extras(self, folder: Path, config: dict[str, Any]) -> None:
-        if "members" not in config:
-            return super()._load_extras(folder, config)
-        network = self._network_member()
-        try:
-            self.portfolio_ = Portfolio.from_state(*read_members(folder), apart={network.name: network})
-        except (KeyError, TypeError, ValueError) as err:
-            raise damaged(folder, f"portfolio.json does not describe this mmfuse's members ({type(err).__name__}: "
-                                  f"{err})") from None
-
     @classmethod
     def load(cls, path: str | Path, verbose: bool = True, cache_dir: str | Path | None = None,
              backend: str = "torch", onnx_path: str | Path | None = None, plugins: Iterable[str] = ()) -> "Predictor":
@@ -229,28 +124,10 @@ class Predictor(BaseEstimator):
         default MODEL/model.onnx) with onnxruntime, the processors staying as saved. ``plugins``: as in ``load``."""
         predictor = super().load(path, verbose=verbose, cache_dir=cache_dir, plugins=plugins)
         if backend == "onnx":
-            from ..nn.onnx_runtime import OnnxNetwork
-
-            graph = Path(onnx_path or Path(path) / "model.onnx")
-            if not graph.is_file():
-                elsewhere = "" if onnx_path else ", or name the file you exported with onnx_path="
-                raise BundleError(f"no ONNX graph at {graph}: write it there with `mmfuse export {path} --out "
-                                  f"{graph}`{elsewhere}")
-            predictor.graph_ = OnnxNetwork(graph, predictor.inputs_, predictor.export_fingerprint(),
-                                           torch.get_num_threads())
+            predictor.graph_ = onnx_backend(predictor, Path(path), onnx_path)
         elif backend != "torch":
             raise ConfigError(f"backend must be 'torch' or 'onnx', not {backend!r}")
         return predictor
-
-    def export_fingerprint(self) -> str:
-        """SHA-256 of what an exported graph is made from (the network's weights, and a portfolio's members,
-        weights and temperatures): its metadata carries it, and a load checks it."""
-        from ..nn.export import weights_fingerprint
-
-        network = weights_fingerprint(self.model_)
-        if self.portfolio_.lone:
-            return network
-        return hashlib.sha256((network + self.portfolio_.fingerprint()).encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
         about = super().describe()
@@ -269,19 +146,8 @@ class Predictor(BaseEstimator):
         """Read and transform a table as prediction does: (the table's rows, the transformed split). Columns of the
         model missing from the table are treated as missing in every row (with a warning)."""
         self._check_fitted()
-        table = read_table(data, split)
-        if table.frame.empty:
-            raise DataError(f"{split}: the table has no rows")
-        frame, missing = self._usable_rows(table.frame, split) if labelled else (table.frame, [])
-        needed = [c.name for c in self.columns_ if c.modality != "ignore"]
-        absent = [c for c in needed if c not in frame.columns]
-        if len(absent) == len(needed):
-            raise DataError(f"{split}: none of the model's input columns ({', '.join(map(repr, needed))}) is in the table")
-        if absent:
-            self._log(f"{split}: column(s) {', '.join(map(repr, absent))} not in the table: predicting without them "
-                      "(as missing in every row)", logging.WARNING)
-            frame = frame.assign(**{c: np.nan for c in absent})
-        return frame, self._encode(frame, table.root, split, missing)
+        frame, root, missing = prediction_rows(self, data, split, labelled)
+        return frame, self._encode(frame, root, split, missing)
 
     def predict_outputs(self, split: EncodedSplit, batch_size: int | None = None, absent: frozenset[str] = frozenset(),
                         transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
@@ -307,24 +173,14 @@ class Predictor(BaseEstimator):
         """Member name -> its outputs (N, K) for the rows of a prepared split, for the members named (and
         ``"ensemble"`` where an exported portfolio graph gives it): by the prediction path this model was loaded
         with (``portfolio.prediction``)."""
-        network = self.portfolio_.members.get(NetworkMember.name)
-        if network is not None:  # the runtime as set now (a lone network's exported graph runs in its place)
-            network.use(self._device(), self.config_.train.precision,
-                        self.graph_ if self.graph_ and not self.graph_.members else None)
-        eager = EagerPath(self.portfolio_, self.task_)
-        path = GraphPath(self.graph_, eager) if self.graph_ and self.graph_.members else eager
+        path = prediction_path(self.portfolio_, self.task_, self._device(), self.config_.train.precision, self.graph_)
         loader = make_loader(self.pipeline_.dataset(split), batch_size or self.pipeline_.batch_rows(), shuffle=False,
                              pin_memory=self._device() == "cuda")
         return member_outputs(path, loader, self.pipeline_.processors, names, absent, transform)
 
     def _members_needed(self, member: str | None) -> list[str]:
         """The members whose outputs a prediction needs: the ensemble's, or one member's."""
-        if member is None:
-            return self.portfolio_.needed()
-        fitted = self.members_()
-        if member not in fitted:
-            raise ConfigError(f"member {member!r} is not in this model; its members: {', '.join(fitted)}")
-        return [member]
+        return self.portfolio_.needed() if member is None else self.portfolio_.one(member)
 
     def members_(self) -> list[str]:
         """The fitted members' names, in fit order."""
@@ -336,25 +192,7 @@ class Predictor(BaseEstimator):
         fit seconds, prediction milliseconds per row, and the status (fitted, or skipped and why); with ``test`` (a
         labelled table), each member's and the ensemble's score on it too."""
         self._check_fitted()
-        metric = self.task_.primary_metric
-        rows = [dict(r) for r in self.portfolio_.board]
-        if self.portfolio_.lone:  # its figures are the fit's
-            rows[0] |= {"valid": self.metrics_["valid"][metric],
-                        "fit_seconds": self.metrics_.get("stages", {}).get("training")}
-        rows.append({"member": ENSEMBLE, "status": "fitted", "valid": self.metrics_["valid"][metric],
-                     "weight": None, "fit_seconds": self.metrics_.get("fit_seconds")})
-        if test is not None:
-            frame, split = self.prepare(test, "test", labelled=True)
-            target = self.targets(frame, split)
-            outputs = self._member_outputs(split, self.members_())
-            outputs[ENSEMBLE] = self._ensemble(outputs)
-            for row in rows:
-                if row["member"] in outputs:
-                    row["test"] = self.task_.metrics(target, outputs[row["member"]])[metric]
-        columns = ["member", "valid", "test", "weight", "fit_seconds", "predict_ms_per_row", "status"]
-        board = pd.DataFrame(rows)
-        return board[[c for c in columns if c in board.columns]].rename(columns={"valid": f"valid_{metric}",
-                                                                                 "test": f"test_{metric}"})
+        return leaderboard_frame(self, test)
 
     def importance(self, data: TableLike, method: str = "permute", repeats: int = 5, seed: int = 0) -> pd.DataFrame:
         """Each input column's importance on a labelled table: the drop in the primary metric when its values are
@@ -380,27 +218,7 @@ class Predictor(BaseEstimator):
         ``contribution_<column>`` for the columns of a shared input (the same with that column empty) and, for at
         most 4 inputs, ``shapley_<input>``.
         """
-        table = read_table(data, "predict")
-        missing = [c for c in keep or [] if c not in table.frame.columns]
-        if missing:
-            raise DataError(f"predict: column {missing[0]!r} to keep is not in the table; columns are: "
-                            f"{', '.join(map(str, table.frame.columns))}")
-        frame, split = self.prepare(table, "predict")
-        result = row_contributions(self, split, frame=frame, root=table.root) if explain else None
-        out = self.task_.prediction_frame(result.outputs if result else self.predict_outputs(split))
-        carried = [c.name for c in self.columns_ if c.modality == "ignore" and c.name in frame.columns]
-        carried += [c for c in keep or [] if c not in carried]
-        ids = frame.loc[split.rows, carried].reset_index(drop=True)
-        names = sorted(split.present)
-        present = torch.stack([split.present[n] for n in names], dim=1).tolist()  # (N, M)
-        used = ["+".join(n for n, on in zip(names, row) if on) or "none" for row in present]
-        parts = [pd.DataFrame({"row": split.rows}), ids, pd.DataFrame({"inputs_used": used}), out]
-        if result:
-            changes = {**result.removal, **result.columns}
-            parts.append(pd.DataFrame({"explains": result.explains(self.task_.classes),
-                                       **{f"contribution_{n}": v for n, v in changes.items()},
-                                       **{f"shapley_{n}": v for n, v in (result.shapley or {}).items()}}))
-        return pd.concat(parts, axis=1).set_axis(table.labels(split.rows), axis=0)
+        return prediction_frame(self, data, explain, keep)
 
     def predict(self, data: TableLike) -> pd.Series:
         """Predicted class (multilabel: the chosen labels joined by ``label_sep``) or value, indexed like the input."""

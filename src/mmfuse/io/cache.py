@@ -61,6 +61,10 @@ class FeatureCache:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.f32"
 
+    def holds(self, key: str) -> bool:
+        """Whether an entry for a content key is stored (not read: ``get`` checks it)."""
+        return self._path(key).is_file()
+
     def get(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
         """The stored float32 features for a content key (of ``shape``, when given), or None (a miss)."""
         path = self._path(key)

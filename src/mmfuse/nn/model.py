@@ -102,3 +102,8 @@ def build_model(encoders: dict[str, tuple[EncoderChoice, dict[str, Any]]], out_d
         raise ConfigError(f"fusion {fusion!r}: {err}; check its params in the config") from None
     head_module = nn.Identity() if fused.emits_logits else MLPHead(fused.output_dim, out_dim, **(head or {}))
     return MultiModalModel(built, fused, head_module, modality_dropout)
+
+
+def trainable_parameters(model: nn.Module) -> int:
+    """How many of a model's parameters train (a frozen backbone's do not)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from ..errors import ConfigError
 from ..registry import MEMBERS
 from ..tasks.base import Task
 from .calibration import MIN_ROWS, apply_temperature, expected_calibration_error, fit_temperatures
@@ -72,6 +73,12 @@ class Portfolio:
     def needed(self) -> list[str]:
         """The members whose outputs the ensemble reads (weight > 0), with the members they read, in fit order."""
         return self.with_reads(list(self.weights))
+
+    def one(self, name: str) -> list[str]:
+        """``[name]`` when it is a fitted member (what predicting with it alone needs), else a one-line error."""
+        if name not in self.fitted():
+            raise ConfigError(f"member {name!r} is not in this model; its members: {', '.join(self.fitted())}")
+        return [name]
 
     def with_reads(self, names: list[str]) -> list[str]:
         """``names`` and the members they read, in fit order."""

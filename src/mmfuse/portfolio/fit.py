@@ -9,6 +9,7 @@ calibration chosen on validation (``ensemble.Portfolio.select``).
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable
 
@@ -21,17 +22,19 @@ from ..registry import MEMBERS
 from ..tasks.base import Task
 from .budget import TimeBudget
 from .ensemble import Portfolio, leaderboard_row
+from .flat import TENSORS
 from .member import FitData, Member, Stacked
 from .store import Finished, MemberStore
 
 
 class PortfolioFit:
     """One portfolio fit. ``given``: members the caller set up (the network, with its model and training plan); the
-    others are made from the registry with the seed and thread count. ``rank``, ``world``: this process under DDP
+    others are made from the registry with the seed and thread count. ``log(message, level)`` says what happens
+    (each member's score or why it was skipped, the weights). ``rank``, ``world``: this process under DDP
     (rank > 0 fits the network only, and receives rank 0's other members when training starts)."""
 
     def __init__(self, names: list[str], task: Task, budget: TimeBudget, *, seed: int, threads: int,
-                 log: Callable[[str], None], given: dict[str, Member] | None = None, store: MemberStore | None = None,
+                 log: Callable[..., None], given: dict[str, Member] | None = None, store: MemberStore | None = None,
                  rounds: int = 25, calibrate: bool = True, rank: int = 0, world: int = 1):
         self.names = sorted(names, key=lambda n: MEMBERS.meta(n).get("cost", 9))
         self.task, self.budget, self.seed, self.threads, self.log = task, budget, seed, threads, log
@@ -55,8 +58,18 @@ class PortfolioFit:
                 f"{r['member']}: {r['status']}" for r in self.portfolio.board))
         skipped = self.portfolio.select(self.outputs, data.valid_target, self.task, self.rounds, self.calibrate)
         if skipped:
-            self.log(skipped)
+            self.log(skipped, logging.WARNING)
+        chosen = ", ".join(f"{n} {w:.2f}" for n, w in self.portfolio.weights.items())
+        self.log(f"ensemble: {chosen}" + "".join(f"; {k.replace('_', ' ')} {v:.4f}"
+                                                 for k, v in self.portfolio.calibration.items()))
         return self.portfolio
+
+    def unread(self, data: FitData) -> list[str]:
+        """The inputs no fitted member reads: none when one reads the prepared inputs (the network), else those
+        whose processor gives no flat view."""
+        if any(not m.reads_views for m in self.portfolio.members.values()):
+            return []
+        return sorted(n for n, v in data.train.views.items() if all(getattr(v, f) is None for f in TENSORS))
 
     def lone(self, members: dict[str, Member]) -> bool:
         """A portfolio of one member saved apart (the network alone): its outputs are the model's, as trained (no

@@ -19,6 +19,7 @@ from ..tasks.base import Task
 from .budget import TimeBudget
 from .flat import FlatInputs
 from .member import FitData, Member, Stacked
+from .rates import at_threads
 
 
 class Learner(Member):
@@ -38,10 +39,10 @@ class Learner(Member):
         return None
 
     def cost_hint(self, data: FitData, task: Task, threads: int) -> float:
-        return self.estimate_seconds(data.train, task)
+        return at_threads(self.estimate_seconds(data.train, task), threads)
 
     def estimate_seconds(self, flat: FlatInputs, task: Task) -> float:
-        """A rough cost of ``learn`` on these rows."""
+        """A rough cost of ``learn`` on these rows at the reference thread count (``rates``)."""
         raise NotImplementedError
 
     def fit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "Learner":

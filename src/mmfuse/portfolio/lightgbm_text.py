@@ -115,14 +115,7 @@ def _tree(block: str, index: int, width: int) -> str:
         raise ValueError(f"{where} splits on a feature the model does not have")
     if not all(0 <= d < 16 and (d >> 2) & 3 < 3 for d in values["decision_type"]):
         raise ValueError(f"{where} has a decision type LightGBM does not define")
-    bounds, bits = [], []
-    if cats:
-        bounds = _numbers(fields, "cat_boundaries", cats + 1, int, where)
-        bits_raw = fields.get("cat_threshold", "")
-        bits = _numbers(fields, "cat_threshold", len(bits_raw.split(" ")) if bits_raw else 0, int, where)
-        if bounds[0] != 0 or bounds[-1] != len(bits) or any(b > a for b, a in zip(bounds, bounds[1:])) \
-                or not all(0 <= b < 2**32 for b in bits):
-            raise ValueError(f"{where}'s categorical bitsets do not match their boundaries")
+    bounds, bits = _bitsets(fields, cats, where)
     categorical = [d & 1 for d in values["decision_type"]]
     if sum(categorical) and not cats or any(c and not (float(t).is_integer() and 0 <= t < cats)
                                             for c, t in zip(categorical, values["threshold"])):
@@ -136,6 +129,19 @@ def _tree(block: str, index: int, width: int) -> str:
     if cats:
         out += [f"cat_boundaries={' '.join(map(str, bounds))}", f"cat_threshold={' '.join(map(str, bits))}"]
     return "\n".join(out + ["is_linear=0", f"shrinkage={shrinkage[0]!r}", "", ""])
+
+
+def _bitsets(fields: dict[str, str], cats: int, where: str) -> tuple[list[int], list[int]]:
+    """A tree's categorical splits: (boundaries, bitset words), checked against each other."""
+    if not cats:
+        return [], []
+    bounds = _numbers(fields, "cat_boundaries", cats + 1, int, where)
+    bits_raw = fields.get("cat_threshold", "")
+    bits = _numbers(fields, "cat_threshold", len(bits_raw.split(" ")) if bits_raw else 0, int, where)
+    if bounds[0] != 0 or bounds[-1] != len(bits) or any(b > a for b, a in zip(bounds, bounds[1:])) \
+            or not all(0 <= b < 2**32 for b in bits):
+        raise ValueError(f"{where}'s categorical bitsets do not match their boundaries")
+    return bounds, bits
 
 
 def _check_shape(left: list[int], right: list[int], leaves: int, where: str) -> None:

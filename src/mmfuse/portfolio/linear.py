@@ -30,6 +30,7 @@ from .flat import FlatInputs
 from .budget import past
 from .learner import Learner, out_of_fold
 from .member import Stacked
+from .rates import LINEAR_DENSE, LINEAR_SPARSE
 from .scoring import selection_key
 
 
@@ -69,7 +70,7 @@ class LinearLearner(Learner):
             sparse += 0 if v.categories is None else v.categories.shape[1]  # one-hot: one non-zero a column
             dense += (0 if v.dense is None else v.dense.shape[1]) + 1
         iterations = self.max_iter * (min(len(self.grid), 5) + 3) / 4  # ~5 quarter solves on the path + the rest
-        return len(flat) * (task.out_dim + 7.5) * iterations * (1.3e-9 * sparse + 1.1e-10 * dense) + 0.5
+        return len(flat) * (task.out_dim + 7.5) * iterations * (LINEAR_SPARSE * sparse + LINEAR_DENSE * dense) + 0.5
 
     # --- the design --------------------------------------------------------------------------------------------
     def _fit_design(self, flat: FlatInputs) -> None:
@@ -231,6 +232,17 @@ def _torch_csr(x: sp.csr_matrix) -> Tensor:
                                    torch.from_numpy(x.indices.astype(np.int64)), torch.from_numpy(x.data), size=x.shape)
 
 
+def _operators(x: sp.csr_matrix) -> tuple[Tensor, Tensor]:
+    """The design and its transpose as float32 torch operators: sparse CSR, or dense where most entries are set."""
+    n, d = x.shape
+    if x.nnz > 0.25 * n * d:
+        xs = torch.from_numpy(x.toarray())
+        return xs, xs.T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's "sparse CSR support is in beta"
+        return _torch_csr(x), _torch_csr(x.T.tocsr())
+
+
 def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.ndarray | None,
            max_iter: int, deadline: float | None = None) -> np.ndarray:
     """Minimise mean task loss + |W|^2 / (2 C M) over (W (D, K), b (K,)) with L-BFGS (M: the loss terms averaged,
@@ -242,13 +254,7 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
     k = task.out_dim
     terms = n * (k if task.independent_outputs else 1)
     penalty = 1.0 / (c * terms)
-    if x.nnz > 0.25 * n * d:
-        xs = torch.from_numpy(x.toarray())
-        xt = xs.T
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # torch's "sparse CSR support is in beta"
-            xs, xt = _torch_csr(x), _torch_csr(x.T.tocsr())
+    xs, xt = _operators(x)
     w0 = torch.zeros(d * k + k) if start is None else torch.from_numpy(start).float()
     coef = w0[: d * k].reshape(d, k).clone().requires_grad_()
     bias = w0[d * k:].clone().requires_grad_()

@@ -149,3 +149,7 @@ class Member:
         """The members whose stacked features this fitted member reads."""
         return []
 
+    def use(self, device: str, precision: str, graph: Any = None) -> None:
+        """Predict on ``device`` with the ``precision`` autocast, or with an exported ``graph`` in its place (a
+        member that runs a torch model; the others run on the CPU as they are)."""
+

@@ -5,6 +5,7 @@ bundle's ``model.safetensors``, not the portfolio's files (``saved_apart``)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from torch import nn
 from ..config import TrainCfg
 from ..core.devices import autocast_dtype
 from ..core.processor import Progress
+from ..nn.export import ExportGraph, dense
+from ..nn.model import trainable_parameters
 from ..registry import MEMBERS
 from ..tasks.base import Task
 from .budget import TimeBudget
@@ -64,8 +67,7 @@ class NetworkMember(Member):
         from ..training import Checkpointing, train  # Lightning loads only to train
 
         plan, start = self.plan, time.perf_counter()
-        parameters = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        log.log(plan.log_level, f"network: {parameters:,} trainable parameters; train {len(data.train_set)} rows, "
+        log.log(plan.log_level, f"network: {trainable_parameters(self.model):,} trainable parameters; train {len(data.train_set)} rows, "
                                 f"valid {len(data.valid_set)} rows")
         limit = budget.network_limit(plan.settings.network_time_limit)
         settings = plan.settings.model_copy(update={"network_time_limit": limit})
@@ -93,6 +95,11 @@ class NetworkMember(Member):
             inputs = {n: x.to(device, non_blocking=True) for n, x in rows.prepared.items()}
             present = {n: m.to(device, non_blocking=True) for n, m in rows.present.items()}
             return self.model(inputs, present).logits.float().cpu().numpy()
+
+    def module(self) -> nn.Module:
+        """The network in its export form, ``forward(*inputs, *presence) -> (B, out_dim)`` logits, inputs in sorted
+        name order (``nn.export.ExportGraph``)."""
+        return ExportGraph(dense(copy.deepcopy(self.model).cpu()).float(), sorted(self.model.encoders))
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {}, {}  # the weights are the bundle's model.safetensors

@@ -72,6 +72,17 @@ class GraphPath:
 PredictionPath = EagerPath | GraphPath
 
 
+def prediction_path(portfolio: Portfolio, task: Task, device: str, precision: str, graph: object = None) -> PredictionPath:
+    """How a loaded portfolio predicts now: its network on ``device`` at ``precision`` (a lone network's exported
+    ``graph`` in its place), and a portfolio graph, where one was loaded, for what it holds."""
+    members_graph = graph is not None and bool(graph.members)
+    for member in portfolio.members.values():
+        if not member.reads_views:  # the network
+            member.use(device, precision, None if members_graph else graph)
+    eager = EagerPath(portfolio, task)
+    return GraphPath(graph, eager) if members_graph else eager
+
+
 def member_outputs(path: PredictionPath, batches: Iterable[Batch], processors: dict[str, Processor], names: list[str],
                    absent: frozenset[str] = frozenset(),
                    transform: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None) -> dict[str, np.ndarray]:

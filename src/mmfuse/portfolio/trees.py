@@ -24,6 +24,7 @@ from .flat import FlatInputs
 from .budget import past
 from .learner import Learner
 from .member import Stacked
+from .rates import LIGHTGBM
 from .lightgbm_text import checked_model_text
 from .tree_arrays import TreeArrays
 
@@ -55,9 +56,7 @@ class LightGBMLearner(Learner):
         width = sum((0 if v.dense is None else v.dense.shape[1]) + (0 if v.categories is None else v.categories.shape[1])
                     + (0 if v.embedding is None else self.components) for v in flat.views.values())
         trees = min(self.max_rounds, 300) * (1 if task.output_kind in ("logit", "value") else task.out_dim)
-        # avdigits' rate, the slowest measured (29 s for 2,100 rows x 10 classes; fortunes' is 3x faster): a member that
-        # overruns its estimate takes the network's time
-        return 1.6e-8 * len(flat) * max(width, 8) * trees + 0.5
+        return LIGHTGBM * len(flat) * max(width, 8) * trees + 0.5
 
     # --- features ----------------------------------------------------------------------------------------------
     def _fit_features(self, flat: FlatInputs) -> None:
@@ -108,8 +107,8 @@ class LightGBMLearner(Learner):
     # --- fit and predict ---------------------------------------------------------------------------------------
     def _params(self, task: Task) -> dict[str, Any]:
         classes = {"num_class": task.out_dim} if task.output_kind == "softmax" else {}
-        return {"objective": OBJECTIVES[task.output_kind], **classes, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-                "min_data_in_leaf": self.min_data_in_leaf, "feature_fraction": 0.8, "lambda_l2": 1.0,
+        return {"objective": OBJECTIVES[task.output_kind], **classes, "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_data_in_leaf, "feature_fraction": 0.8, "lambda_l2": 1.0,
                 "num_threads": self.threads, "seed": self.seed, "deterministic": True, "force_row_wise": True,
                 "verbosity": -1, "max_cat_to_onehot": 8, "extra_trees": self.extra_trees}
 
