@@ -409,9 +409,9 @@ def test_multilabel_text_scores_climb_the_log_loss_past_the_frequent_labels_plat
     task.classes = ["common", "r1", "r2"]
     linear = MEMBERS.get("ngram_linear")().learn(train, target[:500], task, valid, target[500:])
     linear.stack(train, target[:500], task, valid, target[500:])
-    part = linear.fitted["parts"]["t"]["params"]
-    assert linear.path_metric == "primary" and part["path_metric"] == "log_loss"
-    assert part["C"] > min(linear.grid)  # past the first step
+    part = linear.fitted["parts"]["t"]
+    assert linear.path_metric == "primary" and part["params"]["path_metric"] == "log_loss"
+    assert part["fitted"]["C"] > min(linear.grid)  # past the first step (the picked C: fitted, not a setting)
     rows = valid.select(["t"])
     logits = type(linear).from_state(linear.fitted["parts"]["t"], {k[len("part.t/"):]: v for k, v in linear.arrays.items()
                                                                     if k.startswith("part.t/")}).logits(rows)

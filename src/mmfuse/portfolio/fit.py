@@ -51,7 +51,7 @@ class PortfolioFit:
             return self._fit_alone(data, *members.items())
         for name, member in members.items():
             if self.rank > 0 and not member.saved_apart:
-                continue  # rank 0 fits it and sends it (``share``)
+                continue  # rank 0 fits it and sends it as the network starts (``_payload``)
             self._fit_or_skip(name, member, data)
         if not self.outputs and self.rank == 0:
             raise DataError("no portfolio member could be fitted: " + "; ".join(

@@ -116,6 +116,7 @@ class LinearLearner(Learner):
         self.fitted["widths"] = [b.shape[1] for b in blocks]
         self.arrays["block_means"] = np.asarray(x.mean(0), dtype=np.float32).ravel()
         if valid is None:
+            self.fitted["C"] = self.C
             self._store(_solve(x, target, task, self.C, None, self.max_iter, deadline), x.shape[1], task.out_dim)
             return self
         x_valid = _stacked(self._design(valid))
@@ -131,9 +132,9 @@ class LinearLearner(Learner):
             if best is not None and key <= best[0]:
                 break  # past the best C: weaker penalties only fit the training rows closer
             best = (key, c, w)
-        self.C = best[1]  # then the picked C alone gets the rest of the iterations
+        self.fitted["C"] = best[1]  # then the picked C alone gets the rest of the iterations
         rest = max(1, self.max_iter - path_iter)
-        self._store(best[2] if past(deadline) else _solve(x, target, task, self.C, best[2], rest, deadline),
+        self._store(best[2] if past(deadline) else _solve(x, target, task, best[1], best[2], rest, deadline),
                     x.shape[1], task.out_dim)
         return self
 
@@ -147,7 +148,7 @@ class LinearLearner(Learner):
         self.arrays["intercept"] = w[d * k:].astype(np.float32)
 
     def refit_settings(self) -> dict[str, Any]:
-        return {**self.get_params(), "grid": [self.C]}
+        return {**self.get_params(), "C": self.fitted["C"], "grid": [self.fitted["C"]]}
 
     def module(self) -> nn.Module:
         return LinearGraph(self)

@@ -56,21 +56,22 @@ class NearestNeighbours(Learner):
         self.arrays["rows"] = self._design(train.take(keep))
         self.arrays["targets"] = target[keep].float().reshape(len(keep), -1).numpy()
         self.fitted["output_kind"], self.fitted["width"] = task.output_kind, task.out_dim
+        self.fitted["k"] = self.k
         if valid is None or not self.grid:
             return self
         best = None
         for k in sorted(self.grid):
             if best is not None and past(deadline):
                 break  # out of time: the best k so far
-            self.k = k
+            self.fitted["k"] = k
             key = selection_key(task, valid_target, task.outputs(torch.from_numpy(self.logits(valid))))
             if best is None or key > best[0]:
                 best = (key, k)
-        self.k = best[1]
+        self.fitted["k"] = best[1]
         return self
 
     def refit_settings(self) -> dict[str, Any]:
-        return {**self.get_params(), "grid": None}
+        return {**self.get_params(), "k": self.fitted["k"], "grid": None}
 
     def _design(self, flat: FlatInputs, absent: frozenset[str] = frozenset()) -> np.ndarray:
         """(N, E) unit rows of the standardised embeddings (an absent or missing input: zeros)."""
@@ -85,7 +86,7 @@ class NearestNeighbours(Learner):
     def logits(self, flat: FlatInputs, absent: frozenset[str] = frozenset(),
                upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
         query, rows, targets = self._design(flat, absent), self.arrays["rows"], self.arrays["targets"]
-        k = min(self.k, len(rows))
+        k = min(self.fitted["k"], len(rows))
         means = []
         for start in range(0, len(query), CHUNK):
             similarity = torch.from_numpy(query[start:start + CHUNK] @ rows.T)
