@@ -29,10 +29,15 @@ from ..data.table import read_table
 from ..errors import ConfigError, DataError
 from ..nn.two_tower import TwoTowerModel, build_two_tower
 from ..pipeline import InputPipeline
+from ..registry import MODALITIES
 from ..tasks.retrieval import RetrievalTask, retrieval_metrics
 from .base import BaseEstimator, TableLike
 
-TOWER_KINDS = ("text", "image", "audio", "sequence")
+
+def tower_modalities() -> list[str]:
+    """The modalities a tower can read: each registered one whose columns are inputs of their own (not grouped
+    into one input, as numbers and categories are)."""
+    return [name for name in MODALITIES.names() if not MODALITIES.get(name).grouped]
 
 
 class Retriever(BaseEstimator):
@@ -77,10 +82,11 @@ class Retriever(BaseEstimator):
 
     def _detect(self, frame: pd.DataFrame, root: Path) -> list[ColumnInfo]:
         columns = detect_columns(frame, [], root, self.column_types)
+        towers = tower_modalities()
         for col in columns:
-            if col.modality not in TOWER_KINDS:
-                raise DataError(f"column {col.name!r} is {col.modality}: retrieval pairs text, image, audio or "
-                                "sequence columns (set its type with --column-type)")
+            if col.modality not in towers:
+                raise DataError(f"column {col.name!r} is {col.modality}: retrieval pairs {', '.join(towers)} "
+                                "columns (set its type with --column-type)")
         return columns
 
     def _encode(self, frame: pd.DataFrame, root: Path, split: str, left_out: list[int] = (),

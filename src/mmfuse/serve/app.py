@@ -32,6 +32,7 @@ from ..core.deadline import DeadlineExceeded, deadline
 from ..estimators.contributions import row_contributions
 from ..errors import BundleError, MMFuseError
 from ..io.bounded_json import loads
+from ..registry import MODALITIES
 from ..estimators import Predictor, Retriever, load
 from ..estimators.index import SearchIndex
 from ..version import __version__
@@ -296,9 +297,9 @@ def search_index(index: SearchIndex, retriever: Retriever, query: tuple[str, Any
 def model_metadata(predictor: Predictor) -> dict[str, Any]:
     about = predictor.describe()
     categories = {}
-    tabular = predictor.pipeline_.processors.get("tabular")
-    if tabular is not None:
-        categories = dict(zip(tabular.categorical, tabular.categories_))
+    grouped = {MODALITIES.get(m).input for m in MODALITIES.names() if MODALITIES.get(m).grouped}
+    for processor in (p for name, p in predictor.pipeline_.processors.items() if name in grouped):
+        categories |= dict(zip(getattr(processor, "categorical", []), getattr(processor, "categories_", [])))
     sets = {c.name for c in predictor.columns_ if "set" in c.traits}  # several values per cell: a list
     return {"kind": "model", "task": about["task"], "label": about["label"], "classes": about.get("classes"),
             "columns": [{"name": i["column"], "modality": i["modality"], "encoder": i["encoder"],
