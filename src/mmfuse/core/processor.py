@@ -165,6 +165,10 @@ class Processor:
         """Corruptions of this input's prepared batches for the robustness analysis, by name."""
         return {}
 
+    def known_categories(self) -> dict[str, list[str]]:
+        """Column -> the categories fit learned (a served page offers them in a select); none by default."""
+        return {}
+
     def use_cache(self, folder: str | None, write: bool = True) -> None:
         """Where to cache computed features (processors that run a frozen backbone); ``write`` False: read the
         cache but store nothing new (a server, whose requests must not fill the disk). A runtime setting."""

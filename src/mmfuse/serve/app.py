@@ -32,7 +32,6 @@ from ..core.deadline import DeadlineExceeded, deadline
 from ..estimators.contributions import row_contributions
 from ..errors import BundleError, MMFuseError
 from ..io.bounded_json import loads
-from ..registry import MODALITIES
 from ..estimators import Predictor, Retriever, load
 from ..estimators.index import SearchIndex
 from ..version import __version__
@@ -296,10 +295,9 @@ def search_index(index: SearchIndex, retriever: Retriever, query: tuple[str, Any
 
 def model_metadata(predictor: Predictor) -> dict[str, Any]:
     about = predictor.describe()
-    categories = {}
-    grouped = {MODALITIES.get(m).input for m in MODALITIES.names() if MODALITIES.get(m).grouped}
-    for processor in (p for name, p in predictor.pipeline_.processors.items() if name in grouped):
-        categories |= dict(zip(getattr(processor, "categorical", []), getattr(processor, "categories_", [])))
+    categories = {}  # column -> the values the page offers in a select
+    for processor in predictor.pipeline_.processors.values():
+        categories |= processor.known_categories()
     sets = {c.name for c in predictor.columns_ if "set" in c.traits}  # several values per cell: a list
     return {"kind": "model", "task": about["task"], "label": about["label"], "classes": about.get("classes"),
             "columns": [{"name": i["column"], "modality": i["modality"], "encoder": i["encoder"],

@@ -116,6 +116,9 @@ class TabularProcessor(Processor):
         values = torch.tensor(np.stack(parts, axis=1), dtype=torch.float32)  # (N, 2 * n_num + n_cat)
         return Transformed(values, torch.ones(n, dtype=torch.bool), problems)
 
+    def known_categories(self) -> dict[str, list[str]]:
+        return dict(zip(self.categorical, self.categories_))
+
     def encoder_kwargs(self) -> dict[str, Any]:
         return {"num_numeric": 2 * len(self.medians_), "cardinalities": [len(c) + 2 for c in self.categories_]}
 
