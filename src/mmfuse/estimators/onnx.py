@@ -18,7 +18,6 @@ their cached features: the backbone is not exported, its projection is.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +28,7 @@ from torch import Tensor, nn
 
 from ..data.dataset import make_loader
 from ..errors import ConfigError
-from ..nn.export import ExportGraph, dense
+from ..nn.export import ExportGraph
 from ..portfolio.calibration import temperature_tensor
 from ..portfolio.flat import TENSORS, FlatInputs, flat_batch
 from .backends import export_fingerprint
@@ -74,7 +73,7 @@ def export_onnx(predictor: Predictor, path: str | Path) -> Path:
     predictor._check_fitted()
     names = predictor.inputs_
     inputs, present = example_batch(predictor)
-    network = ExportGraph(dense(copy.deepcopy(predictor.model_).cpu()).float(), names)
+    network = predictor._network_member().module()  # the network's export form (inputs in sorted name order)
     in_names = names + [f"{n}__present" for n in names]
     axes: dict[str, dict[int, str]] = {n: {0: "batch"} for n in in_names}
     axes |= {n: {0: "batch", 1: f"{n}_width"} for n in names

@@ -97,7 +97,7 @@ class PortfolioFit:
             done = self._fit_one(name, member, data)
             if self.store is not None and not member.saved_apart:
                 self.store.save(name, done)
-        self.portfolio.members[name], self.outputs[name] = done.learner, done.outputs
+        self.portfolio.members[name], self.outputs[name] = done.member, done.outputs
         if done.stacked is not None:
             self.stacks[name] = done.stacked
         self.portfolio.board.append(done.row)

@@ -23,7 +23,7 @@ log = logging.getLogger("mmfuse")
 class Finished:
     """A fitted member as the portfolio keeps it while fitting."""
 
-    learner: Member
+    member: Member
     outputs: np.ndarray                 # validation outputs (N_valid, K)
     stacked: Stacked | None             # out-of-fold / validation logits, where another member reads them
     row: dict[str, Any]                 # its leaderboard row
@@ -50,7 +50,7 @@ class MemberStore:
                         state["row"], state["seconds"])
 
     def save(self, name: str, done: Finished) -> None:
-        meta, own = done.learner.state()
+        meta, own = done.member.state()
         arrays = {f"learner/{k}": v for k, v in own.items()} | {"outputs": done.outputs}
         if done.stacked is not None:
             arrays |= {"stacked.train": done.stacked.train, "stacked.valid": done.stacked.valid}
