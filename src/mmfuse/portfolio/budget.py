@@ -41,10 +41,6 @@ class TimeBudget:
         """The ``time.perf_counter()`` reading at which the limit runs out (None: no limit)."""
         return None if self.seconds is None else self.start + self.seconds
 
-    def frozen_seconds(self) -> float | None:
-        """What the frozen features may take of a given limit (None: no limit given)."""
-        return FROZEN_SHARE * self.seconds if self.given else None
-
     def set_default(self) -> float | None:
         """With no limit given, set the default one now (the network is about to start: see the module); returns
         it (None: a limit was given, and stays)."""
