@@ -13,8 +13,10 @@
 | emoji-sets | npm emoji-datasource-{google,apple,twitter,facebook} (`make data-sets`) | 1,911 | a set of 1-4 vendors' 64 px PNGs (~3 a row) -> category (10) |
 | emoji-one | as emoji-sets | 1,911 | one of each row's emoji-sets images, drawn at random -> category |
 | emoji-new-style | as emoji-sets | 1,911 | train / valid: sets of google, apple and twitter images; test: the facebook image alone -> category |
+| reviews-generated | generated (`build_generated`, seeded) | 4,000 | a long text (80-240 words) + a number -> binary; 2,500 labelled rows (train + valid), 1,500 to test |
 
-Each table is written as train.csv / valid.csv / test.csv (70/15/15, fixed seed) plus the files it points to.
+Each table is written as train.csv / valid.csv / test.csv (70/15/15, fixed seed; reviews-generated 2,125 / 375 /
+1,500) plus the files it points to.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ TABLES = {
     "debian": TableSpec("debian", "section", "multiclass", {
         "text": ["summary", "description"], "numeric": ["installed_size", "size", "depends", "recommends"],
         "categorical": ["architecture", "multi_arch", "priority"]}),
+    "reviews-generated": TableSpec("reviews-generated", "positive", "binary",
+                                   {"text": ["review"], "numeric": ["stars"]}),
     "emoji-sets": TableSpec("emoji-sets", "category", "multiclass", {"image_set": ["images"]},
                             folder_name="emoji-vendors/sets"),
     "emoji-one": TableSpec("emoji-one", "category", "multiclass", {"image": ["image"]}, folder_name="emoji-vendors/one"),
@@ -194,6 +198,27 @@ def build_sparse(folder: Path, share: float = 0.25) -> None:
         frame.to_csv(folder / f"{name}.csv", index=False)
 
 
+def build_generated(folder: Path, rows: int = 4_000, seed: int = 0) -> None:
+    """Long reviews and a number -> binary: each review draws 80-240 words from a shared Zipf vocabulary of 3,000
+    made-up words, 2.5% of them from its class's own 150 (a TF-IDF + linear model's kind of table), and ``stars``, a
+    weak, noisy echo of the label; 1% of the labels flipped."""
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "de", "gu", "ba", "ve", "zo", "chi", "fa", "ho"]
+    words = sorted({"".join(rng.choice(syllables, rng.integers(2, 5))) for _ in range(6_000)})[:3_300]
+    common, own = words[:3_000], (words[3_000:3_150], words[3_150:3_300])
+    zipf = 1 / np.arange(1, len(common) + 1)
+    labels = rng.integers(0, 2, rows)
+    reviews = []
+    for y in labels:
+        n = int(rng.integers(80, 241))
+        drawn = np.where(rng.random(n) < 0.025, rng.choice(own[y], n), rng.choice(common, n, p=zipf / zipf.sum()))
+        reviews.append(" ".join(drawn))
+    flipped = np.where(rng.random(rows) < 0.01, 1 - labels, labels)
+    frame = pd.DataFrame({"review": reviews, "stars": np.round(3 + labels + rng.normal(0, 1.5, rows), 1),
+                          "positive": np.where(flipped == 1, "yes", "no")})
+    write_splits({"train": frame.iloc[:2_125], "valid": frame.iloc[2_125:2_500], "test": frame.iloc[2_500:]}, folder)
+
+
 def build(name: str) -> TableSpec:
     """The table's spec, after writing it under data/realdata/<name>/ if it is not there yet."""
     spec = TABLES[name]
@@ -210,6 +235,8 @@ def build(name: str) -> TableSpec:
             build_debian(spec.folder)
         elif name == "fortunes":
             build_fortunes(spec.folder)
+        elif name == "reviews-generated":
+            build_generated(spec.folder)
         else:
             build_sparse(spec.folder)
     return spec

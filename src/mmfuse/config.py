@@ -147,11 +147,15 @@ def member_names() -> list[str]:
 class PortfolioCfg(_Strict):
     """Which learners a fit trains (the fused network is ``network``; the others: ``mmfuse.portfolio``), and how
     their validation outputs are combined: greedy ensemble selection with replacement over ``rounds`` rounds, then
-    temperature scaling (``calibrate``)."""
+    temperature scaling (``calibrate``); ``refit``: the members the ensemble reads then learn again from the training
+    and validation rows together (None: when the validation rows were held out of the training table, not when a
+    validation table was given; true: both; false: never)."""
 
     members: list[Annotated[str, AfterValidator(_member)]] = Field(default_factory=lambda: ["network"], min_length=1)
     rounds: int = Field(25, ge=1)
     calibrate: bool = True
+    refit: bool | None = None
+    probe_epochs: int = Field(3, ge=0)  # the network's epochs before its probe (``portfolio.probe``); 0: none
 
 
 class ModelConfig(_Strict):
@@ -333,8 +337,10 @@ def load_config(preset: str = "default", config_file: "str | Path | dict[str, An
     return validate_config(data, source)
 
 
-def with_members(cfg: "ModelConfig", members: list[str] | None, exclude: list[str] | None) -> "ModelConfig":
-    """The config with its portfolio's members: ``members`` (None: the config's) without ``exclude``."""
+def with_members(cfg: "ModelConfig", members: list[str] | None, exclude: list[str] | None,
+                 refit: bool | None = None) -> "ModelConfig":
+    """The config with its portfolio's members: ``members`` (None: the config's) without ``exclude``; ``refit``
+    (None: the config's)."""
     chosen = list(members or cfg.portfolio.members)
     for name in [*chosen, *(exclude or [])]:
         if name not in MEMBERS:
@@ -342,7 +348,8 @@ def with_members(cfg: "ModelConfig", members: list[str] | None, exclude: list[st
     chosen = [m for m in chosen if m not in (exclude or [])]
     if not chosen:
         raise ConfigError("--exclude-members leaves no member to train")
-    return cfg.model_copy(update={"portfolio": cfg.portfolio.model_copy(update={"members": chosen})})
+    update = {"members": chosen} | ({} if refit is None else {"refit": refit})
+    return cfg.model_copy(update={"portfolio": cfg.portfolio.model_copy(update=update)})
 
 
 def with_finetuning(cfg: ModelConfig) -> ModelConfig:

@@ -57,6 +57,9 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
               help="Portfolio members to train (default: the preset's); network is the fused network.")
 @click.option("--exclude-members", metavar="A,B", cls=ListedOption, listing=list_members,
               help="Train the preset's members except these.")
+@click.option("--refit/--no-refit", default=None,
+              help="After the ensemble is chosen on validation, refit its members on the training and validation rows "
+                   "together [default: when the validation rows are held out of TRAIN, not with --valid].")
 @threads_option
 @click.option("--devices", type=click.IntRange(min=1), help="Processes (CPU) or GPUs per node; more than 1 trains with DDP.")
 @click.option("--strategy", type=click.Choice(["auto", "ddp"]), help="Distributed strategy (ddp when --devices > 1).")

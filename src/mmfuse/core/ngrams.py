@@ -33,7 +33,7 @@ class NgramParams(BaseModel):
     chars: list[int] = Field(default_factory=lambda: [2, 5])  # char n-grams inside words, [lo, hi]; [] = none
     min_count: int = Field(2, ge=1)             # in at least this many training texts
     max_features: int = Field(50_000, ge=1)     # the most frequent kept (each costs dim parameters to train)
-    max_ngrams: int = Field(1024, ge=1)         # distinct n-grams kept per text (a longer text is cut, and reported)
+    max_ngrams: int = Field(4096, ge=1)         # distinct n-grams kept per text (a longer text is cut, and reported)
     dim: int = Field(64, ge=1)                  # embedding width (the encoder's)
 
     @field_validator("chars")

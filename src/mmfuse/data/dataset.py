@@ -78,6 +78,45 @@ class EncodedSplit:
                             {n: m[index] for n, m in self.present.items()}, self.rows[index.numpy()], self.report)
 
 
+def joined(first: EncodedSplit, second: EncodedSplit, ragged: set[str]) -> EncodedSplit | str:
+    """Two splits' rows as one (a refit's training rows): ``second``'s after ``first``'s, the report ``first``'s;
+    the inputs in ``ragged`` (ids trimmed to the batch) zero-padded to the wider split. A one-line reason instead
+    when another input's stored rows differ in shape between the two."""
+    for name, rows in first.stored.items():
+        shapes = [tuple(s[torch.zeros(1, dtype=torch.long)].shape[1:]) for s in (rows, second.stored[name])]
+        if shapes[0] != shapes[1] and name not in ragged:
+            return f"input {name!r} is stored {shapes[0]} a row in one split and {shapes[1]} in the other"
+    return EncodedSplit({n: JoinedRows(first.stored[n], second.stored[n]) for n in first.stored},
+                        {n: torch.cat([first.present[n], second.present[n]]) for n in first.present},
+                        np.concatenate([first.rows, second.rows]), first.report)
+
+
+class JoinedRows:
+    """Two stored inputs read as one: positions past the first's rows read the second's; rows zero-padded to the
+    wider of the two in their last dimension."""
+
+    def __init__(self, first: Any, second: Any):
+        self.first, self.second, self.split = first, second, len(first)
+
+    def __len__(self) -> int:
+        return self.split + len(self.second)
+
+    def __getitem__(self, positions: Tensor | np.ndarray | list[int]) -> Tensor:
+        index = torch.as_tensor(positions, dtype=torch.long)
+        low = index < self.split
+        parts = {k: rows[at] for k, rows, at in ((True, self.first, index[low]), (False, self.second,
+                                                                                 index[~low] - self.split)) if len(at)}
+        width = max(p.shape[-1] for p in parts.values())
+        first = next(iter(parts.values()))
+        out = first.new_zeros((len(index), *first.shape[1:-1], width))
+        for k, part in parts.items():
+            out[low if k else ~low] = torch.nn.functional.pad(part, (0, width - part.shape[-1]))
+        return out
+
+    def take(self, positions: Tensor) -> Tensor:
+        return self[positions]
+
+
 def describe_report(report: SplitReport, split: str) -> list[str]:
     """Human-readable lines for a split report (nothing when every value was usable)."""
     lines = []

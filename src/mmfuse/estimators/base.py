@@ -193,26 +193,27 @@ class BaseEstimator(KeywordSettings, SklearnEstimator):
             "folder": Path(checkpoint_dir), "fingerprint": run_fingerprint(self._resume_parts(splits)),
             "resume": resume, "every_seconds": checkpoint_every}
         with clock("set-up"):
-            torch.manual_seed(self.config_.train.seed)  # weight init is part of the seeded run
-            self.model_ = self._build_model()
+            self.model_ = self._seeded_model()
         data = FitData(train_set, valid_set, self.pipeline_.dataset, self.pipeline_.processors)
-        network = self._fit_portfolio(data, budget, clock, callbacks, checkpoints)
-        self._record(network.result, valid_set, features, clock)
+        refit = self.config_.portfolio.refit if self.config_.portfolio.refit is not None else valid is None
+        fitting = self._fit_portfolio(data, budget, clock, callbacks, checkpoints, refit)
+        self._record(fitting, valid_set, features, clock)
         return self
 
     def _fit_portfolio(self, data: FitData, budget: TimeBudget, clock: Stopwatch, callbacks: list | None,
-                       checkpoints: dict[str, Any] | None) -> NetworkMember:
-        """Fit the portfolio's members (with ``checkpoints``, rank 0 keeps each finished one there for a resume, and
-        the network its epochs); returns the network member (its ``result`` None: it did not train)."""
+                       checkpoints: dict[str, Any] | None, refit: bool) -> PortfolioFit:
+        """Fit the portfolio (``checkpoints``: rank 0 keeps each member for a resume; ``refit``: see PortfolioCfg)."""
         network = self._network_member(self._network_plan(callbacks, checkpoints))
         cfg, (rank, world) = self.config_.portfolio, self._process_rank()
         store = MemberStore(checkpoints["folder"], checkpoints["fingerprint"], checkpoints["resume"]) \
             if checkpoints and rank == 0 else None
         fitting = PortfolioFit(self._member_names(), self.task_, budget, seed=self.config_.train.seed,
                                threads=torch.get_num_threads(), log=self._log, given={network.name: network},
-                               store=store, rounds=cfg.rounds, calibrate=cfg.calibrate, rank=rank, world=world)
+                               store=store, rounds=cfg.rounds, calibrate=cfg.calibrate, refit=refit,
+                               probe_epochs=cfg.probe_epochs, rank=rank, world=world)
         with clock("members"):
             self.portfolio_ = fitting.run(data)
+        self.model_ = getattr(self.portfolio_.members.get(network.name), "model", self.model_)  # (refitted)
         for name in fitting.unread(data):
             columns = ", ".join(map(repr, self.plan_[name].columns))
             self._log(f"input {name!r} ({columns}): no member reads it (its processor gives no flat view and the "
@@ -220,7 +221,7 @@ class BaseEstimator(KeywordSettings, SklearnEstimator):
         clock.move("members", "training", network.fit_seconds)
         if self.portfolio_.lone:
             clock.seconds.pop("members")
-        return network
+        return fitting
 
     def _member_names(self) -> list[str]:
         """The portfolio's members this fit trains (the network alone, unless a subclass holds a portfolio)."""
@@ -230,7 +231,11 @@ class BaseEstimator(KeywordSettings, SklearnEstimator):
         """How the network trains in this fit (the config's settings; the trainer's callbacks and runtime)."""
         return NetworkPlan(self.config_.train, self._progress_callback(), list(callbacks or []), checkpoints,
                            "gpu" if self._device() == "cuda" else "cpu", logging.INFO if self.verbose else logging.DEBUG,
-                           self.pipeline_.batch_rows())
+                           self.pipeline_.batch_rows(), self._seeded_model)
+
+    def _seeded_model(self) -> nn.Module:  # the model as first built: the network's refit starts from it
+        torch.manual_seed(self.config_.train.seed)  # weight init is part of the seeded run
+        return self._build_model()
 
     def _network_member(self, plan: NetworkPlan | None = None) -> NetworkMember:
         """The network as a portfolio member, on this estimator's device."""
@@ -299,13 +304,15 @@ class BaseEstimator(KeywordSettings, SklearnEstimator):
         return (self.pipeline_.dataset(train_split, self.targets(train, train_split), train=True),
                 self.pipeline_.dataset(valid_split, self.targets(valid, valid_split)), features)
 
-    def _record(self, result: Any, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
-        """What the fit did: history, validation metrics, restored epoch (None: the network did not train), time
-        per stage."""
+    def _record(self, fitting: PortfolioFit, valid_set: TableDataset, features: dict, clock: Stopwatch) -> None:
+        """What the fit did: history, validation metrics (of the ensemble as validation chose it, before any refit
+        learned from the validation rows), restored epoch (None: the network did not train), time per stage."""
+        result = fitting.given[NetworkMember.name].result
         self.history_, self.global_rank_ = (result.history, result.global_rank) if result else ([], 0)
-        self.fit_time_ = clock.total()
-        self.trained_with_ = __version__
-        self.metrics_ = {"valid": self._score(valid_set), "epochs": len(self.history_),
+        self.fit_time_, self.trained_with_ = clock.total(), __version__
+        outputs = fitting.valid_outputs  # the ensemble's as validation chose it (None: a lone network, as trained)
+        valid = self._score(valid_set) if outputs is None else self.task_.metrics(valid_set.target, outputs)
+        self.metrics_ = {"valid": valid, "epochs": len(self.history_),
                          "restored_epoch": result.restored_epoch if result else None,
                          "stopped": result.stopped if result else None,
                          "fit_seconds": round(self.fit_time_, 2), "parameters": trainable_parameters(self.model_),

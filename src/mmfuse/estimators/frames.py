@@ -13,7 +13,8 @@ from ..errors import DataError
 from ..portfolio.prediction import ENSEMBLE
 from .contributions import row_contributions
 
-BOARD_COLUMNS = ["member", "valid", "test", "weight", "fit_seconds", "predict_ms_per_row", "status"]
+BOARD_COLUMNS = ["member", "valid", "test", "weight", "rows", "refit", "probe", "fit_seconds", "refit_seconds",
+                 "predict_ms_per_row", "status"]
 
 
 def prediction_frame(predictor: Any, data: Any, explain: bool, keep: list[str] | None) -> pd.DataFrame:

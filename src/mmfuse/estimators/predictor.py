@@ -55,6 +55,7 @@ class Predictor(LabelColumn, BaseEstimator):
             network trains for what is left.
         members, exclude_members: the portfolio's learners (``mmfuse.config.member_names()``; ``network`` is the
             fused network, which ``encoders`` and ``fusion`` configure): these only, or the preset's without these.
+        refit: the chosen members learn again from the training + validation rows (None: unless ``valid`` is given).
         member: predict and evaluate with this fitted member alone (its own outputs), for comparison; None: the
             ensemble.
         set_sep: column -> the separator of its set cells (several values of one modality per cell, e.g. ``"|"``);
@@ -81,12 +82,12 @@ class Predictor(LabelColumn, BaseEstimator):
                  devices: int | None = None, strategy: str | None = None, num_nodes: int | None = None,
                  stream: str = "auto", sample_cache: bool = True, workers: int = 0, device: str = "auto",
                  members: list[str] | None = None, exclude_members: list[str] | None = None,
-                 member: str | None = None, set_sep: dict[str, str] | None = None, set_pooling: str | None = None):
+                 refit: bool | None = None, member: str | None = None, set_sep: dict[str, str] | None = None, set_pooling: str | None = None):
         self._keep_settings(locals())
 
     # --- what differs from the base -----------------------------------------------------------------------------
     def _resolve_config(self) -> ModelConfig:
-        return with_members(super()._resolve_config(), self.members, self.exclude_members)
+        return with_members(super()._resolve_config(), self.members, self.exclude_members, self.refit)
 
     def _extra_overrides(self) -> dict[str, Any]:
         given = {"fusion": None if self.fusion is None else {"name": self.fusion},

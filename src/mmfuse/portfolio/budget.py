@@ -2,12 +2,14 @@
 time (the frozen features' plan, each member's fit). It holds the whole policy:
 
 - the limit (``time_limit``; none given: the fit has no limit until the portfolio's last member, the network, starts,
-  and then gets ``DEFAULT_FLOOR`` or ``DEFAULT_FACTOR`` times the seconds spent before it, whichever is more: the
-  cheap members have scored by then, so the network may take a few times their cost but not ten);
+  and then gets ``DEFAULT_FLOOR`` or ``DEFAULT_FACTOR`` times the seconds spent before it, whichever is more, plus
+  the seconds reserved for the refit: the cheap members have scored by then, so the network may take a few times
+  their cost but not ten);
 - the share of the limit the frozen features may take (``FROZEN_SHARE``; ``estimators.time_plan`` gives their
   inputs fast encoders when the estimate is over it);
 - the seconds left, which each member's fit receives and stops at (LightGBM after the round, L-BFGS after the
-  iteration, the network after the batch that passes them), keeping the best state it reached.
+  iteration, the network after the batch that passes them), keeping the best state it reached;
+- the seconds held back for the refit on every labelled row (``reserve``), which the network leaves unspent.
 
 Estimates (``portfolio.rates``) only order the members and skip one that cannot start in what is left.
 """
@@ -29,6 +31,7 @@ class TimeBudget:
     def __init__(self, seconds: float | None):
         self.seconds, self.start = seconds, time.perf_counter()
         self.given = seconds is not None
+        self.reserved = 0.0  # seconds the network leaves for what follows it (the refit)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -42,11 +45,11 @@ class TimeBudget:
         return None if self.seconds is None else self.start + self.seconds
 
     def set_default(self) -> float | None:
-        """With no limit given, set the default one now (the network is about to start: see the module); returns
-        it (None: a limit was given, and stays)."""
+        """With no limit given, set the default one now (the network is about to start: see the module), plus what
+        is ``reserved`` for after the network; returns it (None: a limit was given, and stays)."""
         if self.given:
             return None
-        self.seconds = max(DEFAULT_FLOOR, DEFAULT_FACTOR * self.elapsed())
+        self.seconds = max(DEFAULT_FLOOR, DEFAULT_FACTOR * self.elapsed()) + self.reserved
         return self.seconds
 
     def credit(self, seconds: float) -> None:
@@ -62,12 +65,17 @@ class TimeBudget:
         left = self.left()
         return left is not None and left <= 0
 
+    def reserve(self, seconds: float) -> None:
+        """Hold back ``seconds`` of what is left from the network, for the refit that follows it."""
+        self.reserved = seconds
+
     def network_limit(self, own: float | None) -> float | None:
-        """The seconds the network may train: what is left (at least 1 s), within its own limit (the config's
-        ``train.network_time_limit``) when it has one."""
+        """The seconds the network may train: what is left less what is reserved (at least 1 s), within its own
+        limit (the config's ``train.network_time_limit``) when it has one."""
         left = self.left()
         if left is None:
             return own
+        left -= self.reserved
         return max(1.0, min(left, own or left))
 
 

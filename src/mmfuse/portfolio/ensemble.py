@@ -146,7 +146,8 @@ class Portfolio:
         return portfolio
 
 
-def leaderboard_row(name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float, predict_ms: float) -> dict:
-    """A fitted member's leaderboard row."""
+def leaderboard_row(name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float, predict_ms: float,
+                    rows: int) -> dict:
+    """A fitted member's leaderboard row (``rows``: the rows it learned from)."""
     return {"member": name, "status": "fitted", "valid": task.metrics(target, outputs)[task.primary_metric],
-            "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4)}
+            "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4), "rows": rows}

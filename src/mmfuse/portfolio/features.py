@@ -9,12 +9,20 @@ from torch import Tensor
 
 
 def id_bag(ids: Tensor, vocab: int) -> sp.csr_matrix:
-    """(N, L) ids (0 = padding) -> (N, vocab) counts, as float32 CSR."""
-    rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1])
-    cols = ids.reshape(-1).numpy()
-    keep = (cols > 0) & (cols < vocab)
-    bag = sp.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (rows[keep], cols[keep])), shape=(ids.shape[0], vocab))
-    bag.sum_duplicates()
+    """(N, L) ids (0 = padding) -> (N, vocab) counts, as float32 CSR with sorted indices: each row's ids sorted in
+    place, a repeated id counted once per run (no COO round trip: scipy's index sort took a quarter of an n-gram
+    member's fit on long texts)."""
+    values = ids.numpy().astype(np.int64, copy=True)
+    values[values >= vocab] = 0
+    values.sort(axis=1)
+    kept = values > 0
+    cols = values[kept]                                            # row by row, ascending within a row
+    rows = np.repeat(np.arange(len(values)), kept.sum(1))
+    starts = np.flatnonzero(np.r_[True, (cols[1:] != cols[:-1]) | (rows[1:] != rows[:-1])]) if len(cols) else cols
+    counts = np.diff(np.r_[starts, len(cols)]).astype(np.float32)
+    indptr = np.r_[0, np.cumsum(np.bincount(rows[starts], minlength=len(values)))]
+    bag = sp.csr_matrix((counts, cols[starts], indptr), shape=(len(values), vocab))
+    bag.has_sorted_indices = True
     return bag
 
 

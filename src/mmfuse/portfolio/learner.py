@@ -48,6 +48,10 @@ class Learner(Member):
     def fit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "Learner":
         return self.learn(data.train, data.target, task, data.valid, data.valid_target, upstream, budget.deadline())
 
+    def refit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "Learner":
+        return type(self)(**self.refit_settings()).learn(data.every, data.every_target, task, upstream=upstream,
+                                                         deadline=budget.deadline())
+
     def learn(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
               valid_target: Tensor | None = None, upstream: dict[str, Stacked] | None = None,
               deadline: float | None = None) -> "Learner":
@@ -63,13 +67,20 @@ class Learner(Member):
     def fitted_reads(self) -> list[str]:
         return list(self.fitted.get("reads", []))
 
-    def stacked(self, data: FitData, task: Task) -> Stacked:
+    def stacked(self, data: FitData, task: Task, every: bool = False) -> Stacked:
+        if every:
+            return self.stack(data.every, data.every_target, task)
         return self.stack(data.train, data.target, task, data.valid, data.valid_target)
 
-    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor) -> "Stacked":
+    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
+              valid_target: Tensor | None = None) -> "Stacked":
         """What this fitted member gives the members that read it, on the training rows (out-of-fold) and on
-        ``valid``: its logits, unless a learner gives more (``stacked_features`` on new rows)."""
-        return Stacked(out_of_fold(self, train, target, task), self.logits(valid))
+        ``valid`` (None: a refit has none): its logits, unless a learner gives more (``stacked_features``)."""
+        return Stacked(self.out_of_fold(train, target, task), None if valid is None else self.logits(valid))
+
+    def out_of_fold(self, train: FlatInputs, target: Tensor, task: Task) -> np.ndarray:
+        """(N, out_dim) logits for every training row from a copy fitted on the other folds (``out_of_fold``)."""
+        return out_of_fold(self, train, target, task)
 
     def stacked_features(self, flat: FlatInputs, absent: frozenset[str] = frozenset()) -> np.ndarray:
         """(N, F) what ``stack`` gives on new rows."""
@@ -80,7 +91,8 @@ class Learner(Member):
         return self.module()
 
     def refit_settings(self) -> dict[str, Any]:
-        """The constructor settings that reproduce this fit without a validation split (e.g. the picked C)."""
+        """The constructor settings that reproduce this fit without a validation split (e.g. the picked C): what
+        ``refit`` and the out-of-fold copies learn with."""
         return self.get_params()
 
     def fold_copy(self) -> "Learner":
@@ -108,13 +120,17 @@ class Learner(Member):
         """Rebuild helpers that are not arrays or JSON (a LightGBM booster from its text) after loading."""
 
 
-def out_of_fold(learner: Learner, train: FlatInputs, target: Tensor, task: Task, folds: int = 5) -> np.ndarray:
+def folds_of(rows: int, seed: int, folds: int = 5) -> list[tuple[Tensor, Tensor]]:
+    """The seeded folds of ``rows`` training rows: (held-out positions, the other positions) per fold."""
+    order = torch.randperm(rows, generator=torch.Generator().manual_seed(seed))
+    return [(part, order[~torch.isin(order, part)]) for part in order.tensor_split(folds)]
+
+
+def out_of_fold(learner: Learner, train: FlatInputs, target: Tensor, task: Task) -> np.ndarray:
     """Logits (N, out_dim) for every training row from a copy fitted on the other folds (the learner's picked
     settings, seeded folds)."""
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(learner.seed))
     out = None
-    for part in order.tensor_split(folds):
-        rest = order[~torch.isin(order, part)]
+    for part, rest in folds_of(len(train), learner.seed):
         copy = learner.fold_copy().learn(train.take(rest), target[rest], task)
         logits = copy.logits(train.take(part))
         if out is None:

@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from ..core.processor import Processor
@@ -56,6 +57,15 @@ class FitData:
     def valid(self) -> FlatInputs:
         return concat(self.rows(self.valid_set))
 
+    @cached_property
+    def every(self) -> FlatInputs:
+        """The training rows then the validation rows: what a refit learns from."""
+        return concat([self.train, self.valid])
+
+    @property
+    def every_target(self) -> Tensor:
+        return torch.cat([self.target, self.valid_target])
+
     def rows(self, dataset: TableDataset, views: bool = True, batch_rows: int | None = None) -> Iterator[FlatInputs]:
         """Batches of a set's rows prepared as for prediction (no augmentation): their flat views (with ``views``)
         and their prepared inputs."""
@@ -73,9 +83,10 @@ def rows_of(processors: dict[str, Processor], inputs: dict[str, Tensor], present
 
 
 class Stacked:
-    """A member's logits as features for another: out-of-fold on the training rows, its plain logits elsewhere."""
+    """A member's logits as features for another: out-of-fold on the training rows, its plain logits on the
+    validation rows (None for a refit on every row: nothing is held out)."""
 
-    def __init__(self, train: np.ndarray, valid: np.ndarray):
+    def __init__(self, train: np.ndarray, valid: np.ndarray | None):
         self.train, self.valid = train, valid
 
 
@@ -95,6 +106,7 @@ class Member:
     reads_views: ClassVar[bool] = True
     saved_apart: ClassVar[bool] = False
     open_ended: ClassVar[bool] = False
+    probe: Any = None  # an open-ended member's judge of its first epochs (``probe.NetworkProbe``), set before its fit
 
     def supports(self, task: Task) -> str | None:
         """None if this member learns ``task``'s outputs, else why not."""
@@ -114,6 +126,19 @@ class Member:
         out with the best state reached."""
         raise NotImplementedError
 
+    def cannot_refit(self, data: FitData) -> str | None:
+        """Why this fitted member cannot ``refit`` on ``data`` (None: it can)."""
+        return None
+
+    def refit_seconds(self, seconds: float) -> float:
+        """What its refit may take on as many rows as its first fit, which took ``seconds``."""
+        return seconds
+
+    def refit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "Member":
+        """A new member with this fitted one's picked settings (penalty, rounds, k), learned from every labelled row
+        (``data.every``: no validation split left to pick on), fed ``upstream``'s features on those rows."""
+        raise NotImplementedError
+
     def logits(self, rows: FlatInputs, absent: frozenset[str] = frozenset(),
                upstream: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """(N, out_dim) logits for ``rows`` (inputs in ``absent`` treated as missing in every row)."""
@@ -123,8 +148,9 @@ class Member:
         """The fitted member's logits on the validation rows."""
         return self.logits(data.valid, upstream=upstream)
 
-    def stacked(self, data: FitData, task: Task) -> Stacked:
-        """What this fitted member gives the members that read it."""
+    def stacked(self, data: FitData, task: Task, every: bool = False) -> Stacked:
+        """What this fitted member gives the members that read it (``every``: a refitted member, on every labelled
+        row: ``Stacked.valid`` None)."""
         raise ConfigError(f"member {self.name!r} gives no features to other members")
 
     def stacked_features(self, rows: FlatInputs, absent: frozenset[str] = frozenset()) -> np.ndarray:

@@ -9,7 +9,7 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -18,6 +18,8 @@ from torch import nn
 from ..config import TrainCfg
 from ..core.devices import autocast_dtype
 from ..core.processor import Progress
+from ..core.set_processor import SetProcessor
+from ..data.dataset import EncodedSplit, TableDataset, joined
 from ..nn.export import ExportGraph, dense
 from ..nn.model import trainable_parameters
 from ..registry import MEMBERS
@@ -25,6 +27,7 @@ from ..tasks.base import Task
 from .budget import TimeBudget
 from .flat import FlatInputs
 from .member import LABEL_KINDS, FitData, Member, Stacked
+from .probe import NetworkProbe
 
 log = logging.getLogger("mmfuse")
 
@@ -41,6 +44,7 @@ class NetworkPlan:
     accelerator: str = "cpu"
     log_level: int = logging.INFO
     valid_rows: int = 256                           # rows per validation batch (``InputPipeline.batch_rows``)
+    fresh: Callable[[], nn.Module] | None = None     # the model as first built (seeded), for the refit
 
 
 @MEMBERS.register("network", cost=9)
@@ -51,12 +55,14 @@ class NetworkMember(Member):
     name = "network"
     output_kinds = LABEL_KINDS | {"embedding"}
     reads_views, saved_apart, open_ended = False, True, True
+    CHECK_ROWS = 256  # validation rows a refit still scores each epoch (they decide nothing: it trains a set count)
 
     def __init__(self, model: nn.Module | None = None, plan: NetworkPlan | None = None, device: str = "cpu",
                  precision: str = "32"):
         self.model, self.plan, self.device, self.precision = model, plan, device, precision
         self.graph: Any = None    # an exported network graph (``OnnxNetwork``) that runs in place of the model
         self.result: Any = None   # the ``training.TrainResult`` once fitted
+        self.probe: NetworkProbe | None = None  # judges the first epochs (the portfolio's, when it has members)
         self.fit_seconds = 0.0
 
     def use(self, device: str, precision: str, graph: Any = None) -> None:
@@ -64,7 +70,7 @@ class NetworkMember(Member):
         self.device, self.precision, self.graph = device, precision, graph
 
     def fit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "NetworkMember":
-        from ..training import Checkpointing, train  # Lightning loads only to train
+        from ..training import Checkpointing, ProbeAfter, train  # Lightning loads only to train
 
         plan, start = self.plan, time.perf_counter()
         log.log(plan.log_level, f"network: {trainable_parameters(self.model):,} trainable parameters; train {len(data.train_set)} rows, "
@@ -72,11 +78,48 @@ class NetworkMember(Member):
         limit = budget.network_limit(plan.settings.network_time_limit)
         settings = plan.settings.model_copy(update={"network_time_limit": limit})
         checkpointing = Checkpointing(**plan.checkpoints) if plan.checkpoints else None
+        probe = [ProbeAfter(self.probe.epochs, self.probe)] if self.probe and settings.max_epochs > self.probe.epochs \
+            else []
         self.result = train(self.model, task, data.train_set, data.valid_set, settings, plan.progress,
-                            plan.callbacks, checkpointing, accelerator=plan.accelerator,
+                            plan.callbacks + probe, checkpointing, accelerator=plan.accelerator,
                             log_level=plan.log_level, valid_rows=plan.valid_rows)
         self.fit_seconds = time.perf_counter() - start
         return self
+
+    def cannot_refit(self, data: FitData) -> str | None:
+        if self.result is None or self.result.restored_epoch is None or self.plan is None or self.plan.fresh is None:
+            return "it kept no epoch, or its model cannot be built afresh"
+        rows = self._every_row(data)
+        return rows if isinstance(rows, str) else None
+
+    def _every_row(self, data: FitData) -> EncodedSplit | str:
+        """The training and validation rows as one split (or why they cannot be: ``joined``)."""
+        return joined(data.train_set.split, data.valid_set.split,
+                      {n for n, p in data.processors.items() if p.ragged and not isinstance(p, SetProcessor)})
+
+    def refit_seconds(self, seconds: float) -> float:
+        """Its refit trains the epochs kept, not those early stopping waited through."""
+        return seconds * self.result.restored_epoch / max(len(self.result.history), 1)
+
+    def refit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "NetworkMember":
+        """The model as first built, trained on the training and validation rows for the epochs validation kept
+        (its schedule over those epochs; no early stopping, the last epoch kept)."""
+        from ..training import train
+
+        plan = self.plan
+        every = TableDataset(self._every_row(data), data.train_set.processors, data.every_target, train=True,
+                             workers=data.train_set.workers)
+        check = data.valid_set.split.take(torch.arange(min(len(data.valid_set), self.CHECK_ROWS)))
+        check_set = TableDataset(check, data.valid_set.processors, data.valid_target[: len(check.rows)])
+        settings = plan.settings.model_copy(update={
+            "max_epochs": self.result.restored_epoch, "early_stopping": False, "restore_best": False,
+            "network_time_limit": budget.network_limit(None)})
+        model, start = plan.fresh(), time.perf_counter()
+        refitted = NetworkMember(model, plan, self.device, self.precision)
+        refitted.result = train(model, task, every, check_set, settings, plan.progress, [], None,
+                                accelerator=plan.accelerator, log_level=plan.log_level, valid_rows=plan.valid_rows)
+        refitted.fit_seconds = time.perf_counter() - start
+        return refitted
 
     def valid_logits(self, data: FitData, upstream: dict[str, np.ndarray]) -> np.ndarray:
         batches = data.rows(data.valid_set, views=False, batch_rows=self.plan.valid_rows if self.plan else None)

@@ -17,6 +17,7 @@ from ..registry import MEMBERS
 from .member import Member, Stacked
 
 log = logging.getLogger("mmfuse")
+REFIT = ".refit"  # the folder suffix of a member's refit on every row
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Finished:
     """A fitted member as the portfolio keeps it while fitting."""
 
     member: Member
-    outputs: np.ndarray                 # validation outputs (N_valid, K)
+    outputs: np.ndarray                 # validation outputs (N_valid, K); a refit: none (0, K)
     stacked: Stacked | None             # out-of-fold / validation logits, where another member reads them
     row: dict[str, Any]                 # its leaderboard row
     seconds: float
@@ -36,23 +37,24 @@ class MemberStore:
     fingerprint: dict[str, str]
     resume: bool
 
-    def load(self, name: str) -> Finished | None:
-        """The member an interrupted fit saved (resuming only), or None."""
-        saved = load_member(self.folder, name) if self.resume else None
+    def load(self, name: str, refit: bool = False) -> Finished | None:
+        """The member an interrupted fit saved (resuming only; ``refit``: its refit on every row), or None."""
+        saved = load_member(self.folder, name + REFIT * refit) if self.resume else None
         if saved is None:
             return None
         arrays, state = saved
         check_fingerprint(state, self.fingerprint, self.folder)
         own = {k[len("learner/"):]: v for k, v in arrays.items() if k.startswith("learner/")}
-        stacked = Stacked(arrays["stacked.train"], arrays["stacked.valid"]) if "stacked.train" in arrays else None
-        log.warning(f"resume: member {name} as fitted before the interruption ({self.folder})")
+        stacked = Stacked(arrays["stacked.train"], arrays.get("stacked.valid")) if "stacked.train" in arrays else None
+        log.warning(f"resume: member {name}{' refit' * refit} as fitted before the interruption ({self.folder})")
         return Finished(MEMBERS.get(name).from_state(state["learner"], own), arrays["outputs"], stacked,
                         state["row"], state["seconds"])
 
-    def save(self, name: str, done: Finished) -> None:
+    def save(self, name: str, done: Finished, refit: bool = False) -> None:
         meta, own = done.member.state()
         arrays = {f"learner/{k}": v for k, v in own.items()} | {"outputs": done.outputs}
         if done.stacked is not None:
-            arrays |= {"stacked.train": done.stacked.train, "stacked.valid": done.stacked.valid}
-        save_member(self.folder, name, arrays, {"fingerprint": self.fingerprint, "learner": meta, "row": done.row,
-                                                "seconds": done.seconds})
+            arrays |= {"stacked.train": done.stacked.train}
+            arrays |= {} if done.stacked.valid is None else {"stacked.valid": done.stacked.valid}
+        save_member(self.folder, name + REFIT * refit, arrays, {"fingerprint": self.fingerprint, "learner": meta,
+                                                                "row": done.row, "seconds": done.seconds})

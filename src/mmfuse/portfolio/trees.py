@@ -40,10 +40,14 @@ class LightGBMLearner(Learner):
     extra_trees: ClassVar[bool] = False  # random split thresholds (the extra-trees member)
 
     def __init__(self, seed: int = 0, threads: int = 1, learning_rate: float = 0.05, num_leaves: int = 31,
-                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20):
+                 max_rounds: int = 1000, patience: int = 50, components: int = 32, min_data_in_leaf: int = 20,
+                 rounds: list[int] | None = None):
+        """``rounds``: per booster, the rounds to train with no validation rows (a refit: those early stopping
+        kept); None: up to ``max_rounds``, stopped early on validation."""
         super().__init__(seed, threads)
         self.learning_rate, self.num_leaves, self.max_rounds = learning_rate, num_leaves, max_rounds
         self.patience, self.components, self.min_data_in_leaf = patience, components, min_data_in_leaf
+        self.rounds = rounds
         self._boosters: list[Any] = []
 
     def missing_views(self, flat: FlatInputs) -> str | None:
@@ -120,15 +124,19 @@ class LightGBMLearner(Learner):
         self._fit_features(train)
         self.fitted["reads"] = sorted(upstream or {})
         x = self._matrix(train, frozenset(), [upstream[n].train for n in self.fitted["reads"]]).numpy()
-        x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]]).numpy()
-        y, y_valid = target.numpy(), valid_target.numpy()
-        labels = [(np.ascontiguousarray(y[:, k]), np.ascontiguousarray(y_valid[:, k])) for k in range(y.shape[1])] \
-            if task.independent_outputs else [(y, y_valid)]
         params, categorical = self._params(task), self._categorical()
         models, rounds = [], []
-        for y_train, y_check in labels:
+        for k, y_train in enumerate(_labels(target, task)):
             data = lightgbm.Dataset(x, y_train, categorical_feature=categorical, free_raw_data=False)
-            check = lightgbm.Dataset(x_valid, y_check, reference=data, categorical_feature=categorical)
+            if valid is None:  # a refit: the rounds early stopping kept
+                booster = lightgbm.train(params, data, max(1, self.rounds[k]), callbacks=[stop_at(deadline)])
+                models.append(booster.model_to_string())
+                rounds.append(booster.current_iteration())
+                continue
+            if k == 0:
+                x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]]).numpy()
+            check = lightgbm.Dataset(x_valid, _labels(valid_target, task)[k], reference=data,
+                                     categorical_feature=categorical)
             booster = lightgbm.train(params, data, self.max_rounds, valid_sets=[check],
                                      callbacks=[lightgbm.early_stopping(self.patience, verbose=False),
                                                 stop_at(deadline)])
@@ -137,6 +145,9 @@ class LightGBMLearner(Learner):
         self.fitted["models"], self.fitted["rounds"], self.fitted["features"] = models, rounds, x.shape[1]
         self._boosters = [lightgbm.Booster(model_str=text) for text in models]  # its own text: nothing to check
         return self
+
+    def refit_settings(self) -> dict[str, Any]:
+        return {**self.get_params(), "rounds": list(self.fitted["rounds"])}
 
     def _setup(self) -> None:
         """A loaded member's boosters from their text, checked and regenerated first (``checked_model_text``): a
@@ -169,15 +180,24 @@ class LightGBMExtraTrees(LightGBMLearner):
     extra_trees = True
 
 
+def _labels(target: Tensor, task: Task) -> list[np.ndarray]:
+    """The targets each booster learns: one per label (multilabel), else all of them."""
+    y = target.numpy()
+    return [np.ascontiguousarray(y[:, k]) for k in range(y.shape[1])] if task.independent_outputs else [y]
+
+
 def stop_at(deadline: float | None) -> Callable[[Any], None]:
     """A LightGBM callback that ends training after the round that passes ``deadline`` (None: never), keeping the
-    round with the best validation score so far, as early stopping would."""
+    round with the best validation score so far, as early stopping would (with no validation rows: every round)."""
     best: list = [None, 0, None]  # score, iteration, evaluation results
 
     def callback(env: Any) -> None:
-        _, _, score, higher_better = env.evaluation_result_list[0]
-        if best[0] is None or (score > best[0] if higher_better else score < best[0]):
-            best[:] = score, env.iteration, env.evaluation_result_list
+        if not env.evaluation_result_list:
+            best[1:] = env.iteration, []
+        else:
+            _, _, score, higher_better = env.evaluation_result_list[0]
+            if best[0] is None or (score > best[0] if higher_better else score < best[0]):
+                best[:] = score, env.iteration, env.evaluation_result_list
         if past(deadline):
             import lightgbm
 

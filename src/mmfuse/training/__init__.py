@@ -2,5 +2,6 @@
 
 from .checkpoints import Checkpointing
 from .loop import TrainResult, train
+from .probe import ProbeAfter
 
-__all__ = ["Checkpointing", "TrainResult", "train"]
+__all__ = ["Checkpointing", "ProbeAfter", "TrainResult", "train"]

@@ -50,6 +50,8 @@ class LitMultiModal(L.LightningModule):
         self._train_losses: list[float] = []
         self._val_logits: list[Tensor] = []
         self._val_targets: list[Tensor] = []
+        self.valid_logits: Tensor | None = None  # the last validation's (N_valid, out_dim), for a probe
+        self.stopped_by: str | None = None       # why a callback stopped training, in words
         self._epoch_start = self._valid_start = time.perf_counter()
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
@@ -71,6 +73,7 @@ class LitMultiModal(L.LightningModule):
         logits, target = torch.cat(self._val_logits), torch.cat(self._val_targets)
         self._val_logits.clear()
         self._val_targets.clear()
+        self.valid_logits = logits
         val_loss = self.task.loss(logits, target).item()
         metrics = {f"val_{k}": v for k, v in self.task.metrics(target, self.task.outputs(logits)).items()}
         primary = metrics[f"val_{self.task.primary_metric}"]
@@ -196,7 +199,7 @@ def train(model: nn.Module, task: Task, train_set: TableDataset, valid_set: Tabl
         torch.use_deterministic_algorithms(before[0])
         torch.utils.deterministic.fill_uninitialized_memory = before[1]
     level = log_level if trainer.is_global_zero else logging.DEBUG
-    stopped = stop_reason(module.history, cfg, monitor, task.primary_metric)
+    stopped = module.stopped_by or stop_reason(module.history, cfg, monitor, task.primary_metric)
     log.log(level, f"training stopped after epoch {module.history[-1]['epoch'] if module.history else 0}: {stopped}")
     return TrainResult(*_finish(model, module, cfg, task, level), trainer.global_rank, trainer.world_size, stopped)
 

@@ -25,7 +25,7 @@ class NgramProcessor(Processor):
     ragged = True  # ids trimmed to the batch's longest row
 
     def __init__(self, column: str, n: int = 2, chars: list[int] | tuple[int, ...] = (2, 5), min_count: int = 2,
-                 max_features: int = 50_000, max_ngrams: int = 1024):
+                 max_features: int = 50_000, max_ngrams: int = 4096):
         self.column, self.n, self.chars, self.min_count = column, n, list(chars), min_count
         self.max_features, self.max_ngrams = max_features, max_ngrams
         self._settings = ngram_settings(column, {"n": n, "chars": self.chars, "min_count": min_count,
