@@ -188,6 +188,7 @@ class PortfolioFit:
         out during their refit, none; then the network, when it fits in what is left and trains all its epochs
         (each said in the log and the leaderboard). A member of weight 0 that reads a refitted one is dropped (its
         features changed under it)."""
+        self.budget.reserve(0.0)  # what was held back for the refit is the refit's now
         names, members = self.portfolio.needed(), self.portfolio.members
         cannot = {n: why for n in names if (why := "it trains under DDP" if self.world > 1 and members[n].saved_apart
                                             else members[n].cannot_refit(data))}  # (rank 0 trains no network alone)
