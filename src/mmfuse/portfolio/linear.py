@@ -262,23 +262,19 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
            max_iter: int, deadline: float | None = None) -> np.ndarray:
     """Minimise mean task loss + |W|^2 / (2 C M) over (W (D, K), b (K,)) with L-BFGS (M: the loss terms averaged,
     rows x labels for multilabel), stopping where scikit-learn's ``tol=1e-4`` would on its ``C * sum + |W|^2 / 2``
-    objective; float32 products on torch's threads (sparse, or dense where most entries are set: frozen embeddings,
-    movies: 28 s -> 7 s). Past ``deadline`` it stops at the next evaluation with the best solution it evaluated.
-    A binary task with both classes present is scikit-learn's own problem: its solver (``_binary``) is faster there.
-    Returns [W.ravel(), b] (float64)."""
+    objective; float32 products on torch's threads (sparse, or dense where most entries are set: movies 28 s -> 7 s),
+    or scikit-learn's solver for one logit (``_binary``). Past ``deadline`` it stops at the next evaluation with the
+    best solution it evaluated. Returns [W.ravel(), b] (float64)."""
     if task.output_kind == "logit" and 0 < float(target.float().mean()) < 1:
         return _binary(x, target, c, start, max_iter)
-    n, d = x.shape
-    k = task.out_dim
+    (n, d), k = x.shape, task.out_dim
     terms = n * (k if task.independent_outputs else 1)
-    penalty = 1.0 / (c * terms)
-    xs, xt = _operators(x)
+    penalty, (xs, xt) = 1.0 / (c * terms), _operators(x)
     w0 = torch.zeros(d * k + k) if start is None else torch.from_numpy(start).float()
     coef = w0[: d * k].reshape(d, k).clone().requires_grad_()
     bias = w0[d * k:].clone().requires_grad_()
     solver = torch.optim.LBFGS([coef, bias], lr=1, max_iter=max_iter, tolerance_grad=1e-4 / (c * terms),
                                tolerance_change=1e-10, history_size=10, line_search_fn="strong_wolfe")
-
     best: list = [math.inf, None]  # the lowest objective evaluated, and its solution (kept only with a deadline)
 
     def closure() -> Tensor:
