@@ -132,3 +132,30 @@ def test_members_that_could_run_long_stop_at_the_budget(fitted):
         assert np.isfinite(member.valid_logits(data, {})).all()
         rounds = member.fitted["rounds"][0] if member.reads_views else len(member.result.history)
         assert 1 <= rounds < (10**6 if member.reads_views else 1000), member.name
+
+
+def test_every_member_refits_on_every_labelled_row(fitted):
+    """Each member fitted on the training rows (validated on the validation rows) learns again from both with the
+    settings it picked (``Member.refit``; a member it reads refitted first, its features on every row): finite
+    logits of its width on new rows, and the network trains the epochs it kept."""
+    p, _, folder = fitted
+    sets = [p.pipeline_.dataset(split, p.targets(frame, split))
+            for frame, split in (p.prepare(folder / f"{name}.csv", labelled=True) for name in ("train", "valid"))]
+    data, task = FitData(*sets, p.pipeline_.dataset, p.pipeline_.processors), p.task_
+    rows = list(data.rows(p.pipeline_.dataset(p.prepare(folder / "test.csv")[1])))
+    first, again, stacks = {}, {}, {}
+    for name in sorted(MEMBERS.names(), key=lambda n: MEMBERS.meta(n).get("cost", 9)):
+        member = NetworkMember(p._seeded_model(), NetworkPlan(p.config_.train, log_level=10, fresh=p._seeded_model)) \
+            if MEMBERS.get(name).saved_apart else MEMBERS.get(name)(seed=0, threads=2)
+        first[name] = member.fit(data, task, TimeBudget(None), {r: first[r].stacked(data, task) for r in member.reads})
+        assert member.cannot_refit(data) is None, name
+        again[name] = member.refit(data, task, TimeBudget(None), {r: stacks[r] for r in member.reads})
+        if any(name in MEMBERS.get(n).reads for n in MEMBERS.names()):
+            stacks[name] = again[name].stacked(data, task, every=True)
+            assert stacks[name].valid is None and len(stacks[name].train) == len(data.every), name
+        for batch in rows:
+            upstream = {r: again[r].stacked_features(batch) for r in again[name].fitted_reads()}
+            logits = again[name].logits(batch, upstream=upstream)
+            assert logits.shape == (len(batch.present[next(iter(batch.present))]), task.out_dim), name
+            assert np.isfinite(logits).all(), name
+    assert len(again["network"].result.history) == first["network"].result.restored_epoch
