@@ -73,12 +73,18 @@ def make_table(folder: Path, n: int = 120, n_classes: int = 2, seed: int = 0) ->
     return pd.DataFrame(rows)
 
 
+def write_tables(folder: Path, **rows: int) -> Path:
+    """``make_table`` splits as NAME.csv in ``folder`` (train seed 0, valid 1, test 2), e.g. ``train=160, valid=60``."""
+    seeds = {"train": 0, "valid": 1, "test": 2}
+    for name, n in rows.items():
+        make_table(folder, n=n, seed=seeds[name]).to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
 @pytest.fixture
 def table_dir(tmp_path: Path) -> Path:
     """A folder with train.csv / valid.csv / test.csv (binary) and their images."""
-    for name, seed, n in (("train", 0, 160), ("valid", 1, 60), ("test", 2, 60)):
-        make_table(tmp_path, n=n, seed=seed).to_csv(tmp_path / f"{name}.csv", index=False)
-    return tmp_path
+    return write_tables(tmp_path, train=160, valid=60, test=60)
 
 
 def model_from_config(cfg, specs: dict, out_dim: int):

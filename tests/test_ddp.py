@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_table
+from conftest import write_tables
 
 from mmfuse import Predictor
 
@@ -19,10 +19,7 @@ ENV = {"PATH": str(Path(sys.executable).parent), "COLUMNS": "200", "HF_HUB_OFFLI
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ddp")
-    for name, seed, n in (("train", 0, 480), ("valid", 1, 120), ("test", 2, 200)):
-        make_table(folder, n=n, seed=seed).to_csv(folder / f"{name}.csv", index=False)
-    return folder
+    return write_tables(tmp_path_factory.mktemp("ddp"), train=480, valid=120, test=200)
 
 
 def fit(tables: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mmfuse import Predictor
-from tests.conftest import make_table
+from tests.conftest import make_table, write_tables
 from tests.corpus import cli
 
 OPTIONS = dict(label="y", preset="fast", members=["ngram_linear", "network"], max_epochs=8, threads=2,
@@ -19,10 +19,7 @@ OPTIONS = dict(label="y", preset="fast", members=["ngram_linear", "network"], ma
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("probe")
-    for name, seed, n in (("train", 0, 200), ("valid", 1, 80)):
-        make_table(folder, n=n, seed=seed).to_csv(folder / f"{name}.csv", index=False)
-    return folder
+    return write_tables(tmp_path_factory.mktemp("probe"), train=200, valid=80)
 
 
 def test_a_network_that_adds_nothing_stops_at_its_probe_and_is_left_out(tables, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from mmfuse import Predictor
 from mmfuse.portfolio.fit import PortfolioFit
 from mmfuse.portfolio.learner import Learner
-from tests.conftest import make_table
+from tests.conftest import write_tables
 from tests.corpus import cli
 
 MEMBERS = ["ngram_linear", "lightgbm", "lightgbm_xt"]
@@ -23,10 +23,7 @@ OPTIONS = dict(label="y", preset="fast", members=MEMBERS, threads=2, progress=Fa
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("refit")
-    for name, seed, n in (("train", 0, 200), ("valid", 1, 60), ("test", 2, 100)):
-        make_table(folder, n=n, seed=seed).to_csv(folder / f"{name}.csv", index=False)
-    return folder
+    return write_tables(tmp_path_factory.mktemp("refit"), train=200, valid=60, test=100)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from ..tasks.base import Task
 from .budget import TimeBudget
 from .flat import FlatInputs
 from .member import LABEL_KINDS, FitData, Member, Stacked
-from .probe import NetworkProbe
 
 log = logging.getLogger("mmfuse")
 
@@ -62,7 +61,6 @@ class NetworkMember(Member):
         self.model, self.plan, self.device, self.precision = model, plan, device, precision
         self.graph: Any = None    # an exported network graph (``OnnxNetwork``) that runs in place of the model
         self.result: Any = None   # the ``training.TrainResult`` once fitted
-        self.probe: NetworkProbe | None = None  # judges the first epochs (the portfolio's, when it has members)
         self.fit_seconds = 0.0
 
     def use(self, device: str, precision: str, graph: Any = None) -> None:

@@ -125,6 +125,9 @@ class LightGBMLearner(Learner):
         self.fitted["reads"] = sorted(upstream or {})
         x = self._matrix(train, frozenset(), [upstream[n].train for n in self.fitted["reads"]]).numpy()
         params, categorical = self._params(task), self._categorical()
+        if valid is not None:
+            x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]]).numpy()
+            checks = _labels(valid_target, task)
         models, rounds = [], []
         for k, y_train in enumerate(_labels(target, task)):
             data = lightgbm.Dataset(x, y_train, categorical_feature=categorical, free_raw_data=False)
@@ -133,9 +136,7 @@ class LightGBMLearner(Learner):
                 models.append(booster.model_to_string())
                 rounds.append(booster.current_iteration())
                 continue
-            if k == 0:
-                x_valid = self._matrix(valid, frozenset(), [upstream[n].valid for n in self.fitted["reads"]]).numpy()
-            check = lightgbm.Dataset(x_valid, _labels(valid_target, task)[k], reference=data,
+            check = lightgbm.Dataset(x_valid, checks[k], reference=data,
                                      categorical_feature=categorical)
             booster = lightgbm.train(params, data, self.max_rounds, valid_sets=[check],
                                      callbacks=[lightgbm.early_stopping(self.patience, verbose=False),
