@@ -78,6 +78,7 @@ def run_mmfuse(spec: TableSpec, preset: str, seed: int, threads: int, cache: str
     return {"valid": predictor.metrics_["valid"][metric], "test": test[metric], "epochs": predictor.metrics_["epochs"],
             "stages": predictor.metrics_["stages"], "ensemble": predictor.metrics_.get("ensemble"),
             "leaderboard": None if board is None else board.to_dict("records"),
+            "encoders": {name: plan.encoder for name, plan in predictor.plan_.items()},
             "rows": row_scores(spec, list(predicted))}
 
 

@@ -136,7 +136,7 @@ def test_members_that_could_run_long_stop_at_the_budget(fitted):
 
 def test_every_member_refits_on_every_labelled_row(fitted):
     """Each member fitted on the training rows (validated on the validation rows) learns again from both with the
-    settings it picked (``Member.refit``; a member it reads refitted first, its features on every row): finite
+    settings it picked (``Member.refit``; fed the first fits' out-of-fold features of the members it reads): finite
     logits of its width on new rows, and the network trains the epochs it kept."""
     p, _, folder = fitted
     sets = [p.pipeline_.dataset(split, p.targets(frame, split))
@@ -151,7 +151,7 @@ def test_every_member_refits_on_every_labelled_row(fitted):
         assert member.cannot_refit(data) is None, name
         again[name] = member.refit(data, task, TimeBudget(None), {r: stacks[r] for r in member.reads})
         if any(name in MEMBERS.get(n).reads for n in MEMBERS.names()):
-            stacks[name] = again[name].stacked(data, task, every=True)
+            stacks[name] = first[name].stacked(data, task).joined()  # what the portfolio's refit feeds readers
             assert stacks[name].valid is None and len(stacks[name].train) == len(data.every), name
         for batch in rows:
             upstream = {r: again[r].stacked_features(batch) for r in again[name].fitted_reads()}

@@ -156,6 +156,8 @@ class PortfolioCfg(_Strict):
     calibrate: bool = True
     refit: bool | None = None
     probe_epochs: int = Field(3, ge=0)  # the network's epochs before its probe (``portfolio.probe``); 0: none
+    probe_rows: int = Field(8_000, ge=0)  # from this many labelled rows, frozen text features are probed on a sample
+    # first (``estimators.backbone_probe``); 0: never
 
 
 class ModelConfig(_Strict):

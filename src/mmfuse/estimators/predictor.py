@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -26,12 +25,12 @@ from ..plots import plot_confusion
 from ..portfolio import Portfolio, TimeBudget, member_outputs, prediction_path
 from ..portfolio.prediction import ENSEMBLE
 from .backends import onnx_backend
+from .backbone_probe import cheaper_plan
 from .base import BaseEstimator, TableLike
 from .frames import leaderboard_frame, prediction_frame
 from .importance import column_importance
 from .labels import LabelColumn
 from .splits import prediction_rows
-from .time_plan import within_budget
 
 
 class Predictor(LabelColumn, BaseEstimator):
@@ -103,16 +102,9 @@ class Predictor(LabelColumn, BaseEstimator):
         return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
 
     def _plan_inputs(self, splits: Any, budget: TimeBudget) -> dict[str, InputPlan]:
-        """With a time limit, frozen backbones whose features would take more than the budget's share give way to
-        their modality's fast encoder (``time_plan``; said in the log)."""
-        plan = super()._plan_inputs(splits, budget)
-        threads, fixed = self.config_.train.threads or torch.get_num_threads(), set(self.encoders or {})
-        config, line = within_budget(plan, self.config_, splits, budget, threads, fixed, self.columns_, self.cache_dir)
-        if line is None:
-            return plan
-        self._log(line, logging.WARNING)
-        self.config_ = config
-        return super()._plan_inputs(splits, budget)
+        """Frozen backbones give way to their modality's fast encoder when their features would take more than a
+        time limit's share, or add nothing on a large table's sample (``backbone_probe.cheaper_plan``)."""
+        return cheaper_plan(self, splits, budget, lambda: super(Predictor, self)._plan_inputs(splits, budget))
 
     # --- the portfolio ------------------------------------------------------------------------------------------
     def _member_names(self) -> list[str]:

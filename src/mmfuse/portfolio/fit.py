@@ -257,7 +257,7 @@ class PortfolioFit:
         upstream = {r: stacks[r] for r in member.fitted_reads()}
         new = member.refit(data, self.task, self.budget, upstream)
         readers = [n for n in names if name in self.portfolio.members[n].fitted_reads()]
-        mine = new.stacked(data, self.task, every=True) if readers else None
+        mine = self.stacks[name].joined() if readers else None
         empty = np.zeros((0, self.outputs[name].shape[1]), dtype=np.float32)
         return Finished(new, empty, mine, {}, time.perf_counter() - start)
 

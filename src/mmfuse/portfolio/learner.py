@@ -67,16 +67,13 @@ class Learner(Member):
     def fitted_reads(self) -> list[str]:
         return list(self.fitted.get("reads", []))
 
-    def stacked(self, data: FitData, task: Task, every: bool = False) -> Stacked:
-        if every:
-            return self.stack(data.every, data.every_target, task)
+    def stacked(self, data: FitData, task: Task) -> Stacked:
         return self.stack(data.train, data.target, task, data.valid, data.valid_target)
 
-    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
-              valid_target: Tensor | None = None) -> "Stacked":
+    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor) -> Stacked:
         """What this fitted member gives the members that read it, on the training rows (out-of-fold) and on
-        ``valid`` (None: a refit has none): its logits, unless a learner gives more (``stacked_features``)."""
-        return Stacked(self.out_of_fold(train, target, task), None if valid is None else self.logits(valid))
+        ``valid``: its logits, unless a learner gives more (``stacked_features``)."""
+        return Stacked(self.out_of_fold(train, target, task), self.logits(valid))
 
     def out_of_fold(self, train: FlatInputs, target: Tensor, task: Task) -> np.ndarray:
         """(N, out_dim) logits for every training row from a copy fitted on the other folds (``out_of_fold``)."""

@@ -27,9 +27,9 @@ from ..registry import MEMBERS
 from ..tasks.base import Task
 from .features import fit_idf, fit_scale, one_hot, scale, tfidf
 from .flat import FlatInputs
-from .budget import past
+from .budget import TimeBudget, past
 from .learner import Learner, folds_of
-from .member import Stacked
+from .member import FitData, Stacked
 from .rates import LINEAR_DENSE, LINEAR_SPARSE
 from .scoring import selection_key
 
@@ -40,6 +40,7 @@ class LinearLearner(Learner):
     view: ClassVar[str]
 
     grid_default: ClassVar[tuple[float, ...]]
+    warm: np.ndarray | None = None  # a refit's starting solution, the first fit's [W.ravel(), b] (not saved)
 
     def __init__(self, seed: int = 0, threads: int = 1, C: float = 1.0, grid: tuple[float, ...] | None = None,
                  max_iter: int = 200, path_metric: str = "primary"):
@@ -115,9 +116,10 @@ class LinearLearner(Learner):
         x = _stacked(blocks)
         self.fitted["widths"] = [b.shape[1] for b in blocks]
         self.arrays["block_means"] = np.asarray(x.mean(0), dtype=np.float32).ravel()
-        if valid is None:
+        if valid is None:  # a refit: from the first fit's solution when the design has its width
+            start = self.warm if self.warm is not None and len(self.warm) == (x.shape[1] + 1) * task.out_dim else None
             self.fitted["C"] = self.C
-            self._store(_solve(x, target, task, self.C, None, self.max_iter, deadline), x.shape[1], task.out_dim)
+            self._store(_solve(x, target, task, self.C, start, self.max_iter, deadline), x.shape[1], task.out_dim)
             return self
         x_valid = _stacked(self._design(valid))
         best, w, path_iter = None, None, max(1, self.max_iter // 4)
@@ -160,6 +162,15 @@ class LinearLearner(Learner):
 
     def refit_settings(self) -> dict[str, Any]:
         return {**self.get_params(), "C": self.fitted["C"], "grid": [self.fitted["C"]]}
+
+    def refit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "LinearLearner":
+        return self._warm_copy().learn(data.every, data.every_target, task, deadline=budget.deadline())
+
+    def _warm_copy(self) -> "LinearLearner":
+        """An unfitted copy with the picked settings that starts from this fit's solution."""
+        copy = type(self)(**self.refit_settings())
+        copy.warm = np.concatenate([self.arrays["coef"].ravel(), self.arrays["intercept"]]).astype(np.float64)
+        return copy
 
     def module(self) -> nn.Module:
         return LinearGraph(self)
@@ -337,35 +348,30 @@ class NgramLinear(LinearLearner):
     grid_default = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
     _parts: dict[str, "NgramLinear"] = {}  # per text input, once ``stack`` has fitted them (read-only default)
 
-    def __init__(self, seed: int = 0, threads: int = 1, C: float = 1.0, grid: tuple[float, ...] | None = None,
-                 max_iter: int = 200, path_metric: str = "primary", text_C: dict[str, float] | None = None):
-        """``text_C``: per text input, the C of its own linear model (None: each picked on validation; a refit
-        takes the picked ones)."""
-        super().__init__(seed, threads, C, grid, max_iter, path_metric)
-        self.text_C = text_C
+    def refit(self, data: FitData, task: Task, budget: TimeBudget, upstream: dict[str, Stacked]) -> "NgramLinear":
+        """The model, and each text's own model when the first fit stacked them, at the C picked for each and
+        starting from the first fit's solution."""
+        new = super().refit(data, task, budget, upstream)
+        if self._parts:
+            new._keep_parts({name: part._warm_copy().learn(data.every.select([name]), data.every_target, task)
+                             for name, part in self._parts.items()})
+        return new
 
-    def refit_settings(self) -> dict[str, Any]:
-        return {**super().refit_settings(), "text_C": {name: part.fitted["C"] for name, part in self._parts.items()}}
-
-    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs | None = None,
-              valid_target: Tensor | None = None) -> Stacked:
+    def stack(self, train: FlatInputs, target: Tensor, task: Task, valid: FlatInputs, valid_target: Tensor) -> Stacked:
         texts = [name for name in sorted(train.views) if train.views[name].ids is not None]
         climb = "log_loss" if task.independent_outputs else "primary"
         if not texts or (texts == sorted(train.views) == texts[:1] and climb == self.path_metric):
             return super().stack(train, target, task, valid, valid_target)  # no text, or the text is all it reads
-        if valid is None:  # a refit: each text's C as picked before
-            parts = {name: NgramLinear(self.seed, self.threads, C=self.text_C[name], max_iter=self.max_iter).learn(
-                train.select([name]), target, task) for name in texts}
-        else:
-            parts = {name: NgramLinear(self.seed, self.threads, max_iter=self.max_iter, path_metric=climb).learn(
-                train.select([name]), target, task, valid.select([name]), valid_target) for name in texts}
+        self._keep_parts({name: NgramLinear(self.seed, self.threads, max_iter=self.max_iter, path_metric=climb).learn(
+            train.select([name]), target, task, valid.select([name]), valid_target) for name in texts})
+        return Stacked(np.concatenate([part.out_of_fold(train.select([name]), target, task)
+                                       for name, part in self._parts.items()], axis=1), self.stacked_features(valid))
+
+    def _keep_parts(self, parts: dict[str, "NgramLinear"]) -> None:
         self.fitted["parts"] = {name: part.state()[0] for name, part in parts.items()}
         for name, part in parts.items():
             self.arrays.update({f"part.{name}/{key}": value for key, value in part.arrays.items()})
         self._parts = parts  # what ``_setup`` rebuilds from the state on loading
-        return Stacked(np.concatenate([part.out_of_fold(train.select([name]), target, task)
-                                       for name, part in parts.items()], axis=1),
-                       None if valid is None else self.stacked_features(valid))
 
     def _setup(self) -> None:
         self._parts = {name: NgramLinear.from_state(meta, {k[len(f"part.{name}/"):]: v for k, v in self.arrays.items()

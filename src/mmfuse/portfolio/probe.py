@@ -1,9 +1,11 @@
-"""Value before cost: the network is probed after its first few epochs, and trains on only when its validation
-outputs then add to the ensemble of the members fitted before it (greedy selection over them with it, against
-without it): they lower the ensemble's validation error (1 - the primary metric, or the RMSE) by at least ``margin``
-of it, or leave it as it is and lower the log loss by ``margin`` (a small validation split often ties on accuracy:
-emoji's 325 rows did, where the network was worth +0.024 test accuracy). Otherwise its training stops there and the
-portfolio leaves it out, saying what the probe measured::
+"""Value before cost: a stage that costs much is tried cheaply first and kept only when it adds on validation
+(``adds``: greedy selection over the validation outputs with the candidate, against without it: the ensemble's
+validation error, 1 - the primary metric or the RMSE, down by at least ``margin`` of it, or left as it is and the log
+loss down by ``margin``; a small validation split often ties on accuracy: emoji's 325 rows did, where the network was
+worth +0.024 test accuracy). Two stages are probed: frozen text features on a sample of a large table's rows
+(``estimators.backbone_probe``), and the network after its first few epochs against the members fitted before it
+(``NetworkProbe``): when it adds nothing its training stops there and the portfolio leaves it out, saying what the
+probe measured::
 
     network: probe +0.0000 valid accuracy, log loss +0.3% in 9 s: skipped
 
@@ -14,42 +16,78 @@ added nothing at the probe (``benchmarks/realdata.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from torch import Tensor
 
 from ..tasks.base import Task
 from .selection import combine, greedy_selection
 
-PROBE_EPOCHS, PROBE_MARGIN = 3, 0.01
+PROBE_EPOCHS, PROBE_MARGIN, PROBE_ROUNDS = 3, 0.01, 25
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a probe measured: ``gain`` in the primary metric (higher is better), ``loss_gain`` the log loss's
+    relative fall, and whether the candidate is ``kept``."""
+
+    kept: bool
+    gain: float
+    loss_gain: float
+    metric: str
+
+    def describe(self) -> str:
+        loss = f", log loss {-100 * self.loss_gain:+.1f}%" if self.loss_gain else ""
+        return f"probe {self.gain:+.4f} valid {self.metric}{loss}"
+
+
+def adds(without: dict[str, np.ndarray], with_: dict[str, np.ndarray], target: Tensor, task: Task,
+         rounds: int = PROBE_ROUNDS, margin: float = PROBE_MARGIN) -> Verdict:
+    """Whether greedy selection over the validation outputs ``with_`` (member -> (N, K)) beats it over ``without``:
+    the error (1 - the primary metric, or the RMSE) down by ``margin`` of it, or not up and the log loss down by
+    ``margin`` of it."""
+    error, loss = _errors(without, target, task, rounds)
+    error_with, loss_with = _errors(with_, target, task, rounds)
+    gain, loss_gain = error - error_with, (loss - loss_with) / loss if loss else 0.0
+    return Verdict(gain > margin * error or (gain >= 0 and loss_gain > margin), gain, loss_gain, task.primary_metric)
+
+
+def _errors(outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int) -> tuple[float, float]:
+    """The validation error and log loss (0: regression) of greedy selection's ensemble over ``outputs`` (none: the
+    worst error, so that anything adds)."""
+    if not outputs:
+        return float("inf"), 0.0
+    weights = greedy_selection(outputs, target, task, rounds)
+    metrics = task.metrics(target, combine(outputs, weights))
+    score = metrics[task.primary_metric]
+    return (1.0 - score if task.maximize else score), metrics.get("log_loss", 0.0)
 
 
 class NetworkProbe:
     """The judge of a ``training.probe.ProbeAfter`` callback: ``outputs`` the validation outputs (N, K) of the members
-    fitted before the network; after the call, ``kept``, ``gain`` (in the primary metric, higher is better),
-    ``loss_gain`` (the log loss's relative fall) and ``seconds``."""
+    fitted before the network; after the call, ``verdict`` (None before) and ``seconds``."""
 
     def __init__(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int,
                  epochs: int = PROBE_EPOCHS, margin: float = PROBE_MARGIN):
         self.outputs, self.target, self.task, self.rounds = dict(outputs), target, task, rounds
         self.epochs, self.margin = epochs, margin
-        self.kept: bool | None = None
-        self.gain = self.loss_gain = self.seconds = 0.0
+        self.verdict: Verdict | None = None
+        self.seconds = 0.0
+
+    @property
+    def kept(self) -> bool | None:
+        return None if self.verdict is None else self.verdict.kept
+
+    @property
+    def gain(self) -> float:
+        return 0.0 if self.verdict is None else self.verdict.gain
 
     def __call__(self, logits: Tensor, seconds: float) -> bool:
-        (error, loss) = self._errors(self.outputs)
-        (error_with, loss_with) = self._errors(self.outputs | {"network": self.task.outputs(logits.float())})
-        self.gain, self.seconds = error - error_with, seconds
-        self.loss_gain = (loss - loss_with) / loss if loss else 0.0
-        self.kept = self.gain > self.margin * error or (self.gain >= 0 and self.loss_gain > self.margin)
-        return self.kept
-
-    def _errors(self, outputs: dict[str, np.ndarray]) -> tuple[float, float]:
-        """The validation error and log loss (0: regression) of greedy selection's ensemble over ``outputs``."""
-        weights = greedy_selection(outputs, self.target, self.task, self.rounds)
-        metrics = self.task.metrics(self.target, combine(outputs, weights))
-        score = metrics[self.task.primary_metric]
-        return (1.0 - score if self.task.maximize else score), metrics.get("log_loss", 0.0)
+        with_network = self.outputs | {"network": self.task.outputs(logits.float())}
+        self.verdict = adds(self.outputs, with_network, self.target, self.task, self.rounds, self.margin)
+        self.seconds = seconds
+        return self.verdict.kept
 
     def describe(self) -> str:
-        loss = f", log loss {-100 * self.loss_gain:+.1f}%" if self.loss_gain else ""
-        return f"probe {self.gain:+.4f} valid {self.task.primary_metric}{loss} in {self.seconds:.0f} s"
+        return f"{self.verdict.describe()} in {self.seconds:.0f} s"
