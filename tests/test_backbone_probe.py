@@ -65,6 +65,21 @@ def test_text_features_that_add_are_kept_and_read_back_from_the_cache(tmp_path, 
     assert any(r.message.startswith("train 'text' features: 0 computed, ") for r in caplog.records)
 
 
+def test_each_text_is_weighed_on_its_own(tmp_path, caplog):
+    """The sentiment table beside a column of filler words: the filler's features are left out, the sentiment's
+    kept."""
+    for name, seed, n, pos, neg in (("train", 0, 200, ["happy", "joyful", "glad", "cheerful"], ["sad", "gloomy", "upset"]),
+                                    ("valid", 1, 80, ["wonderful", "great"], ["terrible", "awful"])):
+        rng = np.random.default_rng(seed + 10)
+        filler = [" ".join(rng.choice(FILLER, 3)) for _ in range(n)]
+        sentiment(n, seed, pos, neg).assign(note=filler).to_csv(tmp_path / f"{name}.csv", index=False)
+    with caplog.at_level(logging.INFO, logger="mmfuse"):
+        p = Predictor(**OPTIONS).fit(tmp_path / "train.csv", valid=tmp_path / "valid.csv")
+    lines = {r.message.split("'")[1]: r.message for r in caplog.records if "features probed" in r.message}
+    assert lines["note"].endswith("skipped, it reads its n-grams alone") and lines["text"].endswith(": kept")
+    assert (p.plan_["note"].encoder, p.plan_["text"].encoder) == ("ngrams", "minilm")
+
+
 def test_a_table_under_probe_rows_is_not_probed(tmp_path, caplog):
     coded(240, 0).to_csv(tmp_path / "train.csv", index=False)
     coded(100, 1).to_csv(tmp_path / "valid.csv", index=False)

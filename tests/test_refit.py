@@ -13,6 +13,8 @@ import pytest
 from mmfuse import Predictor
 from mmfuse.portfolio.fit import PortfolioFit
 from mmfuse.portfolio.learner import Learner
+from mmfuse.portfolio.linear import LinearLearner, NgramLinear
+from mmfuse.portfolio.member import FitData
 from tests.conftest import write_tables
 from tests.corpus import cli
 
@@ -96,8 +98,9 @@ def test_a_resumed_fit_loads_each_refitted_member(tables, tmp_path, monkeypatch)
     def again(*args, **kwargs):
         raise AssertionError("a saved member was fitted again")
 
+    for cls in (Learner, LinearLearner, NgramLinear):
+        monkeypatch.setattr(cls, "refit", again)
     monkeypatch.setattr(Learner, "fit", again)
-    monkeypatch.setattr(Learner, "refit", again)
     resumed = Predictor(**OPTIONS).fit(tables / "train.csv", checkpoint_dir=tmp_path / "ck", resume=True)
     (meta, arrays), (meta_again, arrays_again) = first.portfolio_.state(), resumed.portfolio_.state()
     assert meta["members"] == meta_again["members"] and meta["weights"] == meta_again["weights"]
@@ -110,3 +113,20 @@ def test_trees_refit_for_the_rounds_early_stopping_kept(tables):
     new, old = refitted.portfolio_.members["lightgbm"], first.portfolio_.members["lightgbm"]
     assert new.rounds == old.fitted["rounds"] and new.fitted["models"] != old.fitted["models"]
     assert refitted.leaderboard().set_index("member").loc["lightgbm", "rows"] == 200
+
+
+def test_a_warm_started_linear_refit_ends_where_one_from_zero_does(pair, tables):
+    """A linear member's refit starts from its first fit's solution (``LinearLearner.warm``): the same objective, so
+    the same model as a refit from zero, to the solver's tolerance."""
+    _, first = pair
+    sets = [first.pipeline_.dataset(split, first.targets(frame, split))
+            for frame, split in (first.prepare(tables / f"{name}.csv", labelled=True) for name in ("train", "valid"))]
+    data = FitData(*sets, first.pipeline_.dataset, first.pipeline_.processors)
+    test = next(data.rows(first.pipeline_.dataset(first.prepare(tables / "test.csv")[1]), batch_rows=1000))
+    member = first.portfolio_.members["ngram_linear"]
+    warm = member._warm_copy()
+    assert warm.warm is not None and len(warm.warm) == member.arrays["coef"].size + member.arrays["intercept"].size
+    logits = [m.learn(data.every, data.every_target, first.task_).logits(test)
+              for m in (warm, type(member)(**member.refit_settings()))]
+    assert np.abs(logits[0] - logits[1]).max() < 0.02 * np.abs(logits[1]).max()
+    assert not np.allclose(logits[0], member.logits(test))  # it learned from the validation rows too

@@ -3,7 +3,8 @@
 computed on a seeded sample (``SAMPLE_TRAIN`` training and ``SAMPLE_VALID`` validation rows; cached, so the full pass
 reads them back) and kept only when they add, on the sample's validation rows, to the cheap members without them:
 greedy selection over the n-gram linear model and the embedding linear model with the input's features, against the
-same without them (``portfolio.probe.adds``: the error down by 1% of it, or the log loss down 1% at an equal error).
+same without them (``portfolio.probe.adds``: the error down by 1% of it, or the log loss down 1% at an equal error;
+the inputs in turn, the costliest first, each weighed without those already left out).
 An input whose features add nothing reads its n-grams alone (its fast encoder, as under a short time limit), and
 the log says so::
 
@@ -36,10 +37,10 @@ from ..portfolio.flat import FlatInputs
 from ..portfolio.linear import EmbeddingLinear, NgramLinear
 from ..portfolio.budget import TimeBudget
 from ..portfolio.member import FitData
-from ..portfolio.probe import adds
+from ..portfolio.probe import Verdict, adds
 from ..tasks.base import Task
 from .splits import FitSplits
-from .time_plan import fast_encoder, frozen_inputs, within_budget
+from .time_plan import fast_encoder, frozen_inputs, frozen_seconds, within_budget
 
 SAMPLE_TRAIN, SAMPLE_VALID = 1_500, 500
 
@@ -88,9 +89,8 @@ def probe_backbones(estimator: Any, plan: dict[str, InputPlan], splits: FitSplit
                    for f, n in ((splits.train, SAMPLE_TRAIN), (splits.valid, SAMPLE_VALID)))
     data = _sample_data(plan, estimator.columns_, frames, (splits.train_root, splits.valid_root), estimator.targets,
                         estimator.cache_dir)
-    outputs = _outputs(data, estimator.task_, seed, threads, names)
-    verdicts = {name: adds(outputs["without " + name], outputs["with"], data.valid_target, estimator.task_)
-                for name in names}
+    costs = frozen_seconds(plan, [splits.train, splits.valid], threads)
+    verdicts = _verdicts(data, estimator.task_, seed, threads, sorted(names, key=lambda n: -costs[n]))
     seconds = time.perf_counter() - start
     swapped = {name: fast_encoder(plan[name], config) for name, verdict in verdicts.items() if not verdict.kept}
     lines = [f"input {name!r}: {plan[name].encoder} features probed on {len(frames[0]):,} + {len(frames[1]):,} rows: "
@@ -113,18 +113,23 @@ def _sample_data(plan: dict[str, InputPlan], columns: list[ColumnInfo], frames: 
     return FitData(*sets, pipeline.dataset, pipeline.processors)
 
 
-def _outputs(data: FitData, task: Task, seed: int, threads: int, names: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """Validation outputs of the cheap members with every frozen feature ("with") and without each probed input's
-    ("without NAME"): {member -> (N_valid, K)}."""
+def _verdicts(data: FitData, task: Task, seed: int, threads: int, names: list[str]) -> dict[str, Verdict]:
+    """Each probed input's verdict, in turn (``names``: the costliest first): the cheap members with the frozen
+    features still kept, against the same without that input's. An input left out stays out while the next is
+    weighed, so two texts that say the same (a summary and its description) are not both left out for each other."""
     lexical = NgramLinear(seed=seed, threads=threads)
     if lexical.missing_views(data.train) is None:
         lexical.learn(data.train, data.target, task, data.valid, data.valid_target)
     base = {} if not lexical.arrays else {"ngram_linear": _valid_outputs(lexical, data.valid, task)}
-    outputs = {"with": base | _embedding_outputs(data.train, data.valid, data, task, seed, threads)}
+    rows, verdicts = (data.train, data.valid), {}
+    kept = base | _embedding_outputs(*rows, data, task, seed, threads)
     for name in names:
-        train, valid = (_without_embedding(flat, name) for flat in (data.train, data.valid))
-        outputs["without " + name] = base | _embedding_outputs(train, valid, data, task, seed, threads)
-    return outputs
+        without = tuple(_without_embedding(flat, name) for flat in rows)
+        outputs = base | _embedding_outputs(*without, data, task, seed, threads)
+        verdicts[name] = adds(outputs, kept, data.valid_target, task)
+        if not verdicts[name].kept:
+            rows, kept = without, outputs
+    return verdicts
 
 
 def _embedding_outputs(train: FlatInputs, valid: FlatInputs, data: FitData, task: Task, seed: int,
