@@ -39,6 +39,21 @@ def test_ids_report_empty_texts_and_cut_long_ones():
     assert "more than 2 known n-grams, kept the first ones" in out.problems[1].detail
 
 
+def test_the_networks_bag_reads_a_texts_first_bag_ngrams():
+    """``bag_ngrams``: the network's bag reads each row's first ids (unigrams come first), the rest as if cut by the
+    processor; None reads them all."""
+    from mmfuse.nn.bag import NgramBag
+
+    torch.manual_seed(0)
+    bag, every = NgramBag(10, dim=4, reads=2), NgramBag(10, dim=4)
+    every.load_state_dict(bag.state_dict())
+    ids = torch.tensor([[1, 2, 3, 4], [5, 0, 0, 0]])
+    assert torch.allclose(bag(ids), every(ids[:, :2])) and not torch.allclose(bag(ids), every(ids))
+    from mmfuse.config import load_config
+
+    assert load_config("default").encoders["text"].params["ngrams"]["bag_ngrams"] == 1024
+
+
 def test_ngrams_encoder_learns_saves_and_reloads(table_dir, tmp_path):
     p = Predictor(label="y", encoders={"text": "ngrams"}, preset="fast", max_epochs=15, ignore=["id", "image"],
                   progress=False, verbose=False, threads=2).fit(table_dir / "train.csv", valid=table_dir / "valid.csv")

@@ -34,6 +34,7 @@ class NgramParams(BaseModel):
     min_count: int = Field(2, ge=1)             # in at least this many training texts
     max_features: int = Field(50_000, ge=1)     # the most frequent kept (each costs dim parameters to train)
     max_ngrams: int = Field(4096, ge=1)         # distinct n-grams kept per text (a longer text is cut, and reported)
+    bag_ngrams: int | None = Field(None, ge=1)  # of those, the network's bag reads the first ones (None: all of them)
     dim: int = Field(64, ge=1)                  # embedding width (the encoder's)
 
     @field_validator("chars")

@@ -27,8 +27,10 @@ class NgramBag(nn.Module):
     the rare words, names, spellings and phrases that the embedding blurs.
     """
 
-    def __init__(self, vocab_size: int, dim: int = 64):
+    def __init__(self, vocab_size: int, dim: int = 64, reads: int | None = None):
+        """``reads``: the first n-grams of a row it reads (None: all; ids come unigrams first)."""
         super().__init__()
+        self.reads = reads
         self.embed = nn.EmbeddingBag(vocab_size, dim, mode="sum", padding_idx=0)
         nn.init.normal_(self.embed.weight, std=0.02)
         with torch.no_grad():
@@ -37,4 +39,5 @@ class NgramBag(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         """(B, L) long ids -> (B, dim); a row without a known n-gram gives zeros."""
+        ids = ids[:, : self.reads] if self.reads else ids
         return embedding_bag(self.embed, ids) / (ids != 0).sum(1, keepdim=True).clamp(min=1).sqrt()

@@ -57,8 +57,9 @@ class NgramProcessor(Processor):
 
 @ENCODERS.register("ngrams", modality="text", processor="ngram_text")
 class NgramEncoder(NgramBag):
-    """Word (and char) n-gram bag, fastText-style: (B, L) ids -> (B, dim). Params: dim; n, chars, min_count,
-    max_features and max_ngrams are the processor's (``core.ngrams.NgramParams``)."""
+    """Word (and char) n-gram bag, fastText-style: (B, L) ids -> (B, dim). Params: dim, bag_ngrams (the first n-grams
+    of a text it reads; None: all); n, chars, min_count, max_features and max_ngrams are the processor's
+    (``core.ngrams.NgramParams``)."""
 
-    def __init__(self, vocab_size: int, dim: int = 64, **processor_settings: Any):
-        super().__init__(vocab_size, dim)
+    def __init__(self, vocab_size: int, dim: int = 64, bag_ngrams: int | None = None, **processor_settings: Any):
+        super().__init__(vocab_size, dim, bag_ngrams)

@@ -146,7 +146,8 @@ class _PretrainedTextEncoder(ProjectedBackbone):
                  norm: bool = False, dropout: float = 0.0, max_length: int = 64, ngrams: dict | None = None,
                  ngram_vocab_size: int = 0):
         super().__init__(feature_dim, TextBackbone(source) if finetune else None, proj_dim, norm, dropout)
-        self.words = NgramBag(ngram_vocab_size, NgramParams(**ngrams).dim) if ngrams is not None else None
+        lexical = NgramParams(**ngrams) if ngrams is not None else None
+        self.words = NgramBag(ngram_vocab_size, lexical.dim, lexical.bag_ngrams) if lexical is not None else None
         self.split = max_length if finetune else feature_dim
         self.output_dim += self.words.output_dim if self.words is not None else 0
 
