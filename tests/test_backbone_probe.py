@@ -44,6 +44,7 @@ def test_text_features_that_add_nothing_give_way_to_the_n_grams(tmp_path, caplog
     assert line.endswith(": skipped, it reads its n-grams alone")
     assert p.plan_["text"].encoder == "ngrams" and p.config_.column_encoders["text"].name == "ngrams"
     assert p.members_() == ["ngram_linear"]  # no frozen features left for the embedding member
+    assert p.metrics_["stages"]["columns"] > 0  # the stage the probe spends its seconds in
     again = Predictor.load(p.save(tmp_path / "model"), verbose=False)
     assert again.plan_["text"].encoder == "ngrams"
     assert (again.predict(tmp_path / "valid.csv") == p.predict(tmp_path / "valid.csv")).all()

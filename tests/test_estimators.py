@@ -69,7 +69,7 @@ def test_fit_records_where_the_time_went(table_dir, tmp_path):
 
     predictor = Predictor(label="y", progress=False, verbose=False, **{**FAST, "max_epochs": 2})
     stages = predictor.fit(table_dir / "train.csv").metrics_["stages"]
-    parts = ("read", "fit preprocessing", "preprocess", "set-up", "training")
+    parts = ("read", "columns", "fit preprocessing", "preprocess", "set-up", "training")
     assert all(stages[p] >= 0 for p in parts) and sum(stages[p] for p in parts) <= stages["total"]
     assert 0 < stages["epochs"] + stages["validation"] <= stages["training"]
     log = pd.read_csv(predictor.save(tmp_path / "m") / "training_log.csv")

@@ -181,13 +181,13 @@ class BaseEstimator(KeywordSettings, SklearnEstimator):
         clock, budget = Stopwatch(), TimeBudget(self.time_limit)
         self.config_ = self._resolve_config()
         rank, world = self._process_rank()
-        first = rank == 0  # DDP: rank 0 saves
         if resume and world > 1:
             raise ConfigError("--resume is not supported with several devices yet: resume on one device")
-        check_checkpoint_use(checkpoint_dir if first else None, resume, restart)
+        check_checkpoint_use(checkpoint_dir if rank == 0 else None, resume, restart)  # DDP: rank 0 saves
         self._apply_process_settings()
         splits = read_splits(self, train, y, valid, clock)
-        self._learn_columns(splits, budget)
+        with clock("columns"):  # detection, each input's encoder (the text probe included)
+            self._learn_columns(splits, budget)
         train_set, valid_set, features = self._preprocess(splits, clock)
         checkpoints = None if checkpoint_dir is None else {
             "folder": Path(checkpoint_dir), "fingerprint": run_fingerprint(self._resume_parts(splits)),
