@@ -46,12 +46,14 @@ def fit_args(tables: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_sigkill_after_epoch_2_then_resume_gives_the_same_model(tables, tmp_path):
-    whole = tmp_path / "whole"
-    subprocess.run(fit_args(tables, whole), check=True, capture_output=True, env=ENV)
+    """The network alone (a portfolio's members resume in the next test)."""
+    whole, network = tmp_path / "whole", ("--members", "network")
+    subprocess.run(fit_args(tables, whole, *network), check=True, capture_output=True, env=ENV)
 
     out = tmp_path / "resumed"
     partial = tmp_path / "resumed.partial"
-    fit = subprocess.Popen(fit_args(tables, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    fit = subprocess.Popen(fit_args(tables, out, *network), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=ENV)
     deadline = time.monotonic() + 300
     while not list(partial.glob("epoch-0002")) and fit.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -59,11 +61,11 @@ def test_sigkill_after_epoch_2_then_resume_gives_the_same_model(tables, tmp_path
     fit.wait()
     killed_at = load_checkpoint(partial)[1]["epoch"]
     assert 2 <= killed_at < 4 and not out.exists(), "the fit was not interrupted mid-training"
-    again = subprocess.run(fit_args(tables, out), capture_output=True, text=True, env=ENV)
+    again = subprocess.run(fit_args(tables, out, *network), capture_output=True, text=True, env=ENV)
     assert again.returncode == 2 and load_checkpoint(partial)[1]["epoch"] == killed_at  # neither resumed nor deleted
     assert f"holds an interrupted fit (saved after epoch {killed_at}): continue it with --resume" in again.stderr
 
-    resumed = subprocess.run(fit_args(tables, out, "--resume"), capture_output=True, text=True, env=ENV)
+    resumed = subprocess.run(fit_args(tables, out, *network, "--resume"), capture_output=True, text=True, env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert f"continuing after epoch {killed_at}" in resumed.stderr
     assert not partial.exists()  # removed once the model is saved
