@@ -353,7 +353,8 @@ class NgramLinear(LinearLearner):
         starting from the first fit's solution."""
         new = super().refit(data, task, budget, upstream)
         if self._parts:
-            new._keep_parts({name: part._warm_copy().learn(data.every.select([name]), data.every_target, task)
+            new._keep_parts({name: part._warm_copy().learn(data.every.select([name]), data.every_target, task,
+                                                           deadline=budget.deadline())
                              for name, part in self._parts.items()})
         return new
 
