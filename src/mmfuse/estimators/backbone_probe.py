@@ -95,7 +95,7 @@ def probe_backbones(estimator: Any, plan: dict[str, InputPlan], splits: FitSplit
     swapped = {name: fast_encoder(plan[name], config) for name, verdict in verdicts.items() if not verdict.kept}
     lines = [f"input {name!r}: {plan[name].encoder} features probed on {len(frames[0]):,} + {len(frames[1]):,} rows: "
              f"{verdict.describe()} in {seconds:.0f} s: "
-             + ("kept" if verdict.kept else "skipped, it reads its n-grams alone") for name, verdict in verdicts.items()]
+             f"{'kept' if verdict.kept else 'skipped, it reads its n-grams alone'}" for name, verdict in verdicts.items()]
     if swapped:
         config = config.model_copy(update={"column_encoders": {**config.column_encoders, **swapped}}, deep=True)
     return config, lines
@@ -117,32 +117,25 @@ def _verdicts(data: FitData, task: Task, seed: int, threads: int, names: list[st
     """Each probed input's verdict, in turn (``names``: the costliest first): the cheap members with the frozen
     features still kept, against the same without that input's. An input left out stays out while the next is
     weighed, so two texts that say the same (a summary and its description) are not both left out for each other."""
-    lexical = NgramLinear(seed=seed, threads=threads)
-    if lexical.missing_views(data.train) is None:
-        lexical.learn(data.train, data.target, task, data.valid, data.valid_target)
-    base = {} if not lexical.arrays else {"ngram_linear": _valid_outputs(lexical, data.valid, task)}
+    base = _outputs(NgramLinear(seed=seed, threads=threads), data.train, data.valid, data, task)
     rows, verdicts = (data.train, data.valid), {}
-    kept = base | _embedding_outputs(*rows, data, task, seed, threads)
+    kept = base | _outputs(EmbeddingLinear(seed=seed, threads=threads), *rows, data, task)
     for name in names:
         without = tuple(_without_embedding(flat, name) for flat in rows)
-        outputs = base | _embedding_outputs(*without, data, task, seed, threads)
+        outputs = base | _outputs(EmbeddingLinear(seed=seed, threads=threads), *without, data, task)
         verdicts[name] = adds(outputs, kept, data.valid_target, task)
         if not verdicts[name].kept:
             rows, kept = without, outputs
     return verdicts
 
 
-def _embedding_outputs(train: FlatInputs, valid: FlatInputs, data: FitData, task: Task, seed: int,
-                       threads: int) -> dict[str, np.ndarray]:
-    learner = EmbeddingLinear(seed=seed, threads=threads)
+def _outputs(learner: NgramLinear | EmbeddingLinear, train: FlatInputs, valid: FlatInputs, data: FitData,
+             task: Task) -> dict[str, np.ndarray]:
+    """{member name -> its validation outputs (N_valid, K)} once fitted on ``train``; {} when it has nothing to read."""
     if learner.missing_views(train) is not None:
         return {}
     learner.learn(train, data.target, task, valid, data.valid_target)
-    return {"embedding_linear": _valid_outputs(learner, valid, task)}
-
-
-def _valid_outputs(learner: NgramLinear | EmbeddingLinear, valid: FlatInputs, task: Task) -> np.ndarray:
-    return task.outputs(torch.from_numpy(learner.logits(valid)).float())
+    return {learner.name: task.outputs(torch.from_numpy(learner.logits(valid)).float())}
 
 
 def _without_embedding(flat: FlatInputs, name: str) -> FlatInputs:

@@ -34,8 +34,8 @@ class Stopwatch:
 def stage_seconds(clock: Stopwatch, features: dict[str, dict[str, dict[str, float]]],
                   history: list[dict[str, float]]) -> dict[str, float]:
     """Where ``fit`` spent its time: reading, the columns (detection, encoders, the text probe), fitting and applying
-    preprocessing (of which computing pretrained features), set-up (building the model, loading Lightning), training (of which the epochs' forward/backward steps
-    and validation), and the total."""
+    preprocessing (of which computing pretrained features), set-up (building the model, loading Lightning), training
+    (of which the epochs' forward/backward steps and validation), and the total."""
     stages = {name: round(value, 3) for name, value in clock.seconds.items()}
     stages["features"] = round(sum(e.get("seconds", 0.0) for split in features.values() for e in split.values()), 3)
     stages["epochs"] = round(sum(h.get("train_seconds", 0.0) for h in history), 3)
