@@ -93,9 +93,9 @@ def probe_backbones(estimator: Any, plan: dict[str, InputPlan], splits: FitSplit
     verdicts = _verdicts(data, estimator.task_, seed, threads, sorted(names, key=lambda n: -costs[n]))
     seconds = time.perf_counter() - start
     swapped = {name: fast_encoder(plan[name], config) for name, verdict in verdicts.items() if not verdict.kept}
+    outcome = {True: "kept", False: "skipped, it reads its n-grams alone"}
     lines = [f"input {name!r}: {plan[name].encoder} features probed on {len(frames[0]):,} + {len(frames[1]):,} rows: "
-             f"{verdict.describe()} in {seconds:.0f} s: "
-             f"{'kept' if verdict.kept else 'skipped, it reads its n-grams alone'}" for name, verdict in verdicts.items()]
+             f"{verdict.describe()} in {seconds:.0f} s: {outcome[verdict.kept]}" for name, verdict in verdicts.items()]
     if swapped:
         config = config.model_copy(update={"column_encoders": {**config.column_encoders, **swapped}}, deep=True)
     return config, lines
