@@ -80,7 +80,7 @@ def robustness(predictor: Predictor, data, max_shapley_inputs: int = 4, seed: in
         done[0] += 1
         if progress:
             progress("robustness passes", done[0], total)
-        return task.metrics(target, outputs)[metric]
+        return task.metrics(target, outputs, names=(metric,)).get(metric, float("nan"))
 
     cache: dict[frozenset[str], float] = {}
 

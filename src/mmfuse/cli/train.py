@@ -29,6 +29,9 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @cache_option
 @click.option("--label-sep", help="Separator of a multilabel column of delimited strings (e.g. '|').")
 @click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True, help="Multilabel decision threshold.")
+@click.option("--eval-metric", help="What every choice on validation optimises (members' settings, ensemble, early "
+                   "stopping): accuracy, balanced_accuracy, macro_f1, log_loss, roc_auc (classification); micro_f1, "
+                   "macro_f1, log_loss, roc_auc (multilabel); rmse, mae, r2 (regression) [default: the task's first].")
 @click.option("--preset", cls=ListedOption, listing=list_presets,
               help="Built-in preset [default: default; retrieval for --task retrieval].")
 @click.option("--config", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")

@@ -39,8 +39,8 @@ class Task(Protocol):
     """
 
     name: ClassVar[str]
-    primary_metric: ClassVar[str]
-    maximize: ClassVar[bool]
+    primary_metric: str
+    maximize: bool
 
     def loss(self, logits: Tensor, target: Tensor) -> Tensor: ...
 

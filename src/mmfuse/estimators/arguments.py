@@ -20,8 +20,6 @@ OTHER_NAMES: dict[str, tuple[str | None, str]] = {
     "hyperparameters": ("config", "AutoGluon's hyperparameters: a YAML file or dict merged over the preset"),
     "num_cpus": ("threads", "AutoGluon's num_cpus"),
     "random_state": ("seed", "scikit-learn's random_state"),
-    "eval_metric": (None, "mmfuse selects and stops on each task's primary metric (accuracy, micro-F1, RMSE); "
-                          "evaluate() reports the others"),
     "sample_weight": (None, "mmfuse does not weigh rows yet"),
 }
 

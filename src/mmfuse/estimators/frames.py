@@ -57,7 +57,7 @@ def leaderboard_frame(predictor: Any, test: Any = None) -> pd.DataFrame:
         outputs[ENSEMBLE] = predictor._ensemble(outputs)
         for row in rows:
             if row["member"] in outputs:
-                row["test"] = predictor.task_.metrics(target, outputs[row["member"]])[metric]
+                row["test"] = predictor.task_.score(target, outputs[row["member"]])
     board = pd.DataFrame(rows)
     return board[[c for c in BOARD_COLUMNS if c in board.columns]].rename(
         columns={"valid": f"valid_{metric}", "test": f"test_{metric}"})

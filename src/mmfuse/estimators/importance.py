@@ -86,7 +86,7 @@ def column_importance(predictor: BaseEstimator, data: Any, method: str = "permut
         done[0] += 1
         if progress:
             progress("importance passes", done[0], total)
-        return task.metrics(target, predictor.predict_outputs(changed, absent=absent))[task.primary_metric]
+        return task.score(target, predictor.predict_outputs(changed, absent=absent))
 
     base, rng = score(split), np.random.default_rng(seed)
     drops = {column: [sign * (base - score(*changed(predictor, split, frame, table.root, column, inputs[column],

@@ -40,7 +40,7 @@ class LabelColumn:
     @classmethod
     def _from_bundle_fields(cls, config: dict[str, Any], **kwargs: Any) -> Any:
         return cls(label=config["label"], label_sep=config.get("label_sep"),
-                   threshold=config["task"].get("threshold", 0.5), **kwargs)
+                   threshold=config["task"].get("threshold", 0.5), eval_metric=config["task"].get("metric"), **kwargs)
 
     def _usable_rows(self, frame: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[int]]:
         """Rows with a label; the ids of those without."""
@@ -70,7 +70,11 @@ class LabelColumn:
         else:
             name = self.task
             self._log(f"task: {name} (as set)")
-        return create_task(name, self.label, self.label_sep, self.threshold)
+        task = create_task(name, self.label, self.label_sep, self.threshold, self.eval_metric)
+        if not task.own_metric:
+            self._log(f"eval_metric: {task.primary_metric} ({'higher' if task.maximize else 'lower'} is better) "
+                      f"picks every setting on validation, in place of {type(task).primary_metric}")
+        return task
 
     def _strata(self, frame: pd.DataFrame) -> np.ndarray | None:
         return frame[self.label].astype(str).to_numpy() if self.task_.one_class_per_row else None

@@ -47,6 +47,8 @@ class Predictor(LabelColumn, BaseEstimator):
         ignore: columns not to use (IDs that would leak the label).
         label_sep: separator of a multilabel column of delimited strings.
         threshold: multilabel decision threshold.
+        eval_metric: what every choice on validation rows optimises (members' settings, ensemble, early stopping,
+            leaderboard): one of the task's metrics (``mmfuse.tasks.metric_names``); None: the task's own.
         on_bad_row: what an unreadable value (missing/corrupt file, non-number) does: error, skip or mask.
         seed, batch_size, lr, max_epochs, threads: override the preset's training settings.
         time_limit: seconds the whole fit may take (reading, features, every member): members run cheapest first
@@ -74,9 +76,10 @@ class Predictor(LabelColumn, BaseEstimator):
                  config: str | Path | dict | None = None, column_types: dict[str, str] | None = None,
                  encoders: dict[str, str] | None = None, fusion: str | None = None,
                  modality_dropout: float | None = None, ignore: list[str] | None = None, label_sep: str | None = None,
-                 threshold: float = 0.5, on_bad_row: str = "mask", seed: int | None = None,
-                 batch_size: int | None = None, lr: float | None = None, max_epochs: int | None = None,
-                 time_limit: float | None = None, threads: int | None = None, finetune: bool = False,
+                 threshold: float = 0.5, eval_metric: str | None = None, on_bad_row: str = "mask",
+                 seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
+                 max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
+                 finetune: bool = False,
                  cache_dir: str | Path | None = None, progress: Progress | None = None, verbose: bool = True,
                  devices: int | None = None, strategy: str | None = None, num_nodes: int | None = None,
                  stream: str = "auto", sample_cache: bool = True, workers: int = 0, device: str = "auto",

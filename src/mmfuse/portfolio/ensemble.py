@@ -55,7 +55,7 @@ class Portfolio:
         for row in self.board:
             row["weight"] = self.weights.get(row["member"], 0.0)
         mixed = combine(outputs, self.weights)
-        self.calibration = {"valid_" + task.primary_metric: task.metrics(target, mixed)[task.primary_metric]}
+        self.calibration = {"valid_" + task.primary_metric: task.score(target, mixed)}
         if not task.has_probabilities or not calibrate:
             return None
         if len(target) < MIN_ROWS:
@@ -101,7 +101,7 @@ class Portfolio:
         """Add each member's score on another split (e.g. test) to its leaderboard row."""
         for row in self.board:
             if row["member"] in outputs:
-                row[split] = task.metrics(target, outputs[row["member"]])[task.primary_metric]
+                row[split] = task.score(target, outputs[row["member"]])
 
     def fingerprint(self) -> str:
         """SHA-256 of what predicts: the members (settings, fitted values, arrays), weights and temperatures (the
@@ -149,5 +149,5 @@ class Portfolio:
 def leaderboard_row(name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float, predict_ms: float,
                     rows: int) -> dict:
     """A fitted member's leaderboard row (``rows``: the rows it learned from)."""
-    return {"member": name, "status": "fitted", "valid": task.metrics(target, outputs)[task.primary_metric],
+    return {"member": name, "status": "fitted", "valid": task.score(target, outputs),
             "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4), "rows": rows}

@@ -59,8 +59,8 @@ def _errors(outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: 
     if not outputs:
         return float("inf"), 0.0
     weights = greedy_selection(outputs, target, task, rounds)
-    metrics = task.metrics(target, combine(outputs, weights))
-    score = metrics[task.primary_metric]
+    metrics = task.metrics(target, combine(outputs, weights), names=(task.primary_metric, "log_loss"))
+    score = metrics.get(task.primary_metric, float("nan"))
     return (1.0 - score if task.maximize else score), metrics.get("log_loss", 0.0)
 
 

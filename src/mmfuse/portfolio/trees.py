@@ -138,7 +138,9 @@ class LightGBMLearner(Learner):
                 continue
             check = lightgbm.Dataset(x_valid, checks[k], reference=data,
                                      categorical_feature=categorical)
-            booster = lightgbm.train(params, data, self.max_rounds, valid_sets=[check],
+            feval = None if task.own_metric or task.independent_outputs else metric_eval(task, valid_target)
+            booster = lightgbm.train({**params, "metric": "None"} if feval else params, data, self.max_rounds,
+                                     valid_sets=[check], feval=feval,
                                      callbacks=[lightgbm.early_stopping(self.patience, verbose=False),
                                                 stop_at(deadline)])
             models.append(booster.model_to_string(num_iteration=booster.best_iteration))
@@ -185,6 +187,19 @@ def _labels(target: Tensor, task: Task) -> list[np.ndarray]:
     """The targets each booster learns: one per label (multilabel), else all of them."""
     y = target.numpy()
     return [np.ascontiguousarray(y[:, k]) for k in range(y.shape[1])] if task.independent_outputs else [y]
+
+
+def metric_eval(task: Task, target: Tensor) -> Callable[[np.ndarray, Any], tuple[str, float, bool]]:
+    """LightGBM's ``feval`` for a user's ``eval_metric`` on the validation rows (their ``target``): the boosters'
+    predictions (probabilities of its built-in objectives, or standardised values) as the task's outputs, scored.
+    Multilabel's boosters, one per label, keep their own loss: a metric over all labels does not score one."""
+    def feval(preds: np.ndarray, _data: Any) -> tuple[str, float, bool]:
+        p = np.clip(preds.astype(np.float64), 1e-12, 1 - 1e-12)
+        logits = {"logit": lambda: np.log(p / (1 - p)), "softmax": lambda: np.log(p),
+                  "value": lambda: preds.astype(np.float64)}[task.output_kind]().reshape(len(target), -1)
+        return task.primary_metric, task.score(target, task.outputs(torch.from_numpy(logits).float())), task.maximize
+
+    return feval
 
 
 def stop_at(deadline: float | None) -> Callable[[Any], None]:

@@ -44,11 +44,12 @@ def explain_task(labels: pd.Series, label_sep: str | None = None) -> tuple[str, 
     return "multiclass", f"{n_unique} distinct values"
 
 
-def create_task(name: str, label: str, label_sep: str | None = None, threshold: float = 0.5) -> Task:
-    """A label task by name (binary, multiclass, multilabel, regression)."""
+def create_task(name: str, label: str, label_sep: str | None = None, threshold: float = 0.5,
+                metric: str | None = None) -> Task:
+    """A label task by name (binary, multiclass, multilabel, regression), optimising ``metric`` (None: its own)."""
     if name not in TASKS.names(labelled=True):
         raise DataError(f"unknown task {name!r}; choose from: auto, {', '.join(TASKS.names(labelled=True))}")
-    return TASKS.get(name)(label, label_sep=label_sep, threshold=threshold)
+    return TASKS.get(name)(label, label_sep=label_sep, threshold=threshold, metric=metric)
 
 
 def is_labelled(name: str | None) -> bool:

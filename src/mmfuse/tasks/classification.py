@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from torch import Tensor
 from ..errors import DataError
 from ..io.bounded_json import loads
 from ..registry import TASKS
-from .base import Task
+from .base import Task, evaluate
 
 
 def _native(value: Any) -> Any:
@@ -36,8 +36,26 @@ def parse_label_list(value: Any, sep: str | None) -> list[str]:
     return [part.strip() for part in text.split(sep) if part.strip()]
 
 
+def _balanced_accuracy(y: np.ndarray, pred: np.ndarray, weight: np.ndarray | None) -> float:
+    """The mean of the (weighted) recalls of the classes present in ``y`` (scikit-learn's
+    ``balanced_accuracy_score``)."""
+    w = np.ones(len(y)) if weight is None else weight
+    return float(np.mean([w[(y == c) & (pred == c)].sum() / w[y == c].sum() for c in np.unique(y)]))
+
+
+def _roc_auc(y: np.ndarray, outputs: np.ndarray, weight: np.ndarray | None) -> float | None:
+    """Macro one-vs-rest ROC-AUC of (N, K) 0/1 labels and scores, over the columns with both values among the rows
+    (a class absent from a small validation split is left out, not a failure); None when none has. Binary: the
+    positive class's AUC, which both columns give."""
+    both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    if not both:
+        return None
+    return float(np.mean([skm.roc_auc_score(y[:, j], outputs[:, j], sample_weight=weight) for j in both]))
+
+
 class _ClassTask(Task):
     fitted = ("classes",)
+    metric_names = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss", "roc_auc")
 
     def fit(self, labels: pd.Series) -> "_ClassTask":
         unique = pd.unique(labels)
@@ -67,16 +85,17 @@ class _ClassTask(Task):
             frame[f"proba_{c}"] = outputs[:, i]
         return frame
 
-    def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:
-        y, k = target.numpy(), len(self.classes)
+    def metrics(self, target: Tensor, outputs: np.ndarray, weight: np.ndarray | None = None,
+                names: Iterable[str] | None = None) -> dict[str, float]:
+        y, k, w = target.numpy(), len(self.classes), weight
         pred = outputs.argmax(1)
-        result = {"accuracy": skm.accuracy_score(y, pred),
-                  "macro_f1": skm.f1_score(y, pred, average="macro", labels=range(k), zero_division=0),
-                  "log_loss": skm.log_loss(y, np.clip(outputs, 1e-7, 1), labels=range(k))}
-        if len(np.unique(y)) == k:  # ROC-AUC needs every class in the evaluated rows
-            result["roc_auc"] = (skm.roc_auc_score(y, outputs[:, 1]) if k == 2
-                                 else skm.roc_auc_score(y, outputs, multi_class="ovr", labels=range(k)))
-        return {name: float(v) for name, v in result.items()}
+        return evaluate({
+            "accuracy": lambda: skm.accuracy_score(y, pred, sample_weight=w),
+            "balanced_accuracy": lambda: _balanced_accuracy(y, pred, w),
+            "macro_f1": lambda: skm.f1_score(y, pred, average="macro", labels=range(k), zero_division=0,
+                                             sample_weight=w),
+            "log_loss": lambda: skm.log_loss(y, np.clip(outputs, 1e-7, 1), labels=range(k), sample_weight=w),
+            "roc_auc": lambda: _roc_auc(np.eye(k, dtype=int)[y], outputs, w)}, names)
 
 
 @TASKS.register("binary", labelled=True)
@@ -116,6 +135,7 @@ class MultilabelTask(Task):
     """Any subset of K labels per row: K logits, independent sigmoids, threshold for the 0/1 decision."""
 
     name, primary_metric, output_kind = "multilabel", "micro_f1", "sigmoids"
+    metric_names = ("micro_f1", "macro_f1", "log_loss", "roc_auc")
     fitted = ("classes",)
 
     def fit(self, labels: pd.Series) -> "MultilabelTask":
@@ -144,12 +164,16 @@ class MultilabelTask(Task):
     def output_tensor(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits.float())
 
-    def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:
-        y, pred = target.numpy().astype(int), (outputs >= self.threshold).astype(int)
-        return {"micro_f1": float(skm.f1_score(y, pred, average="micro", zero_division=0)),
-                "macro_f1": float(skm.f1_score(y, pred, average="macro", zero_division=0)),
-                "subset_accuracy": float(skm.accuracy_score(y, pred)),
-                "log_loss": float(F.binary_cross_entropy(torch.tensor(outputs).clamp(1e-7, 1 - 1e-7), target.float()))}
+    def metrics(self, target: Tensor, outputs: np.ndarray, weight: np.ndarray | None = None,
+                names: Iterable[str] | None = None) -> dict[str, float]:
+        y, pred, w = target.numpy().astype(int), (outputs >= self.threshold).astype(int), weight
+        p = np.clip(outputs.astype(np.float64), 1e-7, 1 - 1e-7)
+        return evaluate({
+            "micro_f1": lambda: skm.f1_score(y, pred, average="micro", zero_division=0, sample_weight=w),
+            "macro_f1": lambda: skm.f1_score(y, pred, average="macro", zero_division=0, sample_weight=w),
+            "subset_accuracy": lambda: skm.accuracy_score(y, pred, sample_weight=w),
+            "roc_auc": lambda: _roc_auc(y, outputs, w),
+            "log_loss": lambda: np.average(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(1), weights=w)}, names)
 
     def prediction_frame(self, outputs: np.ndarray) -> pd.DataFrame:
         chosen = outputs >= self.threshold

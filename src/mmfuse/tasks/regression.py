@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import pandas as pd
 import torch
@@ -11,14 +13,15 @@ from torch import Tensor
 
 from ..errors import DataError
 from ..registry import TASKS
-from .base import Task
+from .base import Task, evaluate
 
 
 @TASKS.register("regression", labelled=True)
 class RegressionTask(Task):
     """A number: one output trained on the standardised target with MSE, reported in the original units."""
 
-    name, primary_metric, maximize, output_kind = "regression", "rmse", False, "value"
+    name, primary_metric, output_kind = "regression", "rmse", "value"
+    metric_names = ("rmse", "mae", "r2")
     out_dim = 1
     report_metric = "r2"
     fitted = ("mean", "std")
@@ -46,10 +49,12 @@ class RegressionTask(Task):
     def output_tensor(self, logits: Tensor) -> Tensor:
         return logits.float() * self.std + self.mean  # (N, 1) in label units
 
-    def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:
-        y, pred = target.numpy() * self.std + self.mean, outputs[:, 0]
-        return {"rmse": float(np.sqrt(skm.mean_squared_error(y, pred))), "mae": float(skm.mean_absolute_error(y, pred)),
-                "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else float("nan")}
+    def metrics(self, target: Tensor, outputs: np.ndarray, weight: np.ndarray | None = None,
+                names: Iterable[str] | None = None) -> dict[str, float]:
+        y, pred, w = target.numpy() * self.std + self.mean, outputs[:, 0], weight
+        return evaluate({"rmse": lambda: np.sqrt(skm.mean_squared_error(y, pred, sample_weight=w)),
+                         "mae": lambda: skm.mean_absolute_error(y, pred, sample_weight=w),
+                         "r2": lambda: skm.r2_score(y, pred, sample_weight=w) if len(y) > 1 else float("nan")}, names)
 
     def prediction_frame(self, outputs: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"prediction": outputs[:, 0]})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -54,7 +56,9 @@ class RetrievalTask:
     def outputs(self, logits: Tensor) -> np.ndarray:
         return logits.float().numpy()
 
-    def metrics(self, target: Tensor, outputs: np.ndarray) -> dict[str, float]:
+    def metrics(self, target: Tensor, outputs: np.ndarray, weight: np.ndarray | None = None,
+                names: Iterable[str] | None = None) -> dict[str, float]:
+        """Recall@k of the queries' targets (every pair counted once: no row weights)."""
         return retrieval_metrics(outputs[:, 0] @ outputs[:, 1].T)
 
     def state_dict(self) -> dict[str, str]:

@@ -76,7 +76,7 @@ class LitMultiModal(L.LightningModule):
         self.valid_logits = logits
         val_loss = self.task.loss(logits, target).item()
         metrics = {f"val_{k}": v for k, v in self.task.metrics(target, self.task.outputs(logits)).items()}
-        primary = metrics[f"val_{self.task.primary_metric}"]
+        primary = metrics.get(f"val_{self.task.primary_metric}", float("nan"))  # NaN: the metric does not apply
         self.log("val_loss", val_loss, prog_bar=True)
         self.log(f"val_{self.task.primary_metric}", primary, prog_bar=True)
         train_loss = sum(self._train_losses) / max(len(self._train_losses), 1)

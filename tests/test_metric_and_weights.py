@@ -1,0 +1,108 @@
+"""The user's metric (``eval_metric``) drives every choice made on validation rows; row and class weights reach
+every member's loss and the selection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mmfuse import Predictor
+from mmfuse.errors import ConfigError
+from mmfuse.portfolio.selection import combine, greedy_selection
+from mmfuse.portfolio.trees import LightGBMLearner
+from mmfuse.tasks import create_task
+from tests.conftest import make_table
+from tests.corpus import cli
+
+FAST = dict(label="y", preset="fast", max_epochs=2, threads=2, progress=False, verbose=False, ignore=["id", "image"])
+
+
+def two_members(n_rare: int = 10, n: int = 100) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """A binary target with ``n_rare`` positives, and two members' probabilities (N, 2): ``majority`` always says
+    0 (accuracy 0.90, macro-F1 0.47), ``finder`` finds every positive at the cost of 15 false ones (accuracy 0.85,
+    macro-F1 ~0.75)."""
+    target = torch.tensor([1] * n_rare + [0] * (n - n_rare))
+    majority = np.tile([0.7, 0.3], (n, 1))
+    p = np.where(np.arange(n) < n_rare + 15, 0.8, 0.2)
+    return target, {"majority": majority.astype(np.float32), "finder": np.stack([1 - p, p], 1).astype(np.float32)}
+
+
+def binary(metric: str | None = None):
+    task = create_task("binary", "y", metric=metric)
+    task.classes = [0, 1]
+    return task
+
+
+def test_the_metric_picks_the_ensemble():
+    target, outputs = two_members()
+    by = {metric: greedy_selection(outputs, target, binary(metric)) for metric in ("accuracy", "macro_f1")}
+    assert by["accuracy"]["majority"] > by["accuracy"].get("finder", 0.0)
+    assert by["macro_f1"]["finder"] > by["macro_f1"].get("majority", 0.0)
+    for metric in by:  # each ensemble is the better one by the metric that picked it
+        other = next(m for m in by if m != metric)
+        scores = {m: binary().metrics(target, combine(outputs, by[m]))[metric] for m in by}
+        assert scores[metric] > scores[other]
+
+
+def test_a_metric_that_does_not_apply_to_the_task_is_one_line():
+    with pytest.raises(ConfigError, match="eval_metric 'rmse' does not apply to a binary task; choose from: accuracy"):
+        binary("rmse")
+    assert binary("log_loss").maximize is False and binary("roc_auc").maximize is True
+
+
+def test_lightgbm_stops_on_the_users_metric(tmp_path):
+    """Scored by the user's metric through LightGBM's feval: the log loss as ``eval_metric`` stops at the round its
+    own multiclass loss stops at (the same numbers), ROC-AUC where ROC-AUC stops improving."""
+    frame = make_table(tmp_path, n=300, n_classes=3, seed=0)
+    rng = np.random.default_rng(0)
+    x = np.c_[frame["x"], rng.normal(size=(300, 3))]
+    task = create_task("multiclass", "y")
+    task.fit(frame["y"])
+    target = task.encode(frame["y"])
+    data = _dense_flat(x)
+    rounds = {}
+    for metric in (None, "log_loss", "roc_auc"):
+        t = create_task("multiclass", "y", metric=metric)
+        t.classes = task.classes
+        member = LightGBMLearner(seed=0, threads=2, patience=10)
+        member.learn(data.take(torch.arange(200)), target[:200], t, data.take(torch.arange(200, 300)), target[200:])
+        rounds[metric] = member.fitted["rounds"][0]
+    assert rounds[None] == rounds["log_loss"]
+    assert rounds["roc_auc"] != rounds["log_loss"]
+
+
+def _dense_flat(x: np.ndarray):
+    from mmfuse.core.processor import FlatView
+    from mmfuse.portfolio.flat import FlatInputs
+
+    view = FlatView(dense=torch.from_numpy(x).float())
+    return FlatInputs({"tabular": view}, {"tabular": torch.ones(len(x), dtype=torch.bool)})
+
+
+def test_eval_metric_reaches_the_leaderboard_the_network_and_the_saved_model(tmp_path):
+    for name, seed, n in (("train", 0, 160), ("valid", 1, 60)):
+        make_table(tmp_path, n=n, seed=seed).to_csv(tmp_path / f"{name}.csv", index=False)
+    p = Predictor(eval_metric="macro_f1", members=["ngram_linear", "lightgbm", "network"], **FAST)
+    p.fit(tmp_path / "train.csv", valid=tmp_path / "valid.csv")
+    board = p.leaderboard(tmp_path / "valid.csv")
+    assert "valid_macro_f1" in board.columns and "valid_accuracy" not in board.columns
+    assert all("val_macro_f1" in epoch for epoch in p.history_)
+    p.save(tmp_path / "model")
+    loaded = Predictor.load(tmp_path / "model", verbose=False)
+    assert loaded.task_.primary_metric == "macro_f1" and loaded.eval_metric == "macro_f1"
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["task"]["metric"] == "macro_f1"
+
+
+def test_the_cli_takes_eval_metric_and_names_a_wrong_one(tmp_path):
+    make_table(tmp_path, n=120, seed=0).to_csv(tmp_path / "train.csv", index=False)
+    wrong = cli("fit", tmp_path / "train.csv", "--label", "y", "--eval-metric", "r2", "--out", tmp_path / "m")
+    assert wrong.code == 2 and "eval_metric 'r2' does not apply to a binary task" in wrong.err
+    done = cli("fit", tmp_path / "train.csv", "--label", "y", "--eval-metric", "balanced_accuracy", "--preset", "fast",
+               "--members", "ngram_linear,lightgbm", "--ignore", "id", "--ignore", "image", "--threads", "2",
+               "--out", tmp_path / "m")
+    assert done.code == 0, done.err
+    assert "balanced_accuracy" in done.out
+    assert "valid_balanced_accuracy" in (tmp_path / "m" / "metrics.json").read_text()
