@@ -1,5 +1,5 @@
-"""The user's metric (``eval_metric``) drives every choice made on validation rows; row and class weights reach
-every member's loss and the selection."""
+"""The user's metric (``eval_metric``) drives every choice made on validation rows; row weights (the flat views'
+``weight``) reach the linear members' loss and transforms, greedy selection and the temperatures."""
 
 from __future__ import annotations
 
@@ -106,3 +106,48 @@ def test_the_cli_takes_eval_metric_and_names_a_wrong_one(tmp_path):
     assert done.code == 0, done.err
     assert "balanced_accuracy" in done.out
     assert "valid_balanced_accuracy" in (tmp_path / "m" / "metrics.json").read_text()
+
+
+@pytest.mark.parametrize("task_name", ["binary", "multiclass", "multilabel", "regression"])
+def test_a_doubled_weight_is_a_duplicated_row_for_the_linear_members(task_name):
+    """The n-gram linear member fitted with row 0..9 weighted 2 ends where it ends with those rows given twice."""
+    from mmfuse.portfolio.linear import NgramLinear
+
+    rng = np.random.default_rng(0)
+    n, d = 120, 6
+    x = torch.from_numpy(rng.normal(size=(n, d))).float()
+    signal = x[:, 0] + 0.5 * x[:, 1] + torch.from_numpy(rng.normal(0, 0.5, n)).float()
+    task = create_task(task_name, "y")
+    target = {"binary": (signal > 0).long(), "multiclass": torch.bucketize(signal, torch.tensor([-0.5, 0.5])),
+              "multilabel": torch.stack([(signal > 0), (x[:, 2] > 0)], 1).float(), "regression": signal}[task_name]
+    task.classes = {"binary": [0, 1], "multiclass": [0, 1, 2], "multilabel": ["a", "b"]}.get(task_name)
+    flat = _dense_flat(x.numpy())
+    weight = torch.ones(n)
+    weight[:10] = 2.0
+    weighted = NgramLinear(seed=0, C=0.3, grid=(0.3,), max_iter=500).learn(
+        with_weight(flat, weight), target, task)
+    twice = torch.cat([torch.arange(n), torch.arange(10)])
+    duplicated = NgramLinear(seed=0, C=0.3, grid=(0.3,), max_iter=500).learn(flat.take(twice), target[twice], task)
+    unweighted = NgramLinear(seed=0, C=0.3, grid=(0.3,), max_iter=500).learn(flat, target, task)
+    gap = np.abs(weighted.logits(flat) - duplicated.logits(flat)).max()
+    assert gap < 1e-3 * np.abs(duplicated.logits(flat)).max()
+    assert np.abs(unweighted.logits(flat) - duplicated.logits(flat)).max() > 20 * gap
+
+
+def with_weight(flat, weight):
+    from dataclasses import replace
+
+    return replace(flat, weight=weight)
+
+
+def test_weights_reach_the_selection_and_the_temperature():
+    """Weighting the rare positives 9x turns greedy selection to the member that finds them, and the temperature
+    fitted on weighted rows minimises the weighted log loss (it differs from the unweighted one)."""
+    from mmfuse.portfolio.calibration import fit_temperatures
+
+    target, outputs = two_members()
+    weight = np.where(target.numpy() == 1, 9.0, 1.0)
+    assert greedy_selection(outputs, target, binary(), weight=weight).get("finder", 0.0) > 0.5
+    plain = fit_temperatures(outputs["finder"], target, per_label=False)
+    weighted = fit_temperatures(outputs["finder"], target, per_label=False, weight=weight)
+    assert abs(plain[0] - weighted[0]) > 0.05

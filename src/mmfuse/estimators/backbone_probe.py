@@ -123,7 +123,7 @@ def _verdicts(data: FitData, task: Task, seed: int, threads: int, names: list[st
     for name in names:
         without = tuple(_without_embedding(flat, name) for flat in rows)
         outputs = base | _outputs(EmbeddingLinear(seed=seed, threads=threads), *without, data, task)
-        verdicts[name] = adds(outputs, kept, data.valid_target, task)
+        verdicts[name] = adds(outputs, kept, data.valid_target, task, weight=data.valid_weights())
         if not verdicts[name].kept:
             rows, kept = without, outputs
     return verdicts

@@ -35,22 +35,24 @@ def temperature_tensor(outputs: Tensor, temperatures: list[float], *, per_label:
     return (p / p.sum(1, keepdim=True)).float()
 
 
-def _nll(outputs: np.ndarray, target: np.ndarray, per_label: bool) -> float:
+def _nll(outputs: np.ndarray, target: np.ndarray, per_label: bool, weight: np.ndarray | None) -> float:
+    """The log loss of (N, K) outputs, each row counted with its ``weight`` (None: 1)."""
     p = np.clip(outputs, EPS, 1 - EPS)
     if per_label:
-        return float(-(target * np.log(p) + (1 - target) * np.log(1 - p)).mean())
-    return float(-np.log(p[np.arange(len(target)), target]).mean())
+        return float(np.average(-(target * np.log(p) + (1 - target) * np.log(1 - p)).mean(1), weights=weight))
+    return float(np.average(-np.log(p[np.arange(len(target)), target]), weights=weight))
 
 
-def fit_temperatures(outputs: np.ndarray, target: Tensor, *, per_label: bool) -> list[float]:
-    """The temperatures (in [0.05, 20]) that minimise the validation log loss."""
+def fit_temperatures(outputs: np.ndarray, target: Tensor, *, per_label: bool,
+                     weight: np.ndarray | None = None) -> list[float]:
+    """The temperatures (in [0.05, 20]) that minimise the validation log loss (rows weighted by ``weight``)."""
     y = target.numpy()
     columns = range(outputs.shape[1]) if per_label else [None]
     found = []
     for k in columns:
         part, truth = (outputs, y) if k is None else (outputs[:, [k]], y[:, [k]])
         result = minimize_scalar(lambda log_t: _nll(apply_temperature(part, [np.exp(log_t)], per_label=per_label),
-                                                    truth, per_label),
+                                                    truth, per_label, weight),
                                  bounds=(np.log(0.05), np.log(20.0)), method="bounded")
         found.append(float(np.exp(result.x)))
     return found

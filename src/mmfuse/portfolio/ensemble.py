@@ -46,16 +46,17 @@ class Portfolio:
         return cls({name: member}, {name: 1.0}, [], [{"member": name, "status": "fitted", "weight": 1.0}], {}, True)
 
     def select(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int,
-               calibrate: bool) -> str | None:
+               calibrate: bool, weight: np.ndarray | None = None) -> str | None:
         """Weights by greedy selection on the validation outputs of every fitted member (the network's included),
         then temperatures fitted on the weighted outputs (classification, with ``calibrate``, on at least
-        ``MIN_ROWS`` rows). Returns why calibration was skipped, where it was asked for, else None."""
-        self.weights = greedy_selection(outputs, target, task, rounds) if len(outputs) > 1 else \
+        ``MIN_ROWS`` rows), each row counted with its ``weight`` (None: 1). Returns why calibration was skipped,
+        where it was asked for, else None."""
+        self.weights = greedy_selection(outputs, target, task, rounds, weight) if len(outputs) > 1 else \
             dict.fromkeys(outputs, 1.0)
         for row in self.board:
             row["weight"] = self.weights.get(row["member"], 0.0)
         mixed = combine(outputs, self.weights)
-        self.calibration = {"valid_" + task.primary_metric: task.score(target, mixed)}
+        self.calibration = {"valid_" + task.primary_metric: task.score(target, mixed, weight)}
         if not task.has_probabilities or not calibrate:
             return None
         if len(target) < MIN_ROWS:
@@ -63,7 +64,7 @@ class Portfolio:
                     "temperatures need (pass a larger --valid table)")
         per_label = task.independent_outputs
         before = expected_calibration_error(mixed, target, per_label=per_label)
-        self.temperatures = fit_temperatures(mixed, target, per_label=per_label)
+        self.temperatures = fit_temperatures(mixed, target, per_label=per_label, weight=weight)
         after = expected_calibration_error(apply_temperature(mixed, self.temperatures, per_label=per_label), target,
                                            per_label=per_label)
         self.calibration.update({"valid_ece_before": before, "valid_ece_after": after})
@@ -147,7 +148,7 @@ class Portfolio:
 
 
 def leaderboard_row(name: str, task: Task, target: Tensor, outputs: np.ndarray, seconds: float, predict_ms: float,
-                    rows: int) -> dict:
-    """A fitted member's leaderboard row (``rows``: the rows it learned from)."""
-    return {"member": name, "status": "fitted", "valid": task.score(target, outputs),
+                    rows: int, weight: np.ndarray | None = None) -> dict:
+    """A fitted member's leaderboard row (``rows``: the rows it learned from; ``weight``: the validation rows')."""
+    return {"member": name, "status": "fitted", "valid": task.score(target, outputs, weight),
             "fit_seconds": round(seconds, 2), "predict_ms_per_row": round(predict_ms, 4), "rows": rows}

@@ -26,11 +26,15 @@ def id_bag(ids: Tensor, vocab: int) -> sp.csr_matrix:
     return bag
 
 
-def fit_idf(ids: Tensor, vocab: int) -> np.ndarray:
-    """Smoothed inverse document frequency of each id over the training rows (scikit-learn's ``smooth_idf``)."""
+def fit_idf(ids: Tensor, vocab: int, weight: np.ndarray | None = None) -> np.ndarray:
+    """Smoothed inverse document frequency of each id over the training rows (scikit-learn's ``smooth_idf``), each
+    row counted ``weight`` (N,) times (None: once)."""
     bag = id_bag(ids, vocab)
-    df = np.bincount(bag.indices, minlength=vocab)
-    return (np.log((1 + bag.shape[0]) / (1 + df)) + 1).astype(np.float32)
+    if weight is None:
+        return (np.log((1 + bag.shape[0]) / (1 + np.bincount(bag.indices, minlength=vocab))) + 1).astype(np.float32)
+    rows = np.repeat(np.arange(bag.shape[0]), np.diff(bag.indptr))
+    df = np.bincount(bag.indices, weights=weight[rows], minlength=vocab)
+    return (np.log((1 + weight.sum()) / (1 + df)) + 1).astype(np.float32)
 
 
 def tfidf(ids: Tensor, idf: np.ndarray) -> sp.csr_matrix:
@@ -51,10 +55,15 @@ def one_hot(categories: Tensor, cardinalities: tuple[int, ...]) -> sp.csr_matrix
     return sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(n, int(sum(cardinalities))))
 
 
-def fit_scale(x: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and standard deviation (at least 1e-3) of training rows (N, D)."""
+def fit_scale(x: Tensor, weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation (at least 1e-3) of training rows (N, D), each row counted ``weight``
+    (N,) times (None: once)."""
     values = x.double().numpy()
-    return values.mean(0).astype(np.float32), np.maximum(values.std(0), 1e-3).astype(np.float32)
+    if weight is None:
+        return values.mean(0).astype(np.float32), np.maximum(values.std(0), 1e-3).astype(np.float32)
+    mean = np.average(values, axis=0, weights=weight)
+    std = np.sqrt(np.average((values - mean) ** 2, axis=0, weights=weight))
+    return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)
 
 
 def scale(x: Tensor, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -63,7 +63,8 @@ class PortfolioFit:
         if not self.outputs and self.rank == 0:
             raise DataError("no portfolio member could be fitted: " + "; ".join(
                 f"{r['member']}: {r['status']}" for r in self.portfolio.board))
-        skipped = self.portfolio.select(self.outputs, data.valid_target, self.task, self.rounds, self.calibrate)
+        skipped = self.portfolio.select(self.outputs, data.valid_target, self.task, self.rounds, self.calibrate,
+                                        data.valid_weights())
         if skipped:
             self.log(skipped, logging.WARNING)
         chosen = ", ".join(f"{n} {w:.2f}" for n, w in self.portfolio.weights.items())
@@ -138,7 +139,8 @@ class PortfolioFit:
             self.log(f"time limit: {self.budget.seconds:.0f} s for the whole fit (none given: max(120 s, 3x the "
                      f"{self.budget.elapsed():.0f} s before the {name}){refit}); the {name} trains for what is left")
         if self.probe_epochs and self.outputs and self.world == 1:
-            member.probe = NetworkProbe(self.outputs, data.valid_target, self.task, self.rounds, self.probe_epochs)
+            member.probe = NetworkProbe(self.outputs, data.valid_target, self.task, self.rounds, self.probe_epochs,
+                                        weight=data.valid_weights())
         if self.world > 1:
             from ..training.share import ShareFromRankZero
 
@@ -175,7 +177,8 @@ class PortfolioFit:
             start = time.perf_counter()
             mine = member.stacked(data, self.task)
             seconds += time.perf_counter() - start
-        row = leaderboard_row(name, self.task, data.valid_target, outputs, seconds, per_row, len(data.train_set))
+        row = leaderboard_row(name, self.task, data.valid_target, outputs, seconds, per_row, len(data.train_set),
+                              data.valid_weights())
         if member.probe is not None and member.probe.kept:
             row["probe"] = f"{member.probe.gain:+.4f}: kept"
         return Finished(member, outputs, mine, row, seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -24,6 +25,7 @@ class FlatInputs:
     views: dict[str, FlatView]
     present: dict[str, Tensor]
     prepared: dict[str, Tensor] | None = None
+    weight: Tensor | None = None  # (N,) float: each row's weight in the members' losses and scores (None: 1)
 
     def __len__(self) -> int:
         return len(next(iter(self.present.values()))) if self.present else 0
@@ -32,11 +34,16 @@ class FlatInputs:
         """The rows at positions ``index`` (N',) long."""
         views = {n: replace(v, **{f: getattr(v, f)[index] for f in TENSORS if getattr(v, f) is not None})
                  for n, v in self.views.items()}
-        return FlatInputs(views, {n: m[index] for n, m in self.present.items()})
+        return FlatInputs(views, {n: m[index] for n, m in self.present.items()},
+                          weight=None if self.weight is None else self.weight[index])
 
     def select(self, names: Iterable[str]) -> "FlatInputs":
         """Only the inputs ``names``."""
-        return FlatInputs({n: self.views[n] for n in names}, {n: self.present[n] for n in names})
+        return FlatInputs({n: self.views[n] for n in names}, {n: self.present[n] for n in names}, weight=self.weight)
+
+    def weights(self) -> np.ndarray | None:
+        """``weight`` as numpy float64 (None: every row 1), as scikit-learn and LightGBM take it."""
+        return None if self.weight is None else self.weight.double().numpy()
 
 
 TENSORS = tuple(f.name for f in fields(FlatView) if f.name in ("dense", "embedding", "ids", "categories"))
@@ -63,7 +70,10 @@ def concat(parts: Iterable[FlatInputs]) -> FlatInputs:
                 pieces = [torch.nn.functional.pad(p, (0, width - p.shape[1])) for p in pieces]
             stacked[f] = torch.cat(pieces)
         views[name] = replace(view, **stacked)
-    return FlatInputs(views, {n: torch.cat([p.present[n] for p in parts]) for n in first.present})
+    weights = [p.weight for p in parts]
+    weight = None if all(w is None for w in weights) else torch.cat(
+        [torch.ones(len(p)) if w is None else w.float() for p, w in zip(parts, weights)])
+    return FlatInputs(views, {n: torch.cat([p.present[n] for p in parts]) for n in first.present}, weight=weight)
 
 
 def named_views(flat: FlatInputs) -> dict[str, Tensor]:

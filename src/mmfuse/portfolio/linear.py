@@ -75,18 +75,19 @@ class LinearLearner(Learner):
 
     # --- the design --------------------------------------------------------------------------------------------
     def _fit_design(self, flat: FlatInputs) -> None:
-        """Learn each block's transform (IDF weights, scaling) from the training rows."""
-        blocks = []
+        """Learn each block's transform (IDF weights, scaling) from the training rows (each counted as its weight)."""
+        blocks, weight = [], flat.weights()
         for name in sorted(flat.views):
             v = flat.views[name]
             if self.view == "ngrams" and v.ids is not None:
-                self.arrays[f"idf.{name}"] = fit_idf(v.ids, v.vocab)
+                self.arrays[f"idf.{name}"] = fit_idf(v.ids, v.vocab, weight)
                 blocks.append([name, "ids"])
             if self.view == "embeddings" and v.embedding is not None:
-                self.arrays[f"mean.{name}.embedding"], self.arrays[f"std.{name}.embedding"] = fit_scale(v.embedding)
+                self.arrays[f"mean.{name}.embedding"], self.arrays[f"std.{name}.embedding"] = fit_scale(v.embedding,
+                                                                                                      weight)
                 blocks.append([name, "embedding"])
             if v.dense is not None:
-                self.arrays[f"mean.{name}.dense"], self.arrays[f"std.{name}.dense"] = fit_scale(v.dense)
+                self.arrays[f"mean.{name}.dense"], self.arrays[f"std.{name}.dense"] = fit_scale(v.dense, weight)
                 blocks.append([name, "dense"])
             if v.categories is not None:
                 self.fitted[f"cardinalities.{name}"] = list(v.cardinalities)
@@ -115,28 +116,32 @@ class LinearLearner(Learner):
         blocks = self._design(train)
         x = _stacked(blocks)
         self.fitted["widths"] = [b.shape[1] for b in blocks]
-        self.arrays["block_means"] = np.asarray(x.mean(0), dtype=np.float32).ravel()
+        weight = train.weights()
+        means = x.mean(0) if weight is None else (sp.csr_matrix(weight[None, :] / weight.sum()) @ x).toarray()
+        self.arrays["block_means"] = np.asarray(means, dtype=np.float32).ravel()
         if valid is None:  # a refit: from the first fit's solution when the design has its width
             start = self.warm if self.warm is not None and len(self.warm) == (x.shape[1] + 1) * task.out_dim else None
             self.fitted["C"] = self.C
-            self._store(_solve(x, target, task, self.C, start, self.max_iter, deadline), x.shape[1], task.out_dim)
+            self._store(_solve(x, target, task, self.C, start, self.max_iter, deadline, train.weight), x.shape[1],
+                        task.out_dim)
             return self
         x_valid = _stacked(self._design(valid))
         best, w, path_iter = None, None, max(1, self.max_iter // 4)
         for c in sorted(self.grid):  # the path: a quarter of the iterations per C, each from the previous solution
             if best is not None and past(deadline):
                 break  # out of time: the best C so far, as solved on the path
-            w = _solve(x, target, task, c, w, path_iter, deadline)
+            w = _solve(x, target, task, c, w, path_iter, deadline, train.weight)
             self._store(w, x.shape[1], task.out_dim)
             logits = _linear(x_valid, self.arrays["coef"], self.arrays["intercept"])
-            key = selection_key(task, valid_target, task.outputs(torch.from_numpy(logits)))
+            key = selection_key(task, valid_target, task.outputs(torch.from_numpy(logits)), valid.weights())
             key = key[::-1] if self.path_metric == "log_loss" else key
             if best is not None and key <= best[0]:
                 break  # past the best C: weaker penalties only fit the training rows closer
             best = (key, c, w)
         self.fitted["C"] = best[1]  # then the picked C alone gets the rest of the iterations
         rest = max(1, self.max_iter - path_iter)
-        self._store(best[2] if past(deadline) else _solve(x, target, task, best[1], best[2], rest, deadline),
+        self._store(best[2] if past(deadline) else _solve(x, target, task, best[1], best[2], rest, deadline,
+                                                           train.weight),
                     x.shape[1], task.out_dim)
         return self
 
@@ -152,7 +157,9 @@ class LinearLearner(Learner):
         x = _stacked(self._design(train))
         (d, k), out = (x.shape[1], task.out_dim), np.zeros((len(train), task.out_dim), dtype=np.float32)
         for part, rest in folds_of(len(train), self.seed):
-            w = _solve(x[rest.numpy()], target[rest], task, self.fitted["C"], None, max(30, self.max_iter // 4))
+            weight = None if train.weight is None else train.weight[rest]
+            w = _solve(x[rest.numpy()], target[rest], task, self.fitted["C"], None, max(30, self.max_iter // 4),
+                       weight=weight)
             out[part.numpy()] = _linear(x[part.numpy()], w[: d * k].reshape(d, k), w[d * k:])
         return out
 
@@ -267,16 +274,17 @@ def _operators(x: sp.csr_matrix) -> tuple[Tensor, Tensor]:
 
 
 def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.ndarray | None,
-           max_iter: int, deadline: float | None = None) -> np.ndarray:
+           max_iter: int, deadline: float | None = None, weight: Tensor | None = None) -> np.ndarray:
     """Minimise mean task loss + |W|^2 / (2 C M) over (W (D, K), b (K,)) with L-BFGS (M: the loss terms averaged,
-    rows x labels for multilabel), stopping where scikit-learn's ``tol=1e-4`` would on its ``C * sum + |W|^2 / 2``
-    objective; float32 products on torch's threads (sparse, or dense where most entries are set: movies 28 s -> 7 s),
+    rows x labels for multilabel; with row ``weight`` (N,), the weighted mean and the weights' sum in place of the
+    rows: a row of weight 2 is that row twice), stopping where scikit-learn's ``tol=1e-4`` would on its
+    ``C * sum + |W|^2 / 2`` objective; float32 products on torch's threads (sparse, or dense where most entries are set: movies 28 s -> 7 s),
     or scikit-learn's solver for one logit (``_binary``). Past ``deadline`` it stops at the next evaluation with the
     best solution it evaluated. Returns [W.ravel(), b] (float64)."""
     if task.output_kind == "logit" and 0 < float(target.float().mean()) < 1:
-        return _binary(x, target, c, start, max_iter)
+        return _binary(x, target, c, start, max_iter, weight)
     (n, d), k = x.shape, task.out_dim
-    terms = n * (k if task.independent_outputs else 1)
+    terms = (n if weight is None else float(weight.sum())) * (k if task.independent_outputs else 1)
     penalty, (xs, xt) = 1.0 / (c * terms), _operators(x)
     w0 = torch.zeros(d * k + k) if start is None else torch.from_numpy(start).float()
     coef = w0[: d * k].reshape(d, k).clone().requires_grad_()
@@ -288,7 +296,7 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
     def closure() -> Tensor:
         solver.zero_grad()
         z = (xs @ coef.detach() + bias.detach()).requires_grad_()
-        loss = task.loss(z, target)
+        loss = task.loss(z, target, weight)
         loss.backward()
         coef.grad = xt @ z.grad + penalty * coef.detach()
         bias.grad = z.grad.sum(0)
@@ -307,7 +315,8 @@ def _solve(x: sp.csr_matrix, target: Tensor, task: Task, c: float, start: np.nda
     return torch.cat([coef.detach().reshape(-1), bias.detach()]).double().numpy()
 
 
-def _binary(x: sp.csr_matrix, target: Tensor, c: float, start: np.ndarray | None, max_iter: int) -> np.ndarray:
+def _binary(x: sp.csr_matrix, target: Tensor, c: float, start: np.ndarray | None, max_iter: int,
+            weight: Tensor | None = None) -> np.ndarray:
     """``_solve`` for one logit by scikit-learn's ``LogisticRegression`` (lbfgs, ``tol=1e-4``), warm-started from
     ``start``: the same objective, scipy's L-BFGS and a single-threaded sparse product, which converges in fewer
     evaluations than torch's here (reviews-generated's n-gram member 5.5 s -> 2.7 s; multiclass stays on torch: 2-3x
@@ -320,7 +329,7 @@ def _binary(x: sp.csr_matrix, target: Tensor, c: float, start: np.ndarray | None
         model.coef_, model.intercept_ = start[None, :-1], start[-1:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a path step stops at its share of the iterations
-        model.fit(x, target.numpy().ravel())
+        model.fit(x, target.numpy().ravel(), sample_weight=None if weight is None else weight.double().numpy())
     return np.concatenate([model.coef_.ravel(), model.intercept_]).astype(np.float64)
 
 

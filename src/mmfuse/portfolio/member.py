@@ -11,7 +11,7 @@ The portfolio (``fit.PortfolioFit``) fits the members named, in cost order, each
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Callable, ClassVar, Iterator
 
@@ -40,6 +40,8 @@ class FitData:
     dataset: Callable[[EncodedSplit], TableDataset]
     processors: dict[str, Processor]
     batch_rows: int = 512
+    weight: Tensor | None = None        # (N,) the training rows' weights (None: 1 each)
+    valid_weight: Tensor | None = None  # (N_valid,) the validation rows' weights
 
     @property
     def target(self) -> Tensor:
@@ -51,11 +53,15 @@ class FitData:
 
     @cached_property
     def train(self) -> FlatInputs:
-        return concat(self.rows(self.train_set))
+        return replace(concat(self.rows(self.train_set)), weight=self.weight)
 
     @cached_property
     def valid(self) -> FlatInputs:
-        return concat(self.rows(self.valid_set))
+        return replace(concat(self.rows(self.valid_set)), weight=self.valid_weight)
+
+    def valid_weights(self) -> np.ndarray | None:
+        """The validation rows' weights as numpy float64 (None: 1 each), for scores and selection."""
+        return None if self.valid_weight is None else self.valid_weight.double().numpy()
 
     @cached_property
     def every(self) -> FlatInputs:

@@ -64,7 +64,8 @@ class NearestNeighbours(Learner):
             if best is not None and past(deadline):
                 break  # out of time: the best k so far
             self.fitted["k"] = k
-            key = selection_key(task, valid_target, task.outputs(torch.from_numpy(self.logits(valid))))
+            outputs = task.outputs(torch.from_numpy(self.logits(valid)))
+            key = selection_key(task, valid_target, outputs, valid.weights())
             if best is None or key > best[0]:
                 best = (key, k)
         self.fitted["k"] = best[1]

@@ -43,23 +43,24 @@ class Verdict:
 
 
 def adds(without: dict[str, np.ndarray], with_: dict[str, np.ndarray], target: Tensor, task: Task,
-         rounds: int = PROBE_ROUNDS, margin: float = PROBE_MARGIN) -> Verdict:
+         rounds: int = PROBE_ROUNDS, margin: float = PROBE_MARGIN, weight: np.ndarray | None = None) -> Verdict:
     """Whether greedy selection over the validation outputs ``with_`` (member -> (N, K)) beats it over ``without``:
     the error (1 - the primary metric, or the RMSE) down by ``margin`` of it, or not up and the log loss down by
     ``margin`` of it."""
-    error, loss = _errors(without, target, task, rounds)
-    error_with, loss_with = _errors(with_, target, task, rounds)
+    error, loss = _errors(without, target, task, rounds, weight)
+    error_with, loss_with = _errors(with_, target, task, rounds, weight)
     gain, loss_gain = error - error_with, (loss - loss_with) / loss if loss else 0.0
     return Verdict(gain > margin * error or (gain >= 0 and loss_gain > margin), gain, loss_gain, task.primary_metric)
 
 
-def _errors(outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int) -> tuple[float, float]:
+def _errors(outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int,
+            weight: np.ndarray | None) -> tuple[float, float]:
     """The validation error and log loss (0: regression) of greedy selection's ensemble over ``outputs`` (none: the
     worst error, so that anything adds)."""
     if not outputs:
         return float("inf"), 0.0
-    weights = greedy_selection(outputs, target, task, rounds)
-    metrics = task.metrics(target, combine(outputs, weights), names=(task.primary_metric, "log_loss"))
+    weights = greedy_selection(outputs, target, task, rounds, weight)
+    metrics = task.metrics(target, combine(outputs, weights), weight, (task.primary_metric, "log_loss"))
     score = metrics.get(task.primary_metric, float("nan"))
     return (1.0 - score if task.maximize else score), metrics.get("log_loss", 0.0)
 
@@ -69,8 +70,9 @@ class NetworkProbe:
     fitted before the network; after the call, ``verdict`` (None before) and ``seconds``."""
 
     def __init__(self, outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int,
-                 epochs: int = PROBE_EPOCHS, margin: float = PROBE_MARGIN):
+                 epochs: int = PROBE_EPOCHS, margin: float = PROBE_MARGIN, weight: np.ndarray | None = None):
         self.outputs, self.target, self.task, self.rounds = dict(outputs), target, task, rounds
+        self.weight = weight  # (N,) the validation rows' weights (None: 1)
         self.epochs, self.margin = epochs, margin
         self.verdict: Verdict | None = None
         self.seconds = 0.0
@@ -85,7 +87,7 @@ class NetworkProbe:
 
     def __call__(self, logits: Tensor, seconds: float) -> bool:
         with_network = self.outputs | {"network": self.task.outputs(logits.float())}
-        self.verdict = adds(self.outputs, with_network, self.target, self.task, self.rounds, self.margin)
+        self.verdict = adds(self.outputs, with_network, self.target, self.task, self.rounds, self.margin, self.weight)
         self.seconds = seconds
         return self.verdict.kept
 

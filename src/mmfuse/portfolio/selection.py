@@ -14,14 +14,16 @@ from ..tasks.base import Task
 from .scoring import selection_key
 
 
-def greedy_selection(outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int = 25) -> dict[str, float]:
+def greedy_selection(outputs: dict[str, np.ndarray], target: Tensor, task: Task, rounds: int = 25,
+                     weight: np.ndarray | None = None) -> dict[str, float]:
     """Member name -> weight (summing to 1) from ``rounds`` greedy additions to an averaged ensemble of the members'
-    validation outputs (N, K); ties go to the member listed first."""
+    validation outputs (N, K), each row scored with its ``weight`` (N,) (None: 1); ties go to the member listed
+    first."""
     names = list(outputs)
     counts = dict.fromkeys(names, 0)
     total = np.zeros_like(next(iter(outputs.values())), dtype=np.float64)
     for size in range(1, rounds + 1):
-        keys = {n: selection_key(task, target, ((total + outputs[n]) / size).astype(np.float32)) for n in names}
+        keys = {n: selection_key(task, target, ((total + outputs[n]) / size).astype(np.float32), weight) for n in names}
         best = max(names, key=lambda n: keys[n])
         counts[best] += 1
         total += outputs[best]

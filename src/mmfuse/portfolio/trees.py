@@ -130,15 +130,17 @@ class LightGBMLearner(Learner):
             checks = _labels(valid_target, task)
         models, rounds = [], []
         for k, y_train in enumerate(_labels(target, task)):
-            data = lightgbm.Dataset(x, y_train, categorical_feature=categorical, free_raw_data=False)
+            data = lightgbm.Dataset(x, y_train, weight=train.weights(), categorical_feature=categorical,
+                                    free_raw_data=False)
             if valid is None:  # a refit: the rounds early stopping kept
                 booster = lightgbm.train(params, data, max(1, self.rounds[k]), callbacks=[stop_at(deadline)])
                 models.append(booster.model_to_string())
                 rounds.append(booster.current_iteration())
                 continue
-            check = lightgbm.Dataset(x_valid, checks[k], reference=data,
+            check = lightgbm.Dataset(x_valid, checks[k], weight=valid.weights(), reference=data,
                                      categorical_feature=categorical)
-            feval = None if task.own_metric or task.independent_outputs else metric_eval(task, valid_target)
+            feval = None if task.own_metric or task.independent_outputs else metric_eval(task, valid_target,
+                                                                                          valid.weights())
             booster = lightgbm.train({**params, "metric": "None"} if feval else params, data, self.max_rounds,
                                      valid_sets=[check], feval=feval,
                                      callbacks=[lightgbm.early_stopping(self.patience, verbose=False),
@@ -189,15 +191,17 @@ def _labels(target: Tensor, task: Task) -> list[np.ndarray]:
     return [np.ascontiguousarray(y[:, k]) for k in range(y.shape[1])] if task.independent_outputs else [y]
 
 
-def metric_eval(task: Task, target: Tensor) -> Callable[[np.ndarray, Any], tuple[str, float, bool]]:
-    """LightGBM's ``feval`` for a user's ``eval_metric`` on the validation rows (their ``target``): the boosters'
-    predictions (probabilities of its built-in objectives, or standardised values) as the task's outputs, scored.
-    Multilabel's boosters, one per label, keep their own loss: a metric over all labels does not score one."""
+def metric_eval(task: Task, target: Tensor, weight: np.ndarray | None,
+                ) -> Callable[[np.ndarray, Any], tuple[str, float, bool]]:
+    """LightGBM's ``feval`` for a user's ``eval_metric`` on the validation rows (their ``target`` and ``weight``): the
+    boosters' predictions (probabilities of its built-in objectives, or standardised values) as the task's outputs,
+    scored. Multilabel's boosters, one per label, keep their own loss: a metric over all labels does not score one."""
     def feval(preds: np.ndarray, _data: Any) -> tuple[str, float, bool]:
         p = np.clip(preds.astype(np.float64), 1e-12, 1 - 1e-12)
         logits = {"logit": lambda: np.log(p / (1 - p)), "softmax": lambda: np.log(p),
                   "value": lambda: preds.astype(np.float64)}[task.output_kind]().reshape(len(target), -1)
-        return task.primary_metric, task.score(target, task.outputs(torch.from_numpy(logits).float())), task.maximize
+        outputs = task.outputs(torch.from_numpy(logits).float())
+        return task.primary_metric, task.score(target, outputs, weight), task.maximize
 
     return feval
 

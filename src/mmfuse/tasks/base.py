@@ -89,7 +89,14 @@ class Task:
         raise NotImplementedError
 
     # --- model outputs ------------------------------------------------------------------------------------------
-    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+    def loss(self, logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The mean of ``row_loss`` over the rows, each counted with its ``weight`` (N,) (None: 1):
+        sum(w * l) / sum(w), so a row of weight 2 counts as that row twice."""
+        rows = self.row_loss(logits, target)
+        return rows.mean() if weight is None else (rows * weight).sum() / weight.sum().clamp(min=1e-12)
+
+    def row_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """(N,) each row's loss (a multilabel row's: the mean over its labels)."""
         raise NotImplementedError
 
     def outputs(self, logits: Tensor) -> np.ndarray:

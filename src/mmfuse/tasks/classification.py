@@ -105,8 +105,8 @@ class BinaryTask(_ClassTask):
     name, primary_metric, output_kind = "binary", "accuracy", "logit"
     out_dim = 1
 
-    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy_with_logits(logits.squeeze(1), target.float())
+    def row_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits.squeeze(1), target.float(), reduction="none")
 
     def output_tensor(self, logits: Tensor) -> Tensor:
         p = torch.sigmoid(logits.squeeze(1).float())
@@ -123,8 +123,8 @@ class MulticlassTask(_ClassTask):
     def out_dim(self) -> int:
         return len(self.classes)
 
-    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(logits, target)
+    def row_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(logits, target, reduction="none")
 
     def output_tensor(self, logits: Tensor) -> Tensor:
         return torch.softmax(logits.float(), dim=1)
@@ -158,8 +158,8 @@ class MultilabelTask(Task):
     def out_dim(self) -> int:
         return len(self.classes)
 
-    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy_with_logits(logits, target)
+    def row_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
 
     def output_tensor(self, logits: Tensor) -> Tensor:
         return torch.sigmoid(logits.float())

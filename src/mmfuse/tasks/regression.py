@@ -43,8 +43,8 @@ class RegressionTask(Task):
     def encode(self, labels: pd.Series) -> Tensor:
         return torch.tensor((self._numbers(labels) - self.mean) / self.std, dtype=torch.float32)
 
-    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.mse_loss(logits.squeeze(1), target)
+    def row_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(logits.squeeze(1), target, reduction="none")
 
     def output_tensor(self, logits: Tensor) -> Tensor:
         return logits.float() * self.std + self.mean  # (N, 1) in label units
