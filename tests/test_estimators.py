@@ -90,7 +90,7 @@ def test_fit_records_where_the_time_went(table_dir, tmp_path):
     (lambda: Predictor(label="y").fit("t.csv", tuning_data="v.csv"), "fit() takes valid= (AutoGluon's tuning_data)"),
     (lambda: Predictor(label="y").fit("t.csv", eval_metric="macro_f1"),
      "eval_metric is a setting of Predictor, not an argument of fit(): Predictor(..., eval_metric='macro_f1')"),
-    (lambda: Predictor(label="y").fit("t.csv", sample_weight=[1.0]), "Predictor has no sample_weight: mmfuse does"),
+    (lambda: Retriever(query="q", target="t").fit("t.csv", sample_weight=[1.0]), "Retriever has no sample_weight: row"),
     (lambda: Predictor(label="y").fit("t.csv", vaild="v.csv"),
      "fit() got an unexpected keyword argument 'vaild' (did you mean valid?)"),
 ])

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -151,3 +153,61 @@ def test_weights_reach_the_selection_and_the_temperature():
     plain = fit_temperatures(outputs["finder"], target, per_label=False)
     weighted = fit_temperatures(outputs["finder"], target, per_label=False, weight=weight)
     assert abs(plain[0] - weighted[0]) > 0.05
+
+
+def imbalanced(folder, n: int, seed: int, keep: float = 0.15):
+    """``make_table``'s binary table with most rows of class 1 left out (rows kept: all of class 0, ``keep`` of 1)."""
+    frame = make_table(folder, n=n, seed=seed)
+    rng = np.random.default_rng(seed)
+    return frame[(frame["y"] == 0) | (rng.random(len(frame)) < keep)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def skewed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("skewed")
+    for name, seed, n in (("train", 0, 400), ("valid", 1, 160), ("test", 2, 200)):
+        imbalanced(folder, n, seed).to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+def positives(p, folder) -> int:
+    return int((p.predict(folder / "test.csv") == 1).sum())
+
+
+def test_class_and_row_weights_turn_the_model_to_the_rare_class(skewed, caplog):
+    settings = dict(FAST, members=["ngram_linear", "lightgbm", "network"], refit=False)
+    plain = Predictor(**settings).fit(skewed / "train.csv", valid=skewed / "valid.csv")
+    balanced = Predictor(class_weight="balanced", **settings).fit(skewed / "train.csv", valid=skewed / "valid.csv")
+    train = pd.read_csv(skewed / "train.csv")
+    rows = Predictor(**settings).fit(train, valid=skewed / "valid.csv", sample_weight=np.where(train["y"] == 1, 5.0, 1.0))
+    assert positives(balanced, skewed) > positives(plain, skewed)
+    assert positives(rows, skewed) > positives(plain, skewed)
+    assert "sample_weight" not in " ".join(c.name for c in rows.columns_)
+
+
+def test_a_weight_column_from_the_cli_and_its_bad_values(skewed):
+    train = pd.read_csv(skewed / "train.csv").assign(w=lambda f: np.where(f["y"] == 1, 4.0, 1.0))
+    train.to_csv(skewed / "weighted.csv", index=False)
+    done = cli("fit", skewed / "weighted.csv", "--label", "y", "--sample-weight", "w", "--preset", "fast",
+               "--members", "ngram_linear", "--ignore", "id", "--ignore", "image", "--threads", "2",
+               "--out", skewed / "m")
+    assert done.code == 0, done.err
+    assert "w" not in [c["name"] for c in json.loads((skewed / "m" / "config.json").read_text())["columns"]]
+    train.loc[7, "w"] = -1.0
+    train.to_csv(skewed / "weighted.csv", index=False)
+    bad = cli("fit", skewed / "weighted.csv", "--label", "y", "--sample-weight", "w", "--preset", "fast",
+              "--members", "ngram_linear", "--ignore", "id", "--out", skewed / "m2")
+    assert bad.code == 2 and "train row 7: sample weight -1.0 is not a finite number at or above 0" in bad.error_line
+
+
+def test_a_class_too_small_for_the_folds_is_warned_of(tmp_path, caplog):
+    frame = make_table(tmp_path, n=120, n_classes=3, seed=0)
+    frame = pd.concat([frame[frame["y"] != 2], frame[frame["y"] == 2].head(3)])
+    logger = logging.getLogger("mmfuse")  # a CLI run before may have stopped it propagating to caplog's root
+    logger.addHandler(caplog.handler)
+    try:
+        Predictor(members=["ngram_linear"], **{**FAST, "verbose": True}).fit(frame)
+    finally:
+        logger.removeHandler(caplog.handler)
+    warned = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("class '2' has") and "fewer than the 5 folds" in m for m in warned), warned

@@ -35,7 +35,7 @@ def test_params_are_kept_as_given_and_settable():
     predictor = Predictor(label="y", encoders=encoders, lr=0.01)
     params = predictor.get_params()
     assert params["label"] == "y" and params["encoders"] is encoders and params["lr"] == 0.01
-    assert params["preset"] == "default" and len(params) == 36
+    assert params["preset"] == "default" and len(params) == 37
     assert predictor.set_params(lr=0.1, max_epochs=3) is predictor and predictor.lr == 0.1
     with pytest.raises(ValueError, match="Invalid parameter 'learning_rate'"):
         predictor.set_params(learning_rate=0.1)

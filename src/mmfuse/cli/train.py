@@ -13,7 +13,8 @@ from .options import (SEEDS, FiniteFloat, ListedOption, cache_option, check_seed
                       list_fusions, list_members, list_modalities, list_presets, names, pairs, RegistryChoice,
                       runtime_options, source, task_names, threads_option)
 
-RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "restart", "checkpoint_every", "quiet")
+RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "restart", "checkpoint_every", "quiet",
+               "sample_weight")
 
 
 @click.command()
@@ -32,6 +33,10 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @click.option("--eval-metric", help="What every choice on validation optimises (members' settings, ensemble, early "
                    "stopping): accuracy, balanced_accuracy, macro_f1, log_loss, roc_auc (classification); micro_f1, "
                    "macro_f1, log_loss, roc_auc (multilabel); rmse, mae, r2 (regression) [default: the task's first].")
+@click.option("--sample-weight", metavar="COLUMN", help="Column of each row's weight (a number at or above 0) in "
+              "every member's loss and the choices made on validation; not read as a feature.")
+@click.option("--class-weight", type=click.Choice(["balanced"]),
+              help="balanced: each class weighs as much in all as any other (n / (classes x its rows)).")
 @click.option("--preset", cls=ListedOption, listing=list_presets,
               help="Built-in preset [default: default; retrieval for --task retrieval].")
 @click.option("--config", type=click.Path(dir_okay=False), help="YAML file merged over the preset.")
@@ -102,7 +107,8 @@ def fit(**options: Any) -> None:
     with progress_bars(not run["quiet"]) as progress:
         estimator = make_estimator(settings.pop("task"), {**settings, "progress": progress or None})
         path = fit_and_save(estimator, source(run["train"], run["encoding"]), source(run["valid"], run["encoding"]),
-                            run["out"], run["resume"], run["restart"], run["checkpoint_every"])
+                            run["out"], run["resume"], run["restart"], run["checkpoint_every"],
+                            {} if run["sample_weight"] is None else {"sample_weight": run["sample_weight"]})
     if path is not None:  # DDP: the process of rank 0 saves and reports
         report_fit(estimator, path)
 

@@ -22,12 +22,14 @@ class Batch:
     inputs: dict[str, Tensor]   # name -> (B, ...) model-ready tensors
     present: dict[str, Tensor]  # name -> (B,) bool
     target: Tensor | None       # (B, ...) or None at predict time
+    weight: Tensor | None = None  # (B,) the rows' weights in the loss and the scores (None: 1 each)
 
     def pin_memory(self) -> "Batch":
         """The batch in page-locked memory (a DataLoader with ``pin_memory`` calls this), for faster copies to a GPU."""
         return Batch({n: t.pin_memory() for n, t in self.inputs.items()},
                      {n: m.pin_memory() for n, m in self.present.items()},
-                     None if self.target is None else self.target.pin_memory())
+                     None if self.target is None else self.target.pin_memory(),
+                     None if self.weight is None else self.weight.pin_memory())
 
 
 class SkippedRow(TypedDict):
@@ -158,17 +160,23 @@ class TableDataset(Dataset):
     how many DataLoader workers its loaders use (``make_loader``)."""
 
     def __init__(self, split: EncodedSplit, processors: dict[str, Processor], target: Tensor | None = None,
-                 train: bool = False, workers: int = 0):
+                 train: bool = False, workers: int = 0, weight: Tensor | None = None):
         self.split, self.processors, self.target, self.train, self.workers = split, processors, target, train, workers
+        self.weight = weight  # (N,) float: each row's weight in the loss and the scores (None: 1)
 
     def __len__(self) -> int:
         return len(self.split.rows)
+
+    def weights(self) -> np.ndarray | None:
+        """``weight`` as numpy float64 (None: 1 each), as scores take it."""
+        return None if self.weight is None else self.weight.double().numpy()
 
     def __getitem__(self, positions: list[int]) -> Batch:
         index = torch.as_tensor(positions, dtype=torch.long)
         inputs = {n: p.prepare_batch(self.split.stored[n][index], self.train) for n, p in self.processors.items()}
         present = {n: m[index] for n, m in self.split.present.items()}
-        return Batch(inputs, present, None if self.target is None else self.target[index])
+        return Batch(inputs, present, None if self.target is None else self.target[index],
+                     None if self.weight is None else self.weight[index])
 
 
 def _whole_batch(batch: Batch) -> Batch:

@@ -20,7 +20,7 @@ OTHER_NAMES: dict[str, tuple[str | None, str]] = {
     "hyperparameters": ("config", "AutoGluon's hyperparameters: a YAML file or dict merged over the preset"),
     "num_cpus": ("threads", "AutoGluon's num_cpus"),
     "random_state": ("seed", "scikit-learn's random_state"),
-    "sample_weight": (None, "mmfuse does not weigh rows yet"),
+    "sample_weight": (None, "row weights are for a Predictor's labelled rows; a retrieval pair counts once"),
 }
 
 

@@ -311,7 +311,7 @@ class BaseEstimator(KeywordSettings, SklearnEstimator):
         self.history_, self.global_rank_ = (result.history, result.global_rank) if result else ([], 0)
         self.fit_time_, self.trained_with_ = clock.total(), __version__
         outputs = fitting.valid_outputs  # the ensemble's as validation chose it (None: a lone network, as trained)
-        valid = self._score(valid_set) if outputs is None else self.task_.metrics(valid_set.target, outputs)
+        valid = self._score(valid_set) if outputs is None else self.task_.metrics(valid_set.target, outputs, valid_set.weights())
         self.metrics_ = {"valid": valid, "epochs": len(self.history_),
                          "restored_epoch": result.restored_epoch if result else None,
                          "stopped": result.stopped if result else None,

@@ -30,10 +30,11 @@ from .base import BaseEstimator, TableLike
 from .frames import leaderboard_frame, prediction_frame
 from .importance import column_importance
 from .labels import LabelColumn
+from .weights import WeightedRows
 from .splits import prediction_rows
 
 
-class Predictor(LabelColumn, BaseEstimator):
+class Predictor(WeightedRows, LabelColumn, BaseEstimator):
     """Train, evaluate, predict with, save and load one fused multimodal model.
 
     Args:
@@ -49,6 +50,7 @@ class Predictor(LabelColumn, BaseEstimator):
         threshold: multilabel decision threshold.
         eval_metric: what every choice on validation rows optimises (members' settings, ensemble, early stopping,
             leaderboard): one of the task's metrics (``mmfuse.tasks.metric_names``); None: the task's own.
+        class_weight: "balanced" or class -> weight, times ``fit(sample_weight=)`` (``estimators.weights``).
         on_bad_row: what an unreadable value (missing/corrupt file, non-number) does: error, skip or mask.
         seed, batch_size, lr, max_epochs, threads: override the preset's training settings.
         time_limit: seconds the whole fit may take (reading, features, every member): members run cheapest first
@@ -76,7 +78,8 @@ class Predictor(LabelColumn, BaseEstimator):
                  config: str | Path | dict | None = None, column_types: dict[str, str] | None = None,
                  encoders: dict[str, str] | None = None, fusion: str | None = None,
                  modality_dropout: float | None = None, ignore: list[str] | None = None, label_sep: str | None = None,
-                 threshold: float = 0.5, eval_metric: str | None = None, on_bad_row: str = "mask",
+                 threshold: float = 0.5, eval_metric: str | None = None, class_weight: str | dict | None = None,
+                 on_bad_row: str = "mask",
                  seed: int | None = None, batch_size: int | None = None, lr: float | None = None,
                  max_epochs: int | None = None, time_limit: float | None = None, threads: int | None = None,
                  finetune: bool = False,
@@ -102,7 +105,7 @@ class Predictor(LabelColumn, BaseEstimator):
                            cfg.head.model_dump(), cfg.modality_dropout)
 
     def _score(self, dataset: TableDataset) -> dict[str, float]:
-        return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split))
+        return self.task_.metrics(dataset.target, self.predict_outputs(dataset.split), dataset.weights())
 
     def _plan_inputs(self, splits: Any, budget: TimeBudget) -> dict[str, InputPlan]:
         """Frozen backbones give way to their modality's fast encoder when their features would take more than a

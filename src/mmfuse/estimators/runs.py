@@ -63,9 +63,10 @@ def out_problem(out: str | Path, overwrite: bool) -> str | None:
 
 
 def fit_and_save(estimator: BaseEstimator, train: TableLike, valid: TableLike | None, out: str | Path,
-                 resume: bool = False, restart: bool = False, checkpoint_every: float = 30.0) -> Path | None:
-    """Fit with the run's state saved in ``OUT.partial/`` (resumed from it with ``resume``, discarded with
-    ``restart``), save the model to ``out``, then remove that state. The fit holds a lock on ``OUT.partial/`` from
+                 resume: bool = False, restart: bool = False, checkpoint_every: float = 30.0,
+                 fit_args: dict[str, Any] | None = None) -> Path | None:
+    """Fit (with ``fit_args``, e.g. ``sample_weight``) with the run's state saved in ``OUT.partial/`` (resumed from
+    it with ``resume``, discarded with ``restart``), save the model to ``out``, then remove that state. The fit holds a lock on ``OUT.partial/`` from
     start to save: a second fit into the same ``out`` meanwhile is refused at once. Returns the model folder, or None in a DDP
     process other than rank 0 (which saves)."""
     partial = partial_folder(out)
@@ -76,7 +77,7 @@ def fit_and_save(estimator: BaseEstimator, train: TableLike, valid: TableLike | 
                               "finish, or save to another folder")
         try:
             estimator.fit(train, valid=valid, checkpoint_dir=partial, resume=resume, restart=restart,
-                          checkpoint_every=checkpoint_every)
+                          checkpoint_every=checkpoint_every, **(fit_args or {}))
         finally:
             if not child:  # rank 0 alone: another rank's cleanup would race the checkpoints rank 0 writes
                 with suppress(OSError):

@@ -40,8 +40,6 @@ class FitData:
     dataset: Callable[[EncodedSplit], TableDataset]
     processors: dict[str, Processor]
     batch_rows: int = 512
-    weight: Tensor | None = None        # (N,) the training rows' weights (None: 1 each)
-    valid_weight: Tensor | None = None  # (N_valid,) the validation rows' weights
 
     @property
     def target(self) -> Tensor:
@@ -50,6 +48,23 @@ class FitData:
     @property
     def valid_target(self) -> Tensor:
         return self.valid_set.target
+
+    @property
+    def weight(self) -> Tensor | None:
+        """(N,) the training rows' weights (None: 1 each)."""
+        return self.train_set.weight
+
+    @property
+    def valid_weight(self) -> Tensor | None:
+        return self.valid_set.weight
+
+    @property
+    def every_weight(self) -> Tensor | None:
+        """The weights of ``every``'s rows: the training rows' then the validation rows' (None: 1 each)."""
+        if self.weight is None and self.valid_weight is None:
+            return None
+        return torch.cat([torch.ones(len(s)) if s.weight is None else s.weight.float()
+                          for s in (self.train_set, self.valid_set)])
 
     @cached_property
     def train(self) -> FlatInputs:

@@ -106,7 +106,7 @@ class NetworkMember(Member):
 
         plan = self.plan
         every = TableDataset(self._every_row(data), data.train_set.processors, data.every_target, train=True,
-                             workers=data.train_set.workers)
+                             workers=data.train_set.workers, weight=data.every_weight)
         check = data.valid_set.split.take(torch.arange(min(len(data.valid_set), self.CHECK_ROWS)))
         check_set = TableDataset(check, data.valid_set.processors, data.valid_target[: len(check.rows)])
         settings = plan.settings.model_copy(update={

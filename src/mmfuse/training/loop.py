@@ -50,18 +50,20 @@ class LitMultiModal(L.LightningModule):
         self._train_losses: list[float] = []
         self._val_logits: list[Tensor] = []
         self._val_targets: list[Tensor] = []
+        self._val_weights: list[Tensor | None] = []
         self.valid_logits: Tensor | None = None  # the last validation's (N_valid, out_dim), for a probe
         self.stopped_by: str | None = None       # why a callback stopped training, in words
         self._epoch_start = self._valid_start = time.perf_counter()
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self.task.loss(self.model(batch.inputs, batch.present).logits, batch.target)
+        loss = self._loss(self.model(batch.inputs, batch.present).logits, batch.target, batch.weight)
         self._train_losses.append(loss.item())
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._val_logits.append(self.model(batch.inputs, batch.present).logits.cpu())
         self._val_targets.append(batch.target.cpu())
+        self._val_weights.append(None if batch.weight is None else batch.weight.cpu())
 
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
@@ -71,11 +73,13 @@ class LitMultiModal(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         logits, target = torch.cat(self._val_logits), torch.cat(self._val_targets)
-        self._val_logits.clear()
-        self._val_targets.clear()
+        weight = None if not self._val_weights or self._val_weights[0] is None else torch.cat(self._val_weights)
+        for kept in (self._val_logits, self._val_targets, self._val_weights):
+            kept.clear()
         self.valid_logits = logits
-        val_loss = self.task.loss(logits, target).item()
-        metrics = {f"val_{k}": v for k, v in self.task.metrics(target, self.task.outputs(logits)).items()}
+        val_loss = self._loss(logits, target, weight).item()
+        weights = None if weight is None else weight.double().numpy()
+        metrics = {f"val_{k}": v for k, v in self.task.metrics(target, self.task.outputs(logits), weights).items()}
         primary = metrics.get(f"val_{self.task.primary_metric}", float("nan"))  # NaN: the metric does not apply
         self.log("val_loss", val_loss, prog_bar=True)
         self.log(f"val_{self.task.primary_metric}", primary, prog_bar=True)
@@ -89,6 +93,10 @@ class LitMultiModal(L.LightningModule):
         score = epoch_rank(self.task, primary, val_loss)
         if self.best_score is None or score > self.best_score:
             self.best_score, self.best_state = score, copy.deepcopy(self.model.state_dict())
+
+    def _loss(self, logits: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+        """The task's loss, each row counted with its weight where the rows have weights."""
+        return self.task.loss(logits, target) if weight is None else self.task.loss(logits, target, weight)
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.model.parameters() if p.requires_grad]
