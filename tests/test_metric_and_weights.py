@@ -211,3 +211,13 @@ def test_a_class_too_small_for_the_folds_is_warned_of(tmp_path, caplog):
         logger.removeHandler(caplog.handler)
     warned = [r.message for r in caplog.records if r.levelno == logging.WARNING]
     assert any(m.startswith("class '2' has") and "fewer than the 5 folds" in m for m in warned), warned
+
+
+def test_each_task_lists_the_metrics_it_optimises():
+    from mmfuse.tasks import metric_names
+
+    assert metric_names("binary")[0] == "accuracy" and "balanced_accuracy" in metric_names("multiclass")
+    assert metric_names("multilabel")[0] == "micro_f1" and metric_names("regression") == ("rmse", "mae", "r2")
+    for name in ("binary", "multiclass", "multilabel", "regression"):
+        for metric in metric_names(name):
+            assert create_task(name, "y", metric=metric).primary_metric == metric

@@ -52,6 +52,14 @@ def create_task(name: str, label: str, label_sep: str | None = None, threshold: 
     return TASKS.get(name)(label, label_sep=label_sep, threshold=threshold, metric=metric)
 
 
+def metric_names(name: str) -> tuple[str, ...]:
+    """The metrics a labelled task's ``eval_metric`` may name, its own first."""
+    if name not in TASKS.names(labelled=True):
+        raise DataError(f"unknown task {name!r}; choose from: {', '.join(TASKS.names(labelled=True))}")
+    cls = TASKS.get(name)
+    return (cls.primary_metric, *(m for m in cls.metric_names if m != cls.primary_metric))
+
+
 def is_labelled(name: str | None) -> bool:
     """Whether a task name (a saved model's, or ``--task``'s; ``auto`` included) learns a label column (a
     ``Predictor``), rather than pairs (a ``Retriever``); an unknown name counts as labelled, for its own error."""
