@@ -86,6 +86,8 @@ def test_sigkill_after_epoch_2_then_resume_gives_the_same_model(tables, tmp_path
     (dict(column_types={"x": "categorical"}), "the column types"),
     (dict(ignore=["id", "colour"]), "the ignored columns"),
     (dict(on_bad_row="skip"), "--on-bad-row"),
+    (dict(class_weight="balanced"), "the row weights and the metric"),
+    (dict(eval_metric="log_loss"), "the row weights and the metric"),
     (dict(valid="train.csv"), "the validation rows"),
 ])
 def test_resume_refuses_a_checkpoint_of_other_data_naming_what_changed(tables, tmp_path, change, named):
