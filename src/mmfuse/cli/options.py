@@ -74,6 +74,13 @@ def list_presets() -> str:
     return f"Presets: {', '.join(presets())}."
 
 
+def list_metrics() -> str:
+    from ..tasks import metric_names
+
+    return "Metrics: " + "; ".join(f"{task}: {', '.join(metric_names(task))}"
+                                   for task in ("binary", "multiclass", "multilabel", "regression")) + "."
+
+
 def list_members() -> str:
     from .. import estimators  # noqa: F401  (registers the learners)
     from ..config import member_names

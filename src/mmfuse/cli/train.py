@@ -10,8 +10,8 @@ import click
 from . import render
 from .console import console, progress_bars, setup_logging
 from .options import (SEEDS, FiniteFloat, ListedOption, cache_option, check_seeds, encoding_option, list_encoders,
-                      list_fusions, list_members, list_modalities, list_presets, names, pairs, RegistryChoice,
-                      runtime_options, source, task_names, threads_option)
+                      list_fusions, list_members, list_metrics, list_modalities, list_presets, names, pairs,
+                      RegistryChoice, runtime_options, source, task_names, threads_option)
 
 RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "restart", "checkpoint_every", "quiet",
                "sample_weight")
@@ -30,9 +30,9 @@ RUN_OPTIONS = ("train", "valid", "out", "encoding", "overwrite", "resume", "rest
 @cache_option
 @click.option("--label-sep", help="Separator of a multilabel column of delimited strings (e.g. '|').")
 @click.option("--threshold", type=FiniteFloat(0, 1), default=0.5, show_default=True, help="Multilabel decision threshold.")
-@click.option("--eval-metric", help="What every choice on validation optimises (members' settings, ensemble, early "
-                   "stopping): accuracy, balanced_accuracy, macro_f1, log_loss, roc_auc (classification); micro_f1, "
-                   "macro_f1, log_loss, roc_auc (multilabel); rmse, mae, r2 (regression) [default: the task's first].")
+@click.option("--eval-metric", cls=ListedOption, listing=list_metrics,
+              help="What every choice on validation optimises (members' settings, ensemble, early stopping) "
+                   "[default: the task's first].")
 @click.option("--sample-weight", metavar="COLUMN", help="Column of each row's weight (a number at or above 0) in "
               "every member's loss and the choices made on validation; not read as a feature.")
 @click.option("--class-weight", type=click.Choice(["balanced"]),
